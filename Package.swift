@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+// dmilo: diffusion-prior image reconstruction (DMILO / DMILO-PGD) as a systemd spool daemon.
+//
+// One module per concern (see README "Architecture"):
+//   DMiloKernels  tensor kernels, each forward beside its VJP (OpenBLAS GEMM)
+//   DMiloFormats  on-disk formats: safetensors, GGUF, NPY (one reader/writer per format)
+//   DMiloImage    PNG I/O (libpng simplified API), montage, PSNR/SSIM
+//   DMiloModel    UNet2DModel (diffusers layout): config, weights, forward + input VJP; noise schedule
+//   DMiloOperators sensor physics A(x) with adjoints / VJPs
+//   DMiloSolvers  DDIM steps, DMILO, DMILO-PGD, DMPlug, DPS, classical baselines
+//   DMiloJobs     manifest, one reconstruction job end to end (shared by `dmilo reconstruct` and `dmilod`)
+//   DMiloSpool    spool protocol, inotify, systemd notify/watchdog, metrics
+//   DMiloQuantization (Quantization/) F32/F16/Q8_0 conversion policy and reports
+import PackageDescription
+
+// Kernels are hot loops: drop overflow/bounds checks in release builds only (debug keeps them for tests).
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "dmilo",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dmilo", targets: ["dmilo"]),
+        .executable(name: "dmilod", targets: ["dmilod"]),
+        .executable(name: "dmilo-quantize", targets: ["dmilo-quantize"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        .target(name: "DMiloKernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: fast),
+        .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: fast),
+        .target(name: "DMiloModel", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
+        .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
+        .target(name: "DMiloSolvers", dependencies: ["DMiloKernels", "DMiloModel", "DMiloOperators"], swiftSettings: fast),
+        .target(name: "DMiloJobs",
+                dependencies: ["DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers"],
+                swiftSettings: fast),
+        .target(name: "DMiloSpool",
+                dependencies: ["DMiloJobs", "CSystemd",
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .target(name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
+                path: "Quantization/DMiloQuantization", swiftSettings: fast),
+
+        .executableTarget(name: "dmilo",
+                          dependencies: ["DMiloJobs", "DMiloQuantization",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: fast),
+        .executableTarget(name: "dmilod",
+                          dependencies: ["DMiloSpool", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "dmilo-quantize",
+                          dependencies: ["DMiloQuantization", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Quantization/dmilo-quantize"),
+
+        .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels"]),
+        .testTarget(name: "DMiloFormatsTests", dependencies: ["DMiloFormats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DMiloImageTests", dependencies: ["DMiloImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DMiloOperatorsTests", dependencies: ["DMiloOperators"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
+        .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs"]),
+        .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
+        .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization"]),
+    ]
+)

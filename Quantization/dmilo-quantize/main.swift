@@ -1,0 +1,1 @@
+print("dmilo-quantize: not yet built")

@@ -1,0 +1,1 @@
+// DMiloFormats: see README Architecture.

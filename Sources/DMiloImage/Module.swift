@@ -1,0 +1,1 @@
+// DMiloImage: see README Architecture.

@@ -1,0 +1,1 @@
+// DMiloJobs: see README Architecture.

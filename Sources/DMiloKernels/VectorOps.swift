@@ -1,0 +1,61 @@
+// Elementwise and reduction helpers on raw buffers, written for the auto-vectoriser (&+ indices, unsafe pointers).
+// Reductions accumulate in Double: solver losses and metrics sum 10^3..10^6 terms.
+
+public enum Vec {
+    /// y += a * x
+    @inlinable public static func axpy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i < n { y[i] += a * x[i]; i &+= 1 }
+    }
+
+    /// x *= a
+    @inlinable public static func scale(_ n: Int, _ a: Float, _ x: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i < n { x[i] *= a; i &+= 1 }
+    }
+
+    /// sum_i x_i y_i (Double accumulator)
+    @inlinable public static func dot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Double {
+        var s: Double = 0
+        var i = 0
+        while i < n { s += Double(x[i]) * Double(y[i]); i &+= 1 }
+        return s
+    }
+
+    /// sum_i x_i^2 (Double accumulator)
+    @inlinable public static func sumSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double { dot(n, x, x) }
+
+    /// out = x - y
+    @inlinable public static func sub(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i < n { out[i] = x[i] - y[i]; i &+= 1 }
+    }
+
+    /// x = clamp(x, lo, hi)
+    @inlinable public static func clamp(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
+        var i = 0
+        while i < n { x[i] = Swift.min(Swift.max(x[i], lo), hi); i &+= 1 }
+    }
+}
+
+extension Tensor {
+    /// ⟨self, other⟩ in Double.
+    public func dot(_ other: Tensor) -> Double {
+        precondition(count == other.count)
+        return Vec.dot(count, data, other.data)
+    }
+    /// ‖self‖₂
+    public var norm: Double { Vec.sumSquares(count, data).squareRoot() }
+    /// self += a * other
+    public func axpy(_ a: Float, _ other: Tensor) {
+        precondition(count == other.count)
+        Vec.axpy(count, a, other.data, data)
+    }
+    /// self *= a
+    public func scale(by a: Float) { Vec.scale(count, a, data) }
+    /// true when every element is finite
+    public var allFinite: Bool {
+        for i in 0..<count where !data[i].isFinite { return false }
+        return true
+    }
+}

@@ -1,0 +1,39 @@
+/// The DDPM noise schedule the model was trained with: ᾱ_t = Π_{s≤t} (1 − β_s).
+///
+/// dmilo's solvers assume the schedule of the DMILO/DMPlug code (algorithms.md §1.1): 1000 train steps,
+/// linear β from 1e-4 to 0.02 computed in float32 like `torch.linspace`, epsilon prediction.
+public struct NoiseSchedule: Sendable, Equatable {
+    public let trainSteps: Int
+    public let betaStart: Double
+    public let betaEnd: Double
+    public let betaSchedule: String
+    /// ᾱ_t for t = 0..<trainSteps.
+    public let alphasCumprod: [Double]
+
+    public init(trainSteps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02,
+                betaSchedule: String = "linear") {
+        self.trainSteps = trainSteps
+        self.betaStart = betaStart
+        self.betaEnd = betaEnd
+        self.betaSchedule = betaSchedule
+        var betas = [Double](repeating: 0, count: trainSteps)
+        for i in 0..<trainSteps {
+            switch betaSchedule {
+            case "scaled_linear":  // diffusers: linspace(sqrt(start), sqrt(end))^2
+                let a = Float(betaStart).squareRoot(), b = Float(betaEnd).squareRoot()
+                let v = a + (b - a) * Float(i) / Float(max(trainSteps - 1, 1))
+                betas[i] = Double(v * v)
+            default:  // float32 linspace, as torch.linspace(..., dtype=float32)
+                let v = Float(betaStart) + (Float(betaEnd) - Float(betaStart)) * Float(i) / Float(max(trainSteps - 1, 1))
+                betas[i] = Double(v)
+            }
+        }
+        var acc: Float = 1  // float32 cumprod like torch
+        var out = [Double](repeating: 0, count: trainSteps)
+        for i in 0..<trainSteps { acc *= (1 - Float(betas[i])); out[i] = Double(acc) }
+        alphasCumprod = out
+    }
+
+    /// ᾱ at timestep t; 1 for t < 0 (`set_alpha_to_one`).
+    public func alphaBar(_ t: Int) -> Double { t < 0 ? 1.0 : alphasCumprod[t] }
+}

@@ -1,0 +1,1 @@
+// DMiloSolvers: see README Architecture.

@@ -1,0 +1,1 @@
+// DMiloSpool: see README Architecture.

@@ -1,0 +1,1 @@
+print("dmilo: not yet built")

@@ -1,0 +1,1 @@
+print("dmilod: not yet built")

@@ -1,0 +1,6 @@
+import XCTest
+@testable import DMiloFormats
+
+final class DMiloFormatsSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

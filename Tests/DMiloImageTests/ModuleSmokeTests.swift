@@ -1,0 +1,6 @@
+import XCTest
+@testable import DMiloImage
+
+final class DMiloImageSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

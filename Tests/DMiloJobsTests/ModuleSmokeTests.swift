@@ -1,0 +1,6 @@
+import XCTest
+@testable import DMiloJobs
+
+final class DMiloJobsSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

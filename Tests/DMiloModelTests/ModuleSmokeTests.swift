@@ -1,0 +1,6 @@
+import XCTest
+@testable import DMiloModel
+
+final class DMiloModelSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

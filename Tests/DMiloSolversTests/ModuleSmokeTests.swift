@@ -1,0 +1,6 @@
+import XCTest
+@testable import DMiloSolvers
+
+final class DMiloSolversSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}
