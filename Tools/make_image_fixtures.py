@@ -132,6 +132,14 @@ def png_fixtures():
     g8 = rng.integers(0, 256, (9, 11), dtype=np.uint8)
     write("gray8_interlaced.png", [list(r) for r in g8], g8[..., None], 8, 1, width=11, greyscale=True,
           interlace=True)
+    # 8-bit samples declared linear (gAMA 1.0): libpng would re-encode them to sRGB unless the chunk is ignored.
+    g8g = rng.integers(0, 256, (4, 6), dtype=np.uint8)
+    write("gray8_gamma1.png", [list(r) for r in g8g], g8g[..., None], 8, 1, width=6, greyscale=True, gamma=1.0)
+    rgb16i = rng.integers(0, 65536, (10, 9, 3), dtype=np.uint16)
+    write("rgb16_interlaced.png", [list(r.ravel()) for r in rgb16i], rgb16i, 16, 3, width=9, greyscale=False,
+          interlace=True)
+    g1 = rng.integers(0, 2, (3, 10))
+    write("gray1.png", [list(r) for r in g1], (g1 * 255)[..., None], 8, 1, bitdepth=1, width=10, greyscale=True)
     rgb8 = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
     write("rgb8.png", [list(r.ravel()) for r in rgb8], rgb8, 8, 3, width=7, greyscale=False)
     return entries

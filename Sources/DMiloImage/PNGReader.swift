@@ -121,3 +121,28 @@ func libpngMessage(_ image: inout png_image) -> String {
         return text.isEmpty ? "no message" : text
     }
 }
+
+extension PNGHeader {
+    /// The IHDR of the PNG file at `path`, reading only its first 33 bytes: lets a caller check a measurement's
+    /// size and colour type against the job before decoding anything.
+    public static func read(from path: String) throws -> PNGHeader {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            let missing = !FileManager.default.fileExists(atPath: path)
+            throw PNGError(missing ? .missing : .unreadable, path: path,
+                           missing ? "PNG file \(path) does not exist." : "PNG file \(path) could not be opened.")
+        }
+        defer { try? handle.close() }
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try handle.read(upToCount: 33) ?? Data())
+        } catch {
+            throw PNGError(.unreadable, path: path, "PNG file \(path) could not be read: \(error.localizedDescription)")
+        }
+        return try PNGChunks.header(bytes, path: path)
+    }
+
+    /// Channels `PNGImage.read` returns for this colour type: 3 for RGB, RGBA and palette, else 1.
+    public var channels: Int { colorType == 2 || colorType == 3 || colorType == 6 ? 3 : 1 }
+    /// Bit depth of `PNGImage.read`'s samples: 16 for 16-bit files, else 8.
+    public var sampleBitDepth: Int { bitDepth == 16 ? 16 : 8 }
+}

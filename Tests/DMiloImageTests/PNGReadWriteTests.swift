@@ -10,7 +10,7 @@ final class PNGReadWriteTests: XCTestCase {
     func testFixturePNGsReadExactSamples() throws {
         let spec = try Fixtures.json("png.json")
         let files = try XCTUnwrap(spec["files"] as? [[String: Any]])
-        XCTAssertGreaterThanOrEqual(files.count, 12)
+        XCTAssertGreaterThanOrEqual(files.count, 15)
         for f in files {
             let name = try XCTUnwrap(f["file"] as? String)
             let path = try Fixtures.root.appendingPathComponent(name).path
@@ -23,6 +23,9 @@ final class PNGReadWriteTests: XCTestCase {
                 continue
             }
             let image = try PNGImage.read(from: path)
+            let header = try PNGHeader.read(from: path)
+            XCTAssertEqual([header.width, header.height, header.channels, header.sampleBitDepth],
+                           [image.width, image.height, image.channels, image.bitDepth], name)
             XCTAssertEqual(image.width, f["width"] as? Int, name)
             XCTAssertEqual(image.height, f["height"] as? Int, name)
             XCTAssertEqual(image.channels, f["channels"] as? Int, name)
@@ -148,6 +151,8 @@ final class PNGReadWriteTests: XCTestCase {
         let text = dir + "/text.png"
         try Data("hello, not a png".utf8).write(to: URL(fileURLWithPath: text))
         XCTAssertThrowsError(try PNGImage.read(from: text)) { XCTAssertEqual(($0 as? PNGError)?.kind, .notPNG) }
+        XCTAssertThrowsError(try PNGHeader.read(from: dir + "/absent.png")) { XCTAssertEqual(($0 as? PNGError)?.kind, .missing) }
+        XCTAssertThrowsError(try PNGHeader.read(from: text)) { XCTAssertEqual(($0 as? PNGError)?.kind, .notPNG) }
         XCTAssertThrowsError(try PNGImage.read(from: dir + "/absent.png")) { error in
             XCTAssertEqual((error as? PNGError)?.code, "file.missing")
         }
