@@ -107,30 +107,40 @@ final class MontageTests: XCTestCase {
         XCTAssertEqual(BitmapFont.glyph("€"), BitmapFont.glyph("?"))
     }
 
-    /// Writes a sample montage for eyeballing when DMILO_MONTAGE_PREVIEW names a directory.
-    func testWritePreviewWhenAsked() throws {
-        guard let dir = ProcessInfo.processInfo.environment["DMILO_MONTAGE_PREVIEW"] else { return }
+    /// Writes a labelled montage, a font sheet, a grid and a 16-bit RGB file and reads each back. They go to a
+    /// scratch directory, or to $DMILO_MONTAGE_PREVIEW for eyeballing and for checking the 16-bit file with a
+    /// foreign reader (pypng: sample (x, y, c) = (4099·(x + 7y) + 1000c) mod 65536).
+    func testPreviewFilesRoundTrip() throws {
+        let dir = try ProcessInfo.processInfo.environment["DMILO_MONTAGE_PREVIEW"] ?? scratchDirectory(self)
         let h = 32, w = 32
         let truth = Tensor(shape: [3, h, w])
         for c in 0..<3 { for y in 0..<h { for x in 0..<w {
             truth[(c * h + y) * w + x] = sin(Float(x + 3 * c) / 5) * cos(Float(y) / 7)
         } } }
         let lowres = Tensor(shape: [3, h / 4, w / 4])
-        for c in 0..<3 { for y in 0..<(h / 4) { for x in 0..<(w / 4) { lowres[(c * h / 4 + y) * w / 4 + x] = truth[(c * h + 4 * y) * w + 4 * x] } } }
+        for c in 0..<3 { for y in 0..<(h / 4) { for x in 0..<(w / 4) {
+            lowres[(c * h / 4 + y) * w / 4 + x] = truth[(c * h + 4 * y) * w + 4 * x]
+        } } }
         let text = "ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 -=.,:/()+%_|? psnr"
-        let m = try Montage.make(panels: [lowres, Tensor(shape: [100]), truth, truth], labels: ["Measurement", "CS y", "PSNR 31.2 dB", text], scale: 4)
-        try m.write(to: dir + "/montage-preview.png")
         var font = RasterCanvas(width: 3 * 6 * 28 + 6, height: 3 * 9 * 2 + 6, channels: 1, fill: 255)
         font.draw("ABCDEFGHIJKLMNOPQRSTUVWXYZ", x: 3, y: 3, scale: 3, maxWidth: font.width, ink: 0)
         font.draw("0123456789 -=.,:/()+%_|?", x: 3, y: 3 + 27, scale: 3, maxWidth: font.width, ink: 0)
-        try font.image().write(to: dir + "/font-preview.png")
-        try Montage.grid(images: Array(repeating: truth, count: 5), columns: 3, scale: 2).write(to: dir + "/grid-preview.png")
-        // A 16-bit RGB file for checking with a foreign reader (pypng): sample (x, y, c) = 4099·(x + 7y) + 1000c.
         var samples = [UInt16]()
         for y in 0..<3 { for x in 0..<5 { for c in 0..<3 {
             let v: Int = 4099 * (x + 7 * y) + 1000 * c
             samples.append(UInt16(v % 65536))
         } } }
-        try PNGImage(width: 5, height: 3, channels: 3, bitDepth: 16, samples: samples).write(to: dir + "/rgb16-preview.png")
+        let files: [(String, PNGImage)] = [
+            ("montage-preview.png", try Montage.make(panels: [lowres, Tensor(shape: [100]), truth, truth],
+                                                     labels: ["Measurement", "CS y", "PSNR 31.2 dB", text], scale: 4)),
+            ("font-preview.png", try font.image()),
+            ("grid-preview.png", try Montage.grid(images: Array(repeating: truth, count: 5), columns: 3, scale: 2)),
+            ("rgb16-preview.png", try PNGImage(width: 5, height: 3, channels: 3, bitDepth: 16, samples: samples)),
+        ]
+        for (name, image) in files {
+            try image.write(to: dir + "/" + name)
+            XCTAssertEqual(try PNGImage.read(from: dir + "/" + name), image, name)
+        }
+        XCTAssertEqual([files[0].1.width, files[0].1.height], [4 * 128 + 5 * 4, 128 + 11 + 2 * 4])
     }
 }
