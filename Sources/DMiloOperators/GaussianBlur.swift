@@ -1,0 +1,39 @@
+import DMiloKernels
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
+
+/// Gaussian blur: a ``Blur`` whose kernel is the outer product g ⊗ g with g(j) ∝ exp(−(j − size/2)² / (2σ²)),
+/// j = 0 … size−1 (size odd, so the peak is the centre index), normalised to sum 1. y is (C, H, W).
+public final class GaussianBlur: Blur, @unchecked Sendable {
+    public let size: Int
+    public let sigma: Double
+
+    /// - Parameters: size: odd, 1 … 255, size/2 < H and W; sigma: finite and > 0.
+    public init(size: Int, sigma: Double, imageShape: [Int]) throws {
+        self.size = size
+        self.sigma = sigma
+        try super.init(name: "gaussian_blur", kernel: GaussianBlur.kernel(size: size, sigma: sigma),
+                       imageShape: imageShape, field: "operator.size")
+    }
+
+    /// The normalised (size, size) kernel.
+    public static func kernel(size: Int, sigma: Double) throws -> Tensor {
+        guard size >= 1, size <= 255, size % 2 == 1 else {
+            throw OperatorError.invalid("operator.size", "gaussian_blur size must be an odd integer in 1...255, got \(size)")
+        }
+        guard sigma.isFinite, sigma > 0 else {
+            throw OperatorError.invalid("operator.sigma", "gaussian_blur sigma must be a finite number > 0, got \(sigma)")
+        }
+        let g = (0..<size).map { j -> Double in
+            let d = Double(j - size / 2)
+            return exp(-d * d / (2 * sigma * sigma))
+        }
+        let s = g.reduce(0, +)
+        var values = [Float](repeating: 0, count: size * size)
+        for a in 0..<size { for b in 0..<size { values[a * size + b] = Float(g[a] * g[b] / (s * s)) } }
+        return Tensor(shape: [size, size], values: values)
+    }
+}
