@@ -9,7 +9,7 @@ import Foundation
 /// our own construction, drawn from SeededRandom(seed: kernelSeed, stream: "motion-kernel") so that a seed gives
 /// the same kernel on every machine:
 ///
-/// 1. Path length L = (size − 2) · (0.25 + 0.75·intensity) · (0.6 + 0.4·u) kernel pixels.
+/// 1. Path length L = (size − 2) · (0.5 + intensity) · (0.6 + 0.4·u) kernel pixels.
 /// 2. Random walk from the origin with heading θ₀ ~ U[0, 2π). Each step has length L·(1 − u^(1/30)) (a
 ///    Beta(1, 30) draw, mean L/31, so about 30 steps) and turns by intensity·(π/3)·(u₁ − u₂) (triangular);
 ///    with probability 0.15·intensity a sharp jerk adds ±π·(0.4 + 0.6u). The walk stops once its length reaches L.
@@ -32,7 +32,7 @@ public enum MotionKernel {
         var rng = SeededRandom(seed: seed, stream: "motion-kernel")
 
         // 1–2: the camera path (kernel-pixel units, origin = start).
-        let length = Double(size - 2) * (0.25 + 0.75 * intensity) * (0.6 + 0.4 * rng.uniform())
+        let length = Double(size - 2) * (0.5 + intensity) * (0.6 + 0.4 * rng.uniform())
         var theta = 2 * Double.pi * rng.uniform()
         var xs = [0.0], ys = [0.0]
         var walked = 0.0
