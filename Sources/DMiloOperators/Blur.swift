@@ -10,6 +10,8 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
     public var outputShape: [Int] { inputShape }
     public let isLinear = true
     let correlation: ReflectCorrelation
+    /// For a rank-1 kernel kᵢⱼ = uᵢ·vⱼ: the same correlation as two 1-D passes (k + k instead of k² MACs per pixel).
+    let separable: (rows: AxisResampling, cols: AxisResampling)?
 
     /// - Parameters: kernel: (k, k) array (any (kh, kw) works), finite with a nonzero sum; requires k/2 < H, W.
     ///   field: manifest path named in errors.
@@ -17,10 +19,24 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         try self.init(name: "blur", kernel: kernel, imageShape: imageShape, field: field)
     }
 
-    init(name: String, kernel: Tensor, imageShape: [Int], field: String) throws {
+    /// `factors` (u, v) with kernel = u vᵀ (up to scale) enables the separable path.
+    init(name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil) throws {
         self.name = name
         correlation = try ReflectCorrelation(kernel: kernel, imageShape: imageShape, field: field)
         inputShape = imageShape
+        separable = factors.map { u, v in
+            (Blur.reflectAxis(length: imageShape[1], taps: u), Blur.reflectAxis(length: imageShape[2], taps: v))
+        }
+    }
+
+    /// 1-D correlation with numpy "reflect" borders and centre k/2: out[i] = Σ_t u_t/Σu · in[r(i + t − k/2)].
+    static func reflectAxis(length: Int, taps u: [Double]) -> AxisResampling {
+        let k = u.count, s = u.reduce(0, +)
+        var indices: [Int] = [], weights: [Float] = []
+        for i in 0..<length {
+            for t in 0..<k { indices.append(reflectIndex(i + t - k / 2, length)); weights.append(Float(u[t] / s)) }
+        }
+        return AxisResampling(inputLength: length, outputLength: length, taps: k, indices: indices, weights: weights)
     }
 
     /// The normalised kernel (kh, kw).
@@ -29,14 +45,25 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "\(name): input \(x.shape), expected \(inputShape)")
         let y = Tensor(shape: outputShape, zeroed: false)
-        correlation.forward(x.data, y.data)
+        if let (rows, cols) = separable {
+            let tmp = Tensor(shape: inputShape, zeroed: false)
+            SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
+        } else {
+            correlation.forward(x.data, y.data)
+        }
         return y
     }
 
     public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
         precondition(cotangent.count == outputShape.reduce(1, *), "\(name): cotangent \(cotangent.shape)")
         let g = Tensor(shape: inputShape, zeroed: false)
-        correlation.transpose(cotangent.data, g.data)
+        if let (rows, cols) = separable {
+            let tmp = Tensor(shape: inputShape, zeroed: false)
+            SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
+                                          tmp: tmp.data, dx: g.data)
+        } else {
+            correlation.transpose(cotangent.data, g.data)
+        }
         return g
     }
 }

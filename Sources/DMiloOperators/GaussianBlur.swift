@@ -7,6 +7,7 @@ import Foundation
 
 /// Gaussian blur: a ``Blur`` whose kernel is the outer product g ⊗ g with g(j) ∝ exp(−(j − size/2)² / (2σ²)),
 /// j = 0 … size−1 (size odd, so the peak is the centre index), normalised to sum 1. y is (C, H, W).
+/// The kernel being rank 1, it runs as two 1-D reflect correlations (same result as the 2-D one, 2k not k² MACs).
 public final class GaussianBlur: Blur, @unchecked Sendable {
     public let size: Int
     public let sigma: Double
@@ -15,8 +16,9 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
     public init(size: Int, sigma: Double, imageShape: [Int]) throws {
         self.size = size
         self.sigma = sigma
-        try super.init(name: "gaussian_blur", kernel: GaussianBlur.kernel(size: size, sigma: sigma),
-                       imageShape: imageShape, field: "operator.size")
+        let k = try GaussianBlur.kernel(size: size, sigma: sigma)   // validates size and sigma first
+        let g = GaussianBlur.profile(size: size, sigma: sigma)
+        try super.init(name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g))
     }
 
     /// The normalised (size, size) kernel.
@@ -27,13 +29,18 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
         guard sigma.isFinite, sigma > 0 else {
             throw OperatorError.invalid("operator.sigma", "gaussian_blur sigma must be a finite number > 0, got \(sigma)")
         }
-        let g = (0..<size).map { j -> Double in
-            let d = Double(j - size / 2)
-            return exp(-d * d / (2 * sigma * sigma))
-        }
+        let g = profile(size: size, sigma: sigma)
         let s = g.reduce(0, +)
         var values = [Float](repeating: 0, count: size * size)
         for a in 0..<size { for b in 0..<size { values[a * size + b] = Float(g[a] * g[b] / (s * s)) } }
         return Tensor(shape: [size, size], values: values)
+    }
+
+    /// Unnormalised 1-D profile exp(−(j − size/2)² / (2σ²)).
+    static func profile(size: Int, sigma: Double) -> [Double] {
+        (0..<size).map { j -> Double in
+            let t = Double(j - size / 2) / sigma   // divide first: no 0/0 for tiny sigma
+            return exp(-t * t / 2)
+        }
     }
 }

@@ -35,6 +35,20 @@ final class BlurTests: XCTestCase {
         XCTAssertEqual(op.name, "gaussian_blur")
     }
 
+    /// The separable Gaussian path equals the direct 2-D correlation with the same kernel, forward and adjoint.
+    func testGaussianSeparablePathEqualsDirect() throws {
+        let shape = [3, 24, 40]
+        for (size, sigma) in [(9, 2.0), (5, 1e-200), (47, 8.0)] {
+            let g = try GaussianBlur(size: size, sigma: sigma, imageShape: shape)
+            XCTAssertNotNil(g.separable)
+            let direct = try Blur(kernel: g.kernel, imageShape: shape)
+            XCTAssertNil(direct.separable)
+            let x = TestSupport.random(shape, seed: 31)
+            XCTAssertLessThan(TestSupport.maxAbsDiff(g.apply(x).array, direct.apply(x).array), 1e-5, "size \(size)")
+            XCTAssertLessThan(TestSupport.maxAbsDiff(g.adjoint(x).array, direct.adjoint(x).array), 1e-5, "size \(size)")
+        }
+    }
+
     func testKernelIsNormalised() throws {
         let op = try Blur(kernel: Tensor(shape: [3, 3], repeating: 2), imageShape: [1, 5, 5])
         XCTAssertEqual(op.kernel.array.reduce(0, +), 1, accuracy: 1e-6)
@@ -56,5 +70,6 @@ final class BlurTests: XCTestCase {
         XCTAssertNoThrow(try Blur(kernel: Tensor(shape: [15, 15], repeating: 1), imageShape: [1, 8, 20]))
         XCTAssertThrowsError(try GaussianBlur(size: 4, sigma: 1, imageShape: [1, 8, 8]))
         XCTAssertThrowsError(try GaussianBlur(size: 5, sigma: 0, imageShape: [1, 8, 8]))
+        XCTAssertThrowsError(try GaussianBlur(size: -3, sigma: 1, imageShape: [1, 8, 8]))
     }
 }

@@ -68,8 +68,10 @@ final class OperatorFactoryTests: XCTestCase {
         XCTAssertThrowsError(try make(#"{"type":"gaussian_blur","size":61,"sigma":3}"#)) {   // 30 ≥ H = 24
             XCTAssertEqual(($0 as? OperatorError)?.field, "operator.size")
         }
-        XCTAssertThrowsError(try make(#"{"type":"denoise"}"#, shape: [3, 0, 4])) {
-            XCTAssertEqual(($0 as? OperatorError)?.field, "image_shape")
+        for bad in [[3, 0, 4], [3, 4], [1 << 20, 1 << 20, 1 << 20], [3, -1, 4]] {
+            XCTAssertThrowsError(try make(#"{"type":"denoise"}"#, shape: bad)) {
+                XCTAssertEqual(($0 as? OperatorError)?.field, "image_shape")
+            }
         }
     }
 }
