@@ -21,7 +21,8 @@ struct ReflectCorrelation: Sendable {
     var paddedWidth: Int { width + kw - 1 }
 
     /// `kernel` (kh, kw) is divided by its sum. Throws (code `file.invalid` on `field`) for non-finite entries or a
-    /// sum that is zero, and `manifest.invalid` when the kernel does not fit the image (kh/2 < H, kw/2 < W).
+    /// sum that is zero, and when the kernel does not fit the image (kh/2 < H, kw/2 < W; `manifest.invalid` when
+    /// `field` is `operator.size`, i.e. the size came from the manifest).
     init(kernel k: Tensor, imageShape: [Int], field: String) throws {
         try validateImageShape(imageShape)
         guard k.shape.count == 2, k.shape[0] >= 1, k.shape[1] >= 1 else {
@@ -30,8 +31,10 @@ struct ReflectCorrelation: Sendable {
         let (kh, kw) = (k.shape[0], k.shape[1])
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         guard kh / 2 < h, kw / 2 < w else {
-            throw OperatorError.invalid(field,
-                "blur kernel \(kh)x\(kw) is too large for the \(h)x\(w) image (reflect padding needs k/2 < H and W)")
+            // a generated kernel's size is a manifest value; a loaded one is the file's fault
+            throw OperatorError(code: field == "operator.size" ? "manifest.invalid" : "file.invalid",
+                message: "blur kernel \(kh)x\(kw) is too large for the \(h)x\(w) image (reflect padding needs k/2 < H and W)",
+                field: field)
         }
         var sum = 0.0
         for i in 0..<k.count {

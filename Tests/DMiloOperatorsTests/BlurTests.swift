@@ -66,7 +66,13 @@ final class BlurTests: XCTestCase {
         XCTAssertThrowsError(try Blur(kernel: nan, imageShape: [1, 8, 8]))
         XCTAssertThrowsError(try Blur(kernel: Tensor(shape: [9], repeating: 1), imageShape: [1, 8, 8]))
         // k/2 must be < H and W: 16/2 = 8 is not < 8
-        XCTAssertThrowsError(try Blur(kernel: Tensor(shape: [16, 16], repeating: 1), imageShape: [1, 8, 20]))
+        XCTAssertThrowsError(try Blur(kernel: Tensor(shape: [16, 16], repeating: 1), imageShape: [1, 8, 20])) {
+            XCTAssertEqual(($0 as? OperatorError)?.code, "file.invalid")
+        }
+        XCTAssertThrowsError(try GaussianBlur(size: 17, sigma: 1, imageShape: [1, 8, 20])) {
+            XCTAssertEqual(($0 as? OperatorError)?.code, "manifest.invalid")
+            XCTAssertEqual(($0 as? OperatorError)?.field, "operator.size")
+        }
         XCTAssertNoThrow(try Blur(kernel: Tensor(shape: [15, 15], repeating: 1), imageShape: [1, 8, 20]))
         XCTAssertThrowsError(try GaussianBlur(size: 4, sigma: 1, imageShape: [1, 8, 8]))
         XCTAssertThrowsError(try GaussianBlur(size: 5, sigma: 0, imageShape: [1, 8, 8]))

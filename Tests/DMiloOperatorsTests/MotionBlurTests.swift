@@ -25,6 +25,16 @@ final class MotionBlurTests: XCTestCase {
         XCTAssertLessThan(a.array.max() ?? 1, 0.5)
     }
 
+    /// Higher intensity means longer, wigglier paths: more pixels carry ink on average.
+    func testIntensityIncreasesSpread() throws {
+        func inked(_ intensity: Double) throws -> Int {
+            try (0..<8).reduce(0) { n, seed in
+                n + (try MotionKernel.generate(size: 31, intensity: intensity, seed: UInt64(seed))).array.filter { $0 > 1e-3 }.count
+            }
+        }
+        XCTAssertGreaterThan(try inked(1.0), try inked(0.0))
+    }
+
     /// The path is centred on its length-weighted centroid, so the kernel's centre of mass is near the centre.
     func testKernelIsCentred() throws {
         let size = 31

@@ -87,7 +87,8 @@ final class OperatorSpecTests: XCTestCase {
     func testFilesAndCanonicalJSONRoundTrip() throws {
         let specs = [#"{"type":"inpainting","mask":"m.png"}"#, #"{"type":"super_resolution","factor":4}"#,
                      #"{"type":"motion_blur","size":31,"intensity":0.5,"kernel_seed":123}"#,
-                     #"{"type":"inpainting","box":[1,2,3,4]}"#, #"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":7}"#]
+                     #"{"type":"inpainting","box":[1,2,3,4]}"#, #"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":7}"#,
+                     #"{"type":"inpainting","missing_fraction":0.25,"mask_seed":18446744073709551615}"#]
         for s in specs {
             let spec = try parse(s)
             let text = try JSONSerialization.data(withJSONObject: spec.jsonObject)
