@@ -1,0 +1,69 @@
+import DMiloKernels
+
+/// Blur with a known kernel: per-channel cross-correlation (kernel not flipped) with numpy "reflect" borders and
+/// kernel centre (k/2, k/2); see ``ReflectCorrelation``. The kernel is normalised to sum 1. y has the image's
+/// shape (C, H, W). Linear; `vjp` is the exact adjoint.
+/// ``GaussianBlur`` and ``MotionBlur`` are Blurs whose kernel is generated from parameters.
+public class Blur: MeasurementOperator, @unchecked Sendable {
+    public let name: String
+    public let inputShape: [Int]
+    public var outputShape: [Int] { inputShape }
+    public let isLinear = true
+    let correlation: ReflectCorrelation
+    /// For a rank-1 kernel kᵢⱼ = uᵢ·vⱼ: the same correlation as two 1-D passes (k + k instead of k² MACs per pixel).
+    let separable: (rows: AxisResampling, cols: AxisResampling)?
+
+    /// - Parameters: kernel: (k, k) array (any (kh, kw) works), finite with a nonzero sum; requires k/2 < H, W.
+    ///   field: manifest path named in errors.
+    public convenience init(kernel: Tensor, imageShape: [Int], field: String = "operator.kernel") throws {
+        try self.init(name: "blur", kernel: kernel, imageShape: imageShape, field: field)
+    }
+
+    /// `factors` (u, v) with kernel = u vᵀ (up to scale) enables the separable path.
+    init(name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil) throws {
+        self.name = name
+        correlation = try ReflectCorrelation(kernel: kernel, imageShape: imageShape, field: field)
+        inputShape = imageShape
+        separable = factors.map { u, v in
+            (Blur.reflectAxis(length: imageShape[1], taps: u), Blur.reflectAxis(length: imageShape[2], taps: v))
+        }
+    }
+
+    /// 1-D correlation with numpy "reflect" borders and centre k/2: out[i] = Σ_t u_t/Σu · in[r(i + t − k/2)].
+    static func reflectAxis(length: Int, taps u: [Double]) -> AxisResampling {
+        let k = u.count, s = u.reduce(0, +)
+        var indices: [Int] = [], weights: [Float] = []
+        for i in 0..<length {
+            for t in 0..<k { indices.append(reflectIndex(i + t - k / 2, length)); weights.append(Float(u[t] / s)) }
+        }
+        return AxisResampling(inputLength: length, outputLength: length, taps: k, indices: indices, weights: weights)
+    }
+
+    /// The normalised kernel (kh, kw).
+    public var kernel: Tensor { Tensor(shape: [correlation.kh, correlation.kw], values: correlation.kernel) }
+
+    public func apply(_ x: Tensor) -> Tensor {
+        precondition(x.count == inputShape.reduce(1, *), "\(name): input \(x.shape), expected \(inputShape)")
+        let y = Tensor(shape: outputShape, zeroed: false)
+        if let (rows, cols) = separable {
+            let tmp = Tensor(shape: inputShape, zeroed: false)
+            SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
+        } else {
+            correlation.forward(x.data, y.data)
+        }
+        return y
+    }
+
+    public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
+        precondition(cotangent.count == outputShape.reduce(1, *), "\(name): cotangent \(cotangent.shape)")
+        let g = Tensor(shape: inputShape, zeroed: false)
+        if let (rows, cols) = separable {
+            let tmp = Tensor(shape: inputShape, zeroed: false)
+            SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
+                                          tmp: tmp.data, dx: g.data)
+        } else {
+            correlation.transpose(cotangent.data, g.data)
+        }
+        return g
+    }
+}

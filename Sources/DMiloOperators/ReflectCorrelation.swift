@@ -1,0 +1,116 @@
+import Dispatch
+import DMiloKernels
+
+/// Per-channel 2-D cross-correlation (kernel not flipped) with numpy.pad(mode: "reflect") borders, the geometry
+/// every blur in INTERFACE.md shares:
+///
+///     y[c, i, j] = Σ_{a<kh, b<kw} k[a, b] · x[c, r(i + a − kh/2), r(j + b − kw/2)]
+///
+/// where r reflects without repeating the edge pixel (−1 → 1, H → H−2). So the kernel centre is index
+/// (kh/2, kw/2) (integer division), which for even sizes is the lower-right of the middle four (as [ILO]'s
+/// 32-of-64 kernel peak). The transpose scatters through the same reflected indices, so it is exact.
+struct ReflectCorrelation: Sendable {
+    let channels: Int, height: Int, width: Int
+    let kh: Int, kw: Int
+    /// Normalised kernel, row-major (kh, kw).
+    let kernel: [Float]
+    /// Source row/column of each padded row/column.
+    let rowSource: [Int], colSource: [Int]
+
+    var paddedHeight: Int { height + kh - 1 }
+    var paddedWidth: Int { width + kw - 1 }
+
+    /// `kernel` (kh, kw) is divided by its sum. Throws (code `file.invalid` on `field`) for non-finite entries or a
+    /// sum that is zero, and when the kernel does not fit the image (kh/2 < H, kw/2 < W; `manifest.invalid` when
+    /// `field` is `operator.size`, i.e. the size came from the manifest).
+    init(kernel k: Tensor, imageShape: [Int], field: String) throws {
+        try validateImageShape(imageShape)
+        guard k.shape.count == 2, k.shape[0] >= 1, k.shape[1] >= 1 else {
+            throw OperatorError.file(field, "blur kernel must be a 2-D array (k, k), got shape \(k.shape)")
+        }
+        let (kh, kw) = (k.shape[0], k.shape[1])
+        let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
+        guard kh / 2 < h, kw / 2 < w else {
+            // a generated kernel's size is a manifest value; a loaded one is the file's fault
+            throw OperatorError(code: field == "operator.size" ? "manifest.invalid" : "file.invalid",
+                message: "blur kernel \(kh)x\(kw) is too large for the \(h)x\(w) image (reflect padding needs k/2 < H and W)",
+                field: field)
+        }
+        var sum = 0.0
+        for i in 0..<k.count {
+            guard k.data[i].isFinite else { throw OperatorError.file(field, "blur kernel holds a non-finite value") }
+            sum += Double(k.data[i])
+        }
+        guard sum.isFinite, abs(sum) > 1e-12 else {
+            throw OperatorError.file(field, "blur kernel sums to \(sum); it must have a nonzero sum to be normalised")
+        }
+        self.channels = c; self.height = h; self.width = w; self.kh = kh; self.kw = kw
+        self.kernel = (0..<k.count).map { Float(Double(k.data[$0]) / sum) }
+        self.rowSource = (0..<(h + kh - 1)).map { reflectIndex($0 - kh / 2, h) }
+        self.colSource = (0..<(w + kw - 1)).map { reflectIndex($0 - kw / 2, w) }
+    }
+
+    /// out (C, H, W) = correlation of x (C, H, W). Channels run concurrently, each with its own padded scratch.
+    func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        let hp = paddedHeight, wp = paddedWidth, hw = height * width
+        let xa = UInt(bitPattern: x), oa = UInt(bitPattern: out)
+        DispatchQueue.concurrentPerform(iterations: channels) { c in
+            let x = UnsafePointer<Float>(bitPattern: xa)! + c * hw
+            let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + c * hw
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
+            defer { padded.deallocate() }
+            for i in 0..<hp {
+                let src = x + rowSource[i] * width, dst = padded + i * wp
+                for j in 0..<wp { dst[j] = src[colSource[j]] }
+            }
+            kernel.withUnsafeBufferPointer { k in
+                for i in 0..<height {
+                    let dst = out + i * width
+                    dst.update(repeating: 0, count: width)
+                    for a in 0..<kh {
+                        let row = padded + (i + a) * wp
+                        for b in 0..<kw {
+                            let kv = k[a * kw + b]
+                            let src = row + b
+                            var j = 0
+                            while j < width { dst[j] += kv * src[j]; j &+= 1 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, H, W) (overwrites dx): scatter into the
+    /// padded grid, then fold each padded pixel back onto the pixel it was reflected from.
+    func transpose(_ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        let hp = paddedHeight, wp = paddedWidth, hw = height * width
+        let ga = UInt(bitPattern: dOut), xa = UInt(bitPattern: dx)
+        DispatchQueue.concurrentPerform(iterations: channels) { c in
+            let g = UnsafePointer<Float>(bitPattern: ga)! + c * hw
+            let dx = UnsafeMutablePointer<Float>(bitPattern: xa)! + c * hw
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
+            defer { padded.deallocate() }
+            padded.update(repeating: 0, count: hp * wp)
+            kernel.withUnsafeBufferPointer { k in
+                for i in 0..<height {
+                    let src = g + i * width
+                    for a in 0..<kh {
+                        let row = padded + (i + a) * wp
+                        for b in 0..<kw {
+                            let kv = k[a * kw + b]
+                            let dst = row + b
+                            var j = 0
+                            while j < width { dst[j] += kv * src[j]; j &+= 1 }
+                        }
+                    }
+                }
+            }
+            dx.update(repeating: 0, count: hw)
+            for i in 0..<hp {
+                let src = padded + i * wp, dst = dx + rowSource[i] * width
+                for j in 0..<wp { dst[colSource[j]] += src[j] }
+            }
+        }
+    }
+}

@@ -1,6 +1,0 @@
-import XCTest
-@testable import DMiloOperators
-
-final class DMiloOperatorsSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
