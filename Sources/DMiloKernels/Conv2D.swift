@@ -36,6 +36,9 @@ public struct Conv2DShape: Sendable, Equatable {
     /// Multiply-adds ×2 of one forward pass (whole batch).
     public var flops: Int { 2 * batch * cout * patchSize * hOut * wOut }
 
+    /// Stride 1 with output width = input width (kw = 2·padW + 1): each im2col row is a shifted copy of the image.
+    public var isSameWidthStride1: Bool { stride == 1 && kw == 2 * padW + 1 }
+
     /// True when im2col is the identity (1×1 kernel, stride 1, no padding): the GEMM reads x directly.
     public var isPointwise: Bool { kh == 1 && kw == 1 && stride == 1 && padH == 0 && padW == 0 }
 
@@ -119,56 +122,102 @@ public enum Conv2D {
     @usableFromInline
     static func im2col(_ s: Conv2DShape, x: UnsafePointer<Float>, rowStart: Int, rows: Int,
                        col: UnsafeMutablePointer<Float>) {
-        let n = rows * s.wOut, hw = s.h * s.w
+        let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
+        let colP = SharedPointer(col)
         Parallel.forEach(s.patchSize, work: s.patchSize * n) { p in
-            let c = p / (s.kh * s.kw), i = (p / s.kw) % s.kh, j = p % s.kw
-            let xc = x + c * hw
-            var dst = col + p * n
+            let c = p / taps, i = (p % taps) / s.kw, j = p % s.kw
+            let xc = x + c * hw, dst = colP.p + p * n
+            if s.isSameWidthStride1 {
+                // A "same"-width stride-1 tap is the flattened image shifted by (i − padH)·w + (j − padW):
+                // one long copy, then zero the rows above/below the image and the columns that wrapped around.
+                let dy = i - s.padH, dxo = j - s.padW, w = s.w
+                let a = Swift.max(rowStart, -dy), b = Swift.min(rowStart + rows, s.h - dy)
+                if a >= b { dst.update(repeating: 0, count: n); return }
+                let kA = (a - rowStart) * w, kB = (b - rowStart) * w, base = (rowStart + dy) * w + dxo
+                let lo = Swift.max(kA, -base), hi = Swift.min(kB, hw - base)
+                dst.update(repeating: 0, count: lo)
+                (dst + lo).update(from: xc + base + lo, count: hi - lo)
+                (dst + hi).update(repeating: 0, count: n - hi)
+                if dxo != 0 {
+                    let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
+                    var r = a - rowStart
+                    while r < b - rowStart {
+                        var ox = c0
+                        while ox < c1 { dst[r &* w &+ ox] = 0; ox &+= 1 }
+                        r &+= 1
+                    }
+                }
+                return
+            }
             let (lo, hi) = validColumns(s, j: j)
+            var d = dst
             for r in 0..<rows {
                 let iy = (rowStart + r) * s.stride - s.padH + i
                 if iy < 0 || iy >= s.h {
-                    dst.update(repeating: 0, count: s.wOut)
+                    d.update(repeating: 0, count: s.wOut)
                 } else {
                     let src = xc + iy * s.w - s.padW + j
                     var ox = 0
-                    while ox < lo { dst[ox] = 0; ox &+= 1 }
+                    while ox < lo { d[ox] = 0; ox &+= 1 }
                     if s.stride == 1 {
-                        while ox < hi { dst[ox] = src[ox]; ox &+= 1 }
+                        while ox < hi { d[ox] = src[ox]; ox &+= 1 }
                     } else {
-                        while ox < hi { dst[ox] = src[ox &* s.stride]; ox &+= 1 }
+                        while ox < hi { d[ox] = src[ox &* s.stride]; ox &+= 1 }
                     }
-                    while ox < s.wOut { dst[ox] = 0; ox &+= 1 }
+                    while ox < s.wOut { d[ox] = 0; ox &+= 1 }
                 }
-                dst += s.wOut
+                d += s.wOut
             }
         }
     }
 
     /// Adjoint of `im2col`: dx[c, iy, ix] += col[...] for every in-image tap. Parallel over input channels so
-    /// no two workers touch the same dx plane.
+    /// no two workers touch the same dx plane. Clobbers the wrapped-around columns of `col` (scratch).
     @usableFromInline
-    static func col2imAdd(_ s: Conv2DShape, col: UnsafePointer<Float>, rowStart: Int, rows: Int,
+    static func col2imAdd(_ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
                           dx: UnsafeMutablePointer<Float>) {
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
+        let colP = SharedPointer(col), dxP = SharedPointer(dx)
         Parallel.forEach(s.cin, work: s.patchSize * n) { c in
-            let dxc = dx + c * hw
+            let dxc = dxP.p + c * hw
             for t in 0..<taps {
                 let i = t / s.kw, j = t % s.kw
-                var src = col + (c * taps + t) * n
+                let src = colP.p + (c * taps + t) * n
+                if s.isSameWidthStride1 {
+                    // mirror of im2col's shifted copy: drop wrapped columns, then one long add
+                    let dy = i - s.padH, dxo = j - s.padW, w = s.w
+                    let a = Swift.max(rowStart, -dy), b = Swift.min(rowStart + rows, s.h - dy)
+                    if a >= b { continue }
+                    if dxo != 0 {
+                        let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
+                        var r = a - rowStart
+                        while r < b - rowStart {
+                            var ox = c0
+                            while ox < c1 { src[r &* w &+ ox] = 0; ox &+= 1 }
+                            r &+= 1
+                        }
+                    }
+                    let kA = (a - rowStart) * w, kB = (b - rowStart) * w, base = (rowStart + dy) * w + dxo
+                    let lo = Swift.max(kA, -base), hi = Swift.min(kB, hw - base)
+                    let d = dxc + base
+                    var k = lo
+                    while k < hi { d[k] += src[k]; k &+= 1 }
+                    continue
+                }
                 let (lo, hi) = validColumns(s, j: j)
+                var sr = src
                 for r in 0..<rows {
                     let iy = (rowStart + r) * s.stride - s.padH + i
                     if iy >= 0 && iy < s.h {
                         let dst = dxc + iy * s.w - s.padW + j
                         var ox = lo
                         if s.stride == 1 {
-                            while ox < hi { dst[ox] += src[ox]; ox &+= 1 }
+                            while ox < hi { dst[ox] += sr[ox]; ox &+= 1 }
                         } else {
-                            while ox < hi { dst[ox &* s.stride] += src[ox]; ox &+= 1 }
+                            while ox < hi { dst[ox &* s.stride] += sr[ox]; ox &+= 1 }
                         }
                     }
-                    src += s.wOut
+                    sr += s.wOut
                 }
             }
         }

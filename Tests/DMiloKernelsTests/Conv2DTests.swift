@@ -55,6 +55,9 @@ final class Conv2DTests: XCTestCase {
         Conv2DShape(batch: 1, cin: 3, h: 7, w: 7, cout: 2, kernel: 3, stride: 3, padding: 0),   // no padding, stride 3
         Conv2DShape(batch: 1, cin: 2, h: 5, w: 7, cout: 2, kh: 1, kw: 3, stride: 1, padH: 0, padW: 2), // rectangular
         Conv2DShape(batch: 1, cin: 1, h: 3, w: 4, cout: 2, kernel: 3, stride: 2, padding: 2),   // padding > kernel/2
+        Conv2DShape(batch: 2, cin: 2, h: 6, w: 5, cout: 2, kh: 3, kw: 3, stride: 1, padH: 0, padW: 1), // same width only
+        Conv2DShape(batch: 1, cin: 2, h: 4, w: 6, cout: 3, kh: 1, kw: 3, stride: 1, padH: 1, padW: 1), // taller output
+        Conv2DShape(batch: 1, cin: 1, h: 1, w: 1, cout: 2, kernel: 3, stride: 1, padding: 1),   // 1×1 image
     ]
 
     func testForwardMatchesDirectLoops() {
