@@ -1,0 +1,237 @@
+// 2-D convolution (PyTorch `nn.Conv2d` semantics: cross-correlation, zero padding, groups = 1) and its input VJP.
+//
+// Forward:   out[b] = W · im2col(x[b]) + bias        W viewed as [cout, cin*kh*kw]
+// Backward:  dx[b]  = col2im(Wᵀ · dOut[b])           (the adjoint of im2col is a scatter-add)
+// Both run in tiles of output rows so the column buffer stays a few MiB even for 256×256 images, and both skip
+// the column buffer entirely for 1×1 / stride 1 / no padding (then im2col is the identity).
+
+/// Geometry of one convolution. Weight layout [cout, cin, kh, kw] (PyTorch), bias [cout].
+public struct Conv2DShape: Sendable, Equatable {
+    public var batch, cin, h, w, cout, kh, kw, stride, padH, padW: Int
+
+    /// Square kernel and symmetric padding (the only case UNet2DModel uses).
+    public init(batch: Int, cin: Int, h: Int, w: Int, cout: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        self.init(batch: batch, cin: cin, h: h, w: w, cout: cout, kh: kernel, kw: kernel, stride: stride,
+                  padH: padding, padW: padding)
+    }
+
+    /// General rectangular kernel and per-axis padding.
+    public init(batch: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, stride: Int, padH: Int, padW: Int) {
+        self.batch = batch; self.cin = cin; self.h = h; self.w = w; self.cout = cout
+        self.kh = kh; self.kw = kw; self.stride = stride; self.padH = padH; self.padW = padW
+    }
+
+    /// Output height: floor((h + 2·padH − kh) / stride) + 1.
+    public var hOut: Int { (h + 2 * padH - kh) / stride + 1 }
+    /// Output width: floor((w + 2·padW − kw) / stride) + 1.
+    public var wOut: Int { (w + 2 * padW - kw) / stride + 1 }
+    /// Rows of the unfolded input (= GEMM inner dimension).
+    public var patchSize: Int { cin * kh * kw }
+    /// Weight element count.
+    public var weightCount: Int { cout * cin * kh * kw }
+    /// Input element count (whole batch).
+    public var inputCount: Int { batch * cin * h * w }
+    /// Output element count (whole batch).
+    public var outputCount: Int { batch * cout * hOut * wOut }
+    /// Multiply-adds ×2 of one forward pass (whole batch).
+    public var flops: Int { 2 * batch * cout * patchSize * hOut * wOut }
+
+    /// Stride 1 with output width = input width (kw = 2·padW + 1): each im2col row is a shifted copy of the image.
+    public var isSameWidthStride1: Bool { stride == 1 && kw == 2 * padW + 1 }
+
+    /// True when im2col is the identity (1×1 kernel, stride 1, no padding): the GEMM reads x directly.
+    public var isPointwise: Bool { kh == 1 && kw == 1 && stride == 1 && padH == 0 && padW == 0 }
+
+    /// Output rows per im2col tile: keeps the column buffer near `Conv2DShape.tileBudget` floats (at least one row).
+    public var tileRows: Int {
+        let perRow = Swift.max(1, patchSize * wOut)
+        return Swift.max(1, Swift.min(hOut, Conv2DShape.tileBudget / perRow))
+    }
+
+    /// Column-buffer budget in floats (8 MiB): big enough for full-speed GEMMs, small enough to stay near L3.
+    public static let tileBudget = 1 << 21
+
+    /// Floats of scratch `Conv2D.forward` and `Conv2D.backwardInput` need (0 for pointwise convolutions).
+    public var scratchCount: Int { isPointwise ? 0 : patchSize * tileRows * wOut }
+
+    /// True when every size is positive and the kernel fits in the padded input.
+    public var isValid: Bool {
+        batch > 0 && cin > 0 && h > 0 && w > 0 && cout > 0 && kh > 0 && kw > 0 && stride > 0 && padH >= 0 && padW >= 0
+            && h + 2 * padH >= kh && w + 2 * padW >= kw
+    }
+}
+
+/// Convolution kernels on caller-owned NCHW buffers.
+public enum Conv2D {
+    /// out[B, cout, hOut, wOut] = conv(x[B, cin, h, w], weight) + bias. Overwrites `out`.
+    /// `scratch` holds `s.scratchCount` floats.
+    public static func forward(_ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                               scratch: UnsafeMutablePointer<Float>) {
+        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w, k = s.patchSize
+        for b in 0..<s.batch {
+            let xb = x + b * s.cin * hwIn, ob = out + b * s.cout * hwOut
+            // Start from the bias so the GEMM can accumulate (beta = 1) instead of a second pass over `out`.
+            var beta: Float = 0
+            if let bias {
+                for o in 0..<s.cout { (ob + o * hwOut).update(repeating: bias[o], count: hwOut) }
+                beta = 1
+            }
+            if s.isPointwise {
+                BLAS.sgemm(transA: false, transB: false, m: s.cout, n: hwOut, k: k, alpha: 1, a: weight, lda: k,
+                           b: xb, ldb: hwOut, beta: beta, c: ob, ldc: hwOut)
+                continue
+            }
+            var y0 = 0
+            while y0 < s.hOut {
+                let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
+                im2col(s, x: xb, rowStart: y0, rows: rows, col: scratch)
+                BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: weight, lda: k,
+                           b: scratch, ldb: n, beta: beta, c: ob + y0 * s.wOut, ldc: hwOut)
+                y0 += rows
+            }
+        }
+    }
+
+    /// dx[B, cin, h, w] = ∂⟨dOut, conv(x)⟩/∂x (the transposed convolution of dOut). Overwrites `dx`.
+    /// `scratch` holds `s.scratchCount` floats.
+    public static func backwardInput(_ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                     dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w, k = s.patchSize
+        for b in 0..<s.batch {
+            let gb = dOut + b * s.cout * hwOut, dxb = dx + b * s.cin * hwIn
+            if s.isPointwise {
+                BLAS.sgemm(transA: true, transB: false, m: k, n: hwOut, k: s.cout, alpha: 1, a: weight, lda: k,
+                           b: gb, ldb: hwOut, beta: 0, c: dxb, ldc: hwOut)
+                continue
+            }
+            dxb.update(repeating: 0, count: s.cin * hwIn)
+            var y0 = 0
+            while y0 < s.hOut {
+                let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
+                BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: s.cout, alpha: 1, a: weight, lda: k,
+                           b: gb + y0 * s.wOut, ldb: hwOut, beta: 0, c: scratch, ldc: n)
+                col2imAdd(s, col: scratch, rowStart: y0, rows: rows, dx: dxb)
+                y0 += rows
+            }
+        }
+    }
+
+    /// Unfolds output rows [rowStart, rowStart+rows) of one image: col[(c·kh+i)·kw+j, r·wOut+ox] =
+    /// x[c, (rowStart+r)·stride − padH + i, ox·stride − padW + j], zero outside the image.
+    @usableFromInline
+    static func im2col(_ s: Conv2DShape, x: UnsafePointer<Float>, rowStart: Int, rows: Int,
+                       col: UnsafeMutablePointer<Float>) {
+        let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
+        let colP = SharedPointer(col)
+        Parallel.forEach(s.patchSize, work: s.patchSize * n) { p in
+            let c = p / taps, i = (p % taps) / s.kw, j = p % s.kw
+            let xc = x + c * hw, dst = colP.p + p * n
+            if s.isSameWidthStride1 {
+                // A "same"-width stride-1 tap is the flattened image shifted by (i − padH)·w + (j − padW):
+                // one long copy, then zero the rows above/below the image and the columns that wrapped around.
+                let dy = i - s.padH, dxo = j - s.padW, w = s.w
+                let a = Swift.max(rowStart, -dy), b = Swift.min(rowStart + rows, s.h - dy)
+                if a >= b { dst.update(repeating: 0, count: n); return }
+                let kA = (a - rowStart) * w, kB = (b - rowStart) * w, base = (rowStart + dy) * w + dxo
+                let lo = Swift.max(kA, -base), hi = Swift.min(kB, hw - base)
+                dst.update(repeating: 0, count: lo)
+                (dst + lo).update(from: xc + base + lo, count: hi - lo)
+                (dst + hi).update(repeating: 0, count: n - hi)
+                if dxo != 0 {
+                    let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
+                    var r = a - rowStart
+                    while r < b - rowStart {
+                        var ox = c0
+                        while ox < c1 { dst[r &* w &+ ox] = 0; ox &+= 1 }
+                        r &+= 1
+                    }
+                }
+                return
+            }
+            let (lo, hi) = validColumns(s, j: j)
+            var d = dst
+            for r in 0..<rows {
+                let iy = (rowStart + r) * s.stride - s.padH + i
+                if iy < 0 || iy >= s.h {
+                    d.update(repeating: 0, count: s.wOut)
+                } else {
+                    let src = xc + iy * s.w - s.padW + j
+                    var ox = 0
+                    while ox < lo { d[ox] = 0; ox &+= 1 }
+                    if s.stride == 1 {
+                        while ox < hi { d[ox] = src[ox]; ox &+= 1 }
+                    } else {
+                        while ox < hi { d[ox] = src[ox &* s.stride]; ox &+= 1 }
+                    }
+                    while ox < s.wOut { d[ox] = 0; ox &+= 1 }
+                }
+                d += s.wOut
+            }
+        }
+    }
+
+    /// Adjoint of `im2col`: dx[c, iy, ix] += col[...] for every in-image tap. Parallel over input channels so
+    /// no two workers touch the same dx plane. Clobbers the wrapped-around columns of `col` (scratch).
+    @usableFromInline
+    static func col2imAdd(_ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
+                          dx: UnsafeMutablePointer<Float>) {
+        let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
+        let colP = SharedPointer(col), dxP = SharedPointer(dx)
+        Parallel.forEach(s.cin, work: s.patchSize * n) { c in
+            let dxc = dxP.p + c * hw
+            for t in 0..<taps {
+                let i = t / s.kw, j = t % s.kw
+                let src = colP.p + (c * taps + t) * n
+                if s.isSameWidthStride1 {
+                    // mirror of im2col's shifted copy: drop wrapped columns, then one long add
+                    let dy = i - s.padH, dxo = j - s.padW, w = s.w
+                    let a = Swift.max(rowStart, -dy), b = Swift.min(rowStart + rows, s.h - dy)
+                    if a >= b { continue }
+                    if dxo != 0 {
+                        let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
+                        var r = a - rowStart
+                        while r < b - rowStart {
+                            var ox = c0
+                            while ox < c1 { src[r &* w &+ ox] = 0; ox &+= 1 }
+                            r &+= 1
+                        }
+                    }
+                    let kA = (a - rowStart) * w, kB = (b - rowStart) * w, base = (rowStart + dy) * w + dxo
+                    let lo = Swift.max(kA, -base), hi = Swift.min(kB, hw - base)
+                    let d = dxc + base
+                    var k = lo
+                    while k < hi { d[k] += src[k]; k &+= 1 }
+                    continue
+                }
+                let (lo, hi) = validColumns(s, j: j)
+                var sr = src
+                for r in 0..<rows {
+                    let iy = (rowStart + r) * s.stride - s.padH + i
+                    if iy >= 0 && iy < s.h {
+                        let dst = dxc + iy * s.w - s.padW + j
+                        var ox = lo
+                        if s.stride == 1 {
+                            while ox < hi { dst[ox] += sr[ox]; ox &+= 1 }
+                        } else {
+                            while ox < hi { dst[ox &* s.stride] += sr[ox]; ox &+= 1 }
+                        }
+                    }
+                    sr += s.wOut
+                }
+            }
+        }
+    }
+
+    /// Output columns [lo, hi) whose tap j lands inside the image: 0 ≤ ox·stride − padW + j < w.
+    @inline(__always) @usableFromInline
+    static func validColumns(_ s: Conv2DShape, j: Int) -> (Int, Int) {
+        let off = j - s.padW
+        var lo = 0
+        if off < 0 { lo = (-off + s.stride - 1) / s.stride }
+        // largest ox with ox·stride + off ≤ w − 1
+        let last = s.w - 1 - off
+        let hi = last < 0 ? 0 : Swift.min(s.wOut, last / s.stride + 1)
+        return (Swift.min(lo, hi), hi)
+    }
+}
