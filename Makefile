@@ -30,3 +30,29 @@ test: deps
 
 clean:
 	rm -rf .build
+
+# `make install PREFIX=/usr/local DESTDIR=/tmp/stage`: release binaries, systemd unit, sysusers/tmpfiles
+# snippets, example config (never overwriting an existing one) and the model (MODEL=..., if present).
+SYSCONFDIR ?= /etc
+UNITDIR ?= /etc/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+MODEL ?= $(firstword $(wildcard Models/*/model.gguf))
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/dmilo $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/dmilo
+	for b in dmilo dmilod dmilo-quantize; do install -m 0755 "$(BIN)/$$b" $(DESTDIR)$(PREFIX)/bin/$$b; done
+	sed -e 's#/usr/local/bin/#$(PREFIX)/bin/#g' -e 's#/usr/local/share/#$(PREFIX)/share/#g' \
+	  -e 's#/etc/dmilo/#$(SYSCONFDIR)/dmilo/#g' Systemd/dmilod.service > $(DESTDIR)$(UNITDIR)/dmilod.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dmilod.service
+	install -m 0644 Systemd/dmilo.sysusers $(DESTDIR)$(SYSUSERSDIR)/dmilo.conf
+	install -m 0644 Systemd/dmilo.tmpfiles $(DESTDIR)$(TMPFILESDIR)/dmilo.conf
+	install -m 0644 schemas/manifest.schema.json $(DESTDIR)$(PREFIX)/share/dmilo/manifest.schema.json
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json"; \
+	else \
+	  sed -e 's#/usr/local/share/#$(PREFIX)/share/#g' Systemd/dmilod.json > $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json; \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json; \
+	fi
+	if [ -n "$(MODEL)" ] && [ -f "$(MODEL)" ]; then install -m 0644 "$(MODEL)" $(DESTDIR)$(PREFIX)/share/dmilo/model.gguf; \
+	else echo "no model installed (set MODEL=path/to/model.gguf)"; fi

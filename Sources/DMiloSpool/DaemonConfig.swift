@@ -1,0 +1,124 @@
+import DMiloJobs
+import Foundation
+
+/// `dmilod --config FILE` (JSON). Every key is optional; unknown keys are an error. Command-line flags override it.
+///
+/// ```json
+/// {
+///   "spool": "/var/spool/dmilo",           // spool root
+///   "model": "/usr/local/share/dmilo/model.gguf",
+///   "threads": 4,                         // kernel threads (0 = all cores)
+///   "memory_budget_mb": 1536,             // per-job memory budget (0 = none); over it: memory.budget
+///   "jobs": 1,                            // jobs run at once
+///   "max_budget": 2000,                   // cap on UNet evaluations per job (caps solver.budget)
+///   "attempts": 3,                        // runs started before a crashing job goes to failed/ (job.crashed)
+///   "watchdog": true,                     // ping systemd's watchdog when WATCHDOG_USEC is set
+///   "metrics_file": "/var/lib/node_exporter/textfile/dmilo.prom",
+///   "rescan_seconds": 5,                  // periodic rescan of incoming/ besides inotify
+///   "missing_file_grace_seconds": 300,    // a manifest whose files stay missing this long fails (file.missing)
+///   "max_file_mb": 256,                   // per input file
+///   "max_manifest_kb": 1024,
+///   "log_level": "info",                  // trace|debug|info|notice|warning|error|critical
+///   "solver_defaults": {"super_resolution": {"method": "dmilo-pgd", "steps": 3}, "*": {"method": "dmilo"}}
+/// }
+/// ```
+public struct DaemonConfig: Sendable, Equatable {
+    public var spool: String?
+    public var model: String?
+    public var threads = 0
+    public var memoryBudgetMB = 0
+    public var jobs = 1
+    public var maxBudget = 2000
+    public var attempts = 3
+    public var watchdog = true
+    public var metricsFile: String?
+    public var rescanSeconds = 5.0
+    public var missingFileGraceSeconds = 300.0
+    public var maxFileMB = 256
+    public var maxManifestKB = 1024
+    public var logLevel = "info"
+    /// Per operator type (`*` = any other) solver defaults, in the manifest's `solver` syntax.
+    public var solverDefaults: [String: SolverSettings] = [:]
+
+    public init() {}
+
+    public static let keys: Set<String> = ["spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
+                                           "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
+                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults"]
+    static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Reads and validates a config file; errors name the file and key.
+    public static func load(path: String) throws -> DaemonConfig {
+        let data: Data
+        do { data = try SafeFile.read(path, display: path, field: nil, maxBytes: 1 << 20) } catch let e as JobError {
+            throw SpoolError("config \(e.message)")
+        }
+        return try parse(data, file: path)
+    }
+
+    public static func parse(_ data: Data, file: String) throws -> DaemonConfig {
+        guard let root = try? JSONValue.parse(data), let o = root.objectValue else {
+            throw SpoolError("config \(file) is not a JSON object")
+        }
+        for k in o.keys.sorted() where !keys.contains(k) {
+            throw SpoolError("config \(file): unknown key `\(k)` (allowed: \(keys.sorted().joined(separator: ", ")))")
+        }
+        var c = DaemonConfig()
+        func string(_ k: String) throws -> String? {
+            guard let v = o[k] else { return nil }
+            guard let s = v.stringValue, !s.isEmpty else { throw SpoolError("config \(file): `\(k)` must be a non-empty string") }
+            return s
+        }
+        func int(_ k: String, min: Int) throws -> Int? {
+            guard let v = o[k] else { return nil }
+            guard let i = v.intValue, i >= min else { throw SpoolError("config \(file): `\(k)` must be an integer >= \(min)") }
+            return i
+        }
+        func real(_ k: String) throws -> Double? {
+            guard let v = o[k] else { return nil }
+            guard let d = v.doubleValue, d > 0 else { throw SpoolError("config \(file): `\(k)` must be a positive number") }
+            return d
+        }
+        c.spool = try string("spool")
+        c.model = try string("model")
+        c.metricsFile = try string("metrics_file")
+        if let v = try int("threads", min: 0) { c.threads = v }
+        if let v = try int("memory_budget_mb", min: 0) { c.memoryBudgetMB = v }
+        if let v = try int("jobs", min: 1) { c.jobs = v }
+        if let v = try int("max_budget", min: 1) { c.maxBudget = v }
+        if let v = try int("attempts", min: 1) { c.attempts = v }
+        if let v = try int("max_file_mb", min: 1) { c.maxFileMB = v }
+        if let v = try int("max_manifest_kb", min: 1) { c.maxManifestKB = v }
+        if let v = try real("rescan_seconds") { c.rescanSeconds = v }
+        if let v = try real("missing_file_grace_seconds") { c.missingFileGraceSeconds = v }
+        if let v = o["watchdog"] {
+            guard case .bool(let b) = v else { throw SpoolError("config \(file): `watchdog` must be true or false") }
+            c.watchdog = b
+        }
+        if let v = try string("log_level") {
+            guard logLevels.contains(v) else { throw SpoolError("config \(file): `log_level` must be one of \(logLevels.sorted())") }
+            c.logLevel = v
+        }
+        if let v = o["solver_defaults"] {
+            guard let d = v.objectValue else { throw SpoolError("config \(file): `solver_defaults` must be an object") }
+            for (type, s) in d {
+                guard type == "*" || Manifest.operatorTypes.contains(type) else {
+                    throw SpoolError("config \(file): `solver_defaults.\(type)`: unknown operator type")
+                }
+                do { c.solverDefaults[type] = try SolverSettings.parse(s, path: "solver_defaults.\(type)", file: file) } catch let e as JobError {
+                    throw SpoolError("config \(e.message)")
+                }
+            }
+        }
+        return c
+    }
+
+    /// Settings for one job: config defaults for its operator type, overridden by the manifest, budget capped.
+    public func jobSettings(for manifest: Manifest) -> JobSettings {
+        var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(by: solverDefaults[manifest.operatorType] ?? SolverSettings())
+        if let m = manifest.solver { solver = solver.overridden(by: m) }
+        if let b = solver.budget { solver.budget = min(b, maxBudget) }
+        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threads, memoryBudgetMB: memoryBudgetMB,
+                           maxFileBytes: maxFileMB << 20)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// node_exporter textfile-collector output (`*.prom`), rewritten via temp file + rename so a scrape never
+/// sees half a file. Counters restart at 0 with the daemon (Prometheus handles counter resets).
+public final class MetricsFile: @unchecked Sendable {
+    private let lock = NSLock()
+    public var path: String?
+    private var done = 0
+    private var failed = 0
+    private var queue = 0
+    private var lastDuration: Double?
+    private var lastPeakRSS: Int?
+    private var lastSuccess: Double?
+
+    public init(path: String?) { self.path = path }
+
+    public func record(status: String, duration: Double, peakRSS: Int) {
+        lock.lock()
+        if status == "done" { done += 1; lastSuccess = Date().timeIntervalSince1970 } else { failed += 1 }
+        lastDuration = duration
+        lastPeakRSS = peakRSS
+        lock.unlock()
+        write()
+    }
+
+    public func setQueue(_ n: Int) {
+        lock.lock()
+        let changed = n != queue
+        queue = n
+        lock.unlock()
+        if changed { write() }
+    }
+
+    public func render() -> String {
+        lock.lock(); defer { lock.unlock() }
+        var s = """
+        # HELP dmilo_jobs_total Jobs finished since the daemon started, by outcome.
+        # TYPE dmilo_jobs_total counter
+        dmilo_jobs_total{status="done"} \(done)
+        dmilo_jobs_total{status="failed"} \(failed)
+        # HELP dmilo_queue_length Manifests waiting in incoming/.
+        # TYPE dmilo_queue_length gauge
+        dmilo_queue_length \(queue)
+
+        """
+        if let d = lastDuration {
+            s += "# HELP dmilo_last_job_duration_seconds Wall time of the last finished job.\n"
+            s += "# TYPE dmilo_last_job_duration_seconds gauge\ndmilo_last_job_duration_seconds \(d)\n"
+        }
+        if let r = lastPeakRSS {
+            s += "# HELP dmilo_last_job_peak_rss_bytes Peak resident memory of the daemon after the last job.\n"
+            s += "# TYPE dmilo_last_job_peak_rss_bytes gauge\ndmilo_last_job_peak_rss_bytes \(r)\n"
+        }
+        if let t = lastSuccess {
+            s += "# HELP dmilo_last_success_timestamp_seconds Unix time of the last job that reached done/.\n"
+            s += "# TYPE dmilo_last_success_timestamp_seconds gauge\ndmilo_last_success_timestamp_seconds \(t)\n"
+        }
+        return s
+    }
+
+    /// Rewrites the file (best effort: a metrics failure never stops the daemon).
+    @discardableResult
+    public func write() -> Bool {
+        guard let path else { return false }
+        return (try? FileOps.writeAtomically(Data(render().utf8), to: path)) != nil
+    }
+
+    /// Peak resident set size of this process (VmHWM), in bytes.
+    public static func peakRSSBytes() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+}

@@ -1,1 +1,0 @@
-// DMiloSpool: see README Architecture.

@@ -1,0 +1,332 @@
+import DMiloJobs
+import Foundation
+import Logging
+
+/// The daemon loop: claims ready jobs from the spool, runs them through a ``JobRunner`` on worker threads
+/// (runners block: they do minutes of CPU work, so they never run on Swift's cooperative pool), publishes
+/// results, and keeps systemd and the metrics file informed.
+public final class SpoolDaemon: @unchecked Sendable {
+    public let spool: Spool
+    private let logger: Logger
+    private let notifier: SystemdNotifier
+    private let metrics: MetricsFile
+    private let once: Bool
+
+    private let state = NSCondition()
+    private var config: DaemonConfig
+    private var runner: any JobRunner
+    private var stopping = false
+    private var wakeups = 0
+    private var queueLength = 0
+    private var doneCount = 0
+    private var failedCount = 0
+    /// Running jobs: worker index → (job name, fraction, note, time of last progress, control).
+    private var running: [Int: (name: String, fraction: Double, note: String, last: Double, control: JobControl)] = [:]
+    /// First time a manifest with missing files was seen (for `missing_file_grace_seconds`).
+    private var firstSeenMissing: [String: Double] = [:]
+    /// Serialises scan+claim within this process (claims are also safe across processes, via rename).
+    private let claimLock = NSLock()
+
+    public init(spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
+                notifier: SystemdNotifier, once: Bool) {
+        self.spool = spool
+        self.config = config
+        self.runner = runner
+        self.logger = logger
+        self.notifier = notifier
+        self.metrics = MetricsFile(path: config.metricsFile)
+        self.once = once
+    }
+
+    // MARK: control from other threads
+
+    /// Graceful stop: running jobs are asked to cancel (their runner throws ``JobCancelled``, the job goes back
+    /// to `incoming/`) or finish; no new job starts.
+    public func requestStop() {
+        state.lock()
+        let first = !stopping
+        stopping = true
+        let controls = running.values.map(\.control)
+        state.broadcast()
+        state.unlock()
+        if first {
+            notifier.stopping()
+            logger.notice("stopping: \(controls.count) job(s) in progress will be finished or put back")
+        }
+        controls.forEach { $0.cancel() }
+    }
+
+    /// Applies a reloaded config (and runner, if the model changed). Running jobs keep their settings.
+    public func reload(config newConfig: DaemonConfig, runner newRunner: (any JobRunner)?) {
+        state.lock()
+        config = newConfig
+        if let r = newRunner { runner = r }
+        metrics.path = newConfig.metricsFile
+        state.broadcast()
+        state.unlock()
+    }
+
+    private var isStopping: Bool {
+        state.lock(); defer { state.unlock() }
+        return stopping
+    }
+
+    // MARK: main loop
+
+    /// Runs until ``requestStop()`` (or, with `once`, until nothing is left). Blocks the calling thread.
+    public func run() {
+        let watcher = IncomingWatcher(directory: spool.incoming)
+        if watcher == nil { logger.warning("inotify unavailable; relying on periodic rescans") }
+        metrics.write()
+        let workers = max(1, config.jobs)
+        let group = DispatchGroup()
+        for index in 0..<workers {
+            group.enter()
+            let t = Thread { [self] in
+                workerLoop(index)
+                group.leave()
+            }
+            t.name = "dmilod-worker-\(index)"
+            t.stackSize = 16 << 20
+            t.start()
+        }
+        // The watcher loop wakes idle workers on inotify events and on each rescan tick.
+        let watchThread = Thread { [self] in
+            while !isStopping {
+                let rescan = state.withLock { config.rescanSeconds }
+                let tick = min(rescan, notifier.pingInterval ?? rescan, 0.5)
+                let event = watcher?.wait(timeout: tick) ?? { usleep(useconds_t(tick * 1e6)); return false }()
+                state.lock()
+                if event { wakeups += 1 }
+                state.broadcast()
+                state.unlock()
+            }
+        }
+        watchThread.start()
+        group.wait()
+        state.lock(); stopping = true; state.broadcast(); state.unlock()
+        updateStatus()
+    }
+
+    private func workerLoop(_ index: Int) {
+        var lastRescan = 0.0
+        while true {
+            if isStopping { return }
+            if let job = nextJob() {
+                process(job, worker: index)
+                continue
+            }
+            if once {
+                // Nothing left for this worker: wait for the others only if they may still requeue work.
+                return
+            }
+            idlePing()
+            state.lock()
+            let seen = wakeups
+            let rescan = config.rescanSeconds
+            let deadline = Date(timeIntervalSinceNow: min(rescan, notifier.pingInterval ?? rescan))
+            while !stopping && wakeups == seen && Date() < deadline {
+                if !state.wait(until: deadline) { break }
+            }
+            state.unlock()
+            _ = lastRescan
+            lastRescan = Date().timeIntervalSince1970
+        }
+    }
+
+    /// Next job to run: orphans of crashed daemons first, then ready manifests from `incoming/`, oldest first.
+    private func nextJob() -> Spool.WorkJob? {
+        claimLock.lock(); defer { claimLock.unlock() }
+        for orphan in spool.orphans() {
+            switch orphan {
+            case .job(let job):
+                logger.notice("recovering job left in work/", metadata: ["JOB": "\(job.name)"])
+                return job
+            case .finished(let job, let final):
+                do {
+                    try spool.finish(job, into: final)
+                    logger.notice("completed interrupted publication to \(final)", metadata: ["JOB": "\(job.name)"])
+                } catch {
+                    logger.error("cannot complete publication: \(error)", metadata: ["JOB": "\(job.name)"])
+                    spool.release(job)
+                }
+            }
+        }
+        let (maxManifest, grace) = state.withLock { (config.maxManifestKB << 10, config.missingFileGraceSeconds) }
+        let candidates = spool.scanIncoming(maxManifestBytes: maxManifest)
+        let now = Date().timeIntervalSince1970
+        state.withLock {
+            queueLength = candidates.count
+            firstSeenMissing = firstSeenMissing.filter { k, _ in candidates.contains { $0.manifestFile == k } }
+        }
+        metrics.setQueue(candidates.count)
+        for c in candidates {
+            if !c.missing.isEmpty && c.error == nil {
+                let first = state.withLock { () -> Double in
+                    if let t = firstSeenMissing[c.manifestFile] { return t }
+                    firstSeenMissing[c.manifestFile] = now
+                    return now
+                }
+                // Daemon mode waits for the files; --once (everything "already in incoming/") and the grace
+                // period turn a missing file into a failure rather than a job that waits forever.
+                if !once && now - first < grace { continue }
+            }
+            if let job = spool.claim(c) {
+                state.withLock { queueLength = max(0, queueLength - 1) }
+                return job
+            }
+        }
+        updateStatus()
+        return nil
+    }
+
+    // MARK: one job
+
+    private func process(_ job: Spool.WorkJob, worker: Int) {
+        var log = logger
+        log[metadataKey: "JOB"] = "\(job.name)"
+        let (cfg, runner) = state.withLock { (config, self.runner) }
+        let started = Date()
+        let previous = spool.attempts(of: job)
+        if previous >= cfg.attempts {
+            let e = JobError(code: JobError.jobCrashed,
+                             message: "\(job.manifestFile): the daemon died \(previous) time(s) while running this job; giving up",
+                             field: nil)
+            finishFailed(job, error: e, log: log, started: started)
+            return
+        }
+        do {
+            try spool.setAttempts(previous + 1, of: job)
+        } catch {
+            log.error("cannot record attempt: \(error); leaving the job in work/")
+            spool.release(job)
+            return
+        }
+        let control = JobControl(onProgress: { [weak self] fraction, note in
+            self?.progress(worker: worker, fraction: fraction, note: note)
+        })
+        state.withLock {
+            running[worker] = (job.name, 0, "starting", Date().timeIntervalSince1970, control)
+            if stopping { control.cancel() }
+        }
+        updateStatus()
+        defer {
+            state.withLock { _ = running.removeValue(forKey: worker) }
+            updateStatus()
+        }
+
+        let claimed: ClaimedJob
+        do {
+            let data = try SafeFile.read("\(job.path)/\(job.manifestFile)", display: job.manifestFile, field: nil,
+                                         maxBytes: cfg.maxManifestKB << 10)
+            if !JobName.isValid(job.name) {
+                throw JobError.manifest("\(job.manifestFile): job name `\(job.name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
+            }
+            let manifest = try Manifest.parse(data, file: job.manifestFile)
+            claimed = ClaimedJob(name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
+                                 calibrationDirectory: URL(fileURLWithPath: spool.calibration),
+                                 settings: cfg.jobSettings(for: manifest))
+            try claimed.checkFiles()
+        } catch let e as JobError {
+            let e2 = e.code == JobError.fileUnreadable && e.field == nil ? JobError.manifest("manifest \(e.message)") : e
+            finishFailed(job, error: e2, log: log, started: started)
+            return
+        } catch {
+            finishFailed(job, error: JobError.manifest("\(job.manifestFile): \(error)"), log: log, started: started)
+            return
+        }
+        log[metadataKey: "METHOD"] = "\(claimed.settings.solver.method ?? "default")"
+        log.info("job started (attempt \(previous + 1) of \(cfg.attempts))")
+
+        let output: String
+        do { output = try spool.outputFolder(for: job, failed: false) } catch {
+            log.error("\(error); leaving the job in work/")
+            spool.release(job)
+            return
+        }
+        do {
+            let outcome = try runner.run(job: claimed, outputDirectory: URL(fileURLWithPath: output), control: control)
+            let final = try spool.publish(job, output: output, failed: false)
+            let seconds = Date().timeIntervalSince(started)
+            metrics.record(status: "done", duration: seconds, peakRSS: MetricsFile.peakRSSBytes())
+            state.withLock { doneCount += 1 }
+            log.info("job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
+                     metadata: ["UNET_EVALS": "\(outcome.unetEvaluations)"])
+        } catch is JobCancelled {
+            FileOps.removeTree(output)
+            // Interrupted by us, not a crash: the attempt does not count.
+            if spool.requeue(job, attempts: previous) {
+                log.notice("job put back to incoming/ (graceful stop)")
+            } else {
+                try? spool.setAttempts(previous, of: job)
+                spool.release(job)
+                log.notice("job left in work/ for the next start (graceful stop)")
+            }
+        } catch let e as JobError {
+            FileOps.removeTree(output)
+            finishFailed(job, error: e, log: log, started: started)
+        } catch let e as SpoolError {
+            log.error("cannot publish results: \(e); job stays in work/")
+            spool.release(job)
+        } catch {
+            FileOps.removeTree(output)
+            finishFailed(job, error: JobError(code: JobError.internalError, message: "\(job.manifestFile): \(error)"),
+                         log: log, started: started)
+        }
+    }
+
+    private func finishFailed(_ job: Spool.WorkJob, error: JobError, log: Logger, started: Date) {
+        do {
+            let final = try spool.fail(job, error: error)
+            metrics.record(status: "failed", duration: Date().timeIntervalSince(started), peakRSS: MetricsFile.peakRSSBytes())
+            state.withLock { failedCount += 1 }
+            var m: Logger.Metadata = ["ERROR": "\(error.code)"]
+            if let f = error.field { m["FIELD"] = "\(f)" }
+            log.warning("job failed → \(final): \(error.message)", metadata: m)
+        } catch {
+            log.error("cannot move failed job: \(error); it stays in work/")
+            spool.release(job)
+        }
+    }
+
+    // MARK: systemd
+
+    private func progress(worker: Int, fraction: Double, note: String) {
+        let now = Date().timeIntervalSince1970
+        state.withLock {
+            if var r = running[worker] {
+                let statusDue = now - r.last >= 1 || fraction >= 1
+                r.fraction = fraction
+                r.note = note
+                r.last = now
+                running[worker] = r
+                _ = statusDue
+            }
+        }
+        watchdogIfHealthy()
+        updateStatus()
+    }
+
+    private func idlePing() { watchdogIfHealthy() }
+
+    /// WATCHDOG=1 only while every running job has reported progress within the watchdog interval,
+    /// so one stuck job is not hidden by an idle worker's pings.
+    private func watchdogIfHealthy() {
+        guard let interval = notifier.pingInterval, state.withLock({ config.watchdog }) else { return }
+        let now = Date().timeIntervalSince1970
+        let healthy = state.withLock { running.values.allSatisfy { now - $0.last < 2 * interval } }
+        if healthy { notifier.watchdogPing() }
+    }
+
+    private func updateStatus() {
+        let text: String = state.withLock {
+            let tail = "queue \(queueLength); done \(doneCount), failed \(failedCount)"
+            if stopping { return "stopping; \(tail)" }
+            if running.isEmpty { return "idle; \(tail)" }
+            let jobs = running.values.sorted { $0.name < $1.name }
+                .map { "\($0.name) \(Int($0.fraction * 100))%\($0.note.isEmpty ? "" : " \($0.note)")" }
+            return "running \(jobs.joined(separator: ", ")); \(tail)"
+        }
+        notifier.status(text)
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import DMiloJobs
+import DMiloSpool
+import Foundation
+
+/// `dmilod`: the spool daemon (INTERFACE.md "dmilod"). `@main` lives in a file not named main.swift so the
+/// async entry point is used (platform.md §6).
+@main
+struct DMilod: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dmilod",
+        abstract: "Reconstruct images from sensor measurements dropped into a spool folder.",
+        discussion: "Signals: SIGTERM/SIGINT stop gracefully (a running job finishes or goes back to incoming/), SIGHUP reloads the config.")
+
+    @Option(help: "JSON config file (keys: spool, model, threads, memory_budget_mb, jobs, max_budget, attempts, watchdog, metrics_file, rescan_seconds, missing_file_grace_seconds, max_file_mb, max_manifest_kb, log_level, solver_defaults).")
+    var config: String?
+
+    @Option(help: "Spool root (incoming/ work/ done/ failed/ tmp/ calibration/).")
+    var spool: String?
+
+    @Option(help: "Model: GGUF file or diffusers folder.")
+    var model: String?
+
+    @Flag(help: "Process what is in incoming/ and work/, then exit 0.")
+    var once = false
+
+    @Option(help: "Kernel threads (0 = all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("memory-budget"), help: "Per-job memory budget in MiB (0 = none).")
+    var memoryBudget: Int?
+
+    @Option(help: "Jobs run at once.")
+    var jobs: Int?
+
+    /// Test-only: `sleep:MS` or `crash:MS` built-in runners that need no model (see DeveloperRunner).
+    @Option(name: .customLong("test-runner"), help: ArgumentHelp("Test only: sleep:MS | crash:MS runner without a model.", visibility: .hidden))
+    var testRunner: String?
+
+    func validate() throws {
+        if let t = threads, t < 0 { throw ValidationError("--threads must be >= 0") }
+        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be >= 0") }
+        if let j = jobs, j < 1 { throw ValidationError("--jobs must be >= 1") }
+        if let spec = testRunner, DeveloperRunner(spec: spec) == nil { throw ValidationError("--test-runner must be sleep:MS or crash:MS") }
+    }
+
+    func run() async throws {
+        let loader: RunnerLoader
+        if let spec = testRunner, let dev = DeveloperRunner(spec: spec) {
+            loader = { _ in dev }
+        } else {
+            loader = productRunnerLoader
+        }
+        let overrides = DaemonMain.Overrides(spool: spool, model: model, threads: threads, memoryBudgetMB: memoryBudget, jobs: jobs)
+        let code = await DaemonMain.run(configPath: config, overrides: overrides, once: once, loader: loader)
+        if code != 0 { throw ExitCode(code) }
+    }
+}

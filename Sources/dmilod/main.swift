@@ -1,1 +1,0 @@
-print("dmilod: not yet built")
