@@ -1,0 +1,47 @@
+import DMiloKernels
+import DMiloModel
+import DMiloOperators
+
+/// DMILO (Zheng, Li & Liu, ICML 2025; algorithms.md §3): intermediate-layer optimisation of the DDIM composition with
+/// sparse deviations. Each outer iteration sweeps the layers from the image side (fit A(g_1(x) + ν) to y) to the noise
+/// side (fit g_i(x) + ν to the latent just found above), then re-simulates forward. Memory is one layer's VJP.
+enum DMILOSolver {
+    static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
+                      progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
+        let counter = EvaluationCounter(budget: p.budget)
+        try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: "dmilo")
+        let state = try ILOState(problem: problem, params: p, replicas: replicas, counter: counter)
+        var x = state.latents.last!.copy()
+        Vec.clamp(x.count, x.data, -1, 1)
+        var history: [Double] = []
+        var stop = StopReason.iterations
+        var done = 0
+        for t in 1...max(p.outer, 1) {
+            var cancelled = false
+            let finished = try state.sweep(target: problem.y, problem: problem, params: p, counter: counter,
+                                           reserve: state.resimulationCost) { note in
+                let go = progress(SolverProgress(method: .dmilo, stage: note, iteration: t, iterations: p.outer,
+                                                 unetEvaluations: counter.count, budget: p.budget))
+                if !go { cancelled = true }
+                return go
+            }
+            x = try state.resimulate(counter: counter)
+            done = t
+            history.append(problem.relativeResidual(x))
+            observer?(x, counter.count)
+            if cancelled { stop = .cancelled; break }
+            if !finished { stop = .budget; break }
+            if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { stop = .discrepancy; break }
+        }
+        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
+                            residualHistory: history)
+    }
+}
+
+/// Refuses budgets too small to produce any image (`budget.exceeded`).
+func requireBudget(_ p: SolverParameters, counter: EvaluationCounter, minimum: Int, method: String) throws {
+    guard counter.allows(minimum) else {
+        throw SolverError(code: "budget.exceeded",
+                          message: "\(method) needs at least \(minimum) UNet evaluations with \(p.steps) DDIM steps; the budget is \(p.budget)")
+    }
+}

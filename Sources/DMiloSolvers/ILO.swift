@@ -1,0 +1,94 @@
+import DMiloKernels
+import DMiloModel
+import DMiloOperators
+
+/// Intermediate-layer optimisation over the DDIM composition G = g_1 ∘ … ∘ g_N (algorithms.md §3), shared by
+/// DMILO and DMILO-PGD. State: latents L[0…K] and sparse deviations ν[0…K−1], K = number of layers
+/// (each layer spans `layerSpan` DDIM steps; span 1 is the paper's DMILO).
+final class ILOState {
+    let layers: [DDIMSpan]
+    let replicas: [any NoisePredictor]
+    var latents: [Tensor]
+    var nu: [Tensor]
+
+    /// L[0] ~ N(0, I) from the job seed, then a no-grad forward pass L[i+1] = S_i(L[i]); ν = 0.
+    init(problem: InverseProblem, params: SolverParameters, replicas: [any NoisePredictor], counter: EvaluationCounter) throws {
+        let grid = DDIMGrid.dmilo(steps: params.steps, trainSteps: problem.schedule.trainSteps)
+        let chain = DDIMStep.chain(grid: grid, trainSteps: problem.schedule.trainSteps, schedule: problem.schedule)
+        let span = max(1, min(params.layerSpan, chain.count))
+        layers = stride(from: 0, to: chain.count, by: span).map { DDIMSpan(steps: Array(chain[$0..<min($0 + span, chain.count)])) }
+        self.replicas = replicas
+        let shape = problem.op.inputShape
+        var rng = SeededRandom(seed: params.seed, stream: "ilo-initial-noise")
+        var l: [Tensor] = [rng.gaussianTensor(shape: shape)]
+        for layer in layers { l.append(try layer.forward(l.last!, model: replicas[0], counter: counter)) }
+        latents = l
+        nu = layers.map { _ in Tensor(shape: shape) }
+    }
+
+    /// UNet evaluations one inner iteration of layer `idx` costs.
+    func innerCost(_ idx: Int) -> Int { layers[idx].steps.count }
+    /// UNet evaluations of one forward re-simulation.
+    var resimulationCost: Int { layers.reduce(0) { $0 + $1.steps.count } }
+
+    /// The backward sweep (§3 step 2): layers from the image side (idx K−1, with operator A and target `y`) to the
+    /// noise side (identity, target = the input just optimised in the layer above). Each layer runs `inner` Adam
+    /// steps on
+    ///     mean((B(S(z) + ν) − target)²) + λ·mean|ν| + zPrior·mean(z²)
+    /// with a fresh Adam (groups ν: lrNu, z: lrZ), warm-started from the current z = L[idx] and ν[idx].
+    /// Returns false when the budget or a cancellation stopped it early.
+    func sweep(target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
+               reserve: Int, progress: (String) -> Bool) throws -> Bool {
+        var target = y
+        for idx in stride(from: layers.count - 1, through: 0, by: -1) {
+            let useOperator = idx == layers.count - 1
+            let z = latents[idx].copy(), v = nu[idx].copy()
+            let adam = Adam(params: [v, z], learningRates: [params.lrNu, params.lrZ])
+            let n = Float(z.count)
+            for it in 0..<params.inner {
+                guard counter.allows(innerCost(idx) + reserve) else { latents[idx] = z; nu[idx] = v; return false }
+                let (s, saved) = try layers[idx].forwardWithTapes(z, model: replicas[0], counter: counter, replicas: replicas)
+                s.axpy(1, v)                                     // u = S(z) + ν
+                // d/du mean(r²) = (2/m)·J_Bᵀ r, r = B(u) − target
+                let gu: Tensor
+                if useOperator {
+                    let r = problem.op.apply(s)
+                    r.axpy(-1, target)
+                    let c = r; c.scale(by: 2 / Float(r.count))
+                    gu = problem.op.vjp(at: s, cotangent: c)
+                } else {
+                    let r = s; r.axpy(-1, target)
+                    r.scale(by: 2 / Float(r.count))
+                    gu = r
+                }
+                let gz = try layers[idx].vjp(gu, saved: saved, replicas: replicas)
+                gz.axpy(2 * Float(params.zPrior) / n, z)        // ∇ zPrior·mean(z²)
+                let gv = gu
+                let l1 = Float(params.lambda) / n               // ∇ λ·mean|ν| (sign, 0 at 0 like torch)
+                for i in 0..<v.count { gv[i] += v[i] > 0 ? l1 : (v[i] < 0 ? -l1 : 0) }
+                adam.update(gradients: [gv, gz])
+                if it % 10 == 0, !progress("layer \(idx + 1)/\(layers.count) step \(it + 1)/\(params.inner)") {
+                    latents[idx] = z; nu[idx] = v; return false
+                }
+            }
+            latents[idx] = z
+            nu[idx] = v
+            target = z
+        }
+        return true
+    }
+
+    /// Forward re-simulation (§3 step 3–4): L[i+1] = S_i(L[i]) + ν[i]; returns clamp(L[K], −1, 1), the current image
+    /// (it includes the last layer's deviation ν, as in the official code).
+    func resimulate(counter: EvaluationCounter) throws -> Tensor {
+        for (i, layer) in layers.enumerated() {
+            let out = try layer.forward(latents[i], model: replicas[0], counter: counter)
+            out.axpy(1, nu[i])
+            latents[i + 1] = out
+        }
+        let x = latents.last!.copy()
+        Vec.clamp(x.count, x.data, -1, 1)
+        latents[latents.count - 1] = x
+        return x
+    }
+}

@@ -1,1 +1,0 @@
-// DMiloSolvers: see README Architecture.

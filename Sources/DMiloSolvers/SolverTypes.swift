@@ -1,0 +1,140 @@
+import DMiloKernels
+import DMiloModel
+import DMiloOperators
+
+/// Reconstruction methods (INTERFACE.md manifest `solver.method`).
+public enum SolverMethod: String, CaseIterable, Sendable {
+    case dmiloPGD = "dmilo-pgd"
+    case dmilo
+    case dmplug
+    case dps
+    case baseline
+}
+
+/// How DMILO-PGD takes its gradient step on the data fidelity (algorithms.md §4 step 1).
+public enum PGDForm: String, Sendable {
+    /// One step on ‖A(clamp X) − y‖² (inpainting, super-resolution in the official code).
+    case squared
+    /// `pgdSteps` fixed-length steps on ‖A(X) − y‖ with a clamp after each (blurs, nonlinear operators).
+    case unsquared
+}
+
+/// Every knob of every solver. Defaults come from `SolverDefaults`; a manifest may override some.
+public struct SolverParameters: Sendable, Equatable {
+    public var method: SolverMethod
+    /// DDIM steps N (the number of ILO layers when `layerSpan` = 1).
+    public var steps = 3
+    /// Outer iterations T (ILO sweeps; DMPlug/DPS: unused).
+    public var outer = 5
+    /// Inner Adam iterations per layer per sweep (DMPlug: total iterations).
+    public var inner = 100
+    /// Adam learning rate of the layer inputs z (DMPlug: of the initial noise).
+    public var lrZ = 1e-2
+    /// Adam learning rate of the sparse deviations ν.
+    public var lrNu = 1e-3
+    /// DMILO-PGD gradient step size on the data fidelity. nil = 0.5/‖A‖² for the squared form: the official values
+    /// (inpainting 0.5 with ‖A‖ = 1, SR×4 8 with ‖A‖² = 1/16) are exactly this rule, which then carries over to any
+    /// linear operator (SR×2 → 2, CS → 0.5/σ_max²). Required for the unsquared form.
+    public var lrX: Double? = nil
+    /// Weight λ of mean|ν| (the l1 sparsity of the deviations).
+    public var lambda = 0.1
+    /// Weight of the hidden mean(z²) prior on each layer input (algorithms.md §8 pitfall 4).
+    public var zPrior = 1e-4
+    public var pgdForm = PGDForm.squared
+    public var pgdSteps = 1
+    /// DPS: number of sampling steps and guidance scale ζ.
+    public var dpsSteps = 200
+    public var dpsZeta = 1.0
+    /// Baseline: smoothness weight μ of the Tikhonov term (nil = chosen from σ).
+    public var baselineMu: Double? = nil
+    /// Cap on UNet forward evaluations (a VJP is counted through its forward).
+    public var budget = Int.max
+    /// Discrepancy principle: stop after an outer iteration once ‖y − A(x)‖ ≤ τ·σ·√m (nil = off; needs σ > 0).
+    public var discrepancyTau: Double? = nil
+    /// DDIM steps per ILO layer (1 = DMILO; N = one layer spanning the whole sampler, DMPlug-like memory).
+    public var layerSpan = 1
+    public var seed: UInt64 = 0
+
+    public init(method: SolverMethod) { self.method = method }
+}
+
+/// One inverse problem y = A(x) + n with a diffusion prior.
+public struct InverseProblem {
+    public var model: any NoisePredictor
+    public var schedule: NoiseSchedule
+    public var op: any MeasurementOperator
+    public var y: Tensor
+    public var noiseSigma: Double
+
+    public init(model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double) {
+        self.model = model
+        self.schedule = schedule
+        self.op = op
+        self.y = y
+        self.noiseSigma = noiseSigma
+    }
+
+    /// ‖y − A(x)‖ / ‖y‖ (the `residual` of metrics.json).
+    public func relativeResidual(_ x: Tensor) -> Double {
+        let r = op.apply(x)
+        r.axpy(-1, y)
+        let ny = y.norm
+        return ny > 0 ? r.norm / ny : r.norm
+    }
+
+    /// True when the discrepancy principle says x explains y down to the noise level.
+    func meetsDiscrepancy(_ x: Tensor, tau: Double?) -> Bool {
+        guard let tau, noiseSigma > 0 else { return false }
+        let r = op.apply(x)
+        r.axpy(-1, y)
+        return r.norm <= tau * noiseSigma * Double(y.count).squareRoot()
+    }
+}
+
+/// Why a solver stopped.
+public enum StopReason: String, Sendable {
+    case iterations, budget, discrepancy, cancelled
+}
+
+/// A progress report; the callback returns false to cancel (the solver then stops and returns its current iterate).
+public struct SolverProgress: Sendable {
+    public var method: SolverMethod
+    public var stage: String
+    /// Outer iteration (1-based) and count.
+    public var iteration: Int
+    public var iterations: Int
+    public var unetEvaluations: Int
+    public var budget: Int
+}
+
+public typealias ProgressHandler = (SolverProgress) -> Bool
+/// Sees every outer iterate (the benchmark computes its "oracle" best-PSNR figure from it; solvers never see the truth).
+public typealias IterateObserver = (_ x: Tensor, _ unetEvaluations: Int) -> Void
+
+/// A solver's answer: its LAST iterate (clamped to [-1, 1]), never a truth-selected one.
+public struct SolverResult {
+    public var x: Tensor
+    public var unetEvaluations: Int
+    public var outerIterations: Int
+    public var stoppedBy: StopReason
+    /// ‖y − A(x)‖/‖y‖ after each outer iteration.
+    public var residualHistory: [Double]
+}
+
+public struct SolverError: Error, CustomStringConvertible, Sendable {
+    /// Stable code for error.json (`memory.budget`, `budget.exceeded`, `solver.invalid`).
+    public var code: String
+    public var message: String
+    public init(code: String, message: String) { self.code = code; self.message = message }
+    public var description: String { message }
+}
+
+/// Counts UNet forward passes and enforces the budget.
+final class EvaluationCounter {
+    let budget: Int
+    private(set) var count = 0
+    init(budget: Int) { self.budget = budget }
+    func add(_ n: Int) { count += n }
+    /// True when `n` more evaluations fit.
+    func allows(_ n: Int) -> Bool { count + n <= budget }
+}
