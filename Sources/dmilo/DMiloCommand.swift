@@ -2,6 +2,7 @@
 // (one line each, so branches merge without conflicts).
 
 import ArgumentParser
+import DMiloKernels
 import Foundation
 
 @main
@@ -19,7 +20,7 @@ struct DMiloCommand: AsyncParsableCommand {
     /// Entry point: re-exec with OPENBLAS_CORETYPE set when useful (see OpenBLASCoreType.swift), then parse and run.
     /// Written out instead of relying on the synthesized `main` so the async/sync overloads cannot be confused.
     static func main() async {
-        OpenBLASCoreType.reexecIfNeeded()
+        OpenBLASCoreType.reexecIfNeeded(detectedCore: BLAS.coreName)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
