@@ -9,7 +9,7 @@ struct ConvLayer {
     let cin, cout, kernel, stride, padding: Int
 
     init(_ store: ParameterStore, _ prefix: String, cin: Int, cout: Int, kernel: Int, stride: Int = 1, padding: Int) {
-        weight = store.declare(prefix + ".weight", [cout, cin, kernel, kernel])
+        weight = store.declare(prefix + ".weight", [cout, cin, kernel, kernel])  // may stay compressed (WeightResidency)
         bias = store.declare(prefix + ".bias", [cout])
         self.cin = cin; self.cout = cout; self.kernel = kernel; self.stride = stride; self.padding = padding
     }
@@ -22,7 +22,7 @@ struct ConvLayer {
         let s = shape(batch, h, w)
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
-        Conv2D.forward(s, x: x, weight: weight.ptr, bias: bias.ptr, out: out, scratch: ws.temp.alloc(s.scratchCount))
+        Conv2D.forward(s, x: x, weight: weight.values(ws), bias: bias.ptr, out: out, scratch: ws.temp.alloc(s.scratchCount))
     }
 
     /// dx (input-sized) from dOut; overwrites dx.
@@ -30,7 +30,7 @@ struct ConvLayer {
         let s = shape(batch, h, w)
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
-        Conv2D.backwardInput(s, dOut: dOut, weight: weight.ptr, dx: dx, scratch: ws.temp.alloc(s.scratchCount))
+        Conv2D.backwardInput(s, dOut: dOut, weight: weight.values(ws), dx: dx, scratch: ws.temp.alloc(s.scratchCount))
     }
 
     func flops(_ batch: Int, _ h: Int, _ w: Int) -> Int { shape(batch, h, w).flops }

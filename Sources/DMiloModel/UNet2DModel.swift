@@ -53,7 +53,7 @@ public final class UNet2DModel: NoisePredictor {
 
     /// Builds the network for `config` and binds it strictly to `weights` (canonical diffusers names; wrap legacy
     /// checkpoints with `RenamedWeightSource`).
-    public init(config: UNetConfig, weights: any WeightSource) throws {
+    public init(config: UNetConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws {
         try config.validate(file: weights.sourcePath)
         self.config = config
         weightsPath = weights.sourcePath
@@ -150,8 +150,12 @@ public final class UNet2DModel: NoisePredictor {
         skipGeo = Array(repeating: zero, count: nSkips)
         dSkip = skipPtr
         try checkWiring()
-        try store.load(from: weights)
+        try store.load(from: weights, residency: residency)
+        self.residency = residency
     }
+
+    /// How the weights are held (see `WeightResidency`).
+    public private(set) var residency: WeightResidency = .float32
 
     /// Walks the op list geometrically once, so a mis-wired config fails at load time rather than mid-pass.
     private func checkWiring() throws {
@@ -177,7 +181,7 @@ public final class UNet2DModel: NoisePredictor {
 
     /// Loads a diffusers folder (config.json + diffusion_pytorch_model.safetensors or model.safetensors), or a
     /// .safetensors file with config.json beside it. Legacy attention names are accepted.
-    public static func load(path: String) throws -> UNet2DModel {
+    public static func load(path: String, residency: WeightResidency = .float32) throws -> UNet2DModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelError("\(path): no such model file or folder")
@@ -203,7 +207,7 @@ public final class UNet2DModel: NoisePredictor {
         let config = try UNetConfig.load(path: configPath)
         let file = try SafetensorsFile(path: weightsFile)
         let source = try RenamedWeightSource(file, rename: RenamedWeightSource.diffusersAttentionName)
-        return try UNet2DModel(config: config, weights: source)
+        return try UNet2DModel(config: config, weights: source, residency: residency)
     }
 
     // MARK: NoisePredictor
@@ -237,7 +241,9 @@ public final class UNet2DModel: NoisePredictor {
         }
         t.consumed = true
         defer { liveTape = nil }
-        return backward(cotangent, tape: t)
+        let dx = backward(cotangent, tape: t)
+        if let e = ws.weightError { ws.weightError = nil; throw ModelError("\(weightsPath): weights unreadable during the VJP: \(e)") }
+        return dx
     }
 
     public func vjpMemoryBytes(batch: Int) -> Int {
@@ -363,6 +369,7 @@ public final class UNet2DModel: NoisePredictor {
         }
         if config.timeEmbeddingType == .fourier { result.scale(by: 1 / timestep) }
         if !record { for i in skipPtr.indices { skipPtr[i] = nil } }
+        if let e = ws.weightError { ws.weightError = nil; throw ModelError("\(weightsPath): weights unreadable during the pass: \(e)") }
         return result
     }
 
@@ -398,8 +405,8 @@ public final class UNet2DModel: NoisePredictor {
 
     /// Bytes held by the model's workspace arenas (activations, temporaries, gradients) after the last pass.
     public var workspaceBytes: Int { ws.reservedBytes }
-    /// Bytes of float32 parameters.
-    public var parameterBytes: Int { 4 * store.floatCount }
+    /// Bytes of resident float32 parameters (non-resident ones live in the mapped file).
+    public var parameterBytes: Int { 4 * store.residentFloatCount }
 }
 
 /// The activations of one `forwardForVJP`, owned by the model's workspace.

@@ -18,6 +18,8 @@ final class Workspace {
     let grad = Arena()
     /// True while a forward pass records for a VJP.
     var recording = false
+    /// First failure to re-read a non-resident weight during the current pass (see `Parameter.values`).
+    var weightError: String?
 
     /// A buffer a module's backward will read: on the tape when recording, else a temporary.
     func keep(_ count: Int) -> UnsafeMutablePointer<Float> { recording ? acts.alloc(count) : temp.alloc(count) }

@@ -50,6 +50,38 @@ final class UNetFixtureTests: XCTestCase {
         for i in 0..<perOut { XCTAssertEqual(y1[i], yb[perOut + i], accuracy: 1e-5) }
     }
 
+    /// Compressed residency (F16/BF16 conv weights dequantised per layer) gives bit-identical results and holds less.
+    func testCompressedResidencyMatchesFloat32() throws {
+        for name in ["bundled_f16", "scale_shift_bf16"] {
+            let a = try UNet2DModel.load(path: Fixtures.folder(name))
+            let b = try UNet2DModel.load(path: Fixtures.folder(name), residency: .compressedConvolutions)
+            XCTAssertLessThan(b.parameterBytes, a.parameterBytes / 2, name)
+            let x = try Fixtures.array(name, "x.npy"), cot = try Fixtures.array(name, "cotangent.npy")
+            let t = try Fixtures.array(name, "timestep.npy")[0]
+            XCTAssertEqual(try a.forward(x, timestep: t).array, try b.forward(x, timestep: t).array, name)
+            let (_, ta) = try a.forwardForVJP(x, timestep: t), (_, tb) = try b.forwardForVJP(x, timestep: t)
+            XCTAssertEqual(try a.vjp(ta, cotangent: cot).array, try b.vjp(tb, cotangent: cot).array, name)
+        }
+        // F32 checkpoints have nothing to keep compressed.
+        let f = try UNet2DModel.load(path: Fixtures.folder("legacy_attention"), residency: .compressedConvolutions)
+        XCTAssertEqual(f.parameterBytes, 4 * f.parameterCount)
+    }
+
+    /// The memory estimate covers what the arenas actually reserve after a forward+VJP.
+    func testMemoryEstimateCoversWorkspace() throws {
+        for name in ["cifar10_layout", "bundled_f16"] {
+            let model = try UNet2DModel.load(path: Fixtures.folder(name))
+            let x = try Fixtures.array(name, "x.npy"), cot = try Fixtures.array(name, "cotangent.npy")
+            for _ in 0..<2 {
+                let (_, tape) = try model.forwardForVJP(x, timestep: 10)
+                _ = try model.vjp(tape, cotangent: cot)
+            }
+            let est = model.vjpMemoryBytes(batch: x.shape[0])
+            XCTAssertGreaterThanOrEqual(est, model.workspaceBytes, name)
+            XCTAssertLessThan(est, 4 * model.workspaceBytes + 64 << 20, name)
+        }
+    }
+
     /// A stale tape (another forward ran) or a reused tape is refused, not silently read.
     func testStaleTapeIsRefused() throws {
         let name = "fourier_misc"
