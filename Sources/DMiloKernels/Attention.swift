@@ -3,10 +3,6 @@
 //   S = scale·Q Kᵀ,  P = softmax_rows(S),  O = P V
 // VJP:  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(dP ∘ P)),  dQ = scale·dS K,  dK = scale·dSᵀ Q
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Multi-head attention kernels on token-major buffers [B, L, heads·headDim].
 public enum Attention {
     /// out = softmax(scale·Q Kᵀ) V per head; saves the probabilities `probs` [B, heads, L, L]. Overwrites `out`.
@@ -76,7 +72,7 @@ public enum Attention {
             while j < cols { m = Swift.max(m, row[j]); j &+= 1 }
             var s: Float = 0
             j = 0
-            while j < cols { let e = expf(row[j] - m); row[j] = e; s += e; j &+= 1 }
+            while j < cols { let e = fastExp(row[j] - m); row[j] = e; s += e; j &+= 1 }
             let inv = 1 / s
             j = 0
             while j < cols { row[j] *= inv; j &+= 1 }
