@@ -64,3 +64,36 @@ func blockSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>
     while i < n { t0 += Double(g[i]); t1 += Double(g[i]) * (Double(x[i]) - Double(c)); i += 1 }
     return (t0, t1)
 }
+
+/// max x[i], i < n (n ≥ 1).
+@inlinable
+func blockMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var m = -Float.infinity
+    if n >= 8 {
+        var acc = SIMD8<Float>(repeating: -.infinity)
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc.replace(with: v, where: v .> acc)
+            i &+= 8
+        }
+        m = acc.max()
+    }
+    while i < n { m = Swift.max(m, x[i]); i &+= 1 }
+    return m
+}
+
+/// Σ a[i]·b[i], i < n, in float lanes (used on softmax rows of ≤ a few thousand terms).
+@inlinable
+func blockDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i &+= 1 }
+    return s
+}
