@@ -88,6 +88,31 @@ public enum Conv2D {
     public static func forward(_ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
                                scratch: UnsafeMutablePointer<Float>) {
+        if let t = s.transposed {
+            // conv(x, W) is the input VJP of conv(·, flip(swap(W))) on shape t, evaluated at x. Its Wᵀ·x + col2im
+            // route has the GEMM with the larger M when cout < cin: 96→32 @32² 0.71 → 0.60 ms, 32→1 0.11 → 0.018 ms.
+            let wT = scratch
+            flipSwap(s, weight: weight, into: wT)
+            backwardCol2im(t, dOut: x, weight: wT, dx: out, scratch: scratch + s.weightCount)
+            if let bias {
+                let hw = s.hOut * s.wOut
+                for b in 0..<s.batch {
+                    for o in 0..<s.cout {
+                        let row = out + (b * s.cout + o) * hw, v = bias[o]
+                        var j = 0
+                        while j < hw { row[j] += v; j &+= 1 }
+                    }
+                }
+            }
+            return
+        }
+        forwardIm2col(s, x: x, weight: weight, bias: bias, out: out, scratch: scratch)
+    }
+
+    /// out = W · im2col(x) + bias, tile by tile.
+    static func forwardIm2col(_ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                              scratch: UnsafeMutablePointer<Float>) {
         let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w, k = s.patchSize
         for b in 0..<s.batch {
             let xb = x + b * s.cin * hwIn, ob = out + b * s.cout * hwOut
@@ -118,17 +143,29 @@ public enum Conv2D {
     public static func backwardInput(_ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                      dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         if let t = s.transposed {
-            // wT[c, o, i, j] = W[o, c, kh−1−i, kw−1−j], then dx = conv(dOut, wT) with the complementary padding
-            let wT = scratch, taps = s.kh * s.kw
-            for o in 0..<s.cout {
-                for c in 0..<s.cin {
-                    let src = weight + (o * s.cin + c) * taps, dst = wT + (c * s.cout + o) * taps
-                    for p in 0..<taps { dst[p] = src[taps - 1 - p] }
-                }
-            }
-            forward(t, x: dOut, weight: wT, bias: nil, out: dx, scratch: scratch + s.weightCount)
+            // dx = conv(dOut, flip(swap(W))) with the complementary padding, through the im2col route
+            let wT = scratch
+            flipSwap(s, weight: weight, into: wT)
+            forwardIm2col(t, x: dOut, weight: wT, bias: nil, out: dx, scratch: scratch + s.weightCount)
             return
         }
+        backwardCol2im(s, dOut: dOut, weight: weight, dx: dx, scratch: scratch)
+    }
+
+    /// wT[c, o, i, j] = W[o, c, kh−1−i, kw−1−j]: the kernel of the transposed (stride-1) convolution.
+    static func flipSwap(_ s: Conv2DShape, weight: UnsafePointer<Float>, into wT: UnsafeMutablePointer<Float>) {
+        let taps = s.kh * s.kw
+        for o in 0..<s.cout {
+            for c in 0..<s.cin {
+                let src = weight + (o * s.cin + c) * taps, dst = wT + (c * s.cout + o) * taps
+                for p in 0..<taps { dst[p] = src[taps - 1 - p] }
+            }
+        }
+    }
+
+    /// dx = col2im(Wᵀ · dOut), tile by tile.
+    static func backwardCol2im(_ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w, k = s.patchSize
         for b in 0..<s.batch {
             let gb = dOut + b * s.cout * hwOut, dxb = dx + b * s.cin * hwIn
