@@ -81,7 +81,8 @@ public struct Conv2DShape: Sendable, Equatable {
     }
 }
 
-/// Convolution kernels on caller-owned NCHW buffers.
+/// Convolution kernels on caller-owned NCHW buffers. Shapes must satisfy `Conv2DShape.isValid` (callers check it
+/// when they build a model from a config; the kernels do not re-check).
 public enum Conv2D {
     /// out[B, cout, hOut, wOut] = conv(x[B, cin, h, w], weight) + bias. Overwrites `out`.
     /// `scratch` holds `s.scratchCount` floats.

@@ -5,6 +5,7 @@
 //   dx = rstd · (g − ⟨g⟩ − x̂·⟨g·x̂⟩)
 
 /// GroupNorm kernels; x, out, dOut, dx are [B, C, spatial]; mean and rstd are [B·groups].
+/// `groups` must divide `channels` (as PyTorch requires); model loading validates that, the kernels do not.
 public enum GroupNorm {
     /// Normalises `x` into `out` (may alias x) and saves per-group `mean` and `rstd`. γ/β nil mean affine = False.
     public static func forward(batch: Int, channels: Int, spatial: Int, groups: Int, eps: Float,
