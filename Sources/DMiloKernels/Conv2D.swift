@@ -4,6 +4,8 @@
 // Backward:  dx[b]  = col2im(Wᵀ · dOut[b])           (the adjoint of im2col is a scatter-add)
 // Both run in tiles of output rows so the column buffer stays a few MiB even for 256×256 images, and both skip
 // the column buffer entirely for 1×1 / stride 1 / no padding (then im2col is the identity).
+// For stride 1 and cin > cout the two routes swap (see `Conv2DShape.transposed`): the forward pass runs as the
+// col2im VJP of the flipped kernel and the VJP as an im2col convolution, so the GEMM always has the larger M.
 
 /// Geometry of one convolution. Weight layout [cout, cin, kh, kw] (PyTorch), bias [cout].
 public struct Conv2DShape: Sendable, Equatable {
