@@ -51,7 +51,8 @@ public struct Conv2DShape: Sendable, Equatable {
     }
 
     /// Column-buffer budget in floats (8 MiB): big enough for full-speed GEMMs, small enough to stay near L3.
-    /// `scratchCount` is at most this plus one transformed weight copy. Only tests change it (to force many tiles).
+    /// `scratchCount` is at most this (or one output row of columns, if larger) plus one transformed weight copy.
+    /// Only tests change it (to force many tiles).
     public internal(set) nonisolated(unsafe) static var tileBudget = 1 << 21
 
     /// Floats of scratch `Conv2D.forward` and `Conv2D.backwardInput` need (0 for pointwise convolutions).
