@@ -1,9 +1,5 @@
 // SiLU / swish: y = x·σ(x). VJP: dy/dx = σ(x)·(1 + x·(1 − σ(x))).
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Elementwise SiLU kernels.
 public enum SiLU {
     /// out = x·σ(x); `out` may alias `x`.
@@ -11,7 +7,7 @@ public enum SiLU {
         let outP = SharedPointer(out)
         forChunks(count) { lo, hi in
             var i = lo
-            while i < hi { let v = x[i]; outP.p[i] = v / (1 + expf(-v)); i &+= 1 }
+            while i < hi { let v = x[i]; outP.p[i] = v / (1 + fastExp(-v)); i &+= 1 }
         }
     }
 
@@ -22,7 +18,7 @@ public enum SiLU {
         forChunks(count) { lo, hi in
             var i = lo
             while i < hi {
-                let v = x[i], s = 1 / (1 + expf(-v))
+                let v = x[i], s = 1 / (1 + fastExp(-v))
                 dxP.p[i] = dOut[i] * s * (1 + v * (1 - s))
                 i &+= 1
             }
@@ -33,6 +29,6 @@ public enum SiLU {
     @inline(__always)
     static func forChunks(_ count: Int, _ body: (Int, Int) -> Void) {
         let chunk = 4096, chunks = (count + chunk - 1) / chunk
-        Parallel.forEach(chunks, work: 8 * count) { c in body(c * chunk, Swift.min(count, (c + 1) * chunk)) }
+        Parallel.forEach(chunks, work: count) { c in body(c * chunk, Swift.min(count, (c + 1) * chunk)) }
     }
 }
