@@ -54,7 +54,8 @@ final class Downsample: Step {
     }
 }
 
-/// Nearest 2× upsampling followed by a 3×3 conv.
+/// Nearest 2× upsampling followed by a 3×3 conv, computed at low resolution by the fused kernel
+/// (`Upsample2xConv3x3`: half the multiply-adds and no 4×-sized intermediate).
 final class Upsample: Step {
     let conv: ConvLayer
     private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
@@ -64,24 +65,27 @@ final class Upsample: Step {
     }
 
     func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: 2 * g.height, width: 2 * g.width) }
+    /// FLOPs of the equivalent upsample-then-conv (what PyTorch executes), so GFLOPS compare like for like.
     func flops(_ g: Geometry) -> Int { conv.flops(g.batch, 2 * g.height, 2 * g.width) }
     func tapeCount(_ g: Geometry) -> Int { 0 }
+
+    private func scratch(_ ws: Workspace) -> UnsafeMutablePointer<Float> {
+        ws.temp.alloc(Upsample2xConv3x3.scratchCount(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout))
+    }
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
-        let up = ws.temp.alloc(4 * g.count)
-        Upsample2x.forward(batch: g.batch, channels: g.channels, h: g.height, w: g.width, x: x, out: up)
-        conv.forward(ws, g.batch, 2 * g.height, 2 * g.width, x: up, out: out)
+        Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x,
+                                  weight: conv.weight.values(ws), bias: conv.bias.ptr, out: out, scratch: scratch(ws))
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
-        let dUp = ws.temp.alloc(4 * g.count)
-        conv.backward(ws, g.batch, 2 * g.height, 2 * g.width, dOut: dOut, dx: dUp)
-        Upsample2x.backwardInput(batch: g.batch, channels: g.channels, h: g.height, w: g.width, dOut: dUp, dx: dx)
+        Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
+                                        weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
     }
 }
 
