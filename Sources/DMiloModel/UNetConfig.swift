@@ -166,7 +166,7 @@ private struct Reader {
     func isNull(_ k: String) -> Bool { d[k] is NSNull }
 
     func int(_ k: String, min: Int = Int.min, max: Int = Int.max) throws -> Int {
-        guard let n = d[k] as? NSNumber, n.doubleValue == n.doubleValue.rounded() else {
+        guard let n = d[k] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else {
             throw FormatError(file: file, field: k, "must be an integer, got \(describe(d[k]))")
         }
         let v = n.intValue
@@ -216,7 +216,7 @@ private struct Reader {
     func intList(_ k: String) throws -> [Int] {
         guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of integers") }
         return try a.map { v in
-            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.intValue > 0 else {
+            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue < 1e9 else {
                 throw FormatError(file: file, field: k, "must be a list of positive integers")
             }
             return n.intValue

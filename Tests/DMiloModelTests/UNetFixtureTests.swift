@@ -76,6 +76,12 @@ final class UNetFixtureTests: XCTestCase {
                 let (_, tape) = try model.forwardForVJP(x, timestep: 10)
                 _ = try model.vjp(tape, cotangent: cot)
             }
+            // steady state: further passes at this batch size reserve nothing new
+            let reserved = model.workspaceBytes
+            let (_, tape) = try model.forwardForVJP(x, timestep: 10)
+            _ = try model.vjp(tape, cotangent: cot)
+            _ = try model.forward(x, timestep: 10)
+            XCTAssertEqual(model.workspaceBytes, reserved, name)
             let est = model.vjpMemoryBytes(batch: x.shape[0])
             XCTAssertGreaterThanOrEqual(est, model.workspaceBytes, name)
             XCTAssertLessThan(est, 4 * model.workspaceBytes + 64 << 20, name)
