@@ -7,8 +7,13 @@
 //
 // Memory: activations live in the model's `Workspace` arenas, sized on the first call at a batch size and reused
 // afterwards (no steady-state allocation except the returned tensors). Only `forwardForVJP` keeps activations; a
-// plain `forward` frees every module's internals as soon as the module returns. One tape is live per model: a new
-// forward invalidates the previous tape (vjp then throws instead of reading overwritten memory).
+// plain `forward` frees every module's internals as soon as the module returns. The VJP keeps the tape until it
+// returns: the peak of a VJP is at its start (full tape + the full-resolution head's temporaries), so releasing
+// the tape op by op cannot lower it (measured: it raised the total, because backward temporaries then stop sharing
+// the forward's temporary arena). Peak ≈ tape + max temporaries + skip gradients + two gradient buffers; the tape
+// stores only what each VJP needs (GroupNorm outputs are recomputed, not stored).
+// One tape is live per model: a new forward invalidates the previous tape (vjp then throws instead of reading
+// overwritten memory).
 
 import DMiloFormats
 import DMiloKernels
