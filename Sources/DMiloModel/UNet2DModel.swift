@@ -50,6 +50,8 @@ public final class UNet2DModel: NoisePredictor {
     // Per-call bookkeeping, sized once (no per-call allocation).
     private var inGeo: [Geometry], outGeo: [Geometry]
     private var skipOfOp: [Int], poppedSkip: [Int]
+    /// Input of each op in the last forward (kept for recomputation).
+    private var opInput: [UnsafePointer<Float>?]
     private var skipPtr: [UnsafeMutablePointer<Float>?], skipGeo: [Geometry], dSkip: [UnsafeMutablePointer<Float>?]
     private var generation = 0
     private var liveTape: UNetTape?
@@ -151,6 +153,7 @@ public final class UNet2DModel: NoisePredictor {
         inGeo = Array(repeating: zero, count: ops.count)
         outGeo = inGeo
         poppedSkip = Array(repeating: -1, count: ops.count)
+        opInput = Array(repeating: nil, count: ops.count)
         skipPtr = Array(repeating: nil, count: nSkips)
         skipGeo = Array(repeating: zero, count: nSkips)
         dSkip = skipPtr
@@ -158,6 +161,13 @@ public final class UNet2DModel: NoisePredictor {
         try store.load(from: weights, residency: residency)
         self.residency = residency
     }
+
+    /// Recompute knob (activation checkpointing per op). When true, `forwardForVJP` keeps only the output of each
+    /// op (resnet, attention, resampler, concat) and the VJP re-runs each op's forward, recording, just before its
+    /// backward. Saves every op's internal tape (resnet norm inputs and time projections; attention q, k, v and the
+    /// B·heads·L² probabilities, which dominate at high-resolution attention) for about one extra forward pass.
+    /// Results are bit-identical. Default false.
+    public var recomputeActivations = false
 
     /// How the weights are held (see `WeightResidency`).
     public private(set) var residency: WeightResidency = .float32
@@ -229,9 +239,9 @@ public final class UNet2DModel: NoisePredictor {
     }
 
     public func forwardForVJP(_ x: Tensor, timestep: Float) throws -> (output: Tensor, tape: any ActivationTape) {
-        let y = try run(x, timestep: timestep, record: true)
+        let y = try run(x, timestep: timestep, record: !recomputeActivations)
         let tape = UNetTape(model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
-                            timestep: timestep, bytes: 4 * ws.acts.used)
+                            timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations)
         liveTape = tape
         return (y, tape)
     }
@@ -254,12 +264,14 @@ public final class UNet2DModel: NoisePredictor {
     public func vjpMemoryBytes(batch: Int) -> Int {
         let s = config.sampleSize
         var g = Geometry(batch: batch, channels: config.inChannels, height: s, width: s)
-        var acts = 2 * g.count, maxC = g.count, skips = 0
+        var acts = 2 * g.count, maxC = g.count, skips = 0, maxTape = 0
         var stack: [Geometry] = []
         for op in ops {
             switch op {
             case .step(let st, let push):
-                acts += st.tapeCount(g)
+                let tape = st.tapeCount(g)
+                maxTape = max(maxTape, tape + st.outputGeometry(g).count)
+                if !recomputeActivations { acts += tape }
                 g = st.outputGeometry(g)
                 acts += g.count
                 if push { stack.append(g); skips += g.count }
@@ -272,6 +284,7 @@ public final class UNet2DModel: NoisePredictor {
         }
         // temporaries: ~6 activation-sized buffers plus conv column scratch (8 MiB cap); gradients: 2 + skips
         let temp = 6 * maxC + Conv2DShape.tileBudget
+        if recomputeActivations { acts += maxTape }  // one op re-recorded at a time
         return 4 * (acts + temp + 2 * maxC + skips)
     }
 
@@ -352,6 +365,7 @@ public final class UNet2DModel: NoisePredictor {
         maxCount = g.count
         for i in ops.indices {
             inGeo[i] = g
+            opInput[i] = cur
             switch ops[i] {
             case .step(let s, let push):
                 let og = s.outputGeometry(g)
@@ -390,7 +404,17 @@ public final class UNet2DModel: NoisePredictor {
             switch ops[i] {
             case .step(let s, let push):
                 if push, let d = dSkip[skipOfOp[i]] { Vec.axpy(outGeo[i].count, 1, d, g) }
-                s.backward(ws, dOut: g, dx: other)
+                if tape.recompute && s.tapeCount(inGeo[i]) > 0 {  // convs and resamplers keep nothing: no re-run
+                    // Re-record this op's tape on top of the kept outputs, use it, drop it.
+                    let m = ws.acts.mark
+                    ws.recording = true
+                    s.forward(ws, inGeo[i], x: opInput[i]!, out: ws.acts.alloc(outGeo[i].count))
+                    ws.recording = false
+                    s.backward(ws, dOut: g, dx: other)
+                    ws.acts.release(to: m)
+                } else {
+                    s.backward(ws, dOut: g, dx: other)
+                }
                 swap(&g, &other)
             case .concatSkip:
                 let k = poppedSkip[i], sg = skipGeo[k], ig = inGeo[i]
@@ -421,9 +445,12 @@ final class UNetTape: ActivationTape {
     let inputShape: [Int], outputShape: [Int]
     let timestep: Float
     let bytes: Int
+    /// Made with `recomputeActivations`: only op outputs are stored.
+    let recompute: Bool
     var consumed = false
-    init(model: UNet2DModel, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int) {
+    init(model: UNet2DModel, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
+         recompute: Bool) {
         self.model = model; self.generation = generation; self.inputShape = inputShape; self.outputShape = outputShape
-        self.timestep = timestep; self.bytes = bytes
+        self.timestep = timestep; self.bytes = bytes; self.recompute = recompute
     }
 }

@@ -18,6 +18,8 @@ struct BenchUNetCommand: ParsableCommand {
     @Option(help: "timed iterations (after one warm-up)") var iterations: Int = 10
     @Flag(name: .customLong("compressed-weights"), help: "keep F16/BF16 conv weights compressed (dequantised per layer)")
     var compressedWeights = false
+    @Flag(help: "recompute each op's activations in the VJP instead of storing them (UNet2DModel.recomputeActivations)")
+    var recompute = false
     @Flag(help: "also run Tools/bench_torch.py (python from $DMILO_PYTHON or a .venv-tools found upwards)") var torch = false
 
     func validate() throws {
@@ -29,6 +31,7 @@ struct BenchUNetCommand: ParsableCommand {
     func run() throws {
         if let threads { Threading.count = threads }
         let net = try UNet2DModel.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
+        net.recomputeActivations = recompute
         let c = net.config
         var rng = SeededRandom(seed: 0, stream: "bench")
         let x = rng.gaussianTensor(shape: [batch, c.inChannels, c.sampleSize, c.sampleSize])
@@ -58,7 +61,7 @@ struct BenchUNetCommand: ParsableCommand {
         print("architecture \(c.summary)")
         print("setup        batch \(batch), \(c.sampleSize)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
               + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
-              + "weights \(compressedWeights ? "compressed conv" : "float32")")
+              + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
         print(String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9))
         print("| pass | median ms | GFLOPS |")
         print("|---|---|---|")

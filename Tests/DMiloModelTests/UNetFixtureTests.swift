@@ -88,6 +88,28 @@ final class UNetFixtureTests: XCTestCase {
         }
     }
 
+    /// The recompute knob gives bit-identical gradients with a smaller workspace.
+    func testRecomputeActivations() throws {
+        for name in ["bundled_f16", "scale_shift_bf16", "fourier_misc"] {
+            let a = try UNet2DModel.load(path: Fixtures.folder(name)), b = try UNet2DModel.load(path: Fixtures.folder(name))
+            b.recomputeActivations = true
+            let x = try Fixtures.array(name, "x.npy"), cot = try Fixtures.array(name, "cotangent.npy")
+            let t = try Fixtures.array(name, "timestep.npy")[0]
+            var ga: [Float] = [], gb: [Float] = []
+            for _ in 0..<2 {
+                let (ya, ta) = try a.forwardForVJP(x, timestep: t)
+                let (yb, tb) = try b.forwardForVJP(x, timestep: t)
+                XCTAssertEqual(ya.array, yb.array, name)
+                XCTAssertLessThan(tb.bytes, ta.bytes, name)
+                ga = try a.vjp(ta, cotangent: cot).array
+                gb = try b.vjp(tb, cotangent: cot).array
+            }
+            XCTAssertEqual(ga, gb, name)
+            XCTAssertLessThan(b.workspaceBytes, a.workspaceBytes, name)
+            XCTAssertGreaterThanOrEqual(b.vjpMemoryBytes(batch: x.shape[0]), b.workspaceBytes, name)
+        }
+    }
+
     /// A stale tape (another forward ran) or a reused tape is refused, not silently read.
     func testStaleTapeIsRefused() throws {
         let name = "fourier_misc"
