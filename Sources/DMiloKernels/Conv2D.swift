@@ -85,7 +85,7 @@ public struct Conv2DShape: Sendable, Equatable {
 }
 
 /// Convolution kernels on caller-owned NCHW buffers. Shapes must satisfy `Conv2DShape.isValid` (callers check it
-/// when they build a model from a config; the kernels do not re-check).
+/// when they build a model from a config; the kernels do not re-check). Outputs must not overlap inputs.
 public enum Conv2D {
     /// out[B, cout, hOut, wOut] = conv(x[B, cin, h, w], weight) + bias. Overwrites `out`.
     /// `scratch` holds `s.scratchCount` floats.
