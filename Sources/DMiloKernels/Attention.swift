@@ -3,7 +3,7 @@
 //   S = scale·Q Kᵀ,  P = softmax_rows(S),  O = P V
 // VJP:  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(dP ∘ P)),  dQ = scale·dS K,  dK = scale·dSᵀ Q
 
-/// Multi-head attention kernels on token-major buffers [B, L, heads·headDim].
+/// Multi-head attention kernels on token-major buffers [B, L, heads·headDim] (outputs must not overlap inputs).
 public enum Attention {
     /// out = softmax(scale·Q Kᵀ) V per head; saves the probabilities `probs` [B, heads, L, L]. Overwrites `out`.
     public static func forward(batch: Int, length: Int, heads: Int, headDim: Int, scale: Float,

@@ -85,7 +85,7 @@ public struct Conv2DShape: Sendable, Equatable {
 }
 
 /// Convolution kernels on caller-owned NCHW buffers. Shapes must satisfy `Conv2DShape.isValid` (callers check it
-/// when they build a model from a config; the kernels do not re-check).
+/// when they build a model from a config; the kernels do not re-check). Outputs must not overlap inputs.
 public enum Conv2D {
     /// out[B, cout, hOut, wOut] = conv(x[B, cin, h, w], weight) + bias. Overwrites `out`.
     /// `scratch` holds `s.scratchCount` floats.
@@ -158,11 +158,25 @@ public enum Conv2D {
 
     /// wT[c, o, i, j] = W[o, c, kh−1−i, kw−1−j]: the kernel of the transposed (stride-1) convolution.
     static func flipSwap(_ s: Conv2DShape, weight: UnsafePointer<Float>, into wT: UnsafeMutablePointer<Float>) {
+        // Runs on every call of a cin > cout convolution (twice per forward+VJP), so the 3×3 case is unrolled.
         let taps = s.kh * s.kw
-        for o in 0..<s.cout {
-            for c in 0..<s.cin {
-                let src = weight + (o * s.cin + c) * taps, dst = wT + (c * s.cout + o) * taps
-                for p in 0..<taps { dst[p] = src[taps - 1 - p] }
+        for c in 0..<s.cin {
+            var dst = wT + c * s.cout * taps
+            var src = weight + c * taps
+            let srcStride = s.cin * taps
+            if taps == 9 {
+                for _ in 0..<s.cout {
+                    dst[0] = src[8]; dst[1] = src[7]; dst[2] = src[6]
+                    dst[3] = src[5]; dst[4] = src[4]; dst[5] = src[3]
+                    dst[6] = src[2]; dst[7] = src[1]; dst[8] = src[0]
+                    dst += 9; src += srcStride
+                }
+            } else {
+                for _ in 0..<s.cout {
+                    var p = 0
+                    while p < taps { dst[p] = src[taps &- 1 &- p]; p &+= 1 }
+                    dst += taps; src += srcStride
+                }
             }
         }
     }

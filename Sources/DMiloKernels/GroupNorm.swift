@@ -14,6 +14,7 @@ public enum GroupNorm {
                                rstd: UnsafeMutablePointer<Float>) {
         let cpg = channels / groups, n = cpg * spatial
         let outP = SharedPointer(out), meanP = SharedPointer(mean), rstdP = SharedPointer(rstd)
+        let inPlace = UnsafePointer(out) == x
         Parallel.forEach(batch * groups, work: batch * channels * spatial) { bg in
             let g = bg % groups
             let xg = x + bg * n, og = outP.p + bg * n
@@ -29,7 +30,11 @@ public enum GroupNorm {
                 let a = rs * (gamma?[c] ?? 1), b = (beta?[c] ?? 0) - m * a
                 let xc = xg + cl * spatial, oc = og + cl * spatial
                 var j = 0
-                while j < spatial { oc[j] = xc[j] * a + b; j &+= 1 }
+                if inPlace {  // one pointer: LLVM's overlap check would send identical pointers to a scalar loop
+                    while j < spatial { oc[j] = oc[j] * a + b; j &+= 1 }
+                } else {
+                    while j < spatial { oc[j] = xc[j] * a + b; j &+= 1 }
+                }
             }
         }
     }
@@ -40,7 +45,7 @@ public enum GroupNorm {
                                      rstd: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                      dx: UnsafeMutablePointer<Float>) {
         let cpg = channels / groups, n = cpg * spatial
-        let dxP = SharedPointer(dx)
+        let dxP = SharedPointer(dx), inPlace = UnsafePointer(dx) == dOut
         Parallel.forEach(batch * groups, work: batch * channels * spatial) { bg in
             let g = bg % groups
             let xg = x + bg * n, dg = dOut + bg * n, dxg = dxP.p + bg * n
@@ -58,8 +63,12 @@ public enum GroupNorm {
                 let xc = xg + cl * spatial, dc = dg + cl * spatial, oc = dxg + cl * spatial
                 let k1 = rs * gm, k2 = rs * rs * meanGX, k0 = rs * meanG
                 var j = 0
-                // rstd·(γ·dOut − ⟨g⟩ − (x − μ)·rstd·⟨g·x̂⟩)
-                while j < spatial { oc[j] = k1 * dc[j] - k0 - (xc[j] - m) * k2; j &+= 1 }
+                // rstd·(γ·dOut − ⟨g⟩ − (x − μ)·rstd·⟨g·x̂⟩); in place through one pointer (see forward)
+                if inPlace {
+                    while j < spatial { oc[j] = k1 * oc[j] - k0 - (xc[j] - m) * k2; j &+= 1 }
+                } else {
+                    while j < spatial { oc[j] = k1 * dc[j] - k0 - (xc[j] - m) * k2; j &+= 1 }
+                }
             }
         }
     }
