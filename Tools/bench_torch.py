@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference timing for `dmilo bench unet --torch`.
 
+Also: `bench_torch.py --make-model LAYOUT --out DIR` writes a seeded random-weight diffusers folder for benchmarks
+(LAYOUT: cifar10 = google/ddpm-cifar10-32 full size, bundled = our 1-channel (48,96,96), small = pyref.md "small",
+celebahq256 = google/ddpm-celebahq-256 layout).
+
 Same model folder (config.json + diffusion_pytorch_model.safetensors or model.safetensors, legacy attention names
 accepted), same batch, same thread count. Prints one JSON line:
   {"forward_ms": median, "vjp_ms": median forward + backward-to-input, "torch": version, "threads": n, "peak_rss_mb": x}
@@ -39,13 +43,48 @@ def load(folder: str) -> UNet2DModel:
     return model.eval()
 
 
+LAYOUTS = {
+    "cifar10": dict(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(128, 256, 256, 256),
+                    layers_per_block=2, attention_head_dim=None, flip_sin_to_cos=False, freq_shift=1,
+                    downsample_padding=0, norm_eps=1e-6,
+                    down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+                    up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D")),
+    "bundled": dict(sample_size=32, in_channels=1, out_channels=1, block_out_channels=(48, 96, 96), layers_per_block=1,
+                    down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+                    up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"), attention_head_dim=48,
+                    norm_num_groups=16),
+    "small": dict(sample_size=32, in_channels=1, out_channels=1, block_out_channels=(64, 128, 128), layers_per_block=2,
+                  down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                  up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=None),
+    "celebahq256": dict(sample_size=256, in_channels=3, out_channels=3, block_out_channels=(128, 128, 256, 256, 512, 512),
+                        layers_per_block=2, attention_head_dim=None, norm_eps=1e-6, flip_sin_to_cos=False, freq_shift=1,
+                        downsample_padding=0,
+                        down_block_types=("DownBlock2D",) * 4 + ("AttnDownBlock2D", "DownBlock2D"),
+                        up_block_types=("UpBlock2D", "AttnUpBlock2D") + ("UpBlock2D",) * 4),
+}
+
+
+def make_model(layout: str, out: str) -> None:
+    torch.manual_seed(0)
+    model = UNet2DModel(**LAYOUTS[layout])
+    model.save_pretrained(out, safe_serialization=True)
+    print(f"{layout}: {sum(p.numel() for p in model.parameters())} params -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--make-model", choices=sorted(LAYOUTS))
+    ap.add_argument("--out")
+    ap.add_argument("--model")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--iterations", type=int, default=10)
     a = ap.parse_args()
+    if a.make_model:
+        make_model(a.make_model, a.out)
+        return
+    if not a.model:
+        ap.error("--model is required")
     torch.set_num_threads(a.threads)
     model = load(a.model)
     cfg = model.config
