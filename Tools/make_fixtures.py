@@ -23,14 +23,14 @@ from diffusers import UNet2DModel
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "DMiloModelTests", "Fixtures")
 
 CONFIGS = {
-    # (a) google/ddpm-cifar10-32 block layout at reduced widths (128,256,256,256 -> 16,32,32,32).
+    # (a) google/ddpm-cifar10-32 block layout at reduced widths (128,256,256,256 -> 8,16,16,16).
     "cifar10_layout": dict(
         dtype="F32", batch=2, timestep=537.0,
-        cfg=dict(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(16, 32, 32, 32),
+        cfg=dict(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(8, 16, 16, 16),
                  layers_per_block=2,
                  down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
                  up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-                 attention_head_dim=None, norm_num_groups=8, norm_eps=1e-6, flip_sin_to_cos=False,
+                 attention_head_dim=None, norm_num_groups=4, norm_eps=1e-6, flip_sin_to_cos=False,
                  freq_shift=1, downsample_padding=0, mid_block_scale_factor=1)),
     # (b) our bundled 1-channel 32x32 layout, weights stored as F16.
     "bundled_f16": dict(

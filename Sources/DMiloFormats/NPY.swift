@@ -75,6 +75,9 @@ public enum NPY {
             count = p
         }
         let dataStart = headerStart + headerLen
+        guard count <= bytes.count else {  // also keeps count·itemSize from overflowing
+            throw FormatError(file: name, field: "data", "shape \(shape) needs more bytes than the file has (truncated)")
+        }
         let need = count * itemSize
         guard bytes.count - dataStart >= need else {
             throw FormatError(file: name, field: "data",

@@ -126,9 +126,10 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw FormatError(file: path, field: name,
                                   "data_offsets end \(end) is past the data buffer (\(dataCount) bytes): file truncated?")
             }
-            guard end - begin == count * dtype.size else {
+            let (need, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+            guard !overflow, end - begin == need else {
                 throw FormatError(file: path, field: name,
-                                  "data_offsets span \(end - begin) bytes but shape \(shape) of \(ds) needs \(count * dtype.size)")
+                                  "data_offsets span \(end - begin) bytes but shape \(shape) of \(ds) needs \(overflow ? "too many" : String(need))")
             }
             tensors[name] = SafetensorsTensor(name: name, dtype: dtype, shape: shape, fileOffset: dataStart + begin,
                                               byteCount: end - begin)

@@ -3,11 +3,7 @@
 //   S = scale·Q Kᵀ,  P = softmax_rows(S),  O = P V
 // VJP:  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(dP ∘ P)),  dQ = scale·dS K,  dK = scale·dSᵀ Q
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Multi-head attention kernels on token-major buffers [B, L, heads·headDim].
+/// Multi-head attention kernels on token-major buffers [B, L, heads·headDim] (outputs must not overlap inputs).
 public enum Attention {
     /// out = softmax(scale·Q Kᵀ) V per head; saves the probabilities `probs` [B, heads, L, L]. Overwrites `out`.
     public static func forward(batch: Int, length: Int, heads: Int, headDim: Int, scale: Float,
@@ -47,10 +43,8 @@ public enum Attention {
                 // softmax VJP row by row: dS = P ∘ (dP − ⟨dP, P⟩_row)
                 for r in 0..<L {
                     let pr = p + r * L, sr = dS + r * L
-                    var dot: Float = 0
+                    let dot = blockDot(pr, sr, L)
                     var j = 0
-                    while j < L { dot += pr[j] * sr[j]; j &+= 1 }
-                    j = 0
                     while j < L { sr[j] = pr[j] * (sr[j] - dot); j &+= 1 }
                 }
                 BLAS.sgemm(transA: false, transB: false, m: L, n: D, k: L, alpha: scale, a: dS, lda: L,
@@ -67,17 +61,15 @@ public enum Attention {
     /// Floats of `probs` that `forward` writes: B·heads·L·L.
     public static func probsCount(batch: Int, length: Int, heads: Int) -> Int { batch * heads * length * length }
 
-    /// Numerically stable in-place softmax of each row (max subtracted before exp).
+    /// Numerically stable in-place softmax of each row (max subtracted before exp). Separate max / exp / sum /
+    /// scale passes so each loop vectorises (a running `s += e` inside the exp loop would serialise it).
     static func softmaxRows(rows: Int, cols: Int, _ x: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
             let row = x + r * cols
-            var m = -Float.infinity
+            let m = blockMax(row, cols)
             var j = 0
-            while j < cols { m = Swift.max(m, row[j]); j &+= 1 }
-            var s: Float = 0
-            j = 0
-            while j < cols { let e = expf(row[j] - m); row[j] = e; s += e; j &+= 1 }
-            let inv = 1 / s
+            while j < cols { row[j] = fastExp(row[j] - m); j &+= 1 }
+            let inv = Float(1 / blockSum(row, cols))
             j = 0
             while j < cols { row[j] *= inv; j &+= 1 }
         }

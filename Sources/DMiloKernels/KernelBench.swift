@@ -16,13 +16,14 @@ public struct KernelTiming: Sendable, CustomStringConvertible {
 
 /// Kernel timings on random data.
 public enum KernelBench {
-    /// Times `Conv2D.forward`, `Conv2D.backwardInput` and, for comparison, the bare sgemm of the same
-    /// M = cout, N = hOut·wOut, K = cin·kh·kw (per batch item) — the rate a conv could at best reach.
+    /// Times `Conv2D.forward`, `Conv2D.backwardInput` and, for comparison, bare sgemms with the forward's
+    /// M = cout, K = cin·kh·kw over all N = hOut·wOut columns (per batch item), in the same column tiles the
+    /// convolution uses (so memory stays at `scratchCount`) — the rate the convolution could at best reach.
     public static func conv(_ s: Conv2DShape, iterations: Int = 10)
         -> (forward: KernelTiming, backwardInput: KernelTiming, gemm: KernelTiming) {
         let x = filled(s.inputCount, seed: 1), w = filled(s.weightCount, seed: 2), b = filled(s.cout, seed: 3)
         let y = filled(s.outputCount, seed: 4), scratch = Tensor(shape: [Swift.max(s.scratchCount, 1)])
-        let dx = Tensor(shape: [s.inputCount]), col = Tensor(shape: [s.patchSize * s.hOut * s.wOut])
+        let dx = Tensor(shape: [s.inputCount]), col = Tensor(shape: [s.patchSize * s.tileRows * s.wOut])
         let flops = Double(s.flops)
         let fwd = time(iterations, flops) {
             Conv2D.forward(s, x: x.data, weight: w.data, bias: b.data, out: y.data, scratch: scratch.data)
@@ -30,11 +31,16 @@ public enum KernelBench {
         let bwd = time(iterations, flops) {
             Conv2D.backwardInput(s, dOut: y.data, weight: w.data, dx: dx.data, scratch: scratch.data)
         }
-        let n = s.hOut * s.wOut, k = s.patchSize
+        let k = s.patchSize, hw = s.hOut * s.wOut
         let gemm = time(iterations, flops) {
             for _ in 0..<s.batch {
-                BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: w.data, lda: k,
-                           b: col.data, ldb: n, beta: 0, c: y.data, ldc: n)
+                var y0 = 0
+                while y0 < s.hOut {
+                    let n = Swift.min(s.tileRows, s.hOut - y0) * s.wOut
+                    BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: w.data, lda: k,
+                               b: col.data, ldb: n, beta: 0, c: y.data + y0 * s.wOut, ldc: hw)
+                    y0 += s.tileRows
+                }
             }
         }
         return (fwd, bwd, gemm)

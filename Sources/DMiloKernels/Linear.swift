@@ -1,6 +1,6 @@
 // Fully connected layer (PyTorch `nn.Linear`: y = x Wᵀ + b, weight [outF, inF]) and its input VJP.
 
-/// Linear-layer kernels on caller-owned row-major buffers.
+/// Linear-layer kernels on caller-owned row-major buffers (outputs must not overlap inputs).
 public enum Linear {
     /// out[n, outF] = x[n, inF] · weightᵀ + bias. Overwrites `out`.
     public static func forward(n: Int, inF: Int, outF: Int, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,

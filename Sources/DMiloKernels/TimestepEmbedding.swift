@@ -18,13 +18,12 @@ public enum TimestepEmbedding {
         // torch: (-math.log(max_period) * arange(half, float32)) / (half - shift), exp in float32
         let negLog = Float(-_log(Double(maxPeriod)))  // math.log is double; torch rounds the scalar to float32
         let denom = Float(half) - downscaleFreqShift
-        var freq = [Float](repeating: 0, count: half)
-        for i in 0..<half { freq[i] = expf((negLog * Float(i)) / denom) }
         for (b, t) in timesteps.enumerated() {
             let row = out + b * dim
             let sinAt = flipSinToCos ? half : 0, cosAt = flipSinToCos ? 0 : half
             for i in 0..<half {
-                let arg = scale * (t * freq[i])
+                let freq = expf((negLog * Float(i)) / denom)   // recomputed per row: no allocation per call
+                let arg = scale * (t * freq)
                 row[sinAt + i] = sinf(arg)
                 row[cosAt + i] = cosf(arg)
             }

@@ -38,7 +38,7 @@ final class AttentionTests: XCTestCase {
     }
 
     let dims = [Dims(batch: 2, length: 5, heads: 2, headDim: 3), Dims(batch: 1, length: 7, heads: 1, headDim: 4),
-                Dims(batch: 1, length: 1, heads: 3, headDim: 2)]
+                Dims(batch: 1, length: 1, heads: 3, headDim: 2), Dims(batch: 1, length: 19, heads: 2, headDim: 3)]
 
     func testForwardMatchesReferenceAndProbsAreStochastic() {
         for (n, d) in dims.enumerated() {

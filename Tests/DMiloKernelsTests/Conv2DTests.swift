@@ -58,6 +58,11 @@ final class Conv2DTests: XCTestCase {
         Conv2DShape(batch: 2, cin: 2, h: 6, w: 5, cout: 2, kh: 3, kw: 3, stride: 1, padH: 0, padW: 1), // same width only
         Conv2DShape(batch: 1, cin: 2, h: 4, w: 6, cout: 3, kh: 1, kw: 3, stride: 1, padH: 1, padW: 1), // taller output
         Conv2DShape(batch: 1, cin: 1, h: 1, w: 1, cout: 2, kernel: 3, stride: 1, padding: 1),   // 1×1 image
+        // cin > cout, stride 1: backward runs as a convolution with the flipped kernel
+        Conv2DShape(batch: 2, cin: 5, h: 6, w: 7, cout: 2, kernel: 3, stride: 1, padding: 1),
+        Conv2DShape(batch: 1, cin: 4, h: 5, w: 4, cout: 3, kh: 3, kw: 1, stride: 1, padH: 0, padW: 0), // "valid"
+        Conv2DShape(batch: 1, cin: 3, h: 7, w: 6, cout: 1, kernel: 5, stride: 1, padding: 1),   // shrinking output
+        Conv2DShape(batch: 1, cin: 3, h: 4, w: 5, cout: 2, kh: 2, kw: 3, stride: 1, padH: 1, padW: 2), // even kh
     ]
 
     func testForwardMatchesDirectLoops() {
@@ -79,6 +84,20 @@ final class Conv2DTests: XCTestCase {
     }
 
     func testBackwardInputMatchesFiniteDifferences() {
+        checkBackward()
+    }
+
+    /// The same checks with a 64-float column budget: every layer runs as many one-row tiles.
+    func testForwardAndBackwardWithTinyTiles() {
+        let saved = Conv2DShape.tileBudget
+        defer { Conv2DShape.tileBudget = saved }
+        Conv2DShape.tileBudget = 64
+        XCTAssertLessThan(shapes[0].tileRows, shapes[0].hOut)
+        testForwardMatchesDirectLoops()
+        checkBackward()
+    }
+
+    func checkBackward() {
         for (n, s) in shapes.enumerated() {
             let x = randn(s.inputCount, seed: 4), w = randn(s.weightCount, seed: 5), b = randn(s.cout, seed: 6)
             let c = randn(s.outputCount, seed: 7)

@@ -51,6 +51,12 @@ final class NormActivationTests: XCTestCase {
                                          eps: 1e-5, x: toD(x), gamma: s.affine ? toD(gamma) : nil,
                                          beta: s.affine ? toD(beta) : nil)
             assertClose(out, ref.out, "groupnorm #\(n)")
+            let inPlace = withPointers([x, gamma, beta, [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0]]) { p in
+                GroupNorm.forward(batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups, eps: 1e-5,
+                                  x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil,
+                                  beta: s.affine ? UnsafePointer(p[2]) : nil, out: p[0], mean: p[3], rstd: p[4])
+            }[0]
+            XCTAssertEqual(inPlace, out, "groupnorm in place #\(n)")
             assertClose(mean, ref.mean, "groupnorm mean #\(n)")
             assertClose(rstd, ref.rstd, "groupnorm rstd #\(n)")
         }

@@ -1,0 +1,13 @@
+// `dmilo bench …`: benchmark group. Add further benchmarks as subcommands here (one file each).
+
+import ArgumentParser
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that print tables (speed, memory, quality), compared with PyTorch where available.",
+        subcommands: [
+            BenchUNetCommand.self,
+        ]
+    )
+}

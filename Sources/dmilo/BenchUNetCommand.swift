@@ -1,0 +1,141 @@
+// `dmilo bench unet`: forward and forward+VJP latency of the UNet, GFLOPS, peak RSS, optionally against PyTorch
+// (Tools/bench_torch.py on the same folder, batch and thread count).
+
+import ArgumentParser
+import DMiloKernels
+import DMiloModel
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchUNetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unet", abstract: "Time UNet forward and forward+VJP.")
+
+    @Option(help: "diffusers model folder") var model: String
+    @Option(help: "batch size") var batch: Int = 1
+    @Option(help: "threads (default: all cores)") var threads: Int?
+    @Option(help: "timed iterations (after one warm-up)") var iterations: Int = 10
+    @Flag(name: .customLong("compressed-weights"), help: "keep F16/BF16 conv weights compressed (dequantised per layer)")
+    var compressedWeights = false
+    @Flag(help: "recompute each op's activations in the VJP instead of storing them (UNet2DModel.recomputeActivations)")
+    var recompute = false
+    @Flag(help: "also run Tools/bench_torch.py (python from $DMILO_PYTHON or a .venv-tools found upwards)") var torch = false
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { Threading.count = threads }
+        let net = try UNet2DModel.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
+        net.recomputeActivations = recompute
+        let c = net.config
+        var rng = SeededRandom(seed: 0, stream: "bench")
+        let x = rng.gaussianTensor(shape: [batch, c.inChannels, c.sampleSize, c.sampleSize])
+        let cot = rng.gaussianTensor(shape: [batch, c.outChannels, c.sampleSize, c.sampleSize])
+        let t: Float = c.timeEmbeddingType == .fourier ? 0.5 : 500
+
+        _ = try net.forward(x, timestep: t)  // warm-up sizes the arenas
+        var fwd: [Double] = []
+        for _ in 0..<iterations {
+            let s = now()
+            _ = try net.forward(x, timestep: t)
+            fwd.append(now() - s)
+        }
+        let (_, tape0) = try net.forwardForVJP(x, timestep: t)
+        _ = try net.vjp(tape0, cotangent: cot)
+        var vjp: [Double] = []
+        for _ in 0..<iterations {
+            let s = now()
+            let (_, tape) = try net.forwardForVJP(x, timestep: t)
+            _ = try net.vjp(tape, cotangent: cot)
+            vjp.append(now() - s)
+        }
+        let fMs = median(fwd) * 1e3, vMs = median(vjp) * 1e3
+        let flops = Double(net.forwardFlops(batch: batch))
+        // The input VJP of a conv/linear/attention layer costs as many FLOPs as its forward: forward+VJP ≈ 2×.
+        print("model        \(model)")
+        print("architecture \(c.summary)")
+        print("setup        batch \(batch), \(c.sampleSize)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
+              + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
+              + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
+        print(String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9))
+        print("| pass | median ms | GFLOPS |")
+        print("|---|---|---|")
+        print(String(format: "| forward | %.2f | %.1f |", fMs, flops / (fMs * 1e6)))
+        print(String(format: "| forward+VJP | %.2f | %.1f |", vMs, 2 * flops / (vMs * 1e6)))
+        print(String(format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
+                     Double(net.parameterBytes) / 1048576))
+        print("peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM)")
+
+        if torch {
+            let r = try runTorch()
+            print("| PyTorch \(r.version) | forward \(String(format: "%.2f", r.forward)) ms | forward+VJP \(String(format: "%.2f", r.vjp)) ms |")
+            print(String(format: "ratio (torch / dmilo): forward %.2f×, forward+VJP %.2f×  (>1 = dmilo faster)", r.forward / fMs, r.vjp / vMs))
+            if let rss = r.peakRSS { print(String(format: "torch peak RSS %.1f MiB", rss)) }
+        }
+    }
+
+    struct TorchResult { var forward: Double, vjp: Double, version: String, peakRSS: Double? }
+
+    func runTorch() throws -> TorchResult {
+        let env = ProcessInfo.processInfo.environment
+        let fm = FileManager.default
+        var python = env["DMILO_PYTHON"]
+        var script: String?
+        var dir = fm.currentDirectoryPath
+        // Walk up from the working directory for Tools/bench_torch.py and a .venv-tools.
+        for _ in 0..<6 {
+            let s = (dir as NSString).appendingPathComponent("Tools/bench_torch.py")
+            if script == nil, fm.fileExists(atPath: s) { script = s }
+            let p = (dir as NSString).appendingPathComponent(".venv-tools/bin/python")
+            if python == nil, fm.isExecutableFile(atPath: p) { python = p }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        if let d = env["DMILO_TOOLS_DIR"] { script = (d as NSString).appendingPathComponent("bench_torch.py") }
+        guard let script else { throw CLIError("--torch: Tools/bench_torch.py not found (run from the repository or set DMILO_TOOLS_DIR)") }
+        guard let python else { throw CLIError("--torch: no python (set DMILO_PYTHON or create .venv-tools)") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script, "--model", model, "--batch", String(batch), "--threads", String(Threading.count),
+                       "--iterations", String(iterations)]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw CLIError("--torch: \(script) exited with status \(p.terminationStatus)") }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let f = obj["forward_ms"] as? Double, let v = obj["vjp_ms"] as? Double else {
+            throw CLIError("--torch: could not parse the output of \(script): \(text.suffix(300))")
+        }
+        return TorchResult(forward: f, vjp: v, version: obj["torch"] as? String ?? "?", peakRSS: obj["peak_rss_mb"] as? Double)
+    }
+}
+
+/// Monotonic seconds.
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func median(_ v: [Double]) -> Double {
+    let s = v.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+}
+
+/// Peak resident set size (VmHWM from /proc/self/status) in MiB.
+func peakRSSMiB() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first
+        return kb.map { $0 / 1024 }
+    }
+    return nil
+}

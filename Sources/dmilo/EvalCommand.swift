@@ -1,0 +1,53 @@
+// `dmilo eval`: one raw UNet call on an .npy batch, optionally with the input VJP (INTERFACE.md).
+
+import ArgumentParser
+import DMiloFormats
+import DMiloKernels
+import DMiloModel
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Run the UNet once on X (B,C,H,W) at timestep T; optionally write dL/dX for L = sum(C ⊙ UNet(X,T)).")
+
+    @Option(help: "Model: diffusers folder (config.json + safetensors) or .safetensors file.") var model: String
+    @Option(help: "Input array, float32/float64 .npy of shape (B,C,H,W).") var input: String
+    @Option(help: "Train timestep t (e.g. 0..999), the same for the whole batch.") var timestep: Float
+    @Option(help: "Where to write the raw output (B,C_out,H,W) as float32 .npy.") var out: String
+    @Option(help: "Cotangent C (same shape as the output) for the vector-Jacobian product.") var cotangent: String?
+    @Option(name: .customLong("input-grad"), help: "Where to write dL/dX (requires --cotangent).") var inputGrad: String?
+    @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if (cotangent == nil) != (inputGrad == nil) {
+            throw ValidationError("--cotangent and --input-grad go together")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { Threading.count = threads }
+        let net = try UNet2DModel.load(path: model)
+        let x = try NPY.readTensor(path: input)
+        guard x.shape.count == 4 else { throw CLIError("\(input): shape \(x.shape) is not (B, C, H, W)") }
+        let c = net.config
+        guard x.shape[1] == c.inChannels else {
+            throw CLIError("\(input): has \(x.shape[1]) channels, the model takes \(c.inChannels)")
+        }
+        do {
+            if let cotangent, let inputGrad {
+                let cot = try NPY.readTensor(path: cotangent)
+                let want = [x.shape[0], c.outChannels, x.shape[2], x.shape[3]]
+                guard cot.shape == want else { throw CLIError("\(cotangent): shape \(cot.shape), expected the output shape \(want)") }
+                let (y, tape) = try net.forwardForVJP(x, timestep: timestep)
+                let g = try net.vjp(tape, cotangent: cot)
+                try NPY.write(path: out, tensor: y)
+                try NPY.write(path: inputGrad, tensor: g)
+            } else {
+                try NPY.write(path: out, tensor: try net.forward(x, timestep: timestep))
+            }
+        } catch let e as ModelError {
+            throw CLIError("\(input): \(e.message)")
+        }
+    }
+}

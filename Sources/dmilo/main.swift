@@ -1,1 +1,0 @@
-print("dmilo: not yet built")

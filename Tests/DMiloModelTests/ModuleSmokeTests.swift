@@ -1,6 +1,0 @@
-import XCTest
-@testable import DMiloModel
-
-final class DMiloModelSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
