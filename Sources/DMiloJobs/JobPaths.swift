@@ -59,6 +59,10 @@ public enum FileReference: Sendable, Equatable, CustomStringConvertible {
                     + "(allowed: [A-Za-z0-9._-]{1,128}, not starting with '.'; no '/', '..' or absolute paths)",
                 field: field)
         }
+        // In incoming/, `*.json` files are manifests: a job file with that suffix would be taken for another job.
+        if !calibration && name.hasSuffix(".json") {
+            throw JobError.manifest("\(file): `\(field)` = \"\(s)\" ends in .json, which the spool reserves for manifests", field: field)
+        }
         return calibration ? .calibration(name) : .job(name)
     }
 }

@@ -176,6 +176,18 @@ public struct Manifest: Sendable, Equatable {
                         noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape)
     }
 
+    /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`
+    /// that are valid plain names), so a rejected job's inputs still travel with it to `failed/`.
+    public static func bestEffortJobFiles(_ data: Data) -> [String] {
+        guard let o = (try? JSONValue.parse(data))?.objectValue else { return [] }
+        var values = [o["measurement"], o["truth"]]
+        if let op = o["operator"]?.objectValue { values += operatorFileKeys.map { op[$0] } }
+        return values.compactMap { v -> String? in
+            guard let v, case .job(let n)? = try? FileReference.parse(v, field: "", file: "") else { return nil }
+            return n
+        }
+    }
+
     /// Every file the job needs: measurement, truth and the operator's file keys (`mask`, `kernel`, `matrix`).
     /// `kernel: "bicubic"|"box"` for super-resolution is a kernel *name*, not a file.
     public var fileReferences: [(field: String, ref: FileReference)] {

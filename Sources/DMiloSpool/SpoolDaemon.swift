@@ -142,9 +142,9 @@ public final class SpoolDaemon: @unchecked Sendable {
             case .job(let job):
                 logger.notice("recovering job left in work/", metadata: ["JOB": "\(job.name)"])
                 return job
-            case .finished(let job, let final):
+            case .publishing(let job, let parent):
                 do {
-                    try spool.finish(job, into: final)
+                    let final = try spool.publish(job, failed: parent == "failed")
                     logger.notice("completed interrupted publication to \(final)", metadata: ["JOB": "\(job.name)"])
                 } catch {
                     logger.error("cannot complete publication: \(error)", metadata: ["JOB": "\(job.name)"])
@@ -246,7 +246,7 @@ public final class SpoolDaemon: @unchecked Sendable {
         }
         do {
             let outcome = try runner.run(job: claimed, outputDirectory: URL(fileURLWithPath: output), control: control)
-            let final = try spool.publish(job, output: output, failed: false)
+            let final = try spool.publish(job, failed: false)
             let seconds = Date().timeIntervalSince(started)
             metrics.record(status: "done", duration: seconds, peakRSS: MetricsFile.peakRSSBytes())
             state.withLock { doneCount += 1 }
