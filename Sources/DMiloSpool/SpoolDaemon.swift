@@ -172,7 +172,7 @@ public final class SpoolDaemon: @unchecked Sendable {
                 if !once && now - first < grace { continue }
             }
             if let job = spool.claim(c) {
-                state.withLock { queueLength = max(0, queueLength - 1) }
+                metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
                 return job
             }
         }
