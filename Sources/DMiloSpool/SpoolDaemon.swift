@@ -24,6 +24,7 @@ public final class SpoolDaemon: @unchecked Sendable {
     private var running: [Int: (name: String, fraction: Double, note: String, last: Double, control: JobControl)] = [:]
     /// First time a manifest with missing files was seen (for `missing_file_grace_seconds`).
     private var firstSeenMissing: [String: Double] = [:]
+    private var lastProgressStatus = 0.0
     /// Serialises scan+claim within this process (claims are also safe across processes, via rename).
     private let claimLock = NSLock()
 
@@ -109,7 +110,6 @@ public final class SpoolDaemon: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int) {
-        var lastRescan = 0.0
         while true {
             if isStopping { return }
             if let job = nextJob() {
@@ -129,8 +129,6 @@ public final class SpoolDaemon: @unchecked Sendable {
                 if !state.wait(until: deadline) { break }
             }
             state.unlock()
-            _ = lastRescan
-            lastRescan = Date().timeIntervalSince1970
         }
     }
 
@@ -295,16 +293,20 @@ public final class SpoolDaemon: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         state.withLock {
             if var r = running[worker] {
-                let statusDue = now - r.last >= 1 || fraction >= 1
                 r.fraction = fraction
                 r.note = note
                 r.last = now
                 running[worker] = r
-                _ = statusDue
             }
         }
         watchdogIfHealthy()
-        updateStatus()
+        // STATUS= at most twice a second from progress: runners may report every iteration.
+        let due = state.withLock { () -> Bool in
+            guard now - lastProgressStatus >= 0.5 else { return false }
+            lastProgressStatus = now
+            return true
+        }
+        if due { updateStatus() }
     }
 
     private func idlePing() { watchdogIfHealthy() }

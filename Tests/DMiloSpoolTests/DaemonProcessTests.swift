@@ -258,6 +258,8 @@ final class DaemonProcessTests: XCTestCase {
         drain(1.0)
         XCTAssertTrue(waitUntil(timeout: 10) { s.visible("done") == ["n1"] })
         drain(0.4)
+        d.signal(SIGHUP)
+        drain(0.4)
         d.signal(SIGTERM)
         drain(0.5)
         XCTAssertEqual(d.wait(), 0, d.stderr)
@@ -267,6 +269,8 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertTrue(messages.contains { $0.hasPrefix("STATUS=idle; queue 0; done 1") }, all)
         XCTAssertGreaterThanOrEqual(messages.filter { $0 == "WATCHDOG=1" }.count, 3, all)
         XCTAssertTrue(messages.contains("STOPPING=1"), all)
+        XCTAssertTrue(messages.contains { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") }, all)
+        XCTAssertEqual(messages.filter { $0 == "READY=1" }.count, 2, "READY=1 at start and after the reload")
         XCTAssertLessThan(messages.firstIndex(of: "READY=1") ?? .max, messages.firstIndex(of: "STOPPING=1") ?? -1)
     }
 
