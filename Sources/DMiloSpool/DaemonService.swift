@@ -15,10 +15,14 @@ public typealias RunnerLoader = @Sendable (DaemonConfig) throws -> any JobRunner
 public struct DaemonService: Service {
     let daemon: SpoolDaemon
     let onReload: @Sendable () -> Void
+    let onStarted: @Sendable () -> Void
 
-    public init(daemon: SpoolDaemon, onReload: @escaping @Sendable () -> Void) {
+    /// `onStarted` runs once the signal handlers are in place (send READY=1 there, not earlier: a SIGHUP
+    /// before the handler exists would kill the process).
+    public init(daemon: SpoolDaemon, onReload: @escaping @Sendable () -> Void, onStarted: @escaping @Sendable () -> Void = {}) {
         self.daemon = daemon
         self.onReload = onReload
+        self.onStarted = onStarted
     }
 
     public func run() async throws {
@@ -27,6 +31,7 @@ public struct DaemonService: Service {
         hup.setEventHandler(handler: onReload)
         hup.resume()
         defer { hup.cancel() }
+        onStarted()
         let daemon = self.daemon
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -127,10 +132,12 @@ public enum DaemonMain {
                 logger.error("reload failed, keeping the previous configuration: \(error)")
             }
         }
-        logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : "")")
-        notifier.ready()
+        let onStarted: @Sendable () -> Void = {
+            logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : "")")
+            notifier.ready()
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: DaemonService(daemon: daemon, onReload: onReload),
+            services: [.init(service: DaemonService(daemon: daemon, onReload: onReload, onStarted: onStarted),
                              successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -27,6 +27,8 @@ public final class SpoolDaemon: @unchecked Sendable {
     private var lastProgressStatus = 0.0
     /// Serialises scan+claim within this process (claims are also safe across processes, via rename).
     private let claimLock = NSLock()
+    /// Ready candidates of the last scan not yet claimed (reversed: next at the end). Guarded by `claimLock`.
+    private var pending: [Spool.Candidate] = []
 
     public init(spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
                 notifier: SystemdNotifier, once: Bool) {
@@ -150,32 +152,43 @@ public final class SpoolDaemon: @unchecked Sendable {
                 }
             }
         }
-        let (maxManifest, grace) = state.withLock { (config.maxManifestKB << 10, config.missingFileGraceSeconds) }
-        let candidates = spool.scanIncoming(maxManifestBytes: maxManifest)
-        let now = Date().timeIntervalSince1970
-        state.withLock {
-            queueLength = candidates.count
-            firstSeenMissing = firstSeenMissing.filter { k, _ in candidates.contains { $0.manifestFile == k } }
-        }
-        metrics.setQueue(candidates.count)
-        for c in candidates {
-            if !c.missing.isEmpty && c.error == nil {
-                let first = state.withLock { () -> Double in
-                    if let t = firstSeenMissing[c.manifestFile] { return t }
-                    firstSeenMissing[c.manifestFile] = now
-                    return now
+        // Ready candidates of one scan are claimed in order before the folder is read again, so a backlog of
+        // n manifests costs O(n) manifest reads rather than a full scan per job.
+        for _ in 0..<2 {
+            if pending.isEmpty { pending = Array(readyCandidates().reversed()) }
+            while let c = pending.popLast() {
+                if let job = spool.claim(c) {
+                    metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
+                    return job
                 }
-                // Daemon mode waits for the files; --once (everything "already in incoming/") and the grace
-                // period turn a missing file into a failure rather than a job that waits forever.
-                if !once && now - first < grace { continue }
-            }
-            if let job = spool.claim(c) {
-                metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
-                return job
             }
         }
         updateStatus()
         return nil
+    }
+
+    /// Scans `incoming/`; returns the jobs to start now (all files present, or failing anyway), oldest first.
+    private func readyCandidates() -> [Spool.Candidate] {
+        let (maxManifest, grace) = state.withLock { (config.maxManifestKB << 10, config.missingFileGraceSeconds) }
+        let candidates = spool.scanIncoming(maxManifestBytes: maxManifest)
+        let now = Date().timeIntervalSince1970
+        let present = Set(candidates.map(\.manifestFile))
+        state.withLock {
+            queueLength = candidates.count
+            firstSeenMissing = firstSeenMissing.filter { present.contains($0.key) }
+        }
+        metrics.setQueue(candidates.count)
+        return candidates.filter { c in
+            guard !c.missing.isEmpty && c.error == nil else { return true }
+            let first = state.withLock { () -> Double in
+                if let t = firstSeenMissing[c.manifestFile] { return t }
+                firstSeenMissing[c.manifestFile] = now
+                return now
+            }
+            // Daemon mode waits for the files; --once (everything "already in incoming/") and the grace
+            // period turn a missing file into a failure rather than a job that waits forever.
+            return once || now - first >= grace
+        }
     }
 
     // MARK: one job
