@@ -181,3 +181,29 @@ final class LockedBox<T>: @unchecked Sendable {
     var value: T { lock.lock(); defer { lock.unlock() }; return v }
     func mutate(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
 }
+
+final class ManifestLoadingTests: XCTestCase {
+    func testLoadResolvesBesideTheManifestAndAppliesTheSameRules() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("mload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("calibration"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data([1]).write(to: dir.appendingPathComponent("y.npy"))
+        try Data([2]).write(to: dir.appendingPathComponent("calibration/m.npy"))
+        try Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/m.npy"}, "solver": {"steps": 4}}"#.utf8)
+            .write(to: dir.appendingPathComponent("job-1.json"))
+        let job = try ClaimedJob.load(manifestPath: dir.appendingPathComponent("job-1.json").path) { m in
+            JobSettings(solver: m.solver ?? SolverSettings(), maxBudget: 10)
+        }
+        XCTAssertEqual(job.name, "job-1")
+        XCTAssertEqual(job.settings.solver.steps, 4)
+        XCTAssertEqual(try job.read(.calibration("m.npy"), field: "operator.mask"), Data([2]))
+        try Data(String(repeating: " ", count: 2000).utf8).write(to: dir.appendingPathComponent("big.json"))
+        XCTAssertThrowsError(try ClaimedJob.load(manifestPath: dir.appendingPathComponent("big.json").path, maxManifestBytes: 1000)) {
+            XCTAssertEqual(($0 as? JobError)?.code, "file.unreadable")
+        }
+        try Data(#"{"version": 1, "measurement": "gone.npy", "operator": {"type": "denoise"}}"#.utf8).write(to: dir.appendingPathComponent("j2.json"))
+        XCTAssertThrowsError(try ClaimedJob.load(manifestPath: dir.appendingPathComponent("j2.json").path)) {
+            XCTAssertEqual(($0 as? JobError)?.code, "file.missing")
+        }
+    }
+}

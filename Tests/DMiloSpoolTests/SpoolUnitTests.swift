@@ -222,3 +222,61 @@ final class LockedList: @unchecked Sendable {
     func append(_ j: Spool.WorkJob) { lock.lock(); v.append(j); lock.unlock() }
     var items: [Spool.WorkJob] { lock.lock(); defer { lock.unlock() }; return v }
 }
+
+final class InstallTests: XCTestCase {
+    /// `make install-files` (the copy step of `make install`) stages binary, unit, sysusers, tmpfiles, config,
+    /// schema and docs with PREFIX substituted; the installed unit passes `systemd-analyze verify`.
+    func testMakeInstallFilesStagesEverything() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/make") else { throw XCTSkip("make not installed") }
+        guard let exe = DaemonBinary.path else { throw XCTSkip("dmilod not built") }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let s = try TempSpool()
+        let stage = s.url("stage").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
+        p.currentDirectoryURL = repo
+        // DESTDIR empty and PREFIX inside the temp folder, so the unit's ExecStart names a file that exists.
+        p.arguments = ["-s", "install-files", "BIN=\((exe as NSString).deletingLastPathComponent)", "BINARIES=dmilod",
+                       "PREFIX=\(stage)/usr", "SYSCONFDIR=\(stage)/etc", "UNITDIR=\(stage)/units",
+                       "SYSUSERSDIR=\(stage)/sysusers", "TMPFILESDIR=\(stage)/tmpfiles", "MODEL=", "DESTDIR="]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let log = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, log)
+        for f in ["usr/bin/dmilod", "units/dmilod.service", "sysusers/dmilo.conf", "tmpfiles/dmilo.conf", "etc/dmilo/dmilod.json",
+                  "usr/share/dmilo/manifest.schema.json", "usr/share/doc/dmilo/dmilod.md"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(stage)/\(f)"), f)
+        }
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: "\(stage)/usr/bin/dmilod"))
+        let unit = try String(contentsOfFile: "\(stage)/units/dmilod.service", encoding: .utf8)
+        XCTAssertTrue(unit.contains("ExecStart=\(stage)/usr/bin/dmilod --config \(stage)/etc/dmilo/dmilod.json"), unit)
+        let config = try DaemonConfig.load(path: "\(stage)/etc/dmilo/dmilod.json")
+        XCTAssertEqual(config.model, "\(stage)/usr/share/dmilo/model.gguf")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
+            let v = Process()
+            v.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
+            v.arguments = ["verify", "\(stage)/units/dmilod.service"]
+            let o = Pipe()
+            v.standardOutput = o
+            v.standardError = o
+            try v.run()
+            let text = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            v.waitUntilExit()
+            XCTAssertEqual(v.terminationStatus, 0, text)
+            XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "", text)
+        }
+        // A second install keeps the operator's edited config.
+        try Data("{\"jobs\": 3}".utf8).write(to: URL(fileURLWithPath: "\(stage)/etc/dmilo/dmilod.json"))
+        let again = Process()
+        again.executableURL = p.executableURL
+        again.currentDirectoryURL = repo
+        again.arguments = p.arguments
+        again.standardOutput = FileHandle.nullDevice
+        try again.run()
+        again.waitUntilExit()
+        XCTAssertEqual(try String(contentsOfFile: "\(stage)/etc/dmilo/dmilod.json", encoding: .utf8), "{\"jobs\": 3}")
+    }
+}
