@@ -49,7 +49,9 @@ final class DaemonProcessTests: XCTestCase {
             ("bad-method", #"{"version": 1, "measurement": "bm.npy", "operator": {"type": "denoise"}, "solver": {"method": "magic"}}"#, "manifest.invalid", "solver.method", ["bm.npy"]),
             ("steals-manifest", #"{"version": 1, "measurement": "good1.json", "operator": {"type": "denoise"}}"#, "manifest.invalid", "measurement", []),
         ]
-        // A manifest over the 1 MiB limit.
+        // Nesting deep enough to overflow a naive recursive parser, and a manifest over the 1 MiB limit.
+        hostile.append(("deep", String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000), "manifest.invalid", nil, []))
+        // (huge)
         hostile.append(("huge", "{\"version\": 1, \"pad\": \"" + String(repeating: "x", count: 1_100_000) + "\"}", "manifest.invalid", nil, []))
         for (name, text, _, _, files) in hostile {
             for f in files where f.hasSuffix(".npy") && !["passwd.npy", "fifo.npy", "trunc.npy"].contains(f) {
