@@ -276,6 +276,28 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertLessThan(messages.firstIndex(of: "READY=1") ?? .max, messages.firstIndex(of: "STOPPING=1") ?? -1)
     }
 
+    // The watchdog is fed only while jobs make progress: an idle second worker must not hide a hung job.
+    func testWatchdogStarvesWhileAJobStalls() throws {
+        let s = try TempSpool()
+        let n = try NotifyListener(path: s.url("notify.sock").path)
+        let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "stall:1500"],
+                                  environment: ["NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "200000"])
+        n.drain(0.6)
+        XCTAssertGreaterThanOrEqual(n.messages.filter { $0.text == "WATCHDOG=1" }.count, 3, "idle daemon pings")
+        try s.dropGoodJob("hung")
+        XCTAssertTrue(waitUntil(timeout: 10) { s.visible("work") == ["hung"] })
+        let stallStart = Date()
+        n.drain(1.0)
+        let during = n.messages.filter { $0.text == "WATCHDOG=1" && $0.time > stallStart.addingTimeInterval(0.3) && $0.time < stallStart.addingTimeInterval(1.0) }
+        XCTAssertEqual(during.count, 0, "pinged while the only job made no progress for > WATCHDOG_USEC")
+        XCTAssertTrue(waitUntil(timeout: 10) { s.visible("done") == ["hung"] })
+        let after = Date()
+        n.drain(0.6)
+        XCTAssertGreaterThanOrEqual(n.messages.filter { $0.text == "WATCHDOG=1" && $0.time > after }.count, 2, "pings resume when idle")
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(), 0)
+    }
+
     // Graceful stop during a job puts it back to incoming/ (inputs intact, attempt not counted), and a later run does it.
     func testSIGTERMPutsRunningJobBack() throws {
         let s = try TempSpool()

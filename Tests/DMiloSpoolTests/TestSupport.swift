@@ -138,3 +138,38 @@ func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     }
     return condition()
 }
+
+/// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
+final class NotifyListener {
+    let path: String
+    private let fd: Int32
+    private(set) var messages: [(time: Date, text: String)] = []
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+            for (i, b) in path.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
+        }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, r == 0 else { throw NSError(domain: "bind", code: Int(errno)) }
+        var tv = timeval(tv_sec: 0, tv_usec: 20_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Receives for `seconds`, appending to `messages`.
+    func drain(_ seconds: Double) {
+        let end = Date().addingTimeInterval(seconds)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while Date() < end {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n > 0 { messages.append((Date(), String(decoding: buf[0..<n], as: UTF8.self))) }
+        }
+    }
+}
