@@ -124,6 +124,10 @@ public enum DaemonMain {
                     logger.warning("reload: `spool` changes need a restart; keeping \(current.spool ?? "-")")
                     next.spool = current.spool
                 }
+                if next.jobs != current.jobs {
+                    logger.warning("reload: `jobs` changes need a restart; keeping \(current.jobs)")
+                    next.jobs = current.jobs
+                }
                 let newRunner = next.model != current.model ? try loader(next) : nil
                 daemon.reload(config: next, runner: newRunner)
                 current = next

@@ -118,10 +118,7 @@ public final class SpoolDaemon: @unchecked Sendable {
                 process(job, worker: index)
                 continue
             }
-            if once {
-                // Nothing left for this worker: wait for the others only if they may still requeue work.
-                return
-            }
+            if once { return }  // nothing ready and no orphan: --once is done for this worker
             idlePing()
             state.lock()
             let seen = wakeups

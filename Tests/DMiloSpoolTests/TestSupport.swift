@@ -74,7 +74,8 @@ enum DaemonBinary {
 
     static func require() throws -> String {
         guard let p = path else {
-            throw XCTSkip("dmilod binary not found beside the tests; run `swift build --product dmilod` first")
+            // `swift test` builds every product, so a missing binary is a real failure, not a reason to skip.
+            throw NSError(domain: "dmilod", code: 1, userInfo: [NSLocalizedDescriptionKey: "dmilod binary not found beside the tests (swift build --product dmilod)"])
         }
         return p
     }
