@@ -280,3 +280,54 @@ final class InstallTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: "\(stage)/etc/dmilo/dmilod.json", encoding: .utf8), "{\"jobs\": 3}")
     }
 }
+
+final class SystemdSnippetTests: XCTestCase {
+    func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let o = Pipe()
+        p.standardOutput = o
+        p.standardError = o
+        try p.run()
+        let text = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    /// sysusers creates user+group dmilo; tmpfiles creates the spool with setgid, group-writable incoming/ and tmp/.
+    func testSysusersAndTmpfilesCreateTheSpool() throws {
+        let tools = ["/usr/bin/systemd-sysusers", "/usr/bin/systemd-tmpfiles"]
+        guard tools.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) else { throw XCTSkip("systemd tools not installed") }
+        guard getuid() == 0 else { throw XCTSkip("tmpfiles --root needs root to chown") }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let s = try TempSpool()
+        let root = s.url("root").path
+        try FileManager.default.createDirectory(atPath: "\(root)/etc", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(root)/usr/lib/tmpfiles.d", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: "\(root)/etc/passwd", contents: nil)
+        FileManager.default.createFile(atPath: "\(root)/etc/group", contents: nil)
+        let (rc1, out1) = try run(tools[0], ["--root=\(root)", repo.appendingPathComponent("Systemd/dmilo.sysusers").path])
+        XCTAssertEqual(rc1, 0, out1)
+        let passwd = try String(contentsOfFile: "\(root)/etc/passwd", encoding: .utf8)
+        let group = try String(contentsOfFile: "\(root)/etc/group", encoding: .utf8)
+        XCTAssertTrue(passwd.hasPrefix("dmilo:x:"), passwd)
+        XCTAssertTrue(passwd.contains("/usr/sbin/nologin"))
+        XCTAssertTrue(group.hasPrefix("dmilo:x:"), group)
+        try FileManager.default.copyItem(at: repo.appendingPathComponent("Systemd/dmilo.tmpfiles"),
+                                         to: URL(fileURLWithPath: "\(root)/usr/lib/tmpfiles.d/dmilo.conf"))
+        let (rc2, out2) = try run(tools[1], ["--root=\(root)", "--create", "dmilo.conf"])
+        XCTAssertEqual(rc2, 0, out2)
+        func mode(_ rel: String) -> mode_t {
+            var st = stat()
+            XCTAssertEqual(stat("\(root)/var/spool/dmilo/\(rel)", &st), 0, rel)
+            return st.st_mode & 0o7777
+        }
+        XCTAssertEqual(mode("incoming"), 0o2770)
+        XCTAssertEqual(mode("tmp"), 0o2770)
+        XCTAssertEqual(mode("done"), 0o2750)
+        XCTAssertEqual(mode("work"), 0o2750)
+        XCTAssertEqual(mode("calibration"), 0o2755)
+        XCTAssertEqual(mode(""), 0o2750)
+    }
+}
