@@ -210,6 +210,8 @@ public final class SpoolDaemon: @unchecked Sendable {
             spool.release(job)
             return
         }
+        // Per-job peak RSS for the metrics, exact when jobs run one at a time.
+        if cfg.jobs == 1 { MetricsFile.resetPeakRSS() }
         let control = JobControl(onProgress: { [weak self] fraction, note in
             self?.progress(worker: worker, fraction: fraction, note: note)
         })

@@ -190,6 +190,18 @@ final class SpoolUnitTests: XCTestCase {
         XCTAssertGreaterThan(MetricsFile.peakRSSBytes(), 1 << 20)
     }
 
+    func testPeakRSSResetGivesPerJobPeaks() {
+        do {
+            let big = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 << 20, alignment: 64)
+            defer { big.deallocate() }
+            for i in stride(from: 0, to: big.count, by: 4096) { big[i] = 1 }
+        }
+        let before = MetricsFile.peakRSSBytes()
+        XCTAssertGreaterThan(before, 128 << 20)
+        MetricsFile.resetPeakRSS()
+        XCTAssertLessThan(MetricsFile.peakRSSBytes(), before - (96 << 20), "VmHWM not reset")
+    }
+
     func testSystemdUnitVerifies() throws {
         let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let analyze else { throw XCTSkip("systemd-analyze not installed; unit not verified") }
