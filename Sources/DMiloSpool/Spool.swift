@@ -4,12 +4,6 @@ import Foundation
 import Glibc
 #endif
 
-/// Why the spool cannot be used (the daemon exits non-zero with this one line).
-public struct SpoolError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The spool folder protocol (INTERFACE.md "Spool layout").
 ///
 /// Claiming: the claimer makes a fresh folder `work/NAME` (mkdir is exclusive), takes an flock on
