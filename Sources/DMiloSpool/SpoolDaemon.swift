@@ -272,9 +272,9 @@ public final class SpoolDaemon: @unchecked Sendable {
                 spool.release(job)
                 log.notice("job left in work/ for the next start (graceful stop)")
             }
-        } catch let e as JobError {
+        } catch let e as CodedError {
             FileOps.removeTree(output)
-            finishFailed(job, error: e, log: log, started: started)
+            finishFailed(job, error: JobError(e), log: log, started: started)
         } catch let e as SpoolError {
             log.error("cannot publish results: \(e); job stays in work/")
             spool.release(job)

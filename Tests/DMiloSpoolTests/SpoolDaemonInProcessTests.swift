@@ -16,6 +16,8 @@ struct ScriptedRunner: JobRunner {
             throw JobError(code: JobError.measurementShape, message: "\(job.manifest.measurement): shape (2, 2) is not (C, H, W)", field: "measurement")
         case "boom":
             throw NSError(domain: "bug", code: 42)
+        case "coded":
+            throw ForeignCodedError(code: "file.invalid", message: "k.npy: kernel must be square", field: "operator.kernel")
         case "cancel":
             stop()
             for _ in 0..<100 { try control.checkCancelled(); usleep(1000) }
@@ -28,6 +30,13 @@ struct ScriptedRunner: JobRunner {
         }
         return JobOutcome(method: job.settings.solver.method ?? "-", unetEvaluations: 7)
     }
+}
+
+/// Stands in for another layer's error type (e.g. OperatorError) conforming to CodedError.
+struct ForeignCodedError: CodedError {
+    let code: String
+    let message: String
+    let field: String?
 }
 
 final class LockedSettings: @unchecked Sendable {
@@ -46,7 +55,7 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         try spool.prepare()
         var config = try DaemonConfig.parse(Data(#"{"max_budget": 50, "solver_defaults": {"denoise": {"method": "dps", "budget": 500}}}"#.utf8), file: "c.json")
         config.rescanSeconds = 0.1
-        for n in ["ok", "shape", "boom"] { try s.dropGoodJob(n) }
+        for n in ["ok", "shape", "boom", "coded"] { try s.dropGoodJob(n) }
         try s.dropGoodJob("tuned", extra: #", "solver": {"method": "dmilo", "steps": 4, "budget": 20}"#)
         let box = DaemonBox()
         let runner = ScriptedRunner(stop: { box.daemon?.requestStop() })
@@ -60,6 +69,8 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         XCTAssertEqual(s.errorJSON("shape")?["error"] as? String, "measurement.shape")
         XCTAssertEqual(s.errorJSON("shape")?["field"] as? String, "measurement")
         XCTAssertEqual(s.errorJSON("boom")?["error"] as? String, "internal.error")
+        XCTAssertEqual(s.errorJSON("coded")?["error"] as? String, "file.invalid")
+        XCTAssertEqual(s.errorJSON("coded")?["field"] as? String, "operator.kernel")
         XCTAssertEqual(s.list("failed/boom"), ["boom.json", "boom.npy", "error.json"], "partial outputs of a failed run are dropped")
         XCTAssertEqual(runner.seen["ok"]?.solver.method, "dps")
         XCTAssertEqual(runner.seen["ok"]?.solver.budget, 50, "capped at max_budget")
