@@ -13,7 +13,7 @@ endif
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 
-.PHONY: deps build test demo install clean
+.PHONY: deps build test demo install install-files clean
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -38,16 +38,23 @@ UNITDIR ?= /etc/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 MODEL ?= $(firstword $(wildcard Models/*/model.gguf))
+BINARIES ?= dmilo dmilod dmilo-quantize
 install: build
+	$(MAKE) install-files BIN="$(BIN)"
+
+# The copy step alone (BIN = folder holding the built executables); the install test runs it on a debug build.
+install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/dmilo $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/dmilo
-	for b in dmilo dmilod dmilo-quantize; do install -m 0755 "$(BIN)/$$b" $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for b in $(BINARIES); do install -m 0755 "$(BIN)/$$b" $(DESTDIR)$(PREFIX)/bin/$$b; done
 	sed -e 's#/usr/local/bin/#$(PREFIX)/bin/#g' -e 's#/usr/local/share/#$(PREFIX)/share/#g' \
 	  -e 's#/etc/dmilo/#$(SYSCONFDIR)/dmilo/#g' Systemd/dmilod.service > $(DESTDIR)$(UNITDIR)/dmilod.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dmilod.service
 	install -m 0644 Systemd/dmilo.sysusers $(DESTDIR)$(SYSUSERSDIR)/dmilo.conf
 	install -m 0644 Systemd/dmilo.tmpfiles $(DESTDIR)$(TMPFILESDIR)/dmilo.conf
 	install -m 0644 schemas/manifest.schema.json $(DESTDIR)$(PREFIX)/share/dmilo/manifest.schema.json
+	install -d $(DESTDIR)$(PREFIX)/share/doc/dmilo
+	install -m 0644 Systemd/README.md $(DESTDIR)$(PREFIX)/share/doc/dmilo/dmilod.md
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json ]; then \
 	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json"; \
 	else \

@@ -58,12 +58,13 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         return nil
     }
 
-    /// Plain Foundation form (for JSONSerialization writers and the operators layer).
+    /// Foundation form as JSONSerialization would give it: `NSNumber` (objCType `c` for booleans, `q` for
+    /// integers, `d` for reals), `String`, `[Any]`, `[String: Any]`, `NSNull`.
     public var foundationValue: Any {
         switch self {
         case .null: return NSNull()
-        case .bool(let b): return b
-        case .number(let d): return intValue.map { $0 as Any } ?? d
+        case .bool(let b): return NSNumber(value: b)
+        case .number(let d): return intValue.map { NSNumber(value: $0) } ?? NSNumber(value: d)
         case .string(let s): return s
         case .array(let a): return a.map(\.foundationValue)
         case .object(let o): return o.mapValues(\.foundationValue)

@@ -35,6 +35,24 @@ public struct JobError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Any error carrying a stable code, such as the operators layer's `OperatorError` (which already has these
+/// three properties: `extension OperatorError: CodedError {}` is all it takes). The daemon turns these into
+/// `error.json` verbatim instead of reporting `internal.error`.
+public protocol CodedError: Error {
+    var code: String { get }
+    var message: String { get }
+    var field: String? { get }
+}
+
+extension JobError: CodedError {}
+
+extension JobError {
+    /// The `JobError` form of any coded error.
+    public init(_ coded: any CodedError) {
+        self.init(code: coded.code, message: coded.message, field: coded.field)
+    }
+}
+
 /// Thrown by a runner that stopped because ``JobControl/isCancelled`` became true (graceful daemon stop).
 /// The daemon puts the job back to `incoming/`; it is not a failure of the job.
 public struct JobCancelled: Error, Sendable {

@@ -59,6 +59,10 @@ public enum FileReference: Sendable, Equatable, CustomStringConvertible {
                     + "(allowed: [A-Za-z0-9._-]{1,128}, not starting with '.'; no '/', '..' or absolute paths)",
                 field: field)
         }
+        // In incoming/, `*.json` files are manifests: a job file with that suffix would be taken for another job.
+        if !calibration && name.hasSuffix(".json") {
+            throw JobError.manifest("\(file): `\(field)` = \"\(s)\" ends in .json, which the spool reserves for manifests", field: field)
+        }
         return calibration ? .calibration(name) : .job(name)
     }
 }
@@ -102,13 +106,13 @@ public enum SafeFile {
         if fd < 0 {
             let e = errno
             if e == ENOENT {
-                throw JobError(code: JobError.fileMissing, message: "\(display) (field `\(field ?? "-")`) does not exist", field: field)
+                throw JobError(code: JobError.fileMissing, message: "\(display)\(fieldNote(field)) does not exist", field: field)
             }
             if e == ELOOP {
                 throw JobError(code: JobError.fileUnreadable,
-                               message: "\(display) (field `\(field ?? "-")`) is a symbolic link; links are never followed", field: field)
+                               message: "\(display)\(fieldNote(field)) is a symbolic link; links are never followed", field: field)
             }
-            throw JobError(code: JobError.fileUnreadable, message: "\(display) (field `\(field ?? "-")`) cannot be opened: \(String(cString: strerror(e)))",
+            throw JobError(code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) cannot be opened: \(String(cString: strerror(e)))",
                            field: field)
         }
         var st = stat()
@@ -119,12 +123,12 @@ public enum SafeFile {
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
             let kind = (st.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"
-            throw JobError(code: JobError.fileUnreadable, message: "\(display) (field `\(field ?? "-")`) is \(kind)", field: field)
+            throw JobError(code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) is \(kind)", field: field)
         }
         guard Int(st.st_size) <= maxBytes else {
             close(fd)
             throw JobError(code: JobError.fileUnreadable,
-                           message: "\(display) (field `\(field ?? "-")`) is \(st.st_size) bytes, over the limit of \(maxBytes)", field: field)
+                           message: "\(display)\(fieldNote(field)) is \(st.st_size) bytes, over the limit of \(maxBytes)", field: field)
         }
         // Back to blocking reads for a regular file.
         _ = fcntl(fd, F_SETFL, O_RDONLY)
@@ -132,4 +136,6 @@ public enum SafeFile {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    static func fieldNote(_ field: String?) -> String { field.map { " (field `\($0)`)" } ?? "" }
 }

@@ -95,6 +95,18 @@ public struct Manifest: Sendable, Equatable {
     public var seed: UInt64
     /// Optional `image_shape` [C, H, W] overriding the model's.
     public var imageShape: [Int]?
+    /// The manifest's bytes as read (for `operatorJSONObject` and for echoing).
+    public var source = Data()
+
+    /// The `operator` object exactly as `JSONSerialization` gives it (`[String: Any]` with `NSNumber`s whose
+    /// `objCType` tells booleans, integers and reals apart): the input the operators layer
+    /// (`OperatorFactory.make(spec:imageShape:loadArray:)`) expects.
+    public var operatorJSONObject: Any {
+        if let root = try? JSONSerialization.jsonObject(with: source) as? [String: Any], let op = root["operator"] {
+            return op
+        }
+        return operatorObject.mapValues(\.foundationValue)
+    }
 
     /// Every top-level key a version-1 manifest may hold.
     public static let keys: Set<String> = ["version", "measurement", "operator", "noise_sigma", "solver", "truth",
@@ -173,7 +185,20 @@ public struct Manifest: Sendable, Equatable {
             imageShape = a.compactMap(\.intValue)
         }
         return Manifest(version: version, measurement: measurement, operatorType: type, operatorObject: op,
-                        noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape)
+                        noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
+                        source: data)
+    }
+
+    /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`
+    /// that are valid plain names), so a rejected job's inputs still travel with it to `failed/`.
+    public static func bestEffortJobFiles(_ data: Data) -> [String] {
+        guard let o = (try? JSONValue.parse(data))?.objectValue else { return [] }
+        var values = [o["measurement"], o["truth"]]
+        if let op = o["operator"]?.objectValue { values += operatorFileKeys.map { op[$0] } }
+        return values.compactMap { v -> String? in
+            guard let v, case .job(let n)? = try? FileReference.parse(v, field: "", file: "") else { return nil }
+            return n
+        }
     }
 
     /// Every file the job needs: measurement, truth and the operator's file keys (`mask`, `kernel`, `matrix`).

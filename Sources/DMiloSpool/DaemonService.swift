@@ -15,10 +15,14 @@ public typealias RunnerLoader = @Sendable (DaemonConfig) throws -> any JobRunner
 public struct DaemonService: Service {
     let daemon: SpoolDaemon
     let onReload: @Sendable () -> Void
+    let onStarted: @Sendable () -> Void
 
-    public init(daemon: SpoolDaemon, onReload: @escaping @Sendable () -> Void) {
+    /// `onStarted` runs once the signal handlers are in place (send READY=1 there, not earlier: a SIGHUP
+    /// before the handler exists would kill the process).
+    public init(daemon: SpoolDaemon, onReload: @escaping @Sendable () -> Void, onStarted: @escaping @Sendable () -> Void = {}) {
         self.daemon = daemon
         self.onReload = onReload
+        self.onStarted = onStarted
     }
 
     public func run() async throws {
@@ -27,6 +31,7 @@ public struct DaemonService: Service {
         hup.setEventHandler(handler: onReload)
         hup.resume()
         defer { hup.cancel() }
+        onStarted()
         let daemon = self.daemon
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -44,101 +49,5 @@ public struct DaemonService: Service {
         } onCancel: {
             daemon.requestStop()
         }
-    }
-}
-
-/// Everything `dmilod` does after parsing its arguments, in a library so the lead can link a real
-/// ``RunnerLoader`` and tests can call it. Returns the process exit code.
-public enum DaemonMain {
-    /// Command-line values that override the config file (nil = not given).
-    public struct Overrides: Sendable {
-        public var spool: String?
-        public var model: String?
-        public var threads: Int?
-        public var memoryBudgetMB: Int?
-        public var jobs: Int?
-        public init(spool: String? = nil, model: String? = nil, threads: Int? = nil, memoryBudgetMB: Int? = nil, jobs: Int? = nil) {
-            self.spool = spool
-            self.model = model
-            self.threads = threads
-            self.memoryBudgetMB = memoryBudgetMB
-            self.jobs = jobs
-        }
-    }
-
-    /// Loads `configPath` (if any) and applies the overrides.
-    public static func effectiveConfig(configPath: String?, overrides o: Overrides) throws -> DaemonConfig {
-        var c = try configPath.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
-        if let v = o.spool { c.spool = v }
-        if let v = o.model { c.model = v }
-        if let v = o.threads { c.threads = v }
-        if let v = o.memoryBudgetMB { c.memoryBudgetMB = v }
-        if let v = o.jobs { c.jobs = v }
-        return c
-    }
-
-    static func level(_ s: String) -> Logger.Level { Logger.Level(rawValue: s) ?? .info }
-
-    /// Runs the daemon; prints `dmilod: error: <reason>` and returns 1 when the spool or model is unusable.
-    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader) async -> Int32 {
-        func fatal(_ reason: String) -> Int32 {
-            FileHandle.standardError.write(Data("<3>dmilod: error: \(reason)\n".utf8))
-            return 1
-        }
-        let config: DaemonConfig
-        do { config = try effectiveConfig(configPath: configPath, overrides: overrides) } catch {
-            return fatal("\(error)")
-        }
-        LoggingSystem.bootstrap { label in
-            var h = JournalLogHandler(label: label)
-            h.logLevel = level(config.logLevel)
-            return h
-        }
-        let logger = { () -> Logger in
-            var l = Logger(label: "dmilod")
-            l.logLevel = level(config.logLevel)
-            return l
-        }()
-        guard let spoolPath = config.spool else { return fatal("no spool given (--spool DIR or \"spool\" in the config)") }
-        let spool = Spool(root: URL(fileURLWithPath: spoolPath))
-        do { try spool.prepare() } catch { return fatal("\(error)") }
-        let runner: any JobRunner
-        do { runner = try loader(config) } catch { return fatal("\(error)") }
-
-        let notifier = SystemdNotifier(watchdog: config.watchdog)
-        let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: logger, notifier: notifier, once: once)
-        let reloadLock = NSLock()
-        nonisolated(unsafe) var current = config
-        let onReload: @Sendable () -> Void = {
-            reloadLock.lock(); defer { reloadLock.unlock() }
-            notifier.reloading()
-            defer { notifier.ready() }
-            do {
-                var next = try effectiveConfig(configPath: configPath, overrides: overrides)
-                if next.spool != current.spool {
-                    logger.warning("reload: `spool` changes need a restart; keeping \(current.spool ?? "-")")
-                    next.spool = current.spool
-                }
-                let newRunner = next.model != current.model ? try loader(next) : nil
-                daemon.reload(config: next, runner: newRunner)
-                current = next
-                logger.notice("configuration reloaded\(newRunner != nil ? " (model reloaded)" : "")")
-            } catch {
-                logger.error("reload failed, keeping the previous configuration: \(error)")
-            }
-        }
-        logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : "")")
-        notifier.ready()
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: DaemonService(daemon: daemon, onReload: onReload),
-                             successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        do { try await group.run() } catch {
-            logger.error("service group: \(error)")
-            return 1
-        }
-        logger.notice("dmilod stopped")
-        return 0
     }
 }

@@ -7,8 +7,9 @@ import Foundation
 ///   (`file.unreadable`), sleeps MS milliseconds in 10 ms slices reporting progress and honouring cancellation,
 ///   then writes `result.txt` (job name, pid, method) and a small `metrics.json`.
 /// - `crash:MS`: like `sleep`, then kills the process with SIGKILL (for crash-recovery tests).
+/// - `stall:MS`: sleeps MS milliseconds in one piece without reporting progress (a hung solver, for watchdog tests).
 public struct DeveloperRunner: JobRunner {
-    public enum Mode: Sendable, Equatable { case sleep, crash }
+    public enum Mode: Sendable, Equatable { case sleep, crash, stall }
     public var mode: Mode
     public var milliseconds: Int
 
@@ -19,6 +20,7 @@ public struct DeveloperRunner: JobRunner {
         switch parts[0] {
         case "sleep": mode = .sleep
         case "crash": mode = .crash
+        case "stall": mode = .stall
         default: return nil
         }
         milliseconds = ms
@@ -34,7 +36,8 @@ public struct DeveloperRunner: JobRunner {
                                message: "\(ref): not an NPY file (magic \\x93NUMPY missing or file truncated)", field: field)
             }
         }
-        let slices = max(1, milliseconds / 10)
+        if mode == .stall { usleep(useconds_t(milliseconds * 1000)) }
+        let slices = mode == .stall ? 0 : max(1, milliseconds / 10)
         for i in 0..<slices {
             try control.checkCancelled()
             usleep(useconds_t(milliseconds * 1000 / slices))

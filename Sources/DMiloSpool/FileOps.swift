@@ -14,9 +14,12 @@ enum FileOps {
     /// fsync a file or directory by path (directories: makes renames/creations inside them durable).
     @discardableResult
     static func fsyncPath(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // O_NONBLOCK: a FIFO among a job's files must not block open(2); only files and folders are synced.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFDIR else { return false }
         return fsync(fd) == 0
     }
 

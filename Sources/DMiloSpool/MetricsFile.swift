@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// node_exporter textfile-collector output (`*.prom`), rewritten via temp file + rename so a scrape never
 /// sees half a file. Counters restart at 0 with the daemon (Prometheus handles counter resets).
@@ -48,7 +51,7 @@ public final class MetricsFile: @unchecked Sendable {
             s += "# TYPE dmilo_last_job_duration_seconds gauge\ndmilo_last_job_duration_seconds \(d)\n"
         }
         if let r = lastPeakRSS {
-            s += "# HELP dmilo_last_job_peak_rss_bytes Peak resident memory of the daemon after the last job.\n"
+            s += "# HELP dmilo_last_job_peak_rss_bytes Peak resident memory of the daemon during the last job (lifetime peak when jobs > 1).\n"
             s += "# TYPE dmilo_last_job_peak_rss_bytes gauge\ndmilo_last_job_peak_rss_bytes \(r)\n"
         }
         if let t = lastSuccess {
@@ -63,6 +66,15 @@ public final class MetricsFile: @unchecked Sendable {
     public func write() -> Bool {
         guard let path else { return false }
         return (try? FileOps.writeAtomically(Data(render().utf8), to: path)) != nil
+    }
+
+    /// Resets the kernel's peak-RSS mark (VmHWM) so the next reading covers one job only (Linux >= 4.0;
+    /// best effort: without it the figure is the daemon's lifetime peak).
+    public static func resetPeakRSS() {
+        let fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = Glibc.write(fd, "5", 1)
+        close(fd)
     }
 
     /// Peak resident set size of this process (VmHWM), in bytes.

@@ -4,12 +4,6 @@ import Foundation
 import Glibc
 #endif
 
-/// Why the spool cannot be used (the daemon exits non-zero with this one line).
-public struct SpoolError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The spool folder protocol (INTERFACE.md "Spool layout").
 ///
 /// Claiming: the claimer makes a fresh folder `work/NAME` (mkdir is exclusive), takes an flock on
@@ -19,8 +13,8 @@ public struct SpoolError: Error, CustomStringConvertible {
 /// daemon tells an orphan of a crashed daemon (lock free) from a live job (lock held).
 ///
 /// Bookkeeping files in `work/NAME/` start with `.` (job files never do): `.lock`, `.manifest` (the manifest's
-/// file name), `.attempts` (runs started, fsynced before each run), `.final` (the `done/`/`failed/` folder the
-/// results were renamed to, written just before that rename so a crash there is finished, not re-run).
+/// file name), `.attempts` (runs started, fsynced before each run), `.final` (`done` or `failed`: publication
+/// has started, so after a crash it is completed instead of re-running the job) and `.published` (where it went).
 public final class Spool: @unchecked Sendable {
     public let root: URL
     public var incoming: String { root.appendingPathComponent("incoming").path }
@@ -149,10 +143,14 @@ public final class Spool: @unchecked Sendable {
         guard rename("\(incoming)/\(c.manifestFile)", "\(dir)/\(c.manifestFile)") == 0 else { return abandon() }
         // A requeued job carries its attempt count in a dot-file beside it.
         rename("\(incoming)/.\(c.name).attempts", "\(dir)/.attempts")
+        var files: [String] = []
         if let m = c.manifest {
-            for (_, ref) in m.fileReferences {
-                if case .job(let n) = ref, n != c.manifestFile { rename("\(incoming)/\(n)", "\(dir)/\(n)") }
-            }
+            for (_, ref) in m.fileReferences { if case .job(let n) = ref { files.append(n) } }
+        } else if let data = try? SafeFile.read("\(dir)/\(c.manifestFile)", display: c.manifestFile, field: nil, maxBytes: 1 << 20) {
+            files = Manifest.bestEffortJobFiles(data)
+        }
+        for n in files {
+            rename("\(incoming)/\(n)", "\(dir)/\(n)")
         }
         FileOps.fsyncPath(dir)
         FileOps.fsyncPath(incoming)
@@ -163,33 +161,39 @@ public final class Spool: @unchecked Sendable {
     public enum Orphan {
         /// A job to (re)run.
         case job(WorkJob)
-        /// Results were already renamed into place; only the input move and cleanup were left.
-        case finished(WorkJob, String)
+        /// Publication had started (`.final`): finish it rather than run the job again. The payload is
+        /// `done` or `failed`.
+        case publishing(WorkJob, String)
     }
 
-    /// Folders in `work/` whose owner died (lock free): jobs of a crashed daemon, or requeued by a stopping one.
+    /// Folders in `work/` whose owner died (lock free): jobs of a crashed daemon, or left by a stopping one.
     public func orphans() -> [Orphan] {
         var out: [Orphan] = []
         for dirName in FileOps.list(work).sorted() where !dirName.hasPrefix(".") {
             let dir = "\(work)/\(dirName)"
-            guard FileOps.isDirectory(dir), let fd = lock(dir, create: true) else { continue }
-            guard let manifestFile = FileOps.readSmall("\(dir)/.manifest"), !manifestFile.isEmpty,
-                  !manifestFile.contains("/"), FileOps.lexists("\(dir)/\(manifestFile)") || FileOps.lexists("\(dir)/.final")
-            else {
-                // A claim that died before its rename: only bookkeeping inside. Remove it once clearly stale.
+            guard FileOps.isDirectory(dir) else { continue }
+            // A claimer creates `.lock` and flocks it before it moves anything in, so a free pre-existing lock
+            // with no manifest means a claim that died (or lost) before its rename: nothing in it to keep.
+            let hadLock = FileOps.lexists("\(dir)/.lock")
+            guard let fd = lock(dir, create: true) else { continue }
+            let manifestFile = FileOps.readSmall("\(dir)/.manifest") ?? ""
+            let publishing = FileOps.readSmall("\(dir)/.final")
+            let hasManifest = !manifestFile.isEmpty && !manifestFile.contains("/") && FileOps.lexists("\(dir)/\(manifestFile)")
+            if !hasManifest && publishing == nil {
                 let jobFiles = FileOps.list(dir).filter { !$0.hasPrefix(".") }
-                if jobFiles.isEmpty, let t = FileOps.mtime(dir), Date().timeIntervalSince1970 - t > 30 {
-                    for f in FileOps.list(dir) { unlink("\(dir)/\(f)") }
+                let stale = hadLock || (FileOps.mtime(dir).map { Date().timeIntervalSince1970 - $0 > 30 } ?? false)
+                if jobFiles.isEmpty && stale {
+                    for f in FileOps.list(dir) where f != ".lock" { unlink("\(dir)/\(f)") }
+                    unlink("\(dir)/.lock")
                     rmdir(dir)
                 }
                 close(fd)
                 continue
             }
-            let name = String(manifestFile.dropLast(manifestFile.hasSuffix(".json") ? 5 : 0))
+            let name = manifestFile.hasSuffix(".json") ? String(manifestFile.dropLast(5)) : dirName
             let job = WorkJob(dirName: dirName, path: dir, name: name, manifestFile: manifestFile, lockFD: fd)
-            if let final = FileOps.readSmall("\(dir)/.final"), !final.isEmpty, !final.contains(".."),
-               FileOps.isDirectory(root.appendingPathComponent(final).path) {
-                out.append(.finished(job, root.appendingPathComponent(final).path))
+            if let p = publishing, p == "done" || p == "failed" {
+                out.append(.publishing(job, p))
             } else {
                 unlink("\(dir)/.final")
                 out.append(.job(job))
@@ -220,45 +224,50 @@ public final class Spool: @unchecked Sendable {
         return path
     }
 
-    /// Publishes `output` as `done/NAME` (or `failed/NAME`; `.1`, `.2`, … if taken, never overwriting), moves the
-    /// job's files in beside the results, then removes the `work/` folder. Returns the final folder path.
+    /// Publishes a job: marks `.final` (publication started), moves the job's files into `output` beside
+    /// the results, fsyncs, renames `output` to `done/NAME` (or `failed/NAME`; `NAME.1`, `NAME.2`, … when taken)
+    /// and removes the `work/` folder. The published folder always holds the manifest, so it is never empty and
+    /// rename(2) can never replace another job's folder. Safe to call again after a crash at any point.
     @discardableResult
-    public func publish(_ job: WorkJob, output: String, failed isFailure: Bool) throws -> String {
-        let parent = isFailure ? failed : done
+    public func publish(_ job: WorkJob, failed isFailure: Bool) throws -> String {
         let parentName = isFailure ? "failed" : "done"
-        FileOps.fsyncFolder(output)
-        let base = JobName.isValid(job.name) ? job.name : JobName.sanitized(job.name)
-        // Reserve the name with an exclusive mkdir; rename(2) then replaces that empty folder atomically.
-        let finalName = try FileOps.makeUniqueDirectory(in: parent, base: base)
-        try FileOps.writeAtomically(Data("\(parentName)/\(finalName)".utf8), to: "\(job.path)/.final")
-        guard rename(output, "\(parent)/\(finalName)") == 0 else {
-            let e = FileOps.errnoText()
-            rmdir("\(parent)/\(finalName)")
-            unlink("\(job.path)/.final")
-            throw SpoolError("cannot rename \(output) to \(parent)/\(finalName): \(e)")
+        let parent = isFailure ? failed : done
+        let output = "\(parent)/.tmp-\(job.dirName)"
+        if FileOps.readSmall("\(job.path)/.final") != parentName {
+            try FileOps.writeAtomically(Data(parentName.utf8), to: "\(job.path)/.final")
         }
-        FileOps.fsyncPath(parent)
-        let final = "\(parent)/\(finalName)"
-        try finish(job, into: final)
+        if FileOps.isDirectory(output) {
+            for f in job.files {
+                var dst = "\(output)/\(f)"
+                // An input named like an output (e.g. `metrics.json`) keeps both: the input gets an `input.` prefix.
+                if FileOps.lexists(dst) { dst = "\(output)/input.\(f)" }
+                if !FileOps.moveNoReplace("\(job.path)/\(f)", dst) {
+                    throw SpoolError("cannot move \(job.path)/\(f) to \(dst): \(FileOps.errnoText())")
+                }
+            }
+            FileOps.fsyncFolder(output)
+            let base = JobName.isValid(job.name) ? job.name : JobName.sanitized(job.name)
+            var published: String?
+            for i in 0..<10_000 {
+                let candidate = "\(parent)/\(i == 0 ? base : "\(base).\(i)")"
+                if rename(output, candidate) == 0 { published = candidate; break }
+                if errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR && errno != EISDIR {
+                    throw SpoolError("cannot rename \(output) to \(candidate): \(FileOps.errnoText())")
+                }
+            }
+            guard let final = published else { throw SpoolError("no free name for \(base) in \(parent)") }
+            FileOps.fsyncPath(parent)
+            try FileOps.writeAtomically(Data("\(parentName)/\((final as NSString).lastPathComponent)".utf8),
+                                        to: "\(job.path)/.published")
+        }
+        // No output folder left: the rename already happened (before a crash); `.published` says where.
+        let final = FileOps.readSmall("\(job.path)/.published").map { root.appendingPathComponent($0).path } ?? parent
+        removeWorkFolder(job)
         return final
     }
 
-    /// Moves the job's files into its published folder and removes the `work/` folder.
-    public func finish(_ job: WorkJob, into final: String) throws {
-        for f in job.files {
-            var dst = "\(final)/\(f)"
-            // An input named like an output (e.g. `metrics.json`) keeps both: the input gets an `input.` prefix.
-            if FileOps.lexists(dst) { dst = "\(final)/input.\(f)" }
-            if !FileOps.moveNoReplace("\(job.path)/\(f)", dst) {
-                throw SpoolError("cannot move \(job.path)/\(f) to \(dst): \(FileOps.errnoText())")
-            }
-        }
-        FileOps.fsyncPath(final)
-        removeWorkFolder(job)
-    }
-
     private func removeWorkFolder(_ job: WorkJob) {
-        for f in [".final", ".attempts", ".manifest"] { unlink("\(job.path)/\(f)") }
+        for f in [".final", ".published", ".attempts", ".manifest"] { unlink("\(job.path)/\(f)") }
         unlink("\(job.path)/.lock")
         if rmdir(job.path) == 0 { FileOps.fsyncPath(work) }
         close(job.lockFD)
@@ -273,7 +282,7 @@ public final class Spool: @unchecked Sendable {
         if let f = error.field { obj["field"] = f }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
         try FileOps.writeAtomically(data + Data("\n".utf8), to: "\(out)/error.json")
-        return try publish(job, output: out, failed: true)
+        return try publish(job, failed: true)
     }
 
     /// Puts a job back into `incoming/` (graceful stop): data files first, the manifest last, each without

@@ -24,8 +24,11 @@ public final class SpoolDaemon: @unchecked Sendable {
     private var running: [Int: (name: String, fraction: Double, note: String, last: Double, control: JobControl)] = [:]
     /// First time a manifest with missing files was seen (for `missing_file_grace_seconds`).
     private var firstSeenMissing: [String: Double] = [:]
+    private var lastProgressStatus = 0.0
     /// Serialises scan+claim within this process (claims are also safe across processes, via rename).
     private let claimLock = NSLock()
+    /// Ready candidates of the last scan not yet claimed (reversed: next at the end). Guarded by `claimLock`.
+    private var pending: [Spool.Candidate] = []
 
     public init(spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
                 notifier: SystemdNotifier, once: Bool) {
@@ -109,17 +112,13 @@ public final class SpoolDaemon: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int) {
-        var lastRescan = 0.0
         while true {
             if isStopping { return }
             if let job = nextJob() {
                 process(job, worker: index)
                 continue
             }
-            if once {
-                // Nothing left for this worker: wait for the others only if they may still requeue work.
-                return
-            }
+            if once { return }  // nothing ready and no orphan: --once is done for this worker
             idlePing()
             state.lock()
             let seen = wakeups
@@ -129,8 +128,6 @@ public final class SpoolDaemon: @unchecked Sendable {
                 if !state.wait(until: deadline) { break }
             }
             state.unlock()
-            _ = lastRescan
-            lastRescan = Date().timeIntervalSince1970
         }
     }
 
@@ -142,9 +139,9 @@ public final class SpoolDaemon: @unchecked Sendable {
             case .job(let job):
                 logger.notice("recovering job left in work/", metadata: ["JOB": "\(job.name)"])
                 return job
-            case .finished(let job, let final):
+            case .publishing(let job, let parent):
                 do {
-                    try spool.finish(job, into: final)
+                    let final = try spool.publish(job, failed: parent == "failed")
                     logger.notice("completed interrupted publication to \(final)", metadata: ["JOB": "\(job.name)"])
                 } catch {
                     logger.error("cannot complete publication: \(error)", metadata: ["JOB": "\(job.name)"])
@@ -152,32 +149,43 @@ public final class SpoolDaemon: @unchecked Sendable {
                 }
             }
         }
-        let (maxManifest, grace) = state.withLock { (config.maxManifestKB << 10, config.missingFileGraceSeconds) }
-        let candidates = spool.scanIncoming(maxManifestBytes: maxManifest)
-        let now = Date().timeIntervalSince1970
-        state.withLock {
-            queueLength = candidates.count
-            firstSeenMissing = firstSeenMissing.filter { k, _ in candidates.contains { $0.manifestFile == k } }
-        }
-        metrics.setQueue(candidates.count)
-        for c in candidates {
-            if !c.missing.isEmpty && c.error == nil {
-                let first = state.withLock { () -> Double in
-                    if let t = firstSeenMissing[c.manifestFile] { return t }
-                    firstSeenMissing[c.manifestFile] = now
-                    return now
+        // Ready candidates of one scan are claimed in order before the folder is read again, so a backlog of
+        // n manifests costs O(n) manifest reads rather than a full scan per job.
+        for _ in 0..<2 {
+            if pending.isEmpty { pending = Array(readyCandidates().reversed()) }
+            while let c = pending.popLast() {
+                if let job = spool.claim(c) {
+                    metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
+                    return job
                 }
-                // Daemon mode waits for the files; --once (everything "already in incoming/") and the grace
-                // period turn a missing file into a failure rather than a job that waits forever.
-                if !once && now - first < grace { continue }
-            }
-            if let job = spool.claim(c) {
-                state.withLock { queueLength = max(0, queueLength - 1) }
-                return job
             }
         }
         updateStatus()
         return nil
+    }
+
+    /// Scans `incoming/`; returns the jobs to start now (all files present, or failing anyway), oldest first.
+    private func readyCandidates() -> [Spool.Candidate] {
+        let (maxManifest, grace) = state.withLock { (config.maxManifestKB << 10, config.missingFileGraceSeconds) }
+        let candidates = spool.scanIncoming(maxManifestBytes: maxManifest)
+        let now = Date().timeIntervalSince1970
+        let present = Set(candidates.map(\.manifestFile))
+        state.withLock {
+            queueLength = candidates.count
+            firstSeenMissing = firstSeenMissing.filter { present.contains($0.key) }
+        }
+        metrics.setQueue(candidates.count)
+        return candidates.filter { c in
+            guard !c.missing.isEmpty && c.error == nil else { return true }
+            let first = state.withLock { () -> Double in
+                if let t = firstSeenMissing[c.manifestFile] { return t }
+                firstSeenMissing[c.manifestFile] = now
+                return now
+            }
+            // Daemon mode waits for the files; --once (everything "already in incoming/") and the grace
+            // period turn a missing file into a failure rather than a job that waits forever.
+            return once || now - first >= grace
+        }
     }
 
     // MARK: one job
@@ -202,6 +210,8 @@ public final class SpoolDaemon: @unchecked Sendable {
             spool.release(job)
             return
         }
+        // Per-job peak RSS for the metrics, exact when jobs run one at a time.
+        if cfg.jobs == 1 { MetricsFile.resetPeakRSS() }
         let control = JobControl(onProgress: { [weak self] fraction, note in
             self?.progress(worker: worker, fraction: fraction, note: note)
         })
@@ -246,7 +256,7 @@ public final class SpoolDaemon: @unchecked Sendable {
         }
         do {
             let outcome = try runner.run(job: claimed, outputDirectory: URL(fileURLWithPath: output), control: control)
-            let final = try spool.publish(job, output: output, failed: false)
+            let final = try spool.publish(job, failed: false)
             let seconds = Date().timeIntervalSince(started)
             metrics.record(status: "done", duration: seconds, peakRSS: MetricsFile.peakRSSBytes())
             state.withLock { doneCount += 1 }
@@ -262,9 +272,9 @@ public final class SpoolDaemon: @unchecked Sendable {
                 spool.release(job)
                 log.notice("job left in work/ for the next start (graceful stop)")
             }
-        } catch let e as JobError {
+        } catch let e as CodedError {
             FileOps.removeTree(output)
-            finishFailed(job, error: e, log: log, started: started)
+            finishFailed(job, error: JobError(e), log: log, started: started)
         } catch let e as SpoolError {
             log.error("cannot publish results: \(e); job stays in work/")
             spool.release(job)
@@ -295,16 +305,20 @@ public final class SpoolDaemon: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         state.withLock {
             if var r = running[worker] {
-                let statusDue = now - r.last >= 1 || fraction >= 1
                 r.fraction = fraction
                 r.note = note
                 r.last = now
                 running[worker] = r
-                _ = statusDue
             }
         }
         watchdogIfHealthy()
-        updateStatus()
+        // STATUS= at most twice a second from progress: runners may report every iteration.
+        let due = state.withLock { () -> Bool in
+            guard now - lastProgressStatus >= 0.5 else { return false }
+            lastProgressStatus = now
+            return true
+        }
+        if due { updateStatus() }
     }
 
     private func idlePing() { watchdogIfHealthy() }

@@ -33,15 +33,15 @@ struct DMilod: AsyncParsableCommand {
     @Option(help: "Jobs run at once.")
     var jobs: Int?
 
-    /// Test-only: `sleep:MS` or `crash:MS` built-in runners that need no model (see DeveloperRunner).
-    @Option(name: .customLong("test-runner"), help: ArgumentHelp("Test only: sleep:MS | crash:MS runner without a model.", visibility: .hidden))
+    /// Test-only: `sleep:MS`, `crash:MS`, `stall:MS` built-in runners that need no model (see DeveloperRunner).
+    @Option(name: .customLong("test-runner"), help: ArgumentHelp("Test only: sleep:MS | crash:MS | stall:MS runner without a model.", visibility: .hidden))
     var testRunner: String?
 
     func validate() throws {
         if let t = threads, t < 0 { throw ValidationError("--threads must be >= 0") }
         if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be >= 0") }
         if let j = jobs, j < 1 { throw ValidationError("--jobs must be >= 1") }
-        if let spec = testRunner, DeveloperRunner(spec: spec) == nil { throw ValidationError("--test-runner must be sleep:MS or crash:MS") }
+        if let spec = testRunner, DeveloperRunner(spec: spec) == nil { throw ValidationError("--test-runner must be sleep:MS, crash:MS or stall:MS") }
     }
 
     func run() async throws {

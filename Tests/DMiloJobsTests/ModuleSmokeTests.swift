@@ -1,6 +1,0 @@
-import XCTest
-@testable import DMiloJobs
-
-final class DMiloJobsSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
