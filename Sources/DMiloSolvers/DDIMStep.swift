@@ -51,11 +51,10 @@ public struct DDIMStep: Sendable {
         }
     }
 
-    /// g(x) for a (1, C, H, W) or (C, H, W) latent; returns the same shape. With `keep`, also what `vjp` needs.
-    func apply(_ x: Tensor, model: any NoisePredictor, keep: Bool) throws -> (Tensor, Saved?) {
-        let c = model.sampleShape.channels
-        let plane = x.count / c
-        let input = x.copy().reshape([1, c, plane / model.sampleShape.width, model.sampleShape.width])
+    /// g(x) for a batch (B, C, H, W) or one (C, H, W) latent; returns the same shape. With `keep`, also what `vjp` needs.
+    public func apply(_ x: Tensor, model: any NoisePredictor, keep: Bool) throws -> (Tensor, Saved?) {
+        let s = model.sampleShape
+        let input = x.shape.count == 4 ? x : x.copy().reshape([1, s.channels, s.height, s.width])
         let out: Tensor
         var tape: (any ActivationTape)? = nil
         if keep {
@@ -68,8 +67,10 @@ public struct DDIMStep: Sendable {
         let x0Raw = Tensor(shape: x.shape, zeroed: false)
         let result = Tensor(shape: x.shape, zeroed: false)
         let n = x.count
+        let sampleCount = s.channels * s.height * s.width, outStride = model.outputChannels * s.height * s.width
         for i in 0..<n {
-            let u = (x[i] - sT * out[i]) / aT
+            let e = out[(i / sampleCount) * outStride + i % sampleCount]
+            let u = (x[i] - sT * e) / aT
             x0Raw[i] = u
             let x0 = min(max(u, -1), 1)
             let e2 = (x[i] - aT * x0) / sT
@@ -86,6 +87,8 @@ public struct DDIMStep: Sendable {
         let direct = sP / sT
         let viaX0 = aP - sP * aT / sT
         let n = g.count
+        let s = model.sampleShape
+        let sampleCount = s.channels * s.height * s.width, outStride = model.outputChannels * s.height * s.width
         let dx = Tensor(shape: g.shape, zeroed: false)
         let cot = Tensor(shape: saved.outputShape)  // zero beyond the ε channels
         var anyThroughClip = false
@@ -94,7 +97,7 @@ public struct DDIMStep: Sendable {
             let gu: Float = (u >= -1 && u <= 1) ? viaX0 * g[i] : 0
             if gu != 0 { anyThroughClip = true }
             dx[i] = direct * g[i] + gu / aT       // ∂u/∂x = 1/a_t
-            cot[i] = -gu * sT / aT                // ∂u/∂e = −s_t/a_t
+            cot[(i / sampleCount) * outStride + i % sampleCount] = -gu * sT / aT   // ∂u/∂e = −s_t/a_t
         }
         // Where the clip saturates everywhere, the UNet path carries no gradient: skip its VJP (the tape is dropped).
         if anyThroughClip {

@@ -14,6 +14,9 @@ struct DMiloCommand: AsyncParsableCommand {
             EvalCommand.self,
             InspectCommand.self,
             BenchCommand.self,
+            ReconstructCommand.self,
+            SimulateCommand.self,
+            SampleCommand.self,
         ]
     )
 

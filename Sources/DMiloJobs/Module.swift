@@ -1,1 +1,0 @@
-// DMiloJobs: see README Architecture.

@@ -1,0 +1,59 @@
+import DMiloFormats
+import DMiloImage
+import DMiloKernels
+import Foundation
+
+/// Writes a job's results (INTERFACE.md "Results"): `reconstruction.png`, `reconstruction.npy`, `metrics.json`,
+/// `montage.png`. The caller hands an empty private folder; the daemon fsyncs and renames it into `done/NAME/`.
+public enum ResultFiles {
+    /// Display scale of montage panels: 32×32 images become 128 px tall, viewable without zooming.
+    public static func montageScale(height: Int) -> Int { max(1, min(8, 128 / max(height, 1))) }
+
+    public static func write(reconstruction x: Tensor, bitDepth: Int, montagePanels: [Tensor], labels: [String],
+                             metrics: [String: Any], to dir: URL) throws {
+        do {
+            let png = try PNGImage(modelUnits: x, bitDepth: bitDepth)
+            try writeFile(Data(try png.encoded()), dir.appendingPathComponent("reconstruction.png"))
+            try writeFile(Data(NPY.encode(shape: x.shape, values: UnsafeBufferPointer(start: x.data, count: x.count))),
+                          dir.appendingPathComponent("reconstruction.npy"))
+            let h = x.shape.count == 3 ? x.shape[1] : x.shape[0]
+            let montage = try Montage.make(panels: montagePanels, labels: labels, scale: montageScale(height: h))
+            try writeFile(Data(try montage.encoded()), dir.appendingPathComponent("montage.png"))
+            let json = try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys])
+            try writeFile(json + Data("\n".utf8), dir.appendingPathComponent("metrics.json"))
+        } catch let e as JobError {
+            throw e
+        } catch {
+            throw JobError(code: "output.unwritable", message: "cannot write results into \(dir.path): \(error)")
+        }
+    }
+
+    /// Writes `data` to `url`, creating or truncating it, then fsyncs (the daemon renames the folder afterwards).
+    public static func writeFile(_ data: Data, _ url: URL) throws {
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            throw JobError(code: "output.unwritable", message: "cannot create \(url.path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+            var done = 0
+            while done < buf.count {
+                let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
+                if n < 0 { if errno == EINTR { continue }
+                    throw JobError(code: "output.unwritable", message: "write to \(url.path) failed: \(String(cString: strerror(errno)))") }
+                done += n
+            }
+        }
+        _ = fsync(fd)
+    }
+}
+
+/// Peak resident set size of this process in MiB (VmHWM from /proc/self/status), nil where unavailable.
+public func peakRSSMegabytes() -> Double? {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first
+        return kb.map { $0 / 1024 }
+    }
+    return nil
+}

@@ -1,0 +1,50 @@
+// `dmilo reconstruct JOB.json --model MODEL --out DIR`: one job exactly as the daemon runs it (same runner, same outputs).
+
+import ArgumentParser
+import DMiloJobs
+import DMiloKernels
+import Foundation
+
+struct ReconstructCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconstruct",
+        abstract: "Run one job manifest exactly as dmilod would; results go to --out.")
+
+    @Argument(help: "Job manifest (NAME.json); the files it names are resolved beside it (calibration/FILE: ./calibration).")
+    var job: String
+    @Option(help: "Model: diffusers folder, .safetensors or .gguf.") var model: String
+    @Option(help: "Output folder (created; must be empty if it exists).") var out: String
+    @Option(help: "Cap on UNet evaluations (like the daemon's max_budget).") var maxBudget: Int = 2000
+    @Option(help: "Memory budget in MB (0 = unlimited); refused with memory.budget when the plan does not fit.")
+    var memoryBudget: Int = 0
+    @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+
+    func run() throws {
+        if let threads { Threading.count = threads }
+        let outURL = URL(fileURLWithPath: out)
+        if let items = try? FileManager.default.contentsOfDirectory(atPath: out), !items.isEmpty {
+            throw CLIError("\(out): exists and is not empty")
+        }
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let loaded = try LoadedModel.open(path: model)
+        let claimed = try ClaimedJob.load(manifestPath: job) { manifest in
+            JobSettings(solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
+                        memoryBudgetMB: memoryBudget)
+        }
+        let tty = isatty(STDERR_FILENO) == 1
+        let control = JobControl { fraction, note in
+            if tty { FileHandle.standardError.write(Data(String(format: "\r%3.0f%% %@\u{1B}[K", fraction * 100, note).utf8)) }
+        }
+        do {
+            let outcome = try ReconstructionRunner(model: loaded).run(job: claimed, outputDirectory: outURL, control: control)
+            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            print(outcome.summary)
+            print("results in \(outURL.path)")
+        } catch let e as CodedError {
+            let doc: [String: Any] = ["job": claimed.name, "error": e.code, "message": e.message, "field": e.field ?? NSNull()]
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: outURL.appendingPathComponent("error.json"))
+            throw CLIError("\(e.code): \(e.message)")
+        }
+    }
+}
