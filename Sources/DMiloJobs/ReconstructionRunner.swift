@@ -170,7 +170,7 @@ public struct ReconstructionRunner: JobRunner {
     }
 
     /// The measurement as a picture: inpainting shows unobserved pixels as mid-gray (their values are ignored).
-    static func displayable(_ y: Tensor, op: any MeasurementOperator) -> Tensor {
+    public static func displayable(_ y: Tensor, op: any MeasurementOperator) -> Tensor {
         guard let inp = op as? Inpainting else { return y }
         let out = y.copy()
         let plane = inp.mask.count

@@ -8,6 +8,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmarks that print tables (speed, memory, quality), compared with PyTorch where available.",
         subcommands: [
             BenchUNetCommand.self,
+            BenchQualityCommand.self,
         ]
     )
 }
