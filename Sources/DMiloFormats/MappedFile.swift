@@ -48,6 +48,16 @@ public final class MappedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
     }
 
+    /// Tells the kernel the pages covering [offset, offset+length) are not needed for now (MADV_DONTNEED): they leave
+    /// the resident set and are re-read from the file if touched again. Used after converting a tensor to float32,
+    /// so loading a checkpoint does not hold the file and its float32 copy in memory at the same time.
+    public func dropPages(_ offset: Int, _ length: Int) {
+        guard let base, length > 0, offset >= 0, offset + length <= count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset / page) * page, end = min(count, ((offset + length + page - 1) / page) * page)
+        _ = madvise(base + start, end - start, MADV_DONTNEED)
+    }
+
     /// Little-endian UInt64 at `offset` (bounds-checked).
     public func uint64LE(at offset: Int, what: String) throws -> UInt64 {
         let s = try slice(offset, 8, what: what)

@@ -168,6 +168,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Drops the resident pages of tensor `name` (see `MappedFile.dropPages`); reading it later still works.
+    public func dropPages(_ name: String) {
+        guard let t = tensors[name] else { return }
+        file.dropPages(t.fileOffset, t.byteCount)
+    }
+
     /// A JSON integer (JSONSerialization yields NSNumber; reject fractional values).
     static func integer(_ v: Any) -> Int? {
         if let n = v as? NSNumber {

@@ -7,7 +7,8 @@
 final class Arena {
     private var slab: UnsafeMutablePointer<Float>?
     private var capacity = 0
-    private var overflow: [UnsafeMutablePointer<Float>] = []
+    /// Blocks handed out beyond the slab, with the logical offset each was allocated at.
+    private var overflow: [(offset: Int, pointer: UnsafeMutablePointer<Float>)] = []
     /// Floats handed out (logical offset).
     private(set) var used = 0
     /// Largest `used` since the slab was last sized.
@@ -15,7 +16,7 @@ final class Arena {
 
     /// Frees everything, then (if the last pass overflowed) re-sizes the slab to the observed peak.
     func reset() {
-        for p in overflow { UnsafeMutableRawPointer(p).deallocate() }
+        for b in overflow { UnsafeMutableRawPointer(b.pointer).deallocate() }
         if !overflow.isEmpty || peak > capacity {
             slab.map { UnsafeMutableRawPointer($0).deallocate() }
             capacity = peak
@@ -34,7 +35,7 @@ final class Arena {
         // Slow path (first pass at a new size): a separate block, folded into the slab at the next reset.
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 16) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(n, 16))
-        overflow.append(p)
+        overflow.append((used, p))
         return p
     }
 
@@ -47,14 +48,22 @@ final class Arena {
 
     /// Current bump offset, for `release(to:)`.
     var mark: Int { used }
-    /// Rewinds to `mark` (buffers handed out since then may be reused by later allocations).
-    func release(to mark: Int) { used = mark }
+    /// Rewinds to `mark` (buffers handed out since then may be reused by later allocations). Overflow blocks
+    /// handed out since then are freed at once, so a first pass at a new size peaks near the true peak, not at the
+    /// sum of all its temporaries.
+    func release(to mark: Int) {
+        used = mark
+        while let last = overflow.last, last.offset >= mark {
+            UnsafeMutableRawPointer(last.pointer).deallocate()
+            overflow.removeLast()
+        }
+    }
 
     /// Bytes currently reserved (slab + overflow blocks).
     var reservedBytes: Int { 4 * capacity }
 
     deinit {
-        for p in overflow { UnsafeMutableRawPointer(p).deallocate() }
+        for b in overflow { UnsafeMutableRawPointer(b.pointer).deallocate() }
         slab.map { UnsafeMutableRawPointer($0).deallocate() }
     }
 }

@@ -121,6 +121,7 @@ final class ParameterStore {
         for p in params where p.isResident {
             p.data = base + off
             try source.loadF32(p.name, into: UnsafeMutableBufferPointer(start: p.data, count: p.count))
+            source.dropCachedPages(p.name)  // peak RSS: file pages and the float32 copy not both resident
             off += p.count
         }
     }

@@ -32,10 +32,17 @@ public protocol WeightSource: AnyObject {
     func weightInfo(_ name: String) -> WeightInfo?
     /// Writes tensor `name` as float32 into `out` (count must equal the tensor's element count).
     func loadF32(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws
+    /// Hint: tensor `name` has been copied and its container pages may leave memory (default: nothing).
+    func dropCachedPages(_ name: String)
+}
+
+extension WeightSource {
+    public func dropCachedPages(_ name: String) {}
 }
 
 extension SafetensorsFile: WeightSource {
     public var sourcePath: String { path }
+    public func dropCachedPages(_ name: String) { dropPages(name) }
     public var weightNames: [String] { names }
     public func weightInfo(_ name: String) -> WeightInfo? {
         guard let t = tensors[name] else { return nil }
@@ -76,6 +83,7 @@ public final class RenamedWeightSource: WeightSource {
         guard let s = map[name] else { throw FormatError(file: sourcePath, field: name, "no such tensor") }
         try base.loadF32(s, into: out)
     }
+    public func dropCachedPages(_ name: String) { if let s = map[name] { base.dropCachedPages(s) } }
 
     /// diffusers' `_convert_deprecated_attention_blocks` renaming, applied to names inside `.attentions.N.`.
     public static func diffusersAttentionName(_ name: String) -> String {

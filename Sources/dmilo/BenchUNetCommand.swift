@@ -31,6 +31,7 @@ struct BenchUNetCommand: ParsableCommand {
     func run() throws {
         if let threads { Threading.count = threads }
         let net = try UNet2DModel.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
+        let rssAfterLoad = peakRSSMiB()
         net.recomputeActivations = recompute
         let c = net.config
         var rng = SeededRandom(seed: 0, stream: "bench")
@@ -69,7 +70,7 @@ struct BenchUNetCommand: ParsableCommand {
         print(String(format: "| forward+VJP | %.2f | %.1f |", vMs, 2 * flops / (vMs * 1e6)))
         print(String(format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
                      Double(net.parameterBytes) / 1048576))
-        print("peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM)")
+        print("peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
 
         if torch {
             let r = try runTorch()

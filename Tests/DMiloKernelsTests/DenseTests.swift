@@ -78,7 +78,7 @@ final class DenseTests: XCTestCase {
         defer { Threading.count = saved }
         for threads in [1, 2, 3] {
             Threading.count = threads
-            for (n, work) in [(0, 1 << 20), (1, 1 << 20), (7, 1 << 20), (1000, 1 << 20), (1000, 10)] {
+            for (n, work) in [(0, 1 << 20), (1, 1 << 20), (7, 1 << 20), (1000, Parallel.minimumWork), (1000, 10)] {
                 let hits = Tensor(shape: [max(n, 1)])
                 let p = hits.data
                 Parallel.forEach(n, work: work) { i in p[i] += 1 }

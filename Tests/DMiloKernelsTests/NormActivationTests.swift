@@ -122,7 +122,7 @@ final class NormActivationTests: XCTestCase {
 
     /// A buffer large enough for the multi-threaded path equals the single-threaded result.
     func testSiLUThreadedMatchesSerial() {
-        let x = randn(100_000, seed: 11)
+        let x = randn(Parallel.minimumWork + 4097, seed: 11)   // above the threshold, ragged last chunk
         let saved = Threading.count
         defer { Threading.count = saved }
         var results: [[Float]] = []

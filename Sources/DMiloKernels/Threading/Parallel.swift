@@ -42,9 +42,10 @@ struct SharedPointer<T>: @unchecked Sendable {
 /// Work splitting for Swift loops.
 public enum Parallel {
     /// Below this many elements a loop runs on the calling thread. Waking a worker costs 5-20 µs on an idle box and
-    /// far more when the other core is busy, while these loops stream 1-4 elements per ns: splitting pays only for
-    /// buffers of ~256 K elements and up (256×256 feature maps), never for the 32×32 UNet's.
-    public static let minimumWork = 1 << 18
+    /// milliseconds when the other core is busy (concurrentPerform waits for its slowest worker), while these loops
+    /// stream 1-4 elements per ns: splitting pays only for buffers of ~1 M elements (256×256 feature maps), never
+    /// for the 32×32 UNet's, whose second core is already used by OpenBLAS inside every GEMM.
+    public static let minimumWork = 1 << 20
 
     /// Calls `body(i)` for every i in 0..<n, splitting the range into at most `Threading.count` contiguous chunks
     /// when `work` (elements the whole loop touches) is at least `minimumWork`.
