@@ -28,6 +28,10 @@ build: deps
 test: deps
 	$(SWIFT) test $(SWIFT_FLAGS)
 
+# Fresh clone -> a drained demo spool and a results table (a few minutes on 2 cores).
+demo: build
+	BIN="$(BIN)" bash Tools/demo.sh
+
 clean:
 	rm -rf .build
 

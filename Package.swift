@@ -51,7 +51,8 @@ let package = Package(
                 path: "Quantization/DMiloQuantization", swiftSettings: fast),
 
         .executableTarget(name: "dmilo",
-                          dependencies: ["DMiloJobs", "DMiloQuantization",
+                          dependencies: ["DMiloJobs", "DMiloQuantization", "DMiloSolvers", "DMiloOperators", "DMiloModel",
+                                         "DMiloImage", "DMiloFormats", "DMiloKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),
         .executableTarget(name: "dmilod",
