@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
         .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
+        .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
         .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization"]),
     ]
 )
