@@ -22,7 +22,7 @@ public enum SolverDefaults {
                 p.lrZ = method == .dmiloPGD ? 2e-2 : 8e-3; p.outer = 5; p.inner = 100
                 // official: 1000 steps of lr 2 at 3·256² pixels, i.e. ≈ 0.0045 per pixel per step; 0.15 at 32² keeps that.
                 p.pgdForm = .unsquared; p.pgdSteps = 300; p.lrX = 0.15
-            case "hdr": p.lrZ = 2e-2; p.outer = 5; p.inner = 100; p.pgdForm = .unsquared; p.pgdSteps = 300; p.lrX = 0.15
+            case "hdr": p.lrZ = 2e-2; p.outer = 5; p.inner = 100; p.pgdForm = .unsquared; p.pgdSteps = 100; p.lrX = 0.05
             default: p.lrZ = 1e-2; p.outer = 5; p.inner = 100     // denoise, compressed_sensing
             }
         case .dmplug:
