@@ -70,6 +70,6 @@ let package = Package(
         .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
         .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
-        .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization"]),
+        .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization", "DMiloModel", "DMiloFormats"]),
     ]
 )

@@ -3,7 +3,7 @@
 # test images), drained by `dmilod --once` on the bundled model, then a table of the results.
 set -euo pipefail
 BIN=${BIN:?set BIN to the release bin folder}
-MODEL=${MODEL:-Models/fashion-mnist-32}
+MODEL=${MODEL:-Models/fashion-mnist-32/model-q8_0.gguf}
 SPOOL=${SPOOL:-demo-spool}
 IMAGES=Tests/Data/fashion-mnist-test
 
@@ -30,9 +30,9 @@ done
 for f in "$SPOOL"/tmp/*; do case "$f" in *.json) ;; *) mv "$f" "$SPOOL/incoming/" ;; esac; done
 mv "$SPOOL"/tmp/*.json "$SPOOL/incoming/"
 
-echo "== dmilod --once (model $MODEL, max_budget ${MAX_BUDGET:-800} UNet evaluations per job)"
+echo "== dmilod --once (model $MODEL, max_budget ${MAX_BUDGET:-600} UNet evaluations per job)"
 cat > "$SPOOL/dmilod.json" <<JSON
-{"spool": "$SPOOL", "model": "$MODEL", "max_budget": ${MAX_BUDGET:-800}, "log_level": "notice"}
+{"spool": "$SPOOL", "model": "$MODEL", "max_budget": ${MAX_BUDGET:-600}, "log_level": "notice"}
 JSON
 start=$(date +%s)
 "$BIN/dmilod" --config "$SPOOL/dmilod.json" --once

@@ -41,7 +41,8 @@ public final class LoadedModel: @unchecked Sendable {
     /// Loads a diffusers folder / safetensors file (and, once supported by the loader, GGUF).
     public static func open(path: String) throws -> LoadedModel {
         let sha = try ModelFiles.sha256(ofModelAt: path)
-        return try LoadedModel(path: path, load: { try UNet2DModel.load(path: path) }, sha256: sha)
+        let schedule = path.hasSuffix(".gguf") ? try UNet2DModel.schedule(ofGGUF: path) : NoiseSchedule()
+        return try LoadedModel(path: path, load: { try UNet2DModel.load(path: path) }, sha256: sha, schedule: schedule)
     }
 
     static func weightKind(_ counts: [String: Int]) -> String {

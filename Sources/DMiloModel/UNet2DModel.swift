@@ -213,7 +213,7 @@ public final class UNet2DModel: NoisePredictor {
             folder = (path as NSString).deletingLastPathComponent
             weightsFile = path
         } else if path.hasSuffix(".gguf") {
-            throw ModelError("\(path): GGUF models are not supported by this build's loader")
+            return try loadGGUF(path: path)
         } else {
             throw ModelError("\(path): not a diffusers model folder or .safetensors file")
         }

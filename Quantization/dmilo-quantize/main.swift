@@ -1,1 +1,0 @@
-print("dmilo-quantize: not yet built")

@@ -1,6 +1,0 @@
-import XCTest
-@testable import DMiloQuantization
-
-final class DMiloQuantizationSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
