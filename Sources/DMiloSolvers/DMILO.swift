@@ -17,21 +17,13 @@ enum DMILOSolver {
         var stop = StopReason.iterations
         var done = 0
         for t in 1...max(p.outer, 1) {
-            var cancelled = false
-            let finished = try state.sweep(target: problem.y, problem: problem, params: p, counter: counter,
-                                           reserve: state.resimulationCost) { note in
-                let go = progress(SolverProgress(method: .dmilo, stage: note, iteration: t, iterations: p.outer,
-                                                 unetEvaluations: counter.count, budget: p.budget))
-                if !go { cancelled = true }
-                return go
-            }
-            x = try state.resimulate(counter: counter)
+            let step = try state.project(target: problem.y, iteration: t, problem: problem, params: p, counter: counter,
+                                         progress: progress)
+            x = step.x
             done = t
             history.append(problem.relativeResidual(x))
             observer?(x, counter.count)
-            if cancelled { stop = .cancelled; break }
-            if !finished { stop = .budget; break }
-            if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { stop = .discrepancy; break }
+            if let s = step.stop { stop = s; break }
         }
         return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
                             residualHistory: history)

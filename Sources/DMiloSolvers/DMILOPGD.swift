@@ -18,22 +18,14 @@ enum DMILOPGDSolver {
         for t in 1...max(p.outer, 1) {
             dataStep(&x, problem: problem, form: p.pgdForm, steps: p.pgdSteps, lr: lrX)
             observer?(x, counter.count)
-            var cancelled = false
             let target = problem.op.apply(x)            // project using A: fit A(G(z)) to A(X)
-            let finished = try state.sweep(target: target, problem: problem, params: p, counter: counter,
-                                           reserve: state.resimulationCost) { note in
-                let go = progress(SolverProgress(method: .dmiloPGD, stage: note, iteration: t, iterations: p.outer,
-                                                 unetEvaluations: counter.count, budget: p.budget))
-                if !go { cancelled = true }
-                return go
-            }
-            x = try state.resimulate(counter: counter)
+            let step = try state.project(target: target, iteration: t, problem: problem, params: p, counter: counter,
+                                         progress: progress)
+            x = step.x
             done = t
             history.append(problem.relativeResidual(x))
             observer?(x, counter.count)
-            if cancelled { stop = .cancelled; break }
-            if !finished { stop = .budget; break }
-            if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { stop = .discrepancy; break }
+            if let s = step.stop { stop = s; break }
         }
         return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
                             residualHistory: history)

@@ -91,4 +91,23 @@ final class ILOState {
         latents[latents.count - 1] = x
         return x
     }
+
+    /// One outer iteration's projection, shared by DMILO (target y) and DMILO-PGD (target A(X)): the backward sweep,
+    /// the forward re-simulation, and the stop decision (cancelled, budget spent, or the discrepancy principle met).
+    func project(target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
+                 counter: EvaluationCounter, progress: ProgressHandler) throws -> (x: Tensor, stop: StopReason?) {
+        var cancelled = false
+        let finished = try sweep(target: target, problem: problem, params: p, counter: counter,
+                                 reserve: resimulationCost) { note in
+            let go = progress(SolverProgress(method: p.method, stage: note, iteration: t, iterations: p.outer,
+                                             unetEvaluations: counter.count, budget: p.budget))
+            if !go { cancelled = true }
+            return go
+        }
+        let x = try resimulate(counter: counter)
+        if cancelled { return (x, .cancelled) }
+        if !finished { return (x, .budget) }
+        if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { return (x, .discrepancy) }
+        return (x, nil)
+    }
 }
