@@ -1,5 +1,6 @@
 import ArgumentParser
 import DMiloJobs
+import DMiloKernels
 import DMiloSpool
 import Foundation
 
@@ -45,6 +46,9 @@ struct DMilod: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before anything else: OpenBLAS chooses its kernels at load time (see OpenBLASCoreType). The unit file sets
+        // OPENBLAS_CORETYPE; a dmilod started by hand re-executes itself with it, like `dmilo`.
+        OpenBLASCoreType.reexecIfNeeded(detectedCore: BLAS.coreName)
         let loader: RunnerLoader
         if let spec = testRunner, let dev = DeveloperRunner(spec: spec) {
             loader = { _ in dev }

@@ -4,13 +4,13 @@
 //  - CPUs this OpenBLAS does not recognise (e.g. virtualised Xeons reporting "Intel Xeon Processor"), where it falls
 //    back to SSE3 "Prescott" kernels although AVX2+FMA are present: measured 2× slower UNet passes than Haswell, and
 //    on such an AVX-512 Xeon the AVX-512 "SkylakeX" kernels were another ~2× faster -> SkylakeX with avx512f, else Haswell.
-// Independent of DMiloKernels on purpose (the caller passes the detected core name): the daemon reuses it.
+// Used by both executables (dmilo, dmilod) first thing in main.
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-enum OpenBLASCoreType {
+public enum OpenBLASCoreType {
     /// Core names OpenBLAS falls back to that do not use AVX2/FMA.
     static let preAVX2Cores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
                                             "coppermine", "northwood", "banias", "sandybridge", "generic", "unknown"]
@@ -18,7 +18,7 @@ enum OpenBLASCoreType {
     /// Re-exec `/proc/self/exe` with the same arguments and OPENBLAS_CORETYPE set (see above) when OPENBLAS_CORETYPE and
     /// DMILO_NO_REEXEC are unset and either the CPU is AMD or `detectedCore` is a pre-AVX2 fallback on an AVX2+FMA
     /// CPU. Returns (continuing in this process) when nothing is to be done or execv fails.
-    static func reexecIfNeeded(detectedCore: String) {
+    public static func reexecIfNeeded(detectedCore: String) {
         #if os(Linux)
         guard getenv("OPENBLAS_CORETYPE") == nil, getenv("DMILO_NO_REEXEC") == nil else { return }
         let cpu = cpuInfo()
