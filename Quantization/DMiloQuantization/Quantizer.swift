@@ -84,7 +84,7 @@ public enum Quantizer {
         let out = URL(fileURLWithPath: output)
         let temp = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).tmp-\(getpid())")
         let bytes = writer.encoded()
-        try writeSynced(bytes, to: temp)
+        try bytes.withUnsafeBytes { try SyncedFile.write($0, to: temp.path) }
         do {
             let quantised = try UNet2DModel.loadGGUF(path: temp.path)
             let (byT, total, rel) = try endToEnd(reference: reference, candidate: quantised)
@@ -153,20 +153,5 @@ public enum Quantizer {
 
     static func fileSize(_ path: String) throws -> Int {
         (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-    }
-
-    static func writeSynced(_ bytes: [UInt8], to url: URL) throws {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw QuantizationError("cannot create \(url.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var done = 0
-        try bytes.withUnsafeBytes { b in
-            while done < b.count {
-                let n = write(fd, b.baseAddress! + done, b.count - done)
-                if n < 0 { if errno == EINTR { continue }; throw QuantizationError("write \(url.path): \(String(cString: strerror(errno)))") }
-                done += n
-            }
-        }
-        guard fsync(fd) == 0 else { throw QuantizationError("fsync \(url.path) failed") }
     }
 }

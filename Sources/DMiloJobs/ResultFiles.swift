@@ -30,21 +30,11 @@ public enum ResultFiles {
 
     /// Writes `data` to `url`, creating or truncating it, then fsyncs (the daemon renames the folder afterwards).
     public static func writeFile(_ data: Data, _ url: URL) throws {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else {
-            throw JobError(code: "output.unwritable", message: "cannot create \(url.path): \(String(cString: strerror(errno)))")
+        do {
+            try data.withUnsafeBytes { try SyncedFile.write($0, to: url.path) }
+        } catch let e as FormatError {
+            throw JobError(code: "output.unwritable", message: e.description)
         }
-        defer { close(fd) }
-        try data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
-            var done = 0
-            while done < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
-                if n < 0 { if errno == EINTR { continue }
-                    throw JobError(code: "output.unwritable", message: "write to \(url.path) failed: \(String(cString: strerror(errno)))") }
-                done += n
-            }
-        }
-        _ = fsync(fd)
     }
 }
 

@@ -6,8 +6,9 @@ final class Adam {
     private let params: [Tensor]
     private let lrs: [Double]
     private let m: [Tensor], v: [Tensor]
-    private var step = 0
     let beta1 = 0.9, beta2 = 0.999, eps = 1e-8
+    /// β₁ᵗ and β₂ᵗ for the bias corrections, kept as running products.
+    private var beta1Power = 1.0, beta2Power = 1.0
 
     init(params: [Tensor], learningRates: [Double]) {
         precondition(params.count == learningRates.count)
@@ -19,8 +20,9 @@ final class Adam {
 
     /// θ ← θ − lr · m̂ / (√v̂ + ε), gradients in the same order as the parameters.
     func update(gradients: [Tensor]) {
-        step += 1
-        let bc1 = 1 - pow(beta1, Double(step)), bc2 = 1 - pow(beta2, Double(step))
+        beta1Power *= beta1
+        beta2Power *= beta2
+        let bc1 = 1 - beta1Power, bc2 = 1 - beta2Power
         for (k, p) in params.enumerated() {
             let g = gradients[k], mk = m[k], vk = v[k]
             let stepSize = Float(lrs[k] / bc1)
@@ -32,11 +34,4 @@ final class Adam {
             }
         }
     }
-}
-
-@inline(__always) func pow(_ a: Double, _ b: Double) -> Double {
-    var r = 1.0
-    var i = 0
-    while Double(i) < b { r *= a; i += 1 }  // integer exponents only (Adam's step count)
-    return r
 }

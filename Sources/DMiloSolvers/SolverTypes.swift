@@ -74,20 +74,23 @@ public struct InverseProblem {
         self.noiseSigma = noiseSigma
     }
 
-    /// ‖y − A(x)‖ / ‖y‖ (the `residual` of metrics.json).
-    public func relativeResidual(_ x: Tensor) -> Double {
+    /// ‖y − A(x)‖
+    func residualNorm(_ x: Tensor) -> Double {
         let r = op.apply(x)
         r.axpy(-1, y)
+        return r.norm
+    }
+
+    /// ‖y − A(x)‖ / ‖y‖ (the `residual` of metrics.json).
+    public func relativeResidual(_ x: Tensor) -> Double {
         let ny = y.norm
-        return ny > 0 ? r.norm / ny : r.norm
+        return ny > 0 ? residualNorm(x) / ny : residualNorm(x)
     }
 
     /// True when the discrepancy principle says x explains y down to the noise level.
     func meetsDiscrepancy(_ x: Tensor, tau: Double?) -> Bool {
         guard let tau, noiseSigma > 0 else { return false }
-        let r = op.apply(x)
-        r.axpy(-1, y)
-        return r.norm <= tau * noiseSigma * Double(y.count).squareRoot()
+        return residualNorm(x) <= tau * noiseSigma * Double(y.count).squareRoot()
     }
 }
 
