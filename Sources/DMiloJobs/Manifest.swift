@@ -14,6 +14,9 @@ public struct SolverSettings: Sendable, Equatable {
     public var lambda: Double?
     public var eta: Double?
     public var budget: Int?
+    /// τ of the discrepancy principle: stop after the outer iteration whose residual ‖y − A(x)‖ ≤ τ·σ·√m
+    /// (σ = `noise_sigma`, m = measurement size). Absent = run the iteration count / budget out.
+    public var discrepancyTau: Double?
 
     public init() {}
 
@@ -21,7 +24,7 @@ public struct SolverSettings: Sendable, Equatable {
     public static let methods: Set<String> = ["dmilo-pgd", "dmilo", "dmplug", "dps", "baseline"]
     /// Every key `solver` may hold; anything else is `manifest.invalid` (typos are caught).
     public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-                                           "lambda", "eta", "budget"]
+                                           "lambda", "eta", "budget", "discrepancy_tau"]
     static let integerKeys: Set<String> = ["steps", "outer", "inner", "budget"]
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
@@ -38,6 +41,7 @@ public struct SolverSettings: Sendable, Equatable {
         s.lambda = other.lambda ?? s.lambda
         s.eta = other.eta ?? s.eta
         s.budget = other.budget ?? s.budget
+        s.discrepancyTau = other.discrepancyTau ?? s.discrepancyTau
         return s
     }
 
@@ -75,6 +79,10 @@ public struct SolverSettings: Sendable, Equatable {
         s.steps = try int("steps"); s.outer = try int("outer"); s.inner = try int("inner"); s.budget = try int("budget")
         s.lr = try real("lr"); s.lrZ = try real("lr_z"); s.lrNu = try real("lr_nu"); s.lrX = try real("lr_x")
         s.lambda = try real("lambda"); s.eta = try real("eta")
+        s.discrepancyTau = try real("discrepancy_tau")
+        if s.discrepancyTau == 0 {
+            throw JobError.manifest("\(file): `\(path).discrepancy_tau` must be positive", field: "\(path).discrepancy_tau")
+        }
         return s
     }
 }

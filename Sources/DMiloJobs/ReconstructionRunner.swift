@@ -199,6 +199,7 @@ public struct ReconstructionRunner: JobRunner {
         if let v = s.eta, v != 0, method != .dps {
             throw JobError.manifest("solver.eta: only eta = 0 (deterministic DDIM) is supported for \(methodName)", field: "solver.eta")
         }
+        if let v = s.discrepancyTau { p.discrepancyTau = v }
         p.budget = min(s.budget ?? job.settings.maxBudget, job.settings.maxBudget)
         p.seed = job.manifest.seed
         return p

@@ -17,7 +17,7 @@ struct BenchQualityCommand: ParsableCommand {
         commandName: "quality",
         abstract: "PSNR/SSIM (last iterate and oracle), UNet evaluations, wall time per task × method on test images.")
 
-    @Option(help: "Model: diffusers folder, .safetensors or .gguf.") var model: String
+    @Option(help: "Model: diffusers folder, .safetensors or .gguf (required unless --merge).") var model: String?
     @Option(help: "Folder of clean test PNGs (default: Tests/Data/fashion-mnist-test).") var images = "Tests/Data/fashion-mnist-test"
     @Option(help: "Number of images (the first N files in name order).") var count = 20
     @Option(help: "Comma-separated tasks (default: all): \(BenchTasks.all.map(\.name).joined(separator: ","))") var tasks: String?
@@ -30,12 +30,27 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "τ of the discrepancy principle.") var tau = 1.0
     @Option(help: "Folder for one montage PNG per task (first image, all methods).") var montages: String?
     @Option(help: "Threads.") var threads: Int?
+    @Flag(help: "Print every observed iterate (UNet evaluations, PSNR, relative residual) per image, for tuning.")
+    var trace = false
+
+    @Option(help: "Skip this many images (in name order) before taking --count: shards a long run.") var first = 0
+    @Option(help: "Also append one JSON record per job to this file (shards are merged with --merge).") var records: String?
+    @Option(parsing: .upToNextOption, help: "Print the table of these record files instead of running anything.")
+    var merge: [String] = []
 
     func run() throws {
+        if !merge.isEmpty {
+            let all = try merge.flatMap { try QualityRecord.read(path: $0) }
+            print(QualityRecord.table(all))
+            print("\n\(Set(all.map(\.image)).count) images, \(all.count) jobs from \(merge.count) record files.")
+            return
+        }
+        guard let model else { throw CLIError("--model is required") }
         if let threads { Threading.count = threads }
         let loaded = try LoadedModel.open(path: model)
         let net = try loaded.checkOut()
-        let files = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted().prefix(count)
+        let files = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
+            .dropFirst(first).prefix(count)
         guard !files.isEmpty else { throw CLIError("\(images): no PNG files") }
         let truths = try files.map { try PNGImage.read(from: (images as NSString).appendingPathComponent($0)).modelUnits() }
         let taskList = try BenchTasks.select(tasks)
@@ -47,54 +62,135 @@ struct BenchQualityCommand: ParsableCommand {
             guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw CLIError("--overrides: not a JSON object") }
             return o
         } ?? [:]
-        print("| task | method | PSNR last | SSIM last | PSNR oracle | SSIM oracle | UNet evals | s/image | peak RSS MB |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        // O_APPEND: shards running at once may share one record file; each record is one write of one line.
+        let sink = try records.map { path -> FileHandle in
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw CLIError("\(path): cannot open for appending (errno \(errno))") }
+            return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        }
+        print(QualityRecord.header)
+        var all: [QualityRecord] = []
         for task in taskList {
             var panels: [Tensor] = []
             var labels: [String] = []
             for method in methodList {
-                var psnr: [Double] = [], ssim: [Double] = [], opsnr: [Double] = [], ossim: [Double] = []
-                var evals: [Double] = [], secs: [Double] = []
+                var rows: [QualityRecord] = []
                 for (k, truth) in truths.enumerated() {
+                    let image = first + k    // the image's index in the folder: its noise and solver seeds
                     let op = try OperatorFactory.make(spec: task.spec, imageShape: truth.shape) { _, f in throw CLIError("\(f): no files in bench") }
                     let y = op.apply(truth)
-                    var rng = SeededRandom(seed: UInt64(k), stream: "measurement-noise")
+                    var rng = SeededRandom(seed: UInt64(image), stream: "measurement-noise")
                     for i in 0..<y.count { y[i] += Float(rng.gaussian() * noiseSigma) }
                     var p = SolverDefaults.parameters(method: method, operatorType: op.name)
                     try BenchTasks.apply(extra, to: &p)
                     p.budget = budget
-                    p.seed = UInt64(k)
+                    p.seed = UInt64(image)
                     if discrepancy { p.discrepancyTau = tau }
                     let problem = InverseProblem(model: net, schedule: loaded.schedule, op: op, y: y, noiseSigma: noiseSigma)
                     var best = (-Double.infinity, 0.0)
+                    var path: [String] = []
+                    var seen: [Tensor] = []
                     let t0 = Date()
-                    let res = try Solvers.run(p, problem: problem, makeReplica: { try loaded.replica() }, observer: { x, _ in
-                        if let v = try? Metrics.psnr(truth: truth, estimate: x), v > best.0 {
-                            best = (v, (try? Metrics.ssim(truth: truth, estimate: x)) ?? 0)
+                    let res = try Solvers.run(p, problem: problem, makeReplica: { try loaded.replica() }, observer: { x, n in
+                        guard let v = try? Metrics.psnr(truth: truth, estimate: x) else { return }
+                        if v > best.0 { best = (v, (try? Metrics.ssim(truth: truth, estimate: x)) ?? 0) }
+                        guard trace else { return }
+                        // relative change against the iterate one and two observations back (DMILO-PGD reports
+                        // two per outer iteration: after the data step and after the projection)
+                        let change = [1, 2].map { back -> String in
+                            guard seen.count >= back else { return "-" }
+                            let d = x.copy(); d.axpy(-1, seen[seen.count - back])
+                            return String(format: "%.4f", d.norm / max(x.norm, 1e-12))
                         }
+                        seen.append(x.copy())
+                        path.append(String(format: "%d:%.2f/%.3f/", n, v, problem.relativeResidual(x)) + change.joined(separator: ","))
                     })
-                    secs.append(Date().timeIntervalSince(t0))
+                    if trace { print("trace \(task.name) \(method.rawValue) image \(image): \(path.joined(separator: " "))") }
+                    let secs = Date().timeIntervalSince(t0)
                     let v = try Metrics.psnr(truth: truth, estimate: res.x), s = try Metrics.ssim(truth: truth, estimate: res.x)
-                    psnr.append(v); ssim.append(s)
-                    opsnr.append(max(best.0, v)); ossim.append(best.0 >= v ? best.1 : s)
-                    evals.append(Double(res.unetEvaluations))
+                    let r = QualityRecord(task: task.name, method: method.rawValue, image: image, psnr: v, ssim: s,
+                                          oraclePSNR: max(best.0, v), oracleSSIM: best.0 >= v ? best.1 : s,
+                                          evaluations: res.unetEvaluations, seconds: secs, stoppedBy: res.stoppedBy.rawValue,
+                                          peakRSSMB: peakRSSMegabytes() ?? 0)
+                    rows.append(r)
+                    if let sink { sink.write(try r.jsonLine()) }
                     if k == 0 {
                         if panels.isEmpty { panels.append(ReconstructionRunner.displayable(y, op: op)); labels.append("measurement") }
                         panels.append(res.x); labels.append(method.rawValue)
                     }
                 }
-                let f = { (a: [Double], d: Int) in String(format: "%.\(d)f ± %.\(d)f", mean(a), std(a)) }
-                print("| \(task.name) | \(method.rawValue) | \(f(psnr, 2)) | \(f(ssim, 3)) | \(f(opsnr, 2)) | \(f(ossim, 3)) | \(Int(mean(evals))) | \(String(format: "%.2f", mean(secs))) | \(String(format: "%.0f", peakRSSMegabytes() ?? 0)) |")
+                print(QualityRecord.row(rows))
+                all += rows
                 fflush(nil)
             }
-            if let montages, let first = truths.first {
+            if let montages, let firstTruth = truths.first {
                 try FileManager.default.createDirectory(atPath: montages, withIntermediateDirectories: true)
-                let pic = try Montage.make(panels: panels + [first], labels: labels + ["truth"], scale: 4)
+                let pic = try Montage.make(panels: panels + [firstTruth], labels: labels + ["truth"], scale: 4)
                 try ResultFiles.writeFile(Data(try pic.encoded()), URL(fileURLWithPath: montages).appendingPathComponent("\(task.name).png"))
             }
         }
+        try sink?.close()
         print("\n\(truths.count) images (\(files.first!) …), σ = \(noiseSigma), budget \(budget) UNet evaluations per job; " +
               "last = the iterate dmilod returns; oracle = best PSNR over outer iterations against the truth (paper protocol).")
+    }
+}
+
+/// One benchmark job's outcome; a run's records (JSON lines) can be merged across shards into one table.
+struct QualityRecord: Codable {
+    var task: String
+    var method: String
+    var image: Int
+    var psnr: Double
+    var ssim: Double
+    var oraclePSNR: Double
+    var oracleSSIM: Double
+    var evaluations: Int
+    var seconds: Double
+    var stoppedBy: String
+    var peakRSSMB: Double
+
+    static let header = "| task | method | PSNR last | SSIM last | PSNR oracle | SSIM oracle | UNet evals | s/image | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|"
+
+    /// One table row: mean ± std over the images of one task × method.
+    static func row(_ rows: [QualityRecord]) -> String {
+        let f = { (a: [Double], d: Int) in String(format: "%.\(d)f ± %.\(d)f", mean(a), std(a)) }
+        let r0 = rows[0]
+        return "| \(r0.task) | \(r0.method) | \(f(rows.map(\.psnr), 2)) | \(f(rows.map(\.ssim), 3)) | \(f(rows.map(\.oraclePSNR), 2)) | " +
+            "\(f(rows.map(\.oracleSSIM), 3)) | \(Int(mean(rows.map { Double($0.evaluations) }))) | " +
+            "\(String(format: "%.2f", mean(rows.map(\.seconds)))) | \(String(format: "%.0f", rows.map(\.peakRSSMB).max() ?? 0)) |"
+    }
+
+    /// Rows in benchmark order (tasks as in `BenchTasks.all`, methods as in `SolverMethod.allCases`); a job present
+    /// twice (a shard re-run) counts once, the later record winning.
+    static func table(_ records: [QualityRecord]) -> String {
+        var unique: [String: QualityRecord] = [:]
+        for r in records { unique["\(r.task)|\(r.method)|\(r.image)"] = r }
+        var lines = [header]
+        let taskOrder = BenchTasks.all.map(\.name), methodOrder = SolverMethod.allCases.map(\.rawValue)
+        let groups = Dictionary(grouping: unique.values) { "\($0.task)|\($0.method)" }
+        let keys = groups.keys.sorted { a, b in
+            let (ta, ma) = (String(a.split(separator: "|")[0]), String(a.split(separator: "|")[1]))
+            let (tb, mb) = (String(b.split(separator: "|")[0]), String(b.split(separator: "|")[1]))
+            let ia = taskOrder.firstIndex(of: ta) ?? .max, ib = taskOrder.firstIndex(of: tb) ?? .max
+            if ia != ib { return ia < ib }
+            return (methodOrder.firstIndex(of: ma) ?? .max) < (methodOrder.firstIndex(of: mb) ?? .max)
+        }
+        for k in keys { lines.append(row(groups[k]!.sorted { $0.image < $1.image })) }
+        return lines.joined(separator: "\n")
+    }
+
+    func jsonLine() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        return try enc.encode(self) + Data("\n".utf8)
+    }
+
+    static func read(path: String) throws -> [QualityRecord] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path): cannot read") }
+        return try text.split(separator: "\n").enumerated().map { i, line in
+            do { return try JSONDecoder().decode(QualityRecord.self, from: Data(line.utf8)) }
+            catch { throw CLIError("\(path): line \(i + 1) is not a quality record (\(error))") }
+        }
     }
 }
 

@@ -49,11 +49,22 @@ final class ManifestTests: XCTestCase {
     }
 
     func testSolverSettingsAllKeysAndTypes() throws {
-        let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"method": "dps", "steps": 10, "outer": 2, "inner": 3, "lr": 0.1, "lr_z": 0.01, "lr_nu": 0.001, "lr_x": 0.5, "lambda": 0.1, "eta": 0, "budget": 100}, "image_shape": [3, 32, 32]}"#)
+        let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"method": "dps", "steps": 10, "outer": 2, "inner": 3, "lr": 0.1, "lr_z": 0.01, "lr_nu": 0.001, "lr_x": 0.5, "lambda": 0.1, "eta": 0, "budget": 100, "discrepancy_tau": 1.2}, "image_shape": [3, 32, 32]}"#)
         let s = try XCTUnwrap(m.solver)
+        XCTAssertEqual(s.discrepancyTau, 1.2)
         XCTAssertEqual(s.steps, 10); XCTAssertEqual(s.outer, 2); XCTAssertEqual(s.inner, 3); XCTAssertEqual(s.budget, 100)
         XCTAssertEqual(s.lrZ, 0.01); XCTAssertEqual(s.lrNu, 0.001); XCTAssertEqual(s.lrX, 0.5); XCTAssertEqual(s.lambda, 0.1)
         XCTAssertEqual(m.imageShape, [3, 32, 32])
+        // The runner turns the manifest's settings into solver parameters (discrepancy rule on, budget capped).
+        var settings = JobSettings()
+        settings.solver = s
+        settings.maxBudget = 60
+        let job = ClaimedJob(name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
+                             calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
+        let p = try ReconstructionRunner.parameters(for: job, operatorType: "denoise")
+        XCTAssertEqual(p.discrepancyTau, 1.2)
+        XCTAssertEqual(p.budget, 60)
+        XCTAssertNil(try ReconstructionRunner.parameters(for: ClaimedJob(name: "j", manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#), jobDirectory: URL(fileURLWithPath: "/tmp"), calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: JobSettings()), operatorType: "denoise").discrepancyTau)
     }
 
     func testStrictRejections() {

@@ -43,6 +43,7 @@ final class SchemaAgreementTests: XCTestCase {
             #"{"version": 1, \#(base), "noise_sigma": 0.05, "seed": 9, "truth": "t.png", "image_shape": [1, 32, 32]}"#,
             #"{"version": 1, \#(base), "solver": {"method": "dmilo", "steps": 3, "lr_z": 0.01, "budget": 50}}"#,
             #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/m.png"}}"#,
+            #"{"version": 1, \#(base), "noise_sigma": 0.01, "solver": {"discrepancy_tau": 1.2}}"#,
             #"{"version": 1.0, \#(base)}"#,
             #"{"version": 1, \#(base), "extra": 1}"#,
             #"{"version": 2, \#(base)}"#,
@@ -65,6 +66,8 @@ final class SchemaAgreementTests: XCTestCase {
             #"{"version": 1, \#(base), "solver": {"steps": 0}}"#,
             #"{"version": 1, \#(base), "solver": {"steps": 2.5}}"#,
             #"{"version": 1, \#(base), "solver": {"lambda": -1}}"#,
+            #"{"version": 1, \#(base), "solver": {"discrepancy_tau": 0}}"#,
+            #"{"version": 1, \#(base), "solver": {"discrepancy_tau": "1"}}"#,
             #"{"version": 1, \#(base), "solver": {"unknown": 1}}"#,
             #"{"version": 1, \#(base), "noise_sigma": -1}"#,
             #"{"version": 1, \#(base), "seed": -3}"#,
@@ -89,13 +92,13 @@ final class SchemaAgreementTests: XCTestCase {
             XCTAssertEqual(swift, schemaVerdict, "disagree on \(text.prefix(160))")
             if swift { accepted += 1 }
         }
-        XCTAssertEqual(accepted, 7, "the good cases (first six and calibration/x.json) must stay good")
+        XCTAssertEqual(accepted, 8, "the good cases (first seven and calibration/x.json) must stay good")
     }
 
     // MARK: a small JSON Schema (2020-12 subset) validator
 
     static let known: Set<String> = ["$schema", "$id", "title", "description", "type", "additionalProperties", "required",
-                                     "$defs", "properties", "$ref", "pattern", "minimum", "const", "enum", "items",
+                                     "$defs", "properties", "$ref", "pattern", "minimum", "exclusiveMinimum", "const", "enum", "items",
                                      "minItems", "maxItems"]
 
     func validate(_ v: JSONValue, against s: JSONValue, root: [String: JSONValue], path: String, errors: inout [String]) {
@@ -122,6 +125,7 @@ final class SchemaAgreementTests: XCTestCase {
             if re.firstMatch(in: str, range: NSRange(str.startIndex..., in: str)) == nil { errors.append("\(path): pattern") }
         }
         if let m = s["minimum"]?.doubleValue, let d = v.doubleValue, d < m { errors.append("\(path): minimum") }
+        if let m = s["exclusiveMinimum"]?.doubleValue, let d = v.doubleValue, d <= m { errors.append("\(path): exclusiveMinimum") }
         if case .array(let items) = v {
             if let n = s["minItems"]?.intValue, items.count < n { errors.append("\(path): minItems") }
             if let n = s["maxItems"]?.intValue, items.count > n { errors.append("\(path): maxItems") }
