@@ -17,14 +17,19 @@ public struct SolverSettings: Sendable, Equatable {
     /// τ of the discrepancy principle: stop after the outer iteration whose residual ‖y − A(x)‖ ≤ τ·σ·√m
     /// (σ = `noise_sigma`, m = measurement size). Absent = run the iteration count / budget out.
     public var discrepancyTau: Double?
+    /// `paper`: start from the official per-task hyperparameters (algorithms.md §5) instead of dmilo's defaults.
+    public var preset: String?
 
     public init() {}
+
+    /// Values `preset` may take.
+    public static let presets: Set<String> = ["paper"]
 
     /// Methods the solvers layer implements.
     public static let methods: Set<String> = ["dmilo-pgd", "dmilo", "dmplug", "dps", "baseline"]
     /// Every key `solver` may hold; anything else is `manifest.invalid` (typos are caught).
     public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-                                           "lambda", "eta", "budget", "discrepancy_tau"]
+                                           "lambda", "eta", "budget", "discrepancy_tau", "preset"]
     static let integerKeys: Set<String> = ["steps", "outer", "inner", "budget"]
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
@@ -42,6 +47,7 @@ public struct SolverSettings: Sendable, Equatable {
         s.eta = other.eta ?? s.eta
         s.budget = other.budget ?? s.budget
         s.discrepancyTau = other.discrepancyTau ?? s.discrepancyTau
+        s.preset = other.preset ?? s.preset
         return s
     }
 
@@ -80,6 +86,13 @@ public struct SolverSettings: Sendable, Equatable {
         s.lr = try real("lr"); s.lrZ = try real("lr_z"); s.lrNu = try real("lr_nu"); s.lrX = try real("lr_x")
         s.lambda = try real("lambda"); s.eta = try real("eta")
         s.discrepancyTau = try real("discrepancy_tau")
+        if let v = o["preset"] {
+            guard let name = v.stringValue, presets.contains(name) else {
+                throw JobError.manifest("\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",
+                                        field: "\(path).preset")
+            }
+            s.preset = name
+        }
         if s.discrepancyTau == 0 {
             throw JobError.manifest("\(file): `\(path).discrepancy_tau` must be positive", field: "\(path).discrepancy_tau")
         }

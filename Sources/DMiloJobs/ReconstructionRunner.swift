@@ -187,7 +187,17 @@ public struct ReconstructionRunner: JobRunner {
         guard let method = SolverMethod(rawValue: methodName) else {
             throw JobError.manifest("unknown solver method \(methodName)", field: "solver.method")
         }
-        var p = SolverDefaults.parameters(method: method, operatorType: operatorType)
+        var p: SolverParameters
+        if s.preset == "paper" {
+            guard let paper = SolverDefaults.paper(method: method, operatorType: operatorType) else {
+                throw JobError.manifest("solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, " +
+                                        "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
+                                        field: "solver.preset")
+            }
+            p = paper
+        } else {
+            p = SolverDefaults.parameters(method: method, operatorType: operatorType)
+        }
         if let v = s.steps { p.steps = v }
         if let v = s.outer { p.outer = v }
         if let v = s.inner { p.inner = v; p.dpsSteps = v }

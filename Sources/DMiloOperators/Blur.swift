@@ -7,7 +7,8 @@ import DMiloKernels
 public class Blur: MeasurementOperator, @unchecked Sendable {
     public let name: String
     public let inputShape: [Int]
-    public var outputShape: [Int] { inputShape }
+    public let outputShape: [Int]
+    public let geometry: BlurGeometry
     public let isLinear = true
     let correlation: ReflectCorrelation
     /// For a rank-1 kernel kᵢⱼ = uᵢ·vⱼ: the same correlation as two 1-D passes (k + k instead of k² MACs per pixel).
@@ -15,28 +16,35 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
 
     /// - Parameters: kernel: (k, k) array (any (kh, kw) works), finite with a nonzero sum; requires k/2 < H, W.
     ///   field: manifest path named in errors.
-    public convenience init(kernel: Tensor, imageShape: [Int], field: String = "operator.kernel") throws {
-        try self.init(name: "blur", kernel: kernel, imageShape: imageShape, field: field)
+    public convenience init(kernel: Tensor, imageShape: [Int], field: String = "operator.kernel",
+                            geometry: BlurGeometry = .same) throws {
+        try self.init(name: "blur", kernel: kernel, imageShape: imageShape, field: field, geometry: geometry)
     }
 
     /// `factors` (u, v) with kernel = u vᵀ (up to scale) enables the separable path.
-    init(name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil) throws {
+    init(name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil,
+         geometry: BlurGeometry = .same) throws {
         self.name = name
-        correlation = try ReflectCorrelation(kernel: kernel, imageShape: imageShape, field: field)
+        self.geometry = geometry
+        let c = try ReflectCorrelation(kernel: kernel, imageShape: imageShape, field: field, geometry: geometry)
+        correlation = c
         inputShape = imageShape
+        outputShape = [imageShape[0], c.outHeight, c.outWidth]
         separable = factors.map { u, v in
-            (Blur.reflectAxis(length: imageShape[1], taps: u), Blur.reflectAxis(length: imageShape[2], taps: v))
+            (Blur.reflectAxis(length: imageShape[1], outputLength: c.outHeight, taps: u),
+             Blur.reflectAxis(length: imageShape[2], outputLength: c.outWidth, taps: v))
         }
     }
 
-    /// 1-D correlation with numpy "reflect" borders and centre k/2: out[i] = Σ_t u_t/Σu · in[r(i + t − k/2)].
-    static func reflectAxis(length: Int, taps u: [Double]) -> AxisResampling {
+    /// 1-D correlation with numpy "reflect" borders and centre k/2: out[i] = Σ_t u_t/Σu · in[r(i + t − k/2)],
+    /// i < outputLength (the length itself, or one more for an even kernel in the paper geometry).
+    static func reflectAxis(length: Int, outputLength: Int, taps u: [Double]) -> AxisResampling {
         let k = u.count, s = u.reduce(0, +)
         var indices: [Int] = [], weights: [Float] = []
-        for i in 0..<length {
+        for i in 0..<outputLength {
             for t in 0..<k { indices.append(reflectIndex(i + t - k / 2, length)); weights.append(Float(u[t] / s)) }
         }
-        return AxisResampling(inputLength: length, outputLength: length, taps: k, indices: indices, weights: weights)
+        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices, weights: weights)
     }
 
     /// The normalised kernel (kh, kw).
@@ -46,7 +54,7 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         precondition(x.count == inputShape.reduce(1, *), "\(name): input \(x.shape), expected \(inputShape)")
         let y = Tensor(shape: outputShape, zeroed: false)
         if let (rows, cols) = separable {
-            let tmp = Tensor(shape: inputShape, zeroed: false)
+            let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
             SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
         } else {
             correlation.forward(x.data, y.data)
@@ -58,7 +66,7 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         precondition(cotangent.count == outputShape.reduce(1, *), "\(name): cotangent \(cotangent.shape)")
         let g = Tensor(shape: inputShape, zeroed: false)
         if let (rows, cols) = separable {
-            let tmp = Tensor(shape: inputShape, zeroed: false)
+            let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
             SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
                                           tmp: tmp.data, dx: g.data)
         } else {

@@ -13,12 +13,13 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
     public let sigma: Double
 
     /// - Parameters: size: odd, 1 … 255, size/2 < H and W; sigma: finite and > 0.
-    public init(size: Int, sigma: Double, imageShape: [Int]) throws {
+    public init(size: Int, sigma: Double, imageShape: [Int], geometry: BlurGeometry = .same) throws {
         self.size = size
         self.sigma = sigma
         let k = try GaussianBlur.kernel(size: size, sigma: sigma)   // validates size and sigma first
         let g = GaussianBlur.profile(size: size, sigma: sigma)
-        try super.init(name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g))
+        try super.init(name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g),
+                       geometry: geometry)
     }
 
     /// The normalised (size, size) kernel.

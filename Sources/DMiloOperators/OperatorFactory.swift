@@ -31,14 +31,14 @@ public enum OperatorFactory {
             return try Inpainting(missingFraction: fraction, maskSeed: seed, imageShape: imageShape)
         case let .inpainting(.box(x, y, w, h)):
             return try Inpainting(box: [x, y, w, h], imageShape: imageShape)
-        case .blur(let name):
-            return try Blur(kernel: loadArray(name, "operator.kernel"), imageShape: imageShape)
-        case let .gaussianBlur(size, sigma):
-            return try GaussianBlur(size: size, sigma: sigma, imageShape: imageShape)
-        case .motionBlur(.file(let name)):
-            return try MotionBlur(kernel: loadArray(name, "operator.kernel"), imageShape: imageShape)
-        case let .motionBlur(.random(size, intensity, seed)):
-            return try MotionBlur(size: size, intensity: intensity, kernelSeed: seed, imageShape: imageShape)
+        case let .blur(name, geometry):
+            return try Blur(kernel: loadArray(name, "operator.kernel"), imageShape: imageShape, geometry: geometry)
+        case let .gaussianBlur(size, sigma, geometry):
+            return try GaussianBlur(size: size, sigma: sigma, imageShape: imageShape, geometry: geometry)
+        case let .motionBlur(.file(name), geometry):
+            return try MotionBlur(kernel: loadArray(name, "operator.kernel"), imageShape: imageShape, geometry: geometry)
+        case let .motionBlur(.random(size, intensity, seed), geometry):
+            return try MotionBlur(size: size, intensity: intensity, kernelSeed: seed, imageShape: imageShape, geometry: geometry)
         case .compressedSensing(.file(let name)):
             return try CompressedSensing(matrix: loadArray(name, "operator.matrix"), imageShape: imageShape,
                                          maxElements: maxMatrixElements)

@@ -6,9 +6,9 @@ public enum OperatorSpec: Sendable, Equatable {
     case denoise
     case superResolution(factor: Int, kernel: SuperResolution.Kernel)
     case inpainting(InpaintingMask)
-    case blur(kernelFile: String)
-    case gaussianBlur(size: Int, sigma: Double)
-    case motionBlur(MotionKernelSource)
+    case blur(kernelFile: String, geometry: BlurGeometry = .same)
+    case gaussianBlur(size: Int, sigma: Double, geometry: BlurGeometry = .same)
+    case motionBlur(MotionKernelSource, geometry: BlurGeometry = .same)
     case compressedSensing(SensingMatrix)
     case hdr(gain: Double)
 
@@ -70,6 +70,15 @@ public enum OperatorSpec: Sendable, Equatable {
             }
             return present[0]
         }
+        /// Blur border geometry: `same` (default) or `paper`.
+        func geometry() throws -> BlurGeometry {
+            guard f.has("geometry") else { return .same }
+            let name = try f.string("geometry")
+            guard let g = BlurGeometry(rawValue: name) else {
+                throw OperatorError.invalid("operator.geometry", "operator.geometry must be one of \(BlurGeometry.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(name)\"")
+            }
+            return g
+        }
         /// `key` may only appear together with `owner`.
         func only(_ key: String, with owner: String) throws {
             if f.has(key) && !f.has(owner) {
@@ -115,19 +124,19 @@ public enum OperatorSpec: Sendable, Equatable {
                 self = .inpainting(.box(x: b[0], y: b[1], width: b[2], height: b[3]))
             }
         case "blur":
-            try allow(["kernel"])
-            self = .blur(kernelFile: try f.string("kernel"))
+            try allow(["kernel", "geometry"])
+            self = .blur(kernelFile: try f.string("kernel"), geometry: try geometry())
         case "gaussian_blur":
-            try allow(["size", "sigma"])
+            try allow(["size", "sigma", "geometry"])
             let size = try f.int("size"), sigma = try f.double("sigma")
             _ = try GaussianBlur.kernel(size: size, sigma: sigma)  // validates size and sigma
-            self = .gaussianBlur(size: size, sigma: sigma)
+            self = .gaussianBlur(size: size, sigma: sigma, geometry: try geometry())
         case "motion_blur":
-            try allow(["kernel", "size", "intensity", "kernel_seed"])
+            try allow(["kernel", "size", "intensity", "kernel_seed", "geometry"])
             try only("intensity", with: "size")
             try only("kernel_seed", with: "size")
             if try choose(["kernel", "size"]) == "kernel" {
-                self = .motionBlur(.file(try f.string("kernel")))
+                self = .motionBlur(.file(try f.string("kernel")), geometry: try geometry())
             } else {
                 let size = try f.int("size"), intensity = try f.double("intensity"), seed = try f.seed("kernel_seed")
                 guard size >= 1, size <= 255, size % 2 == 1 else {
@@ -136,7 +145,7 @@ public enum OperatorSpec: Sendable, Equatable {
                 guard intensity >= 0, intensity <= 1 else {
                     throw OperatorError.invalid("operator.intensity", "motion_blur intensity must be in [0, 1], got \(intensity)")
                 }
-                self = .motionBlur(.random(size: size, intensity: intensity, seed: seed))
+                self = .motionBlur(.random(size: size, intensity: intensity, seed: seed), geometry: try geometry())
             }
         case "compressed_sensing":
             try allow(["matrix", "ratio", "matrix_seed"])
@@ -168,10 +177,18 @@ public enum OperatorSpec: Sendable, Equatable {
     public var files: [(field: String, name: String)] {
         switch self {
         case .inpainting(.file(let n)): return [("operator.mask", n)]
-        case .blur(let n): return [("operator.kernel", n)]
-        case .motionBlur(.file(let n)): return [("operator.kernel", n)]
+        case .blur(let n, _): return [("operator.kernel", n)]
+        case .motionBlur(.file(let n), _): return [("operator.kernel", n)]
         case .compressedSensing(.file(let n)): return [("operator.matrix", n)]
         default: return []
+        }
+    }
+
+    /// The border geometry of a blur operator (nil for the others).
+    public var blurGeometry: BlurGeometry? {
+        switch self {
+        case .blur(_, let g), .gaussianBlur(_, _, let g), .motionBlur(_, let g): return g
+        default: return nil
         }
     }
 
@@ -184,15 +201,16 @@ public enum OperatorSpec: Sendable, Equatable {
         case .inpainting(.file(let n)): o["mask"] = n
         case let .inpainting(.random(fraction, seed)): o["missing_fraction"] = fraction; o["mask_seed"] = seed
         case let .inpainting(.box(x, y, w, h)): o["box"] = [x, y, w, h]
-        case .blur(let n): o["kernel"] = n
-        case let .gaussianBlur(size, sigma): o["size"] = size; o["sigma"] = sigma
-        case .motionBlur(.file(let n)): o["kernel"] = n
-        case let .motionBlur(.random(size, intensity, seed)):
+        case let .blur(n, _): o["kernel"] = n
+        case let .gaussianBlur(size, sigma, _): o["size"] = size; o["sigma"] = sigma
+        case let .motionBlur(.file(n), _): o["kernel"] = n
+        case let .motionBlur(.random(size, intensity, seed), _):
             o["size"] = size; o["intensity"] = intensity; o["kernel_seed"] = seed
         case .compressedSensing(.file(let n)): o["matrix"] = n
         case let .compressedSensing(.gaussian(ratio, seed)): o["ratio"] = ratio; o["matrix_seed"] = seed
         case .hdr(let gain): o["gain"] = gain
         }
+        if let g = blurGeometry, g != .same { o["geometry"] = g.rawValue }   // default left implicit
         return o
     }
 }

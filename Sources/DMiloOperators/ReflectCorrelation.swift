@@ -9,21 +9,28 @@ import DMiloKernels
 /// where r reflects without repeating the edge pixel (−1 → 1, H → H−2). So the kernel centre is index
 /// (kh/2, kw/2) (integer division), which for even sizes is the lower-right of the middle four (as [ILO]'s
 /// 32-of-64 kernel peak). The transpose scatters through the same reflected indices, so it is exact.
+///
+/// With ``BlurGeometry/paper`` the image is reflect-padded by ⌊k/2⌋ on every side and the correlation is "valid",
+/// as the official DMILO/DPS deblurring code does: y is (C, H + 2⌊kh/2⌋ − kh + 1, W + 2⌊kw/2⌋ − kw + 1), i.e. the
+/// same size for odd kernels and one row and column more for even ones (257×257 for 256² images, 64×64 kernels).
+/// The formula above holds for every output index; only the output extent differs.
 struct ReflectCorrelation: Sendable {
     let channels: Int, height: Int, width: Int
+    /// Output extent (H, W for `.same`).
+    let outHeight: Int, outWidth: Int
     let kh: Int, kw: Int
     /// Normalised kernel, row-major (kh, kw).
     let kernel: [Float]
     /// Source row/column of each padded row/column.
     let rowSource: [Int], colSource: [Int]
 
-    var paddedHeight: Int { height + kh - 1 }
-    var paddedWidth: Int { width + kw - 1 }
+    var paddedHeight: Int { outHeight + kh - 1 }
+    var paddedWidth: Int { outWidth + kw - 1 }
 
     /// `kernel` (kh, kw) is divided by its sum. Throws (code `file.invalid` on `field`) for non-finite entries or a
     /// sum that is zero, and when the kernel does not fit the image (kh/2 < H, kw/2 < W; `manifest.invalid` when
     /// `field` is `operator.size`, i.e. the size came from the manifest).
-    init(kernel k: Tensor, imageShape: [Int], field: String) throws {
+    init(kernel k: Tensor, imageShape: [Int], field: String, geometry: BlurGeometry = .same) throws {
         try validateImageShape(imageShape)
         guard k.shape.count == 2, k.shape[0] >= 1, k.shape[1] >= 1 else {
             throw OperatorError.file(field, "blur kernel must be a 2-D array (k, k), got shape \(k.shape)")
@@ -45,18 +52,19 @@ struct ReflectCorrelation: Sendable {
             throw OperatorError.file(field, "blur kernel sums to \(sum); it must have a nonzero sum to be normalised")
         }
         self.channels = c; self.height = h; self.width = w; self.kh = kh; self.kw = kw
+        (outHeight, outWidth) = geometry.outputSize(height: h, width: w, kh: kh, kw: kw)
         self.kernel = (0..<k.count).map { Float(Double(k.data[$0]) / sum) }
-        self.rowSource = (0..<(h + kh - 1)).map { reflectIndex($0 - kh / 2, h) }
-        self.colSource = (0..<(w + kw - 1)).map { reflectIndex($0 - kw / 2, w) }
+        self.rowSource = (0..<(outHeight + kh - 1)).map { reflectIndex($0 - kh / 2, h) }
+        self.colSource = (0..<(outWidth + kw - 1)).map { reflectIndex($0 - kw / 2, w) }
     }
 
-    /// out (C, H, W) = correlation of x (C, H, W). Channels run concurrently, each with its own padded scratch.
+    /// out (C, Ho, Wo) = correlation of x (C, H, W). Channels run concurrently, each with its own padded scratch.
     func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        let hp = paddedHeight, wp = paddedWidth, hw = height * width
+        let hp = paddedHeight, wp = paddedWidth, hw = height * width, ohw = outHeight * outWidth
         let xa = UInt(bitPattern: x), oa = UInt(bitPattern: out)
         DispatchQueue.concurrentPerform(iterations: channels) { c in
             let x = UnsafePointer<Float>(bitPattern: xa)! + c * hw
-            let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + c * hw
+            let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + c * ohw
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
             defer { padded.deallocate() }
             for i in 0..<hp {
@@ -64,16 +72,16 @@ struct ReflectCorrelation: Sendable {
                 for j in 0..<wp { dst[j] = src[colSource[j]] }
             }
             kernel.withUnsafeBufferPointer { k in
-                for i in 0..<height {
-                    let dst = out + i * width
-                    dst.update(repeating: 0, count: width)
+                for i in 0..<outHeight {
+                    let dst = out + i * outWidth
+                    dst.update(repeating: 0, count: outWidth)
                     for a in 0..<kh {
                         let row = padded + (i + a) * wp
                         for b in 0..<kw {
                             let kv = k[a * kw + b]
                             let src = row + b
                             var j = 0
-                            while j < width { dst[j] += kv * src[j]; j &+= 1 }
+                            while j < outWidth { dst[j] += kv * src[j]; j &+= 1 }
                         }
                     }
                 }
@@ -81,27 +89,27 @@ struct ReflectCorrelation: Sendable {
         }
     }
 
-    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, H, W) (overwrites dx): scatter into the
+    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, Ho, Wo) (overwrites dx): scatter into the
     /// padded grid, then fold each padded pixel back onto the pixel it was reflected from.
     func transpose(_ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        let hp = paddedHeight, wp = paddedWidth, hw = height * width
+        let hp = paddedHeight, wp = paddedWidth, hw = height * width, ohw = outHeight * outWidth
         let ga = UInt(bitPattern: dOut), xa = UInt(bitPattern: dx)
         DispatchQueue.concurrentPerform(iterations: channels) { c in
-            let g = UnsafePointer<Float>(bitPattern: ga)! + c * hw
+            let g = UnsafePointer<Float>(bitPattern: ga)! + c * ohw
             let dx = UnsafeMutablePointer<Float>(bitPattern: xa)! + c * hw
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
             defer { padded.deallocate() }
             padded.update(repeating: 0, count: hp * wp)
             kernel.withUnsafeBufferPointer { k in
-                for i in 0..<height {
-                    let src = g + i * width
+                for i in 0..<outHeight {
+                    let src = g + i * outWidth
                     for a in 0..<kh {
                         let row = padded + (i + a) * wp
                         for b in 0..<kw {
                             let kv = k[a * kw + b]
                             let dst = row + b
                             var j = 0
-                            while j < width { dst[j] += kv * src[j]; j &+= 1 }
+                            while j < outWidth { dst[j] += kv * src[j]; j &+= 1 }
                         }
                     }
                 }
@@ -111,6 +119,22 @@ struct ReflectCorrelation: Sendable {
                 let src = padded + i * wp, dst = dx + rowSource[i] * width
                 for j in 0..<wp { dst[colSource[j]] += src[j] }
             }
+        }
+    }
+}
+
+/// Border geometry of the blur operators (manifest `operator.geometry`).
+public enum BlurGeometry: String, Sendable, Equatable, CaseIterable {
+    /// y has the image's size; reflect borders, kernel centre ⌊k/2⌋ (the default).
+    case same
+    /// The official DMILO/DPS code: reflect-pad ⌊k/2⌋ on every side, valid correlation (one row and column more
+    /// than the image for even kernels).
+    case paper
+
+    func outputSize(height h: Int, width w: Int, kh: Int, kw: Int) -> (Int, Int) {
+        switch self {
+        case .same: return (h, w)
+        case .paper: return (h + 2 * (kh / 2) - kh + 1, w + 2 * (kw / 2) - kw + 1)
         }
     }
 }

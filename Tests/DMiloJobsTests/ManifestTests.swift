@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import DMiloJobs
+import DMiloSolvers
 
 final class ManifestTests: XCTestCase {
     func parse(_ text: String) throws -> Manifest { try Manifest.parse(Data(text.utf8), file: "job.json") }
@@ -65,6 +66,31 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(p.discrepancyTau, 1.2)
         XCTAssertEqual(p.budget, 60)
         XCTAssertNil(try ReconstructionRunner.parameters(for: ClaimedJob(name: "j", manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#), jobDirectory: URL(fileURLWithPath: "/tmp"), calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: JobSettings()), operatorType: "denoise").discrepancyTau)
+    }
+
+    /// `"preset": "paper"` starts from the official per-task values; the manifest's own keys still win.
+    func testPaperPreset() throws {
+        func params(_ solver: String, _ op: String) throws -> SolverParameters {
+            let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": \#(solver)}"#)
+            var settings = JobSettings()
+            settings.solver = try XCTUnwrap(m.solver)
+            settings.maxBudget = 20_000
+            let job = ClaimedJob(name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
+                                 calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
+            return try ReconstructionRunner.parameters(for: job, operatorType: op)
+        }
+        let inp = try params(#"{"method": "dmilo-pgd", "preset": "paper"}"#, "inpainting")
+        XCTAssertEqual(inp.outer, 5); XCTAssertEqual(inp.inner, 200); XCTAssertEqual(inp.lrX, 0.5); XCTAssertEqual(inp.lrZ, 2e-2)
+        let sr = try params(#"{"method": "dmilo-pgd", "preset": "paper", "inner": 7}"#, "super_resolution")
+        XCTAssertEqual(sr.outer, 10); XCTAssertEqual(sr.inner, 7); XCTAssertEqual(sr.lrZ, 1e-2)
+        let deblur = try params(#"{"method": "dmilo-pgd", "preset": "paper"}"#, "gaussian_blur")
+        XCTAssertEqual(deblur.pgdForm, .unsquared); XCTAssertEqual(deblur.pgdSteps, 1000); XCTAssertEqual(deblur.lrX, 2)
+        XCTAssertEqual(try params(#"{"method": "dmplug", "preset": "paper"}"#, "inpainting").inner, 5000)
+        XCTAssertThrowsError(try params(#"{"method": "dmilo", "preset": "paper"}"#, "compressed_sensing")) { e in
+            XCTAssertEqual((e as? JobError)?.field, "solver.preset")
+        }
+        expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"preset": "fast"}}"#,
+                    field: "solver.preset")
     }
 
     func testStrictRejections() {

@@ -56,6 +56,18 @@ final class AdjointnessTests: XCTestCase {
         check(try MotionBlur(kernel: k, imageShape: shape), "motion file 6x6")
     }
 
+    /// The paper geometry (pad ⌊k/2⌋ everywhere, valid correlation; output one larger for even kernels).
+    func testPaperGeometryBlurs() throws {
+        for (kh, kw) in [(4, 4), (5, 5), (2, 5), (8, 8)] {
+            let k = TestSupport.random([kh, kw], seed: UInt64(kh * 10 + kw))
+            for i in 0..<k.count { k[i] = abs(k[i]) }
+            k[0] += 0.5
+            check(try Blur(kernel: k, imageShape: shape, geometry: .paper), "paper blur \(kh)x\(kw)")
+        }
+        check(try GaussianBlur(size: 9, sigma: 2.0, imageShape: shape, geometry: .paper), "paper gaussian 9")
+        check(try MotionBlur(size: 15, intensity: 0.7, kernelSeed: 5, imageShape: shape, geometry: .paper), "paper motion 15")
+    }
+
     func testCompressedSensing() throws {
         check(try CompressedSensing(ratio: 0.1, matrixSeed: 4, imageShape: shape), "cs ratio 0.1")
         let m = TestSupport.random([37, 3 * 24 * 40], seed: 12)

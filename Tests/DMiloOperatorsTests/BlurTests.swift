@@ -27,6 +27,40 @@ final class BlurTests: XCTestCase {
         XCTAssertEqual(op.apply(x).array, [1, 2, 3, 2, 5, 6, 7, 6, 9, 10, 11, 10])
     }
 
+    /// Paper geometry = numpy.pad(x, k//2, mode="reflect") then a "valid" correlation, written out naively here:
+    /// (H + 2⌊kh/2⌋ − kh + 1) × (W + 2⌊kw/2⌋ − kw + 1) outputs, 257 for a 64-tap kernel on 256 pixels.
+    func testPaperGeometryIsPaddedValidCorrelation() throws {
+        for (shape, kh, kw) in [([2, 7, 9], 4, 4), ([1, 6, 5], 5, 3), ([1, 9, 8], 2, 6)] {
+            let k = TestSupport.random([kh, kw], seed: 5)
+            k[0] += 3   // nonzero sum
+            let op = try Blur(kernel: k, imageShape: shape, geometry: .paper)
+            let (h, w) = (shape[1], shape[2]), (ph, pw) = (kh / 2, kw / 2)
+            let (oh, ow) = (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1)
+            XCTAssertEqual(op.outputShape, [shape[0], oh, ow])
+            let x = TestSupport.random(shape, seed: 6)
+            let y = op.apply(x)
+            let sum = (0..<k.count).reduce(0.0) { $0 + Double(k[$1]) }
+            func reflect(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i) }
+            var worst = 0.0
+            for c in 0..<shape[0] { for i in 0..<oh { for j in 0..<ow {
+                var s = 0.0
+                for a in 0..<kh { for b in 0..<kw {
+                    s += Double(k[a * kw + b]) / sum * Double(x[(c * h + reflect(i + a - ph, h)) * w + reflect(j + b - pw, w)])
+                } }
+                worst = max(worst, abs(s - Double(y[(c * oh + i) * ow + j])))
+            } } }
+            XCTAssertLessThan(worst, 1e-5, "\(shape) kernel \(kh)x\(kw)")
+        }
+        XCTAssertEqual(try GaussianBlur(size: 9, sigma: 2, imageShape: [3, 256, 256], geometry: .paper).outputShape, [3, 256, 256])
+        XCTAssertEqual(try Blur(kernel: Tensor(shape: [64, 64], repeating: 1), imageShape: [3, 256, 256], geometry: .paper).outputShape,
+                       [3, 257, 257])
+        // the separable Gaussian path agrees with the direct one in this geometry too
+        let g = try GaussianBlur(size: 7, sigma: 1.5, imageShape: [2, 12, 10], geometry: .paper)
+        let d = try Blur(kernel: g.kernel, imageShape: [2, 12, 10], geometry: .paper)
+        let x = TestSupport.random([2, 12, 10], seed: 8)
+        XCTAssertLessThan(TestSupport.maxAbsDiff(g.apply(x).array, d.apply(x).array), 1e-5)
+    }
+
     func testGaussianKernelMatchesFormula() throws {
         let c = try XCTUnwrap(TestSupport.fixtures["gaussian"] as? [String: Any])
         let size = try XCTUnwrap(c["size"] as? Int), sigma = try XCTUnwrap(c["sigma"] as? Double)

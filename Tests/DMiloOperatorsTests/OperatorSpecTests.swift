@@ -84,11 +84,24 @@ final class OperatorSpecTests: XCTestCase {
         expectError(#"{"type":"compressed_sensing","ratio":0,"matrix_seed":1}"#, field: "operator.ratio")
     }
 
+    /// `geometry` is a blur option only; `same` is the default and stays implicit in the canonical JSON.
+    func testBlurGeometryOption() throws {
+        XCTAssertEqual(try parse(#"{"type":"blur","kernel":"k.npy","geometry":"paper"}"#), .blur(kernelFile: "k.npy", geometry: .paper))
+        XCTAssertEqual(try parse(#"{"type":"gaussian_blur","size":3,"sigma":1,"geometry":"same"}"#), .gaussianBlur(size: 3, sigma: 1))
+        XCTAssertEqual(try parse(#"{"type":"motion_blur","kernel":"k.npy","geometry":"paper"}"#).blurGeometry, .paper)
+        XCTAssertNil(try parse(#"{"type":"blur","kernel":"k.npy"}"#).jsonObject["geometry"])
+        expectError(#"{"type":"blur","kernel":"k.npy","geometry":"valid"}"#, field: "operator.geometry")
+        expectError(#"{"type":"blur","kernel":"k.npy","geometry":1}"#, field: "operator.geometry")
+        expectError(#"{"type":"super_resolution","factor":2,"geometry":"paper"}"#, field: "operator.geometry")
+    }
+
     func testFilesAndCanonicalJSONRoundTrip() throws {
         let specs = [#"{"type":"inpainting","mask":"m.png"}"#, #"{"type":"super_resolution","factor":4}"#,
                      #"{"type":"motion_blur","size":31,"intensity":0.5,"kernel_seed":123}"#,
                      #"{"type":"inpainting","box":[1,2,3,4]}"#, #"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":7}"#,
-                     #"{"type":"inpainting","missing_fraction":0.25,"mask_seed":18446744073709551615}"#]
+                     #"{"type":"inpainting","missing_fraction":0.25,"mask_seed":18446744073709551615}"#,
+                     #"{"type":"gaussian_blur","size":61,"sigma":3,"geometry":"paper"}"#,
+                     #"{"type":"blur","kernel":"k.npy","geometry":"paper"}"#]
         for s in specs {
             let spec = try parse(s)
             let text = try JSONSerialization.data(withJSONObject: spec.jsonObject)
