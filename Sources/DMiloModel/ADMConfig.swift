@@ -89,8 +89,8 @@ public struct ADMConfig: Sendable, Equatable {
                 guard try !r.bool(key) else { throw FormatError(file: file, field: key, "class-conditional models are not supported") }
             case "out_channels": declaredOut = try r.int(key, min: 1)  // informational; checked below
             case "num_train_timesteps": c.numTrainTimesteps = try r.int(key, min: 2)
-            case "beta_start": c.betaStart = Double(try r.float(key))
-            case "beta_end": c.betaEnd = Double(try r.float(key))
+            case "beta_start": c.betaStart = try r.double(key)
+            case "beta_end": c.betaEnd = try r.double(key)
             case "beta_schedule": try r.expectString(key, "linear")
             case "prediction_type": try r.expectString(key, "epsilon")
             case "use_fp16", "use_checkpoint", "dropout":
@@ -121,9 +121,10 @@ public struct ADMConfig: Sendable, Equatable {
         guard betaStart > 0, betaEnd > betaStart, betaEnd < 1 else {
             throw FormatError(file: file, field: "beta_end", "schedule β \(betaStart)…\(betaEnd) is not increasing within (0, 1)")
         }
-        // every width that carries attention must split evenly into heads
-        var widths = Set(channelMult.map { $0 * numChannels })
-        widths.insert(channelMult.last! * numChannels)
+        // every width that carries attention (levels at an attention factor, and the middle block) splits into heads
+        let ds = attentionDownsampleFactors
+        var widths: Set<Int> = [channelMult.last! * numChannels]
+        for (level, m) in channelMult.enumerated() where ds.contains(1 << level) { widths.insert(m * numChannels) }
         for w in widths {
             if numHeadChannels != -1 {
                 guard w % numHeadChannels == 0 else {

@@ -29,6 +29,13 @@ struct ConfigReader {
         return n.floatValue
     }
 
+    func double(_ k: String) throws -> Double {
+        guard let n = d[k] as? NSNumber, n.doubleValue.isFinite else {
+            throw FormatError(file: file, field: k, "must be a number, got \(describe(d[k]))")
+        }
+        return n.doubleValue
+    }
+
     func bool(_ k: String) throws -> Bool {
         guard let b = d[k] as? Bool else { throw FormatError(file: file, field: k, "must be true or false, got \(describe(d[k]))") }
         return b
