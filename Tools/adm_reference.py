@@ -22,7 +22,7 @@ import types
 
 import torch
 
-DEEPINV_VERSION = "0.5.0"  # pinned in Tools/requirements.txt; the replacements below are checked against its source
+DEEPINV_VERSION = "0.5.0"  # pinned in Tools/requirements-adm.txt; the replacements below are checked against its source
 
 
 def _load_diffunet_module():
@@ -30,7 +30,7 @@ def _load_diffunet_module():
         return sys.modules["deepinv.models.diffunet"]
     spec = importlib.util.find_spec("deepinv")  # locates the package without executing its __init__
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("deepinv is not installed: .venv-tools/bin/pip install --no-deps deepinv==" + DEEPINV_VERSION)
+        raise SystemExit("deepinv is not installed: .venv-tools/bin/pip install --no-deps -r Tools/requirements-adm.txt")
     root = list(spec.submodule_search_locations)[0]
     pkg = types.ModuleType("deepinv"); pkg.__path__ = [root]
     models = types.ModuleType("deepinv.models"); models.__path__ = [os.path.join(root, "models")]
