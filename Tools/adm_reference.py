@@ -107,6 +107,24 @@ def build(cfg: dict) -> torch.nn.Module:
     return m.eval()
 
 
+def randomise(model: torch.nn.Module, seed: int) -> None:
+    """Every weight re-drawn from `seed`: PyTorch default init for each conv / linear, including the ones
+    guided-diffusion zero-initialises (out.2, ResBlock out_layers.3, attention proj_out), so no block is the
+    identity; GroupNorm scales 1 + 0.2·N(0, 1), biases 0.1·N(0, 1)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
+                m.reset_parameters()  # undoes zero_module()
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if p.ndim == 1 and name.endswith("weight"):  # GroupNorm scales
+                p.copy_(1 + 0.2 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+
+
 def to_float64(model: torch.nn.Module) -> torch.nn.Module:
     """Run deepinv's DiffUNet in float64 for an exact reference. Three dtype pins in its code are lifted, none of
     which changes the math: `forward_diffusion` casts the input to `self.dtype` (float32), GroupNorm32 computes in

@@ -83,13 +83,13 @@ def load_adm(folder: str, cfg: dict):
 
 
 def make_adm(out: str) -> None:
-    """ffhq_10m layout, PyTorch default init with a fixed seed, via a .pt state dict and the converter."""
+    """ffhq_10m layout, every weight drawn from a fixed seed, via a .pt state dict and the converter."""
     import tempfile
     import adm_reference
     import convert_adm
     cfg = convert_adm.make_config("ffhq_10m", {})
-    torch.manual_seed(0)
     model = adm_reference.build({k: v for k, v in cfg.items() if not k.startswith("_")})
+    adm_reference.randomise(model, 0)  # no zero-initialised output convs: outputs and gradients are not trivially 0
     sd = {k: v for k, v in model.state_dict().items() if not k.startswith("sqrt_")}
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = os.path.join(tmp, "ffhq_adm_random.pt")

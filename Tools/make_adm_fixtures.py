@@ -61,21 +61,6 @@ CONFIGS = {
 }
 
 
-def randomise(model: torch.nn.Module, seed: int) -> None:
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
-                m.reset_parameters()  # undoes zero_module()
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen)
-            if p.ndim == 1 and name.endswith("weight"):  # GroupNorm scales
-                p.copy_(1 + 0.2 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-
-
 def gguf_state_dict(path: str, shapes: dict) -> dict:
     """Every tensor of a dmilo GGUF file as float32, dequantised by PyPI gguf, in its PyTorch shape."""
     out = {}
@@ -92,7 +77,7 @@ def make(name: str, spec: dict) -> None:
         os.remove(os.path.join(out, f))
     cfg = dict(spec["cfg"], class_cond=False)
     model = adm_reference.build(cfg)
-    randomise(model, sum(map(ord, name)))
+    adm_reference.randomise(model, sum(map(ord, name)))
     sd = model.state_dict()
     sd = {k: v for k, v in sd.items() if not k.startswith("sqrt_")}  # deepinv's noise-level buffers, not weights
     shapes = {k: list(v.shape) for k, v in sd.items()}
