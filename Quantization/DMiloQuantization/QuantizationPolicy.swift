@@ -16,10 +16,14 @@ public struct QuantizationPolicy: Sendable {
     }
 
     public static let keptByDefault = [".bias", "norm", "time_embedding.", "time_proj.", "conv_in.", "conv_out."]
+    /// The same roles under guided-diffusion (ADM) names: time MLP, stem conv (`input_blocks.0.0`), output head
+    /// (`out.0` GroupNorm, `out.2` conv). Prefixes, because `out.` is also a substring of `proj_out.`.
+    public static let keptPrefixesByDefault = ["time_embed.", "input_blocks.0.0.", "out."]
 
     public func type(for name: String, shape: [Int]) -> GGMLType {
         if keep.contains(where: { name.contains($0) }) { return .f32 }
-        if !all && (Self.keptByDefault.contains(where: { name.contains($0) }) || shape.count < 2) { return .f32 }
+        if !all && (Self.keptByDefault.contains(where: { name.contains($0) })
+                    || Self.keptPrefixesByDefault.contains(where: { name.hasPrefix($0) }) || shape.count < 2) { return .f32 }
         switch requested {
         case .f32: return .f32
         case .f16: return .f16

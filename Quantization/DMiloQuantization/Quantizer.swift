@@ -40,14 +40,15 @@ public enum Quantizer {
                                force: Bool) throws -> QuantizationReport {
         let (configPath, weightsPath) = try locate(input)
         let configData = try Data(contentsOf: URL(fileURLWithPath: configPath))
-        let reference = try UNet2DModel.load(path: input)          // strict: names, shapes, config values
+        let kind = try DiffusionModels.kind(ofModelAt: input)
+        let reference = try DiffusionModels.load(path: input)       // strict: names, shapes, config values
         let source = try RenamedWeightSource(try SafetensorsFile(path: weightsPath), rename: RenamedWeightSource.diffusersAttentionName)
         let sha = try SHA256.hex(ofFile: weightsPath)
-        let schedule = NoiseSchedule()
+        let schedule = try DiffusionModels.schedule(ofModelAt: input)  // ADM: the converter's; diffusers: the DDPM default
 
         var writer = GGUFWriter()
         let anyQuantised = policy.requested == .q8_0
-        writer.add("general.architecture", .string("dmilo.unet2d"))
+        writer.add("general.architecture", .string(kind == .adm ? DiffusionModels.admArchitecture : GGUFKeys.architectureValue))
         writer.add("general.name", .string(URL(fileURLWithPath: input).lastPathComponent))
         if anyQuantised { writer.add("general.quantization_version", .uint32(2)) }
         writer.add("general.file_type", .uint32(policy.requested == .f32 ? 0 : (policy.requested == .f16 ? 1 : 7)))
@@ -86,7 +87,8 @@ public enum Quantizer {
         let bytes = writer.encoded()
         try bytes.withUnsafeBytes { try SyncedFile.write($0, to: temp.path) }
         do {
-            let quantised = try UNet2DModel.loadGGUF(path: temp.path)
+            let quantised: any NoisePredictor = kind == .adm
+                ? try DiffusionModels.loadADMGGUF(path: temp.path) : try UNet2DModel.loadGGUF(path: temp.path)
             let (byT, total, rel) = try endToEnd(reference: reference, candidate: quantised)
             let report = QuantizationReport(tensors: reports, sourceBytes: try fileSize(weightsPath), outputBytes: bytes.count,
                                             snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
@@ -135,7 +137,7 @@ public enum Quantizer {
     }
 
     /// Output SNR of `candidate` vs `reference` on seeded N(0, I) inputs (batch 4) at the calibration timesteps.
-    public static func endToEnd(reference: UNet2DModel, candidate: UNet2DModel) throws -> ([(Int, Double)], Double, Double) {
+    public static func endToEnd(reference: any NoisePredictor, candidate: any NoisePredictor) throws -> ([(Int, Double)], Double, Double) {
         let s = reference.sampleShape
         var rng = SeededRandom(seed: 0, stream: "quantization-calibration")
         var byT: [(Int, Double)] = []

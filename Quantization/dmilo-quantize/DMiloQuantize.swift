@@ -1,4 +1,4 @@
-// `dmilo-quantize INPUT --type f32|f16|q8_0 --output OUT.gguf`: offline conversion of float diffusers weights.
+// `dmilo-quantize INPUT --type f32|f16|q8_0 --output OUT.gguf`: offline conversion of float diffusers or ADM weights.
 
 import ArgumentParser
 import DMiloFormats
@@ -9,15 +9,15 @@ import Foundation
 struct DMiloQuantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmilo-quantize",
-        abstract: "Convert a float diffusers UNet2DModel folder to a dmilo GGUF file (F32, F16 or Q8_0 tensors).")
+        abstract: "Convert a float diffusers UNet2DModel folder, or an ADM folder from Tools/convert_adm.py, to a dmilo GGUF file (F32, F16 or Q8_0 tensors).")
 
-    @Argument(help: "Diffusers folder: config.json + diffusion_pytorch_model.safetensors (or model.safetensors).") var input: String
+    @Argument(help: "Model folder: config.json + diffusion_pytorch_model.safetensors (or model.safetensors); diffusers or ADM (Tools/convert_adm.py).") var input: String
     @Option(help: "Tensor type: f32, f16 or q8_0.") var type: String
     @Option(help: "Output .gguf file (written via a temp file and rename).") var output: String
     @Option(help: "Refuse when the end-to-end output SNR (dB) is below this.") var snrThreshold = 30.0
     @Flag(help: "Write even when the SNR is below the threshold.") var force = false
     @Option(help: "Keep tensors whose name contains this F32 (repeatable).") var keep: [String] = []
-    @Option(help: "`default` (keep biases, norms, time embedding, conv_in/out in F32) or `all`.") var policy = "default"
+    @Option(help: "`default` (keep biases, norms, time embedding, first/last conv in F32) or `all`.") var policy = "default"
 
     func validate() throws {
         guard ["f32", "f16", "q8_0"].contains(type) else { throw ValidationError("--type must be f32, f16 or q8_0") }

@@ -20,11 +20,11 @@ public final class LoadedModel: @unchecked Sendable {
     public let weights: String
     public let schedule: NoiseSchedule
     public let sampleShape: [Int]
-    private let load: () throws -> UNet2DModel
-    private var free: [UNet2DModel]
+    private let load: () throws -> any DiffusionUNet
+    private var free: [any DiffusionUNet]
     private let lock = NSLock()
 
-    public init(path: String, load: @escaping () throws -> UNet2DModel, sha256: String, schedule: NoiseSchedule = NoiseSchedule()) throws {
+    public init(path: String, load: @escaping () throws -> any DiffusionUNet, sha256: String, schedule: NoiseSchedule = NoiseSchedule()) throws {
         self.path = path
         self.load = load
         let first = try load()
@@ -38,11 +38,12 @@ public final class LoadedModel: @unchecked Sendable {
         weights = LoadedModel.weightKind(counts)
     }
 
-    /// Loads a diffusers folder / safetensors file (and, once supported by the loader, GGUF).
+    /// Loads a diffusers or converted guided-diffusion (ADM) folder / safetensors file, or a dmilo GGUF file; the
+    /// architecture and the noise schedule come from what travels with the weights (`DiffusionModels`).
     public static func open(path: String) throws -> LoadedModel {
         let sha = try ModelFiles.sha256(ofModelAt: path)
-        let schedule = path.hasSuffix(".gguf") ? try UNet2DModel.schedule(ofGGUF: path) : NoiseSchedule()
-        return try LoadedModel(path: path, load: { try UNet2DModel.load(path: path) }, sha256: sha, schedule: schedule)
+        let schedule = try DiffusionModels.schedule(ofModelAt: path)
+        return try LoadedModel(path: path, load: { try DiffusionModels.load(path: path) }, sha256: sha, schedule: schedule)
     }
 
     static func weightKind(_ counts: [String: Int]) -> String {
@@ -52,19 +53,19 @@ public final class LoadedModel: @unchecked Sendable {
     }
 
     /// Takes a model instance (loading another if all are busy); give it back with `checkIn`.
-    public func checkOut() throws -> UNet2DModel {
+    public func checkOut() throws -> any DiffusionUNet {
         lock.lock()
         if let m = free.popLast() { lock.unlock(); return m }
         lock.unlock()
         return try load()
     }
 
-    public func checkIn(_ m: UNet2DModel) {
+    public func checkIn(_ m: any DiffusionUNet) {
         lock.lock(); free.append(m); lock.unlock()
     }
 
     /// Another instance with its own workspace (for solvers that hold several tapes at once).
-    public func replica() throws -> UNet2DModel { try load() }
+    public func replica() throws -> any DiffusionUNet { try load() }
 }
 
 /// Files that identify a model (for `metrics.json` `model.sha256`).

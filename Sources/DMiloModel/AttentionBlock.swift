@@ -19,16 +19,21 @@ final class AttentionBlock: Step {
     private var q: UnsafeMutablePointer<Float>?, k: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?
     private var probs: UnsafeMutablePointer<Float>?
 
-    init(_ store: ParameterStore, _ p: String, channels: Int, headDim: Int, groups: Int?, eps: Float, rescale: Float) {
-        norm = groups.map { GroupNormLayer(store, p + ".group_norm", channels: channels, groups: $0, eps: eps) }
-        heads = channels / headDim
-        self.headDim = headDim
-        let inner = heads * headDim
-        toQ = LinearLayer(store, p + ".to_q", inF: channels, outF: inner)
-        toK = LinearLayer(store, p + ".to_k", inF: channels, outF: inner)
-        toV = LinearLayer(store, p + ".to_v", inF: channels, outF: inner)
-        toOut = LinearLayer(store, p + ".to_out.0", inF: inner, outF: channels)
-        self.channels = channels; self.rescale = rescale
+    convenience init(_ store: ParameterStore, _ p: String, channels: Int, headDim: Int, groups: Int?, eps: Float, rescale: Float) {
+        let heads = channels / headDim, inner = heads * headDim
+        self.init(norm: groups.map { GroupNormLayer(store, p + ".group_norm", channels: channels, groups: $0, eps: eps) },
+                  toQ: LinearLayer(store, p + ".to_q", inF: channels, outF: inner),
+                  toK: LinearLayer(store, p + ".to_k", inF: channels, outF: inner),
+                  toV: LinearLayer(store, p + ".to_v", inF: channels, outF: inner),
+                  toOut: LinearLayer(store, p + ".to_out.0", inF: inner, outF: channels),
+                  channels: channels, heads: heads, rescale: rescale)
+    }
+
+    /// From explicit layers: q, k, v [B·L, heads·headDim] with head h in columns h·headDim ..< (h+1)·headDim.
+    init(norm: GroupNormLayer?, toQ: LinearLayer, toK: LinearLayer, toV: LinearLayer, toOut: LinearLayer,
+         channels: Int, heads: Int, rescale: Float) {
+        self.norm = norm; self.toQ = toQ; self.toK = toK; self.toV = toV; self.toOut = toOut
+        self.channels = channels; self.heads = heads; self.headDim = toQ.outF / heads; self.rescale = rescale
     }
 
     var inner: Int { heads * headDim }

@@ -61,23 +61,33 @@ struct GroupNormLayer {
     }
 }
 
-/// nn.Linear with bias.
+/// nn.Linear with bias, or output rows [rowOffset, rowOffset + outF) of one (a fused projection such as ADM's qkv).
 struct LinearLayer {
     let weight: Parameter, bias: Parameter
     let inF, outF: Int
+    let rowOffset: Int
 
     init(_ store: ParameterStore, _ prefix: String, inF: Int, outF: Int) {
         weight = store.declare(prefix + ".weight", [outF, inF])
         bias = store.declare(prefix + ".bias", [outF])
-        self.inF = inF; self.outF = outF
+        self.inF = inF; self.outF = outF; rowOffset = 0
     }
 
+    /// Rows [rowOffset, rowOffset + outF) of an already declared [rows, inF(, 1…)] weight and its bias.
+    init(slice weight: Parameter, bias: Parameter, inF: Int, outF: Int, rowOffset: Int) {
+        precondition(weight.count >= (rowOffset + outF) * inF && bias.count >= rowOffset + outF)
+        self.weight = weight; self.bias = bias; self.inF = inF; self.outF = outF; self.rowOffset = rowOffset
+    }
+
+    private var w: UnsafePointer<Float> { weight.ptr + rowOffset * inF }
+    private var b: UnsafePointer<Float> { bias.ptr + rowOffset }
+
     func forward(_ n: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        Linear.forward(n: n, inF: inF, outF: outF, x: x, weight: weight.ptr, bias: bias.ptr, out: out)
+        Linear.forward(n: n, inF: inF, outF: outF, x: x, weight: w, bias: b, out: out)
     }
 
     func backward(_ n: Int, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        Linear.backwardInput(n: n, inF: inF, outF: outF, dOut: dOut, weight: weight.ptr, dx: dx)
+        Linear.backwardInput(n: n, inF: inF, outF: outF, dOut: dOut, weight: w, dx: dx)
     }
 
     func flops(_ n: Int) -> Int { 2 * n * inF * outF }

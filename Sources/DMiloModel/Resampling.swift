@@ -8,9 +8,14 @@ final class Downsample: Step {
     let asymmetric: Bool
     private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
 
-    init(_ store: ParameterStore, _ p: String, channels: Int, padding: Int) {
-        conv = ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding)
-        asymmetric = padding == 0
+    convenience init(_ store: ParameterStore, _ p: String, channels: Int, padding: Int) {
+        self.init(conv: ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
+    }
+
+    /// From a stride-2 3×3 conv (guided-diffusion Downsample(use_conv=True) names it `op`, padding 1).
+    init(conv: ConvLayer) {
+        self.conv = conv
+        asymmetric = conv.padding == 0
     }
 
     private func inner(_ g: Geometry) -> (Int, Int) { asymmetric ? (g.height + 1, g.width + 1) : (g.height, g.width) }

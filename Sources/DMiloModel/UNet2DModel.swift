@@ -1,9 +1,9 @@
 // diffusers UNet2DModel on DMiloKernels: forward ε_θ(x, t) and the input VJP (weights frozen).
 //
 // The network is flattened into a list of ops (stem conv, resnets, attentions, resamplers, skip concatenations,
-// output head) in execution order. Each down-path op that diffusers appends to `down_block_res_samples` pushes its
-// output on a skip stack; each up-path resnet is preceded by a concat that pops it. The VJP walks the same list
-// backwards: a pushed output receives its skip gradient just before its producer's backward runs.
+// output head) in execution order (`OpSequence`, shared with `ADMUNet`): each down-path op that diffusers appends
+// to `down_block_res_samples` pushes its output on a skip stack; each up-path resnet is preceded by a concat that
+// pops it.
 //
 // Memory: activations live in the model's `Workspace` arenas, sized on the first call at a batch size and reused
 // afterwards (no steady-state allocation except the returned tensors). Only `forwardForVJP` keeps activations; a
@@ -35,27 +35,15 @@ public final class UNet2DModel: NoisePredictor {
     /// Stored dtype of each tensor (from the weight source), for reporting.
     public let tensorDTypes: [String: String]
 
-    enum Op {
-        case step(any Step, pushesSkip: Bool)
-        case concatSkip
-    }
-
     private let store: ParameterStore
-    private let ops: [Op]
+    private let body: OpSequence
     private let resnets: [ResnetBlock]
     private let timeLinear1: LinearLayer, timeLinear2: LinearLayer
     private let fourierWeight: Parameter?
     private let ws = Workspace()
 
-    // Per-call bookkeeping, sized once (no per-call allocation).
-    private var inGeo: [Geometry], outGeo: [Geometry]
-    private var skipOfOp: [Int], poppedSkip: [Int]
-    /// Input of each op in the last forward (kept for recomputation).
-    private var opInput: [UnsafePointer<Float>?]
-    private var skipPtr: [UnsafeMutablePointer<Float>?], skipGeo: [Geometry], dSkip: [UnsafeMutablePointer<Float>?]
     private var generation = 0
     private var liveTape: UNetTape?
-    private var maxCount = 0
     private var timestepScratch: [Float] = []
 
     /// Builds the network for `config` and binds it strictly to `weights` (canonical diffusers names; wrap legacy
@@ -143,21 +131,10 @@ public final class UNet2DModel: NoisePredictor {
         ops.append(.step(OutputHead(norm: GroupNormLayer(store, "conv_norm_out", channels: boc[0], groups: G, eps: eps),
                                     conv: ConvLayer(store, "conv_out", cin: boc[0], cout: c.outChannels, kernel: 3, padding: 1)),
                          pushesSkip: false))
-        self.ops = ops
+        body = OpSequence(ops)
         self.resnets = resnets
-
-        var nSkips = 0
-        skipOfOp = Array(repeating: -1, count: ops.count)
-        for (i, op) in ops.enumerated() { if case .step(_, true) = op { skipOfOp[i] = nSkips; nSkips += 1 } }
-        let zero = Geometry(batch: 0, channels: 0, height: 0, width: 0)
-        inGeo = Array(repeating: zero, count: ops.count)
-        outGeo = inGeo
-        poppedSkip = Array(repeating: -1, count: ops.count)
-        opInput = Array(repeating: nil, count: ops.count)
-        skipPtr = Array(repeating: nil, count: nSkips)
-        skipGeo = Array(repeating: zero, count: nSkips)
-        dSkip = skipPtr
-        try checkWiring()
+        let m = c.spatialMultiple
+        try body.checkWiring(Geometry(batch: 1, channels: c.inChannels, height: m, width: m)) { ($0 as? ResnetBlock)?.cin }
         try store.load(from: weights, residency: residency)
         self.residency = residency
     }
@@ -171,26 +148,6 @@ public final class UNet2DModel: NoisePredictor {
 
     /// How the weights are held (see `WeightResidency`).
     public private(set) var residency: WeightResidency = .float32
-
-    /// Walks the op list geometrically once, so a mis-wired config fails at load time rather than mid-pass.
-    private func checkWiring() throws {
-        var g = Geometry(batch: 1, channels: config.inChannels, height: config.spatialMultiple, width: config.spatialMultiple)
-        var stack: [Geometry] = []
-        for (i, op) in ops.enumerated() {
-            switch op {
-            case .step(let s, let push):
-                if let r = s as? ResnetBlock, r.cin != g.channels {
-                    throw ModelError("internal wiring error at op \(i): resnet expects \(r.cin) channels, gets \(g.channels)")
-                }
-                g = s.outputGeometry(g)
-                if push { stack.append(g) }
-            case .concatSkip:
-                guard let s = stack.popLast() else { throw ModelError("internal wiring error: skip stack empty at op \(i)") }
-                g.channels += s.channels
-            }
-        }
-        guard stack.isEmpty else { throw ModelError("internal wiring error: \(stack.count) skips unused") }
-    }
 
     // MARK: loading
 
@@ -247,14 +204,7 @@ public final class UNet2DModel: NoisePredictor {
     }
 
     public func vjp(_ tape: any ActivationTape, cotangent: Tensor) throws -> Tensor {
-        guard let t = tape as? UNetTape, t.model === self else { throw ModelError("vjp: tape was not made by this model") }
-        guard t.generation == generation, !t.consumed else {
-            throw ModelError("vjp: tape is stale (another forward ran since, or it was already used)")
-        }
-        guard cotangent.shape == t.outputShape else {
-            throw ModelError("vjp: cotangent shape \(cotangent.shape) does not match the output shape \(t.outputShape)")
-        }
-        t.consumed = true
+        let t = try UNetTape.claim(tape, model: self, generation: generation, cotangentShape: cotangent.shape)
         defer { liveTape = nil }
         let dx = backward(cotangent, tape: t)
         if let e = ws.weightError { ws.weightError = nil; throw ModelError("\(weightsPath): weights unreadable during the VJP: \(e)") }
@@ -263,49 +213,16 @@ public final class UNet2DModel: NoisePredictor {
 
     public func vjpMemoryBytes(batch: Int) -> Int {
         let s = config.sampleSize
-        var g = Geometry(batch: batch, channels: config.inChannels, height: s, width: s)
-        var acts = 2 * g.count, maxC = g.count, skips = 0, maxTape = 0
-        var stack: [Geometry] = []
-        for op in ops {
-            switch op {
-            case .step(let st, let push):
-                let tape = st.tapeCount(g)
-                maxTape = max(maxTape, tape + st.outputGeometry(g).count)
-                if !recomputeActivations { acts += tape }
-                g = st.outputGeometry(g)
-                acts += g.count
-                if push { stack.append(g); skips += g.count }
-            case .concatSkip:
-                let sg = stack.popLast() ?? g
-                g.channels += sg.channels
-                acts += g.count
-            }
-            maxC = max(maxC, g.count)
-        }
-        // temporaries: ~6 activation-sized buffers plus conv column scratch (8 MiB cap); gradients: 2 + skips
-        let temp = 6 * maxC + Conv2DShape.tileBudget
-        if recomputeActivations { acts += maxTape }  // one op re-recorded at a time
-        return 4 * (acts + temp + 2 * maxC + skips)
+        return body.vjpMemoryBytes(Geometry(batch: batch, channels: config.inChannels, height: s, width: s),
+                                   recompute: recomputeActivations, extraActs: 0)
     }
 
     // MARK: passes
 
     /// Forward FLOPs (conv, linear and attention matmuls; ×2 multiply-adds) for input (B, C, H, W).
     public func forwardFlops(batch: Int, height: Int? = nil, width: Int? = nil) -> Int {
-        var g = Geometry(batch: batch, channels: config.inChannels, height: height ?? config.sampleSize, width: width ?? config.sampleSize)
-        var total = timeLinear1.flops(batch) + timeLinear2.flops(batch)
-        var stack: [Geometry] = []
-        for op in ops {
-            switch op {
-            case .step(let s, let push):
-                total += s.flops(g)
-                g = s.outputGeometry(g)
-                if push { stack.append(g) }
-            case .concatSkip:
-                g.channels += (stack.popLast()?.channels ?? 0)
-            }
-        }
-        return total
+        let g = Geometry(batch: batch, channels: config.inChannels, height: height ?? config.sampleSize, width: width ?? config.sampleSize)
+        return timeLinear1.flops(batch) + timeLinear2.flops(batch) + body.flops(g)
     }
 
     private func validateInput(_ x: Tensor) throws -> Geometry {
@@ -323,7 +240,7 @@ public final class UNet2DModel: NoisePredictor {
     }
 
     private func run(_ x: Tensor, timestep: Float, record: Bool) throws -> Tensor {
-        var g = try validateInput(x)
+        let g = try validateInput(x)
         guard timestep.isFinite else { throw ModelError("timestep \(timestep) is not finite") }
         if config.timeEmbeddingType == .fourier && !(timestep > 0) {
             throw ModelError("Fourier time embedding takes log(t): timestep must be > 0, got \(timestep)")
@@ -361,74 +278,19 @@ public final class UNet2DModel: NoisePredictor {
             cur = UnsafePointer(c)
         }
         let result = Tensor(shape: [B, config.outChannels, g.height, g.width], zeroed: false)
-        var nSkips = 0
-        maxCount = g.count
-        for i in ops.indices {
-            inGeo[i] = g
-            opInput[i] = cur
-            switch ops[i] {
-            case .step(let s, let push):
-                let og = s.outputGeometry(g)
-                let out = i == ops.count - 1 ? result.data : ws.acts.alloc(og.count)
-                s.forward(ws, g, x: cur, out: out)
-                cur = UnsafePointer(out); g = og
-                if push { skipPtr[nSkips] = out; skipGeo[nSkips] = og; nSkips += 1 }
-            case .concatSkip:
-                nSkips -= 1
-                poppedSkip[i] = nSkips
-                let sg = skipGeo[nSkips]
-                var og = g
-                og.channels += sg.channels
-                let out = ws.acts.alloc(og.count)
-                ChannelConcat.forward(batch: B, c1: g.channels, c2: sg.channels, spatial: g.spatial, a: cur, b: skipPtr[nSkips]!, out: out)
-                cur = UnsafePointer(out); g = og
-            }
-            outGeo[i] = g
-            maxCount = max(maxCount, g.count)
-        }
+        body.forward(ws, g, x: cur, result: result.data)
         if config.timeEmbeddingType == .fourier { result.scale(by: 1 / timestep) }
-        if !record { for i in skipPtr.indices { skipPtr[i] = nil } }
         if let e = ws.weightError { ws.weightError = nil; throw ModelError("\(weightsPath): weights unreadable during the pass: \(e)") }
         return result
     }
 
     private func backward(_ cotangent: Tensor, tape: UNetTape) -> Tensor {
-        ws.grad.reset()
-        var g = ws.grad.alloc(maxCount), other = ws.grad.alloc(maxCount)
-        g.update(from: cotangent.data, count: cotangent.count)
-        if config.timeEmbeddingType == .fourier {
-            Vec.scale(cotangent.count, 1 / tape.timestep, g)  // diffusers divides the output by t, and so by σ here
-        }
-        for i in dSkip.indices { dSkip[i] = nil }
-        for i in ops.indices.reversed() {
-            switch ops[i] {
-            case .step(let s, let push):
-                if push, let d = dSkip[skipOfOp[i]] { Vec.axpy(outGeo[i].count, 1, d, g) }
-                if tape.recompute && s.tapeCount(inGeo[i]) > 0 {  // convs and resamplers keep nothing: no re-run
-                    // Re-record this op's tape on top of the kept outputs, use it, drop it.
-                    let m = ws.acts.mark
-                    ws.recording = true
-                    s.forward(ws, inGeo[i], x: opInput[i]!, out: ws.acts.alloc(outGeo[i].count))
-                    ws.recording = false
-                    s.backward(ws, dOut: g, dx: other)
-                    ws.acts.release(to: m)
-                } else {
-                    s.backward(ws, dOut: g, dx: other)
-                }
-                swap(&g, &other)
-            case .concatSkip:
-                let k = poppedSkip[i], sg = skipGeo[k], ig = inGeo[i]
-                let d = ws.grad.alloc(sg.count)
-                dSkip[k] = d
-                ChannelConcat.backwardInput(batch: ig.batch, c1: ig.channels, c2: sg.channels, spatial: ig.spatial,
-                                            dOut: g, da: other, db: d)
-                swap(&g, &other)
-            }
-        }
+        let g = body.backward(ws, cotangent: cotangent.data, count: cotangent.count, recompute: tape.recompute)
         let dx = Tensor(shape: tape.inputShape, zeroed: false)
         dx.data.update(from: g, count: dx.count)
+        // diffusers divides the output by t (σ here) for Fourier embeddings, so the gradient is divided too.
+        if config.timeEmbeddingType == .fourier { dx.scale(by: 1 / tape.timestep) }
         if config.centerInputSample { dx.scale(by: 2) }
-        for i in skipPtr.indices { skipPtr[i] = nil }
         return dx
     }
 
@@ -436,21 +298,4 @@ public final class UNet2DModel: NoisePredictor {
     public var workspaceBytes: Int { ws.reservedBytes }
     /// Bytes of resident float32 parameters (non-resident ones live in the mapped file).
     public var parameterBytes: Int { 4 * store.residentFloatCount }
-}
-
-/// The activations of one `forwardForVJP`, owned by the model's workspace.
-final class UNetTape: ActivationTape {
-    weak var model: UNet2DModel?
-    let generation: Int
-    let inputShape: [Int], outputShape: [Int]
-    let timestep: Float
-    let bytes: Int
-    /// Made with `recomputeActivations`: only op outputs are stored.
-    let recompute: Bool
-    var consumed = false
-    init(model: UNet2DModel, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
-         recompute: Bool) {
-        self.model = model; self.generation = generation; self.inputShape = inputShape; self.outputShape = outputShape
-        self.timestep = timestep; self.bytes = bytes; self.recompute = recompute
-    }
 }

@@ -12,7 +12,7 @@ import Glibc
 struct BenchUNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unet", abstract: "Time UNet forward and forward+VJP.")
 
-    @Option(help: "diffusers model folder") var model: String
+    @Option(help: "model folder (diffusers or converted ADM), .safetensors or .gguf") var model: String
     @Option(help: "batch size") var batch: Int = 1
     @Option(help: "threads (default: all cores)") var threads: Int?
     @Option(help: "timed iterations (after one warm-up)") var iterations: Int = 10
@@ -30,14 +30,14 @@ struct BenchUNetCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Threading.count = threads }
-        let net = try UNet2DModel.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
+        let net = try DiffusionModels.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
         let rssAfterLoad = peakRSSMiB()
         net.recomputeActivations = recompute
-        let c = net.config
+        let s = net.sampleShape
         var rng = SeededRandom(seed: 0, stream: "bench")
-        let x = rng.gaussianTensor(shape: [batch, c.inChannels, c.sampleSize, c.sampleSize])
-        let cot = rng.gaussianTensor(shape: [batch, c.outChannels, c.sampleSize, c.sampleSize])
-        let t: Float = c.timeEmbeddingType == .fourier ? 0.5 : 500
+        let x = rng.gaussianTensor(shape: [batch, s.channels, s.height, s.width])
+        let cot = rng.gaussianTensor(shape: [batch, net.outputChannels, s.height, s.width])
+        let t = net.typicalTimestep
 
         _ = try net.forward(x, timestep: t)  // warm-up sizes the arenas
         var fwd: [Double] = []
@@ -59,8 +59,8 @@ struct BenchUNetCommand: ParsableCommand {
         let flops = Double(net.forwardFlops(batch: batch))
         // The input VJP of a conv/linear/attention layer costs as many FLOPs as its forward: forward+VJP ≈ 2×.
         print("model        \(model)")
-        print("architecture \(c.summary)")
-        print("setup        batch \(batch), \(c.sampleSize)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
+        print("architecture \(net.architectureSummary)")
+        print("setup        batch \(batch), \(s.height)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
               + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
               + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
         print(String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9))

@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Run the UNet once on X (B,C,H,W) at timestep T; optionally write dL/dX for L = sum(C ⊙ UNet(X,T)).")
 
-    @Option(help: "Model: diffusers folder (config.json + safetensors) or .safetensors file.") var model: String
+    @Option(help: "Model: diffusers or converted ADM folder (config.json + safetensors), .safetensors or dmilo .gguf file.") var model: String
     @Option(help: "Input array, float32/float64 .npy of shape (B,C,H,W).") var input: String
     @Option(help: "Train timestep t (e.g. 0..999), the same for the whole batch.") var timestep: Float
     @Option(help: "Where to write the raw output (B,C_out,H,W) as float32 .npy.") var out: String
@@ -27,17 +27,17 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Threading.count = threads }
-        let net = try UNet2DModel.load(path: model)
+        let net = try DiffusionModels.load(path: model)
         let x = try NPY.readTensor(path: input)
         guard x.shape.count == 4 else { throw CLIError("\(input): shape \(x.shape) is not (B, C, H, W)") }
-        let c = net.config
-        guard x.shape[1] == c.inChannels else {
-            throw CLIError("\(input): has \(x.shape[1]) channels, the model takes \(c.inChannels)")
+        let inChannels = net.sampleShape.channels
+        guard x.shape[1] == inChannels else {
+            throw CLIError("\(input): has \(x.shape[1]) channels, the model takes \(inChannels)")
         }
         do {
             if let cotangent, let inputGrad {
                 let cot = try NPY.readTensor(path: cotangent)
-                let want = [x.shape[0], c.outChannels, x.shape[2], x.shape[3]]
+                let want = [x.shape[0], net.outputChannels, x.shape[2], x.shape[3]]
                 guard cot.shape == want else { throw CLIError("\(cotangent): shape \(cot.shape), expected the output shape \(want)") }
                 let (y, tape) = try net.forwardForVJP(x, timestep: timestep)
                 let g = try net.vjp(tape, cotangent: cot)

@@ -8,15 +8,16 @@ import Foundation
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Describe a model: architecture, tensors, bytes, checksum.")
 
-    @Argument(help: "diffusers folder (config.json + safetensors) or .safetensors file") var model: String
+    @Argument(help: "diffusers or converted ADM folder (config.json + safetensors), .safetensors or .gguf file") var model: String
 
     func run() throws {
-        let net = try UNet2DModel.load(path: model)
-        let c = net.config
+        let net = try DiffusionModels.load(path: model)
         print("model:        \(model)")
         print("weights:      \(net.weightsPath)")
-        print("architecture: \(c.summary)")
-        print("time MLP:     \(c.timeEmbedDim) wide; mid block \(c.hasMidBlock ? "resnet-\(c.addAttention ? "attention-" : "")resnet, scale \(c.midBlockScaleFactor)" : "none")")
+        print("architecture: \(net.architectureSummary)")
+        if let c = (net as? UNet2DModel)?.config {
+            print("time MLP:     \(c.timeEmbedDim) wide; mid block \(c.hasMidBlock ? "resnet-\(c.addAttention ? "attention-" : "")resnet, scale \(c.midBlockScaleFactor)" : "none")")
+        }
         print("parameters:   \(net.parameterCount) (\(String(format: "%.2f", Double(net.parameterCount) / 1e6)) M), \(net.tensorDTypes.count) tensors")
         var counts: [String: Int] = [:]
         for (_, d) in net.tensorDTypes { counts[d, default: 0] += 1 }
@@ -24,10 +25,11 @@ struct InspectCommand: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: net.weightsPath)[.size] as? Int) ?? nil
         print("bytes:        file \(size.map(String.init) ?? "?"), float32 in memory \(net.parameterBytes)")
         let flops = net.forwardFlops(batch: 1)
-        print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(c.sampleSize)²")
+        print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²")
         print("memory:       ~\(net.vjpMemoryBytes(batch: 1) / (1 << 20)) MiB workspace for forward+VJP at batch 1")
-        let s = NoiseSchedule()
-        print("schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (dmilo default; not stored in the UNet folder)")
+        let s = try DiffusionModels.schedule(ofModelAt: model)
+        let stored = model.hasSuffix(".gguf") || net is ADMUNet
+        print("schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))")
         print("sha256:       \(try SHA256.hex(ofFile: net.weightsPath))")
     }
 }

@@ -12,7 +12,7 @@ struct ReconstructCommand: ParsableCommand {
 
     @Argument(help: "Job manifest (NAME.json); the files it names are resolved beside it (calibration/FILE: ./calibration).")
     var job: String
-    @Option(help: "Model: diffusers folder, .safetensors or .gguf.") var model: String
+    @Option(help: "Model: diffusers or converted ADM folder, .safetensors or .gguf.") var model: String
     @Option(help: "Output folder (created; must be empty if it exists).") var out: String
     @Option(help: "Cap on UNet evaluations (like the daemon's max_budget).") var maxBudget: Int = 2000
     @Option(help: "Memory budget in MB (0 = unlimited); refused with memory.budget when the plan does not fit.")

@@ -19,7 +19,7 @@ struct DMilod: AsyncParsableCommand {
     @Option(help: "Spool root (incoming/ work/ done/ failed/ tmp/ calibration/).")
     var spool: String?
 
-    @Option(help: "Model: GGUF file or diffusers folder.")
+    @Option(help: "Model: GGUF file, diffusers folder or converted ADM folder (Tools/convert_adm.py).")
     var model: String?
 
     @Flag(help: "Process what is in incoming/ and work/, then exit 0.")

@@ -7,6 +7,24 @@ import DMiloModel
 final class QuantizerTests: XCTestCase {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtureModel = repo.appendingPathComponent("Tests/DMiloModelTests/Fixtures/cifar10_layout").path
+    static let admFixture = repo.appendingPathComponent("Tests/DMiloModelTests/Fixtures/adm_variants_f16").path
+
+    /// An ADM folder from Tools/convert_adm.py: recorded as dmilo.adm with its config and schedule, runs in the
+    /// engine close to the float model; ADM's time MLP / stem / head stay F32 under the default policy.
+    func testADMConversion() throws {
+        let p = QuantizationPolicy(requested: .q8_0)
+        XCTAssertEqual(p.type(for: "time_embed.0.weight", shape: [128, 32]), .f32)
+        XCTAssertEqual(p.type(for: "input_blocks.0.0.weight", shape: [32, 3, 3, 3]), .f32)
+        XCTAssertEqual(p.type(for: "out.2.weight", shape: [3, 32, 3, 3]), .f32)
+        XCTAssertEqual(p.type(for: "middle_block.1.proj_out.weight", shape: [64, 64, 1]), .q8_0)
+        let path = out("adm.gguf")
+        let r = try Quantizer.convert(input: Self.admFixture, policy: p, output: path, snrThreshold: 30, force: false)
+        XCTAssertGreaterThan(r.snr, 30)
+        let f = try GGUFFile(path: path)
+        XCTAssertEqual(f.metadata[GGUFKeys.architecture]?.stringValue, DiffusionModels.admArchitecture)
+        XCTAssertNotNil(f.metadata[GGUFKeys.configJSON]?.stringValue?.range(of: "\"ADMUNet\""))
+        XCTAssertTrue(try DiffusionModels.load(path: path) is ADMUNet)
+    }
 
     func testPolicyKeepsSensitiveTensorsAndNeedsBlocksOf32() {
         let p = QuantizationPolicy(requested: .q8_0)

@@ -1,0 +1,84 @@
+// Strict typed access to a parsed JSON config (diffusers config.json, ADM config.json): every error names the file
+// and the key.
+
+import DMiloFormats
+import Foundation
+
+/// Typed access to a JSON object with errors naming the file and key.
+struct ConfigReader {
+    let d: [String: Any]
+    let file: String
+
+    func isNull(_ k: String) -> Bool { d[k] is NSNull }
+
+    func int(_ k: String, min: Int = Int.min, max: Int = Int.max) throws -> Int {
+        guard let n = d[k] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else {
+            throw FormatError(file: file, field: k, "must be an integer, got \(describe(d[k]))")
+        }
+        let v = n.intValue
+        guard v >= min && v <= max else {
+            throw FormatError(file: file, field: k, "value \(v) is not supported (allowed \(min == Int.min ? "…" : String(min))…\(max == Int.max ? "" : String(max)))")
+        }
+        return v
+    }
+
+    func float(_ k: String) throws -> Float {
+        guard let n = d[k] as? NSNumber, n.doubleValue.isFinite else {
+            throw FormatError(file: file, field: k, "must be a number, got \(describe(d[k]))")
+        }
+        return n.floatValue
+    }
+
+    func double(_ k: String) throws -> Double {
+        guard let n = d[k] as? NSNumber, n.doubleValue.isFinite else {
+            throw FormatError(file: file, field: k, "must be a number, got \(describe(d[k]))")
+        }
+        return n.doubleValue
+    }
+
+    func bool(_ k: String) throws -> Bool {
+        guard let b = d[k] as? Bool else { throw FormatError(file: file, field: k, "must be true or false, got \(describe(d[k]))") }
+        return b
+    }
+
+    func string(_ k: String) throws -> String {
+        guard let s = d[k] as? String else { throw FormatError(file: file, field: k, "must be a string, got \(describe(d[k]))") }
+        return s
+    }
+
+    func expectString(_ k: String, _ allowed: String) throws {
+        let s = try string(k)
+        guard s == allowed else { throw FormatError(file: file, field: k, "value \"\(s)\" is not supported (only \"\(allowed)\")") }
+    }
+
+    func enumValue<E: RawRepresentable>(_ k: String) throws -> E where E.RawValue == String {
+        let s = try string(k)
+        guard let e = E(rawValue: s) else { throw FormatError(file: file, field: k, "value \"\(s)\" is not supported") }
+        return e
+    }
+
+    func enumList<E: RawRepresentable>(_ k: String) throws -> [E] where E.RawValue == String {
+        guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of strings") }
+        return try a.map { v in
+            guard let s = v as? String else { throw FormatError(file: file, field: k, "must be a list of strings") }
+            guard let e = E(rawValue: s) else { throw FormatError(file: file, field: k, "value \"\(s)\" is not supported") }
+            return e
+        }
+    }
+
+    func intList(_ k: String) throws -> [Int] {
+        guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of integers") }
+        return try a.map { v in
+            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue < 1e9 else {
+                throw FormatError(file: file, field: k, "must be a list of positive integers")
+            }
+            return n.intValue
+        }
+    }
+
+    func describe(_ v: Any?) -> String {
+        guard let v else { return "nothing" }
+        if v is NSNull { return "null" }
+        return "\(v)"
+    }
+}

@@ -1,0 +1,231 @@
+// The body of a UNet as a flat list of ops in execution order, shared by the diffusers `UNet2DModel` and the
+// guided-diffusion `ADMUNet` (both are "push every down-path output, pop one skip before each up-path block").
+//
+// Each down-path op whose output the reference appends to its skip list (diffusers `down_block_res_samples`, ADM
+// `hs`) pushes it on a skip stack; each up-path block is preceded by a concat that pops it. The VJP walks the same
+// list backwards: a pushed output receives its skip gradient just before its producer's backward runs.
+// The models own the time embedding and the input/output conventions; this type owns the per-call bookkeeping
+// (sized once: no per-call allocation) and the activation-recompute knob.
+
+import DMiloKernels
+
+/// One op of a UNet body.
+enum Op {
+    case step(any Step, pushesSkip: Bool)
+    case concatSkip
+}
+
+/// A flattened UNet body with its forward, input VJP, FLOP count and memory estimate.
+final class OpSequence {
+    let ops: [Op]
+    private var inGeo: [Geometry], outGeo: [Geometry]
+    private var skipOfOp: [Int], poppedSkip: [Int]
+    /// Input of each op in the last forward (kept for recomputation).
+    private var opInput: [UnsafePointer<Float>?]
+    private var skipPtr: [UnsafeMutablePointer<Float>?], skipGeo: [Geometry], dSkip: [UnsafeMutablePointer<Float>?]
+    /// Largest activation (floats) of the last forward: sizes the two gradient buffers of the VJP.
+    private var maxCount = 0
+
+    init(_ ops: [Op]) {
+        self.ops = ops
+        var nSkips = 0
+        skipOfOp = Array(repeating: -1, count: ops.count)
+        for (i, op) in ops.enumerated() { if case .step(_, true) = op { skipOfOp[i] = nSkips; nSkips += 1 } }
+        let zero = Geometry(batch: 0, channels: 0, height: 0, width: 0)
+        inGeo = Array(repeating: zero, count: ops.count)
+        outGeo = inGeo
+        poppedSkip = Array(repeating: -1, count: ops.count)
+        opInput = Array(repeating: nil, count: ops.count)
+        skipPtr = Array(repeating: nil, count: nSkips)
+        skipGeo = Array(repeating: zero, count: nSkips)
+        dSkip = skipPtr
+    }
+
+    /// Walks the op list geometrically once, so a mis-wired config fails at load time rather than mid-pass.
+    /// `channelsIn(step)` returns the input channels a step expects (nil: any).
+    func checkWiring(_ start: Geometry, channelsIn: (any Step) -> Int?) throws {
+        var g = start
+        var stack: [Geometry] = []
+        for (i, op) in ops.enumerated() {
+            switch op {
+            case .step(let s, let push):
+                if let c = channelsIn(s), c != g.channels {
+                    throw ModelError("internal wiring error at op \(i): \(type(of: s)) expects \(c) channels, gets \(g.channels)")
+                }
+                g = s.outputGeometry(g)
+                if push { stack.append(g) }
+            case .concatSkip:
+                guard let s = stack.popLast() else { throw ModelError("internal wiring error: skip stack empty at op \(i)") }
+                guard s.height == g.height, s.width == g.width else {
+                    throw ModelError("internal wiring error at op \(i): skip \(s.height)×\(s.width) vs \(g.height)×\(g.width)")
+                }
+                g.channels += s.channels
+            }
+        }
+        guard stack.isEmpty else { throw ModelError("internal wiring error: \(stack.count) skips unused") }
+    }
+
+    /// Output geometry of the whole body for input geometry g.
+    func outputGeometry(_ start: Geometry) -> Geometry {
+        var g = start
+        var stack: [Geometry] = []
+        for op in ops {
+            switch op {
+            case .step(let s, let push):
+                g = s.outputGeometry(g)
+                if push { stack.append(g) }
+            case .concatSkip:
+                g.channels += stack.popLast()?.channels ?? 0
+            }
+        }
+        return g
+    }
+
+    /// Runs the body on x (geometry g); the last op writes into `result`. Activations come from `ws.acts`.
+    func forward(_ ws: Workspace, _ start: Geometry, x: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
+        var g = start, cur = x
+        var nSkips = 0
+        maxCount = g.count
+        for i in ops.indices {
+            inGeo[i] = g
+            opInput[i] = cur
+            switch ops[i] {
+            case .step(let s, let push):
+                let og = s.outputGeometry(g)
+                let out = i == ops.count - 1 ? result : ws.acts.alloc(og.count)
+                s.forward(ws, g, x: cur, out: out)
+                cur = UnsafePointer(out); g = og
+                if push { skipPtr[nSkips] = out; skipGeo[nSkips] = og; nSkips += 1 }
+            case .concatSkip:
+                nSkips -= 1
+                poppedSkip[i] = nSkips
+                let sg = skipGeo[nSkips]
+                var og = g
+                og.channels += sg.channels
+                let out = ws.acts.alloc(og.count)
+                ChannelConcat.forward(batch: g.batch, c1: g.channels, c2: sg.channels, spatial: g.spatial, a: cur,
+                                      b: skipPtr[nSkips]!, out: out)
+                cur = UnsafePointer(out); g = og
+            }
+            outGeo[i] = g
+            maxCount = max(maxCount, g.count)
+        }
+        if !ws.recording { dropSkips() }
+    }
+
+    /// Forgets the skip pointers (they point into arenas that the next pass reuses).
+    func dropSkips() { for i in skipPtr.indices { skipPtr[i] = nil } }
+
+    /// dL/d(input) for dL/d(output) = `cotangent` (count = output count), using the tape of the last recording
+    /// forward (or, with `recompute`, re-recording each op just before its backward). Returns a pointer into
+    /// `ws.grad`, valid until the next pass.
+    func backward(_ ws: Workspace, cotangent: UnsafePointer<Float>, count: Int, recompute: Bool) -> UnsafeMutablePointer<Float> {
+        ws.grad.reset()
+        var g = ws.grad.alloc(maxCount), other = ws.grad.alloc(maxCount)
+        g.update(from: cotangent, count: count)
+        for i in dSkip.indices { dSkip[i] = nil }
+        for i in ops.indices.reversed() {
+            switch ops[i] {
+            case .step(let s, let push):
+                if push, let d = dSkip[skipOfOp[i]] { Vec.axpy(outGeo[i].count, 1, d, g) }
+                if recompute && s.tapeCount(inGeo[i]) > 0 {  // convs and resamplers keep nothing: no re-run
+                    // Re-record this op's tape on top of the kept outputs, use it, drop it.
+                    let m = ws.acts.mark
+                    ws.recording = true
+                    s.forward(ws, inGeo[i], x: opInput[i]!, out: ws.acts.alloc(outGeo[i].count))
+                    ws.recording = false
+                    s.backward(ws, dOut: g, dx: other)
+                    ws.acts.release(to: m)
+                } else {
+                    s.backward(ws, dOut: g, dx: other)
+                }
+                swap(&g, &other)
+            case .concatSkip:
+                let k = poppedSkip[i], sg = skipGeo[k], ig = inGeo[i]
+                let d = ws.grad.alloc(sg.count)
+                dSkip[k] = d
+                ChannelConcat.backwardInput(batch: ig.batch, c1: ig.channels, c2: sg.channels, spatial: ig.spatial,
+                                            dOut: g, da: other, db: d)
+                swap(&g, &other)
+            }
+        }
+        dropSkips()
+        return g
+    }
+
+    /// Bytes one forward+VJP of the body needs at input geometry g (activations kept + scratch), for memory
+    /// planning; `extraActs` floats of model-level activations (time embedding, centred input) are added.
+    func vjpMemoryBytes(_ start: Geometry, recompute: Bool, extraActs: Int) -> Int {
+        var g = start
+        var acts = 2 * g.count + extraActs, maxC = g.count, skips = 0, maxTape = 0
+        var stack: [Geometry] = []
+        for op in ops {
+            switch op {
+            case .step(let st, let push):
+                let tape = st.tapeCount(g)
+                maxTape = max(maxTape, tape + st.outputGeometry(g).count)
+                if !recompute { acts += tape }
+                g = st.outputGeometry(g)
+                acts += g.count
+                if push { stack.append(g); skips += g.count }
+            case .concatSkip:
+                let sg = stack.popLast() ?? g
+                g.channels += sg.channels
+                acts += g.count
+            }
+            maxC = max(maxC, g.count)
+        }
+        // temporaries: ~6 activation-sized buffers plus conv column scratch (8 MiB cap); gradients: 2 + skips
+        let temp = 6 * maxC + Conv2DShape.tileBudget
+        if recompute { acts += maxTape }  // one op re-recorded at a time
+        return 4 * (acts + temp + 2 * maxC + skips)
+    }
+
+    /// Forward FLOPs of the body (conv, linear and attention matmuls; ×2 multiply-adds) at input geometry g.
+    func flops(_ start: Geometry) -> Int {
+        var g = start, total = 0
+        var stack: [Geometry] = []
+        for op in ops {
+            switch op {
+            case .step(let s, let push):
+                total += s.flops(g)
+                g = s.outputGeometry(g)
+                if push { stack.append(g) }
+            case .concatSkip:
+                g.channels += (stack.popLast()?.channels ?? 0)
+            }
+        }
+        return total
+    }
+}
+
+/// The activations of one `forwardForVJP`, owned by the model's workspace. One tape is live per model: a new
+/// forward invalidates the previous tape (vjp then throws instead of reading overwritten memory).
+final class UNetTape: ActivationTape {
+    weak var model: AnyObject?
+    let generation: Int
+    let inputShape: [Int], outputShape: [Int]
+    let timestep: Float
+    let bytes: Int
+    /// Made with `recomputeActivations`: only op outputs are stored.
+    let recompute: Bool
+    var consumed = false
+    init(model: AnyObject, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
+         recompute: Bool) {
+        self.model = model; self.generation = generation; self.inputShape = inputShape; self.outputShape = outputShape
+        self.timestep = timestep; self.bytes = bytes; self.recompute = recompute
+    }
+
+    /// Checks that `tape` is a live, unused tape of `model` at generation `generation`, and marks it consumed.
+    static func claim(_ tape: any ActivationTape, model: AnyObject, generation: Int, cotangentShape: [Int]) throws -> UNetTape {
+        guard let t = tape as? UNetTape, t.model === model else { throw ModelError("vjp: tape was not made by this model") }
+        guard t.generation == generation, !t.consumed else {
+            throw ModelError("vjp: tape is stale (another forward ran since, or it was already used)")
+        }
+        guard cotangentShape == t.outputShape else {
+            throw ModelError("vjp: cotangent shape \(cotangentShape) does not match the output shape \(t.outputShape)")
+        }
+        t.consumed = true
+        return t
+    }
+}
