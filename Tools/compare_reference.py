@@ -88,7 +88,8 @@ def main():
         op_check = []
         for k, name in enumerate(files):
             truth01 = imread(os.path.join(args.images, name)).astype(np.float64) / 255
-            shape = (1,) + truth01.shape if truth01.ndim == 2 else tuple(np.moveaxis(truth01, -1, 0).shape)
+            truth01 = truth01[None] if truth01.ndim == 2 else np.moveaxis(truth01, -1, 0)   # (C, H, W)
+            shape = truth01.shape
             d = os.path.join(args.work, task, f"img{k}")
             os.makedirs(d)
             if extra:
@@ -103,7 +104,7 @@ def main():
             op = ref.make_operator(spec, shape, d)
             y = np.load(os.path.join(d, manifest["measurement"]))
             with torch.no_grad():   # the reference's A on the truth must explain y down to the noise: same physics
-                ay = op(torch.tensor(truth01 * 2 - 1, dtype=torch.float32).reshape((1,) + shape)).numpy()
+                ay = op(torch.tensor(truth01[None] * 2 - 1, dtype=torch.float32)).numpy()
             op_check.append(np.sqrt(np.mean((ay.reshape(-1) - y.reshape(-1)) ** 2)))
             form, pgd_steps, lr_x = unsquared or ("squared", 1, 0.5 / ref.operator_norm(op, shape) ** 2)
             for method in methods:

@@ -1,5 +1,6 @@
 // `dmilo bench memory` end to end: it spawns one `dmilo reconstruct` child per (method, N) and reads each child's
-// peak RSS from wait4. Checks that the measurement works, not how much memory a method needs (no thresholds).
+// peak RSS (its metrics.json, and wait4's ru_maxrss). Checks that the measurement works, not how much memory a method
+// needs (no thresholds).
 
 import Foundation
 import XCTest
@@ -26,13 +27,14 @@ final class BenchMemoryTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: try Self.dmiloBinary())
         p.arguments = ["bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
                        "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-                       "--steps", "1,2", "--inner", "1", "--methods", "dmilo,dmplug", "--work", work.path]
+                       "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path]
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("whole child process (wait4 ru_maxrss"), text)
 
         let lines = text.split(separator: "\n")
         XCTAssertEqual(lines.first, "| N | dmilo | dmplug |")
