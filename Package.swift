@@ -72,5 +72,7 @@ let package = Package(
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
         .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
         .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization", "DMiloModel", "DMiloFormats"]),
+        // Runs the built `dmilo` executable as a child process (no module dependencies: it tests the CLI from outside).
+        .testTarget(name: "DMiloCLITests"),
     ]
 )

@@ -94,6 +94,9 @@ public struct ReconstructionRunner: JobRunner {
     public let model: LoadedModel
     /// Optional hook for the quality benchmark: sees every outer iterate (never used for the returned image).
     public var observer: (@Sendable (Tensor, Int) -> Void)? = nil
+    /// Optional initial latent (C order, the image's element count) replacing the seeded draw; set only by
+    /// `dmilo reconstruct --initial-noise` for comparisons with Tools/reference_dmilo.py (never by the daemon).
+    public var initialNoise: [Float]? = nil
 
     public init(model: LoadedModel) { self.model = model }
 
@@ -123,6 +126,7 @@ public struct ReconstructionRunner: JobRunner {
 
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
         var p = try Self.parameters(for: job, operatorType: op.name)
+        p.initialNoise = initialNoise
         let net = try model.checkOut()
         defer { model.checkIn(net) }
         let plan = try MemoryPlan.plan(p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,

@@ -14,7 +14,7 @@ enum DMPlugSolver {
         let grid = DDIMGrid.dmplug(steps: p.steps, trainSteps: problem.schedule.trainSteps)
         let sampler = DDIMSpan(steps: DDIMStep.chain(grid: grid, trainSteps: problem.schedule.trainSteps, schedule: problem.schedule))
         var rng = SeededRandom(seed: p.seed, stream: "dmplug-initial-noise")
-        let z = rng.gaussianTensor(shape: problem.op.inputShape)
+        let z = p.initialNoise.map { Tensor(shape: problem.op.inputShape, values: $0) } ?? rng.gaussianTensor(shape: problem.op.inputShape)
         let adam = Adam(params: [z], learningRates: [p.lrZ])
         let observeEvery = max(1, p.inner / max(p.outer, 1))
         var history: [Double] = []

@@ -11,7 +11,7 @@ final class ILOState {
     var latents: [Tensor]
     var nu: [Tensor]
 
-    /// L[0] ~ N(0, I) from the job seed, then a no-grad forward pass L[i+1] = S_i(L[i]); ν = 0.
+    /// L[0] ~ N(0, I) from the job seed (or `params.initialNoise`), then a no-grad forward pass L[i+1] = S_i(L[i]); ν = 0.
     init(problem: InverseProblem, params: SolverParameters, replicas: [any NoisePredictor], counter: EvaluationCounter) throws {
         let grid = DDIMGrid.dmilo(steps: params.steps, trainSteps: problem.schedule.trainSteps)
         let chain = DDIMStep.chain(grid: grid, trainSteps: problem.schedule.trainSteps, schedule: problem.schedule)
@@ -20,7 +20,7 @@ final class ILOState {
         self.replicas = replicas
         let shape = problem.op.inputShape
         var rng = SeededRandom(seed: params.seed, stream: "ilo-initial-noise")
-        var l: [Tensor] = [rng.gaussianTensor(shape: shape)]
+        var l: [Tensor] = [params.initialNoise.map { Tensor(shape: shape, values: $0) } ?? rng.gaussianTensor(shape: shape)]
         for layer in layers { l.append(try layer.forward(l.last!, model: replicas[0], counter: counter)) }
         latents = l
         nu = layers.map { _ in Tensor(shape: shape) }

@@ -54,6 +54,10 @@ public struct SolverParameters: Sendable, Equatable {
     /// DDIM steps per ILO layer (1 = DMILO; N = one layer spanning the whole sampler, DMPlug-like memory).
     public var layerSpan = 1
     public var seed: UInt64 = 0
+    /// The initial latent (DMILO/DMILO-PGD: L[0]; DMPlug: Z) in C order, instead of the draw from `seed`. Only for
+    /// cross-checks against another implementation fed the same noise (`dmilo reconstruct --initial-noise`,
+    /// Tools/compare_reference.py); manifests cannot set it.
+    public var initialNoise: [Float]? = nil
 
     public init(method: SolverMethod) { self.method = method }
 }

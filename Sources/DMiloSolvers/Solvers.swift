@@ -14,6 +14,9 @@ public enum Solvers {
         guard problem.y.count == problem.op.outputShape.reduce(1, *) else {
             throw SolverError(code: "measurement.shape", message: "y has \(problem.y.count) values, A produces \(problem.op.outputShape)")
         }
+        if let n = p.initialNoise, n.count != problem.op.inputShape.reduce(1, *) {
+            throw SolverError(code: "solver.invalid", message: "the initial noise has \(n.count) values, the image \(problem.op.inputShape)")
+        }
         let needed: Int
         switch p.method {
         case .dmplug: needed = p.steps

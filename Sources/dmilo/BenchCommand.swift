@@ -9,6 +9,7 @@ struct BenchCommand: ParsableCommand {
         subcommands: [
             BenchUNetCommand.self,
             BenchQualityCommand.self,
+            BenchMemoryCommand.self,
         ]
     )
 }

@@ -83,22 +83,7 @@ struct BenchUNetCommand: ParsableCommand {
     struct TorchResult { var forward: Double, vjp: Double, version: String, peakRSS: Double? }
 
     func runTorch() throws -> TorchResult {
-        let env = ProcessInfo.processInfo.environment
-        let fm = FileManager.default
-        var python = env["DMILO_PYTHON"]
-        var script: String?
-        var dir = fm.currentDirectoryPath
-        // Walk up from the working directory for Tools/bench_torch.py and a .venv-tools.
-        for _ in 0..<6 {
-            let s = (dir as NSString).appendingPathComponent("Tools/bench_torch.py")
-            if script == nil, fm.fileExists(atPath: s) { script = s }
-            let p = (dir as NSString).appendingPathComponent(".venv-tools/bin/python")
-            if python == nil, fm.isExecutableFile(atPath: p) { python = p }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        if let d = env["DMILO_TOOLS_DIR"] { script = (d as NSString).appendingPathComponent("bench_torch.py") }
-        guard let script else { throw CLIError("--torch: Tools/bench_torch.py not found (run from the repository or set DMILO_TOOLS_DIR)") }
-        guard let python else { throw CLIError("--torch: no python (set DMILO_PYTHON or create .venv-tools)") }
+        let (python, script) = try PythonTools.locate(script: "bench_torch.py")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [script, "--model", model, "--batch", String(batch), "--threads", String(Threading.count),

@@ -1,6 +1,7 @@
 // `dmilo reconstruct JOB.json --model MODEL --out DIR`: one job exactly as the daemon runs it (same runner, same outputs).
 
 import ArgumentParser
+import DMiloFormats
 import DMiloJobs
 import DMiloKernels
 import Foundation
@@ -18,6 +19,9 @@ struct ReconstructCommand: ParsableCommand {
     @Option(help: "Memory budget in MB (0 = unlimited); refused with memory.budget when the plan does not fit.")
     var memoryBudget: Int = 0
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+    @Option(name: .customLong("initial-noise"),
+            help: "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file.")
+    var initialNoise: String?
 
     func run() throws {
         if let threads { Threading.count = threads }
@@ -36,7 +40,15 @@ struct ReconstructCommand: ParsableCommand {
             if tty { FileHandle.standardError.write(Data(String(format: "\r%3.0f%% %@\u{1B}[K", fraction * 100, note).utf8)) }
         }
         do {
-            let outcome = try ReconstructionRunner(model: loaded).run(job: claimed, outputDirectory: outURL, control: control)
+            var runner = ReconstructionRunner(model: loaded)
+            if let initialNoise {
+                let noise = try NPY.read(path: initialNoise)
+                guard noise.values.count == loaded.sampleShape.reduce(1, *) else {
+                    throw CLIError("--initial-noise: \(initialNoise) has shape \(noise.shape), the model's images are \(loaded.sampleShape)")
+                }
+                runner.initialNoise = noise.values
+            }
+            let outcome = try runner.run(job: claimed, outputDirectory: outURL, control: control)
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             print(outcome.summary)
             print("results in \(outURL.path)")

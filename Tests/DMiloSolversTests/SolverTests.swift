@@ -150,4 +150,26 @@ final class SolverTests: XCTestCase {
         p.seed = 1
         XCTAssertNotEqual(try Solvers.run(p, problem: prob).x.array, a.x.array)
     }
+
+    /// `initialNoise` replaces the seeded draw (for cross-checks with Tools/reference_dmilo.py): with it the seed no
+    /// longer matters, without it the result changes, and a wrong size is refused.
+    func testInjectedInitialNoiseReplacesTheSeededDraw() throws {
+        let m = GaussianPredictor()
+        let op = try Inpainting(missingFraction: 0.5, maskSeed: 4, imageShape: [1, 8, 8])
+        let prob = problem(m, op: op, truth: gaussianImage(m, seed: 1))
+        for method in [SolverMethod.dmilo, .dmiloPGD, .dmplug] {
+            var p = quick(method, op: "inpainting"); p.outer = 1; p.inner = 5
+            var rng = SeededRandom(seed: 3, stream: "test-noise")
+            p.initialNoise = rng.gaussianTensor(shape: [1, 8, 8]).array
+            let a = try Solvers.run(p, problem: prob, makeReplica: { m })
+            p.seed = 7
+            XCTAssertEqual(try Solvers.run(p, problem: prob, makeReplica: { m }).x.array, a.x.array, method.rawValue)
+            p.initialNoise = nil
+            XCTAssertNotEqual(try Solvers.run(p, problem: prob, makeReplica: { m }).x.array, a.x.array, method.rawValue)
+            p.initialNoise = [Float](repeating: 0, count: 63)
+            XCTAssertThrowsError(try Solvers.run(p, problem: prob, makeReplica: { m })) { e in
+                XCTAssertEqual((e as? SolverError)?.code, "solver.invalid")
+            }
+        }
+    }
 }
