@@ -149,13 +149,13 @@ struct QualityRecord: Codable {
     var stoppedBy: String
     var peakRSSMB: Double
 
-    static let header = "| task | method | PSNR last | SSIM last | PSNR oracle | SSIM oracle | UNet evals | s/image | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|"
+    static let header = "| task | method | images | PSNR last | SSIM last | PSNR oracle | SSIM oracle | UNet evals | s/image | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|"
 
     /// One table row: mean ± std over the images of one task × method.
     static func row(_ rows: [QualityRecord]) -> String {
         let f = { (a: [Double], d: Int) in String(format: "%.\(d)f ± %.\(d)f", mean(a), std(a)) }
         let r0 = rows[0]
-        return "| \(r0.task) | \(r0.method) | \(f(rows.map(\.psnr), 2)) | \(f(rows.map(\.ssim), 3)) | \(f(rows.map(\.oraclePSNR), 2)) | " +
+        return "| \(r0.task) | \(r0.method) | \(rows.count) | \(f(rows.map(\.psnr), 2)) | \(f(rows.map(\.ssim), 3)) | \(f(rows.map(\.oraclePSNR), 2)) | " +
             "\(f(rows.map(\.oracleSSIM), 3)) | \(Int(mean(rows.map { Double($0.evaluations) }))) | " +
             "\(String(format: "%.2f", mean(rows.map(\.seconds)))) | \(String(format: "%.0f", rows.map(\.peakRSSMB).max() ?? 0)) |"
     }
