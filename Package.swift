@@ -11,6 +11,7 @@
 //   DMiloJobs     manifest, one reconstruction job end to end (shared by `dmilo reconstruct` and `dmilod`)
 //   DMiloSpool    spool protocol, inotify, systemd notify/watchdog, metrics
 //   DMiloQuantization (Quantization/) F32/F16/Q8_0 conversion policy and reports
+//   DMiloBench    `dmilo bench …` (speed, memory, quality tables) and kernel micro-benchmarks: tooling, not product
 import PackageDescription
 
 // Kernels are hot loops: drop overflow/bounds checks in release builds only (debug keeps them for tests).
@@ -50,9 +51,13 @@ let package = Package(
         .target(name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
                 path: "Quantization/DMiloQuantization", swiftSettings: fast),
 
+        .target(name: "DMiloBench",
+                dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators", "DMiloModel", "DMiloImage", "DMiloFormats",
+                               "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         .executableTarget(name: "dmilo",
-                          dependencies: ["DMiloJobs", "DMiloQuantization", "DMiloSolvers", "DMiloOperators", "DMiloModel",
-                                         "DMiloImage", "DMiloFormats", "DMiloKernels",
+                          dependencies: ["DMiloBench", "DMiloJobs", "DMiloSolvers", "DMiloModel", "DMiloImage",
+                                         "DMiloFormats", "DMiloKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),
         .executableTarget(name: "dmilod",
@@ -63,6 +68,7 @@ let package = Package(
                           path: "Quantization/dmilo-quantize"),
 
         .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels"]),
+        .testTarget(name: "DMiloBenchTests", dependencies: ["DMiloBench", "DMiloKernels"]),
         .testTarget(name: "DMiloFormatsTests", dependencies: ["DMiloFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloImageTests", dependencies: ["DMiloImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),

@@ -2,6 +2,7 @@
 // (one line each, so branches merge without conflicts).
 
 import ArgumentParser
+import DMiloBench
 import DMiloKernels
 import Foundation
 
@@ -37,8 +38,5 @@ struct DMiloCommand: AsyncParsableCommand {
     }
 }
 
-/// A one-line error for bad input; exits non-zero with the message (no stack trace, no usage dump).
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}
+/// Every subcommand's bad-input error (defined beside the benchmarks, which throw it too).
+typealias CLIError = DMiloBench.CLIError

@@ -1,6 +1,7 @@
 // Micro-benchmarks that `dmilo bench` calls to report kernel speed on the box it runs on. Not used by tests:
 // speed targets live in the CLI, never in timed unit tests.
 
+import DMiloKernels
 import Dispatch
 
 /// Wall time and arithmetic rate of one kernel call (best of the timed iterations).

@@ -2,8 +2,10 @@
 
 import ArgumentParser
 
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchCommand: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print tables (speed, memory, quality), compared with PyTorch where available.",
         subcommands: [
