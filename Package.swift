@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloOperatorsTests", dependencies: ["DMiloOperators"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
-        .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers"]),
+        .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
         .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
         .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization", "DMiloModel", "DMiloFormats"]),

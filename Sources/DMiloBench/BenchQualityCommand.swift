@@ -24,7 +24,7 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "Comma-separated methods (default: dmilo-pgd,dmilo,dmplug,dps,baseline).") var methods = "dmilo-pgd,dmilo,dmplug,dps,baseline"
     @Option(name: .customLong("noise-sigma"), help: "Measurement noise std (model units).") var noiseSigma = 0.01
     @Option(help: "UNet-evaluation budget per job.") var budget = 2000
-    @Option(help: "Solver overrides as JSON, e.g. '{\"inner\":50,\"outer\":4}' (applied to every method).") var overrides: String?
+    @Option(help: "Solver overrides as JSON, e.g. '{\"inner\":50,\"outer\":4}' (applied to every method): a manifest's solver keys plus z_prior, pgd_steps, dps_zeta, baseline_mu, layer_span.") var overrides: String?
     @Flag(help: "Stop by the discrepancy principle (ground-truth free) instead of running the full iteration count.")
     var discrepancy = false
     @Option(help: "τ of the discrepancy principle.") var tau = 1.0
@@ -58,10 +58,13 @@ struct BenchQualityCommand: ParsableCommand {
             guard let m = SolverMethod(rawValue: String(name)) else { throw CLIError("unknown method \(name)") }
             return m
         }
-        let extra = try overrides.map { text -> [String: Any] in
-            guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw CLIError("--overrides: not a JSON object") }
-            return o
-        } ?? [:]
+        // The manifest's `solver` keys plus the tuning knobs, read and mapped to parameters exactly as a job's are.
+        let extra = try overrides.map { text -> SolverSettings in
+            do {
+                return try SolverSettings.parse(JSONValue.parse(Data(text.utf8)), path: "overrides", file: "--overrides",
+                                                allowed: SolverSettings.tuningKeys)
+            } catch { throw CLIError("--overrides: \(error)") }
+        } ?? SolverSettings()
         // O_APPEND: shards running at once may share one record file; each record is one write of one line.
         let sink = try records.map { path -> FileHandle in
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -81,11 +84,10 @@ struct BenchQualityCommand: ParsableCommand {
                     let y = op.apply(truth)
                     var rng = SeededRandom(seed: UInt64(image), stream: "measurement-noise")
                     for i in 0..<y.count { y[i] += Float(rng.gaussian() * noiseSigma) }
-                    var p = SolverDefaults.parameters(method: method, operatorType: op.name)
-                    try BenchTasks.apply(extra, to: &p)
-                    p.budget = budget
-                    p.seed = UInt64(image)
-                    if discrepancy { p.discrepancyTau = tau }
+                    var settings = extra
+                    settings.method = method.rawValue
+                    if discrepancy { settings.discrepancyTau = tau }
+                    let p = try settings.parameters(operatorType: op.name, maxBudget: budget, seed: UInt64(image))
                     let problem = InverseProblem(model: net, schedule: loaded.schedule, op: op, y: y, noiseSigma: noiseSigma)
                     var best = (-Double.infinity, 0.0)
                     var path: [String] = []
@@ -219,28 +221,6 @@ enum BenchTasks {
         return try list.split(separator: ",").map { n in
             guard let t = all.first(where: { $0.name == n }) else { throw CLIError("unknown task \(n)") }
             return t
-        }
-    }
-
-    static func apply(_ o: [String: Any], to p: inout SolverParameters) throws {
-        for (k, v) in o {
-            guard let d = (v as? NSNumber)?.doubleValue else { throw CLIError("--overrides: \(k) must be a number") }
-            switch k {
-            case "steps": p.steps = Int(d)
-            case "outer": p.outer = Int(d)
-            case "inner": p.inner = Int(d)
-            case "lr_z": p.lrZ = d
-            case "lr_nu": p.lrNu = d
-            case "lr_x": p.lrX = d
-            case "lambda": p.lambda = d
-            case "z_prior": p.zPrior = d
-            case "pgd_steps": p.pgdSteps = Int(d)
-            case "dps_steps": p.dpsSteps = Int(d)
-            case "dps_zeta": p.dpsZeta = d
-            case "baseline_mu": p.baselineMu = d
-            case "layer_span": p.layerSpan = Int(d)
-            default: throw CLIError("--overrides: unknown key \(k)")
-            }
         }
     }
 }

@@ -115,7 +115,7 @@ public struct ReconstructionRunner: JobRunner {
         // Inputs.
         let measurementName = m.measurement.description
         var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName)
-        let op = try OperatorFactory.make(spec: m.operatorJSONObject, imageShape: imageShape) { name, field in
+        let op = try OperatorFactory.make(spec: OperatorSpec(json: .object(m.operatorObject)), imageShape: imageShape) { name, field in
             let ref = try FileReference.parse(.string(name), field: field, file: "\(job.name).json")
             return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field)
         }
@@ -184,39 +184,10 @@ public struct ReconstructionRunner: JobRunner {
         return out
     }
 
-    /// Defaults for the method and operator, then the job's `solver` settings (config defaults merged with the
-    /// manifest by the daemon), then the budget cap. The seed is the manifest's.
+    /// The job's solver parameters: its `solver` settings (config defaults merged with the manifest by the daemon)
+    /// through the one settings → parameters mapping, with the manifest's seed.
     public static func parameters(for job: ClaimedJob, operatorType: String) throws -> SolverParameters {
-        let s = job.settings.solver
-        let methodName = s.method ?? "dmilo-pgd"
-        guard let method = SolverMethod(rawValue: methodName) else {
-            throw JobError.manifest("unknown solver method \(methodName)", field: "solver.method")
-        }
-        var p: SolverParameters
-        if s.preset == "paper" {
-            guard let paper = SolverDefaults.paper(method: method, operatorType: operatorType) else {
-                throw JobError.manifest("solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, " +
-                                        "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
-                                        field: "solver.preset")
-            }
-            p = paper
-        } else {
-            p = SolverDefaults.parameters(method: method, operatorType: operatorType)
-        }
-        if let v = s.steps { p.steps = v }
-        if let v = s.outer { p.outer = v }
-        if let v = s.inner { p.inner = v; p.dpsSteps = v }
-        if let v = s.lr { p.lrZ = v }
-        if let v = s.lrZ { p.lrZ = v }
-        if let v = s.lrNu { p.lrNu = v }
-        if let v = s.lrX { p.lrX = v }
-        if let v = s.lambda { p.lambda = v }
-        if let v = s.eta, v != 0, method != .dps {
-            throw JobError.manifest("solver.eta: only eta = 0 (deterministic DDIM) is supported for \(methodName)", field: "solver.eta")
-        }
-        if let v = s.discrepancyTau { p.discrepancyTau = v }
-        p.budget = min(s.budget ?? job.settings.maxBudget, job.settings.maxBudget)
-        p.seed = job.manifest.seed
-        return p
+        try job.settings.solver.parameters(operatorType: operatorType, maxBudget: job.settings.maxBudget,
+                                           seed: job.manifest.seed)
     }
 }

@@ -1,4 +1,21 @@
+import DMiloFormats
 import DMiloKernels
+
+/// The operators a manifest can name (`operator.type`): the one list, so adding an operator means a case here, its
+/// parsing in ``OperatorSpec/init(json:)-JSONValue``, its construction in ``OperatorFactory`` and its file.
+public enum OperatorKind: String, CaseIterable, Sendable {
+    case denoise
+    case superResolution = "super_resolution"
+    case inpainting
+    case blur
+    case gaussianBlur = "gaussian_blur"
+    case motionBlur = "motion_blur"
+    case compressedSensing = "compressed_sensing"
+    case hdr
+
+    /// The convolution family (DMILO-PGD takes un-squared data steps on these, as the official code does).
+    public var isBlur: Bool { self == .blur || self == .gaussianBlur || self == .motionBlur }
+}
 
 /// The manifest's `operator` object, validated and typed (INTERFACE.md "Manifest, version 1").
 /// Files (mask, kernel, matrix) are still names here; ``OperatorFactory`` loads them through the caller's closure.
@@ -32,33 +49,48 @@ public enum OperatorSpec: Sendable, Equatable {
     }
 
     /// Every `operator.type` value.
-    public static let types = ["denoise", "super_resolution", "inpainting", "blur", "gaussian_blur", "motion_blur",
-                               "compressed_sensing", "hdr"]
+    public static let types = OperatorKind.allCases.map(\.rawValue)
 
     /// The manifest `type`.
-    public var type: String {
+    public var type: String { kind.rawValue }
+
+    public var kind: OperatorKind {
         switch self {
-        case .denoise: return "denoise"
-        case .superResolution: return "super_resolution"
-        case .inpainting: return "inpainting"
-        case .blur: return "blur"
-        case .gaussianBlur: return "gaussian_blur"
-        case .motionBlur: return "motion_blur"
-        case .compressedSensing: return "compressed_sensing"
-        case .hdr: return "hdr"
+        case .denoise: return .denoise
+        case .superResolution: return .superResolution
+        case .inpainting: return .inpainting
+        case .blur: return .blur
+        case .gaussianBlur: return .gaussianBlur
+        case .motionBlur: return .motionBlur
+        case .compressedSensing: return .compressedSensing
+        case .hdr: return .hdr
         }
     }
 
-    /// Parses and validates an `operator` object (a `[String: Any]` from `JSONSerialization`). Unknown keys,
+    /// Parses and validates an `operator` object built in Swift or given by `JSONSerialization` (`[String: Any]`);
+    /// see ``init(json:)-JSONValue``.
+    public init(json: Any) throws {
+        guard let value = JSONValue(foundation: json) else {
+            throw OperatorError.invalid("operator", "operator must be a JSON object, got \(Swift.type(of: json))")
+        }
+        try self.init(json: value)
+    }
+
+    /// Parses and validates an `operator` object (from the manifest's strict JSON reader). Unknown keys,
     /// missing or mistyped fields, conflicting alternatives and out-of-range values throw ``OperatorError`` with
     /// code `manifest.invalid` (or `operator.unknown` for the type) and field `operator.<key>`.
     /// Checks that need the image shape (divisibility, kernel size, box bounds) happen in ``make(imageShape:maxMatrixElements:loadArray:)``.
-    public init(json: Any) throws {
+    public init(json: JSONValue) throws {
         let f = try JSONFields(json, prefix: "operator")
         guard f.has("type") else {
             throw OperatorError.invalid("operator.type", "missing required field operator.type (one of \(OperatorSpec.types.joined(separator: ", ")))")
         }
         let type = try f.string("type")
+        guard let kind = OperatorKind(rawValue: type) else {
+            throw OperatorError(code: "operator.unknown",
+                message: "unknown operator type \"\(type)\" (known: \(OperatorSpec.types.joined(separator: ", ")))",
+                field: "operator.type")
+        }
         func allow(_ keys: [String]) throws { try f.rejectUnknown(["type"] + keys, context: "operator type \(type)") }
         /// Exactly one of the alternatives must be present.
         func choose(_ options: [String]) throws -> String {
@@ -86,11 +118,11 @@ public enum OperatorSpec: Sendable, Equatable {
             }
         }
 
-        switch type {
-        case "denoise":
+        switch kind {
+        case .denoise:
             try allow([])
             self = .denoise
-        case "super_resolution":
+        case .superResolution:
             try allow(["factor", "kernel"])
             let factor = try f.int("factor")
             guard factor == 2 || factor == 4 else {
@@ -105,7 +137,7 @@ public enum OperatorSpec: Sendable, Equatable {
                 kernel = k
             }
             self = .superResolution(factor: factor, kernel: kernel)
-        case "inpainting":
+        case .inpainting:
             try allow(["mask", "missing_fraction", "mask_seed", "box"])
             try only("mask_seed", with: "missing_fraction")
             switch try choose(["mask", "missing_fraction", "box"]) {
@@ -123,15 +155,15 @@ public enum OperatorSpec: Sendable, Equatable {
                 }
                 self = .inpainting(.box(x: b[0], y: b[1], width: b[2], height: b[3]))
             }
-        case "blur":
+        case .blur:
             try allow(["kernel", "geometry"])
             self = .blur(kernelFile: try f.string("kernel"), geometry: try geometry())
-        case "gaussian_blur":
+        case .gaussianBlur:
             try allow(["size", "sigma", "geometry"])
             let size = try f.int("size"), sigma = try f.double("sigma")
             _ = try GaussianBlur.kernel(size: size, sigma: sigma)  // validates size and sigma
             self = .gaussianBlur(size: size, sigma: sigma, geometry: try geometry())
-        case "motion_blur":
+        case .motionBlur:
             try allow(["kernel", "size", "intensity", "kernel_seed", "geometry"])
             try only("intensity", with: "size")
             try only("kernel_seed", with: "size")
@@ -147,7 +179,7 @@ public enum OperatorSpec: Sendable, Equatable {
                 }
                 self = .motionBlur(.random(size: size, intensity: intensity, seed: seed), geometry: try geometry())
             }
-        case "compressed_sensing":
+        case .compressedSensing:
             try allow(["matrix", "ratio", "matrix_seed"])
             try only("matrix_seed", with: "ratio")
             if try choose(["matrix", "ratio"]) == "matrix" {
@@ -159,17 +191,13 @@ public enum OperatorSpec: Sendable, Equatable {
                 }
                 self = .compressedSensing(.gaussian(ratio: ratio, seed: try f.seed("matrix_seed")))
             }
-        case "hdr":
+        case .hdr:
             try allow(["gain"])
             let gain = try f.double("gain")
             guard gain > 0, Float(gain).isFinite else {
                 throw OperatorError.invalid("operator.gain", "gain must be a finite number > 0, got \(gain)")
             }
             self = .hdr(gain: gain)
-        default:
-            throw OperatorError(code: "operator.unknown",
-                message: "unknown operator type \"\(type)\" (known: \(OperatorSpec.types.joined(separator: ", ")))",
-                field: "operator.type")
         }
     }
 

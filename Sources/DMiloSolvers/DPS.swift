@@ -11,7 +11,9 @@ enum DPSSolver {
     static func solve(_ p: SolverParameters, problem: InverseProblem, model: any NoisePredictor,
                       progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
         let trainSteps = problem.schedule.trainSteps
-        let steps = min(p.dpsSteps, p.budget)
+        let counter = EvaluationCounter(budget: p.budget)
+        // The sampling grid is fixed up front, so the budget shortens the grid rather than stopping it midway.
+        let steps = min(p.dpsSteps, counter.remaining)
         guard steps >= 1 else { throw SolverError(code: "budget.exceeded", message: "dps needs at least 1 UNet evaluation") }
         let delta = trainSteps / steps
         let grid = DDIMGrid.dmplug(steps: steps, trainSteps: trainSteps)
@@ -20,7 +22,6 @@ enum DPSSolver {
         var noise = SeededRandom(seed: p.seed, stream: "dps-step-noise")
         let c = model.sampleShape.channels
         let shape4 = [1, c, model.sampleShape.height, model.sampleShape.width]
-        var evals = 0
         var x0c = x.copy()
         var stop = StopReason.iterations
         var history: [Double] = []
@@ -28,7 +29,7 @@ enum DPSSolver {
             let abarT = problem.schedule.alphaBar(t), abarP = problem.schedule.alphaBar(t - delta)
             let aT = Float(abarT.squareRoot()), sT = Float((1 - abarT).squareRoot())
             let (out, tape) = try model.forwardForVJP(x.copy().reshape(shape4), timestep: Float(t))
-            evals += 1
+            counter.add(1)
             let x0 = Tensor(shape: x.shape, zeroed: false)
             for i in 0..<x.count { x0[i] = (x[i] - sT * out[i]) / aT }
             // ∇_x ‖A(x̂0) − y‖ = (1/a_t)·g + J_εᵀ(−(s_t/a_t)·g),  g = J_Aᵀ r/‖r‖
@@ -56,10 +57,10 @@ enum DPSSolver {
             x = next
             if k % max(1, steps / 10) == 0 {
                 history.append(problem.relativeResidual(x0c))
-                observer?(x0c, evals)
+                observer?(x0c, counter.count)
             }
             if k % 5 == 0, !progress(SolverProgress(method: .dps, stage: "step \(k + 1)/\(steps)", iteration: k + 1,
-                                                    iterations: steps, unetEvaluations: evals, budget: p.budget)) {
+                                                    iterations: steps, unetEvaluations: counter.count, budget: p.budget)) {
                 stop = .cancelled; break
             }
         }
@@ -68,6 +69,6 @@ enum DPSSolver {
         Vec.clamp(result.count, result.data, -1, 1)
         history.append(problem.relativeResidual(result))
         if steps < p.dpsSteps { stop = .budget }
-        return SolverResult(x: result, unetEvaluations: evals, outerIterations: steps, stoppedBy: stop, residualHistory: history)
+        return SolverResult(x: result, unetEvaluations: counter.count, outerIterations: steps, stoppedBy: stop, residualHistory: history)
     }
 }

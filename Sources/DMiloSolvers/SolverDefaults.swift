@@ -1,3 +1,5 @@
+import DMiloOperators
+
 /// Per-operator defaults, adapted from the official hyperparameters (algorithms.md §5) to the bundled 32×32 model
 /// and an edge box's budget.
 ///
@@ -15,7 +17,8 @@
 public enum SolverDefaults {
     public static func parameters(method: SolverMethod, operatorType: String) -> SolverParameters {
         var p = SolverParameters(method: method)
-        let blur = ["blur", "gaussian_blur", "motion_blur"].contains(operatorType)
+        let kind = OperatorKind(rawValue: operatorType)
+        let blur = kind?.isBlur ?? false
         switch method {
         case .dmiloPGD, .dmilo:
             p.steps = 3
@@ -28,7 +31,7 @@ public enum SolverDefaults {
             if blur {
                 // official: 1000 steps of lr 2 at 3·256² pixels, i.e. ≈ 0.0045 per pixel per step; 0.15 at 32² keeps that.
                 p.pgdForm = .unsquared; p.pgdSteps = 300; p.lrX = 0.15
-            } else if operatorType == "hdr" {
+            } else if kind == .hdr {
                 p.pgdForm = .unsquared; p.pgdSteps = 100; p.lrX = 0.05
             }
         case .dmplug:
@@ -47,17 +50,17 @@ public enum SolverDefaults {
     /// DMPlug's sr_inp_nonlinear.py), for reproducing the paper's setting (`"preset": "paper"`), e.g. 256² ADM
     /// models. nil where the official code has no setting (other operators, DPS, the baseline).
     public static func paper(method: SolverMethod, operatorType: String) -> SolverParameters? {
-        let blur = ["blur", "gaussian_blur", "motion_blur"].contains(operatorType)
-        guard blur || operatorType == "inpainting" || operatorType == "super_resolution" else { return nil }
+        let kind = OperatorKind(rawValue: operatorType)
+        guard kind?.isBlur == true || kind == .inpainting || kind == .superResolution else { return nil }
         var p = SolverParameters(method: method)
         p.steps = 3; p.lambda = 0.1; p.lrNu = 1e-3; p.zPrior = 1e-4
-        switch (method, operatorType) {
-        case (.dmilo, "inpainting"): p.lrZ = 2e-2; p.outer = 5; p.inner = 200
-        case (.dmilo, "super_resolution"): p.lrZ = 1e-2; p.outer = 5; p.inner = 1000
+        switch (method, kind) {
+        case (.dmilo, .inpainting?): p.lrZ = 2e-2; p.outer = 5; p.inner = 200
+        case (.dmilo, .superResolution?): p.lrZ = 1e-2; p.outer = 5; p.inner = 1000
         case (.dmilo, _): p.lrZ = 8e-3; p.outer = 10; p.inner = 300
-        case (.dmiloPGD, "inpainting"): p.lrZ = 2e-2; p.outer = 5; p.inner = 200; p.lrX = 0.5
+        case (.dmiloPGD, .inpainting?): p.lrZ = 2e-2; p.outer = 5; p.inner = 200; p.lrX = 0.5
         // lr_x 8 for SR×4 is 0.5/‖A‖²; leaving it to the rule keeps that for ×4 and scales it for ×2
-        case (.dmiloPGD, "super_resolution"): p.lrZ = 1e-2; p.outer = 10; p.inner = 400
+        case (.dmiloPGD, .superResolution?): p.lrZ = 1e-2; p.outer = 10; p.inner = 400
         case (.dmiloPGD, _): p.lrZ = 2e-2; p.outer = 5; p.inner = 500; p.pgdForm = .unsquared; p.pgdSteps = 1000; p.lrX = 2
         case (.dmplug, _): p.lrZ = 1e-2; p.inner = 5000; p.outer = 10
         default: return nil

@@ -24,7 +24,8 @@ public struct SolverParameters: Sendable, Equatable {
     public var method: SolverMethod
     /// DDIM steps N (the number of ILO layers when `layerSpan` = 1).
     public var steps = 3
-    /// Outer iterations T (ILO sweeps; DMPlug/DPS: unused).
+    /// Outer iterations T: ILO sweeps; DMPlug: checkpoints (the iterate is observed and the discrepancy principle
+    /// checked every inner/outer iterations); DPS: unused.
     public var outer = 5
     /// Inner Adam iterations per layer per sweep (DMPlug: total iterations).
     public var inner = 100
@@ -42,7 +43,7 @@ public struct SolverParameters: Sendable, Equatable {
     public var zPrior = 1e-4
     public var pgdForm = PGDForm.squared
     public var pgdSteps = 1
-    /// DPS: number of sampling steps and guidance scale ζ.
+    /// DPS: number of sampling steps (manifest `dps_steps`) and guidance scale ζ.
     public var dpsSteps = 200
     public var dpsZeta = 1.0
     /// Baseline: smoothness weight μ of the Tikhonov term (nil = chosen from σ).
@@ -144,4 +145,6 @@ final class EvaluationCounter {
     func add(_ n: Int) { count += n }
     /// True when `n` more evaluations fit.
     func allows(_ n: Int) -> Bool { count + n <= budget }
+    /// Evaluations left.
+    var remaining: Int { budget - count }
 }

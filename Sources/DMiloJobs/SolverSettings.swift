@@ -1,0 +1,169 @@
+import DMiloSolvers
+
+/// Solver settings a manifest may give (docs/INTERFACE.md "Manifest", `solver`), and the one mapping from settings
+/// to ``SolverParameters`` that the daemon, `dmilo reconstruct` and `dmilo bench quality` all go through.
+/// Unset fields take the per-operator defaults; `budget` is capped by the daemon's `max_budget`.
+public struct SolverSettings: Sendable, Equatable {
+    public var method: String?
+    public var steps: Int?
+    /// Outer iterations: ILO sweeps for DMILO / DMILO-PGD; for DMPlug the number of checkpoints (the iterate is
+    /// observed and the discrepancy principle checked every inner/outer iterations); unused by DPS.
+    public var outer: Int?
+    /// Inner Adam iterations per layer per sweep (DMPlug: total iterations). For DPS, see ``dpsSteps``.
+    public var inner: Int?
+    /// Learning rate of the latents: `lr` and `lr_z` are two spellings of one knob (`lr_z` wins if both are given).
+    public var lrZ: Double?
+    public var lrNu: Double?
+    public var lrX: Double?
+    public var lambda: Double?
+    public var eta: Double?
+    public var budget: Int?
+    /// DPS sampling steps (`dps_steps`). Manifests written before it existed gave DPS its step count through
+    /// `inner`; a DPS job without `dps_steps` still reads `inner` that way, so they keep their meaning.
+    public var dpsSteps: Int?
+    /// τ of the discrepancy principle: stop after the outer iteration whose residual ‖y − A(x)‖ ≤ τ·σ·√m
+    /// (σ = `noise_sigma`, m = measurement size). Absent = run the iteration count / budget out.
+    public var discrepancyTau: Double?
+    /// `paper`: start from the official per-task hyperparameters (docs/algorithms.md "Hyperparameters") instead
+    /// of dmilo's defaults.
+    public var preset: String?
+    /// Tuning knobs only the quality benchmark's `--overrides` may set (manifests cannot): z-prior weight, PGD
+    /// steps, DPS guidance scale ζ, baseline smoothness μ, DDIM steps per ILO layer.
+    public var zPrior: Double?
+    public var pgdSteps: Int?
+    public var dpsZeta: Double?
+    public var baselineMu: Double?
+    public var layerSpan: Int?
+
+    public init() {}
+
+    /// Values `preset` may take.
+    public static let presets: Set<String> = ["paper"]
+
+    /// Methods the solvers layer implements.
+    public static let methods: Set<String> = Set(SolverMethod.allCases.map(\.rawValue))
+    /// Every key a manifest's `solver` may hold; anything else is `manifest.invalid` (typos are caught).
+    public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
+                                           "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset"]
+    /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
+    public static let tuningKeys: Set<String> = keys.union(["z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span"])
+
+    /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
+    public func overridden(by other: SolverSettings) -> SolverSettings {
+        var s = self
+        s.method = other.method ?? s.method
+        s.steps = other.steps ?? s.steps
+        s.outer = other.outer ?? s.outer
+        s.inner = other.inner ?? s.inner
+        s.lrZ = other.lrZ ?? s.lrZ
+        s.lrNu = other.lrNu ?? s.lrNu
+        s.lrX = other.lrX ?? s.lrX
+        s.lambda = other.lambda ?? s.lambda
+        s.eta = other.eta ?? s.eta
+        s.budget = other.budget ?? s.budget
+        s.dpsSteps = other.dpsSteps ?? s.dpsSteps
+        s.discrepancyTau = other.discrepancyTau ?? s.discrepancyTau
+        s.preset = other.preset ?? s.preset
+        s.zPrior = other.zPrior ?? s.zPrior
+        s.pgdSteps = other.pgdSteps ?? s.pgdSteps
+        s.dpsZeta = other.dpsZeta ?? s.dpsZeta
+        s.baselineMu = other.baselineMu ?? s.baselineMu
+        s.layerSpan = other.layerSpan ?? s.layerSpan
+        return s
+    }
+
+    /// Strict parse of a `solver` object; `path` prefixes field names in errors (`solver`). `allowed` is the key
+    /// set (``keys`` for manifests and the daemon config, ``tuningKeys`` for the benchmark).
+    public static func parse(_ value: JSONValue, path: String = "solver", file: String,
+                             allowed: Set<String> = keys) throws -> SolverSettings {
+        guard let o = value.objectValue else {
+            throw JobError.manifest("\(file): `\(path)` must be an object, not \(value.typeName)", field: path)
+        }
+        for key in o.keys.sorted() where !allowed.contains(key) {
+            throw JobError.manifest("\(file): unknown key `\(path).\(key)` (allowed: \(allowed.sorted().joined(separator: ", ")))",
+                                    field: "\(path).\(key)")
+        }
+        var s = SolverSettings()
+        if let m = o["method"] {
+            guard let name = m.stringValue, methods.contains(name) else {
+                throw JobError.manifest("\(file): `\(path).method` must be one of \(methods.sorted().joined(separator: ", "))",
+                                        field: "\(path).method")
+            }
+            s.method = name
+        }
+        func int(_ k: String) throws -> Int? {
+            guard let v = o[k] else { return nil }
+            guard let i = v.intValue, i >= 1 else {
+                throw JobError.manifest("\(file): `\(path).\(k)` must be a positive integer", field: "\(path).\(k)")
+            }
+            return i
+        }
+        func real(_ k: String) throws -> Double? {
+            guard let v = o[k] else { return nil }
+            guard let d = v.doubleValue, d >= 0 else {
+                throw JobError.manifest("\(file): `\(path).\(k)` must be a non-negative number", field: "\(path).\(k)")
+            }
+            return d
+        }
+        s.steps = try int("steps"); s.outer = try int("outer"); s.inner = try int("inner"); s.budget = try int("budget")
+        s.dpsSteps = try int("dps_steps")
+        let lr = try real("lr")
+        s.lrZ = try real("lr_z") ?? lr
+        s.lrNu = try real("lr_nu"); s.lrX = try real("lr_x")
+        s.lambda = try real("lambda"); s.eta = try real("eta")
+        s.discrepancyTau = try real("discrepancy_tau")
+        s.zPrior = try real("z_prior"); s.pgdSteps = try int("pgd_steps"); s.dpsZeta = try real("dps_zeta")
+        s.baselineMu = try real("baseline_mu"); s.layerSpan = try int("layer_span")
+        if let v = o["preset"] {
+            guard let name = v.stringValue, presets.contains(name) else {
+                throw JobError.manifest("\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",
+                                        field: "\(path).preset")
+            }
+            s.preset = name
+        }
+        if s.discrepancyTau == 0 {
+            throw JobError.manifest("\(file): `\(path).discrepancy_tau` must be positive", field: "\(path).discrepancy_tau")
+        }
+        return s
+    }
+
+    /// The solver parameters of a job: the defaults for the method and operator (or the paper preset), then these
+    /// settings, then the budget capped at `maxBudget` (here and nowhere else).
+    public func parameters(operatorType: String, maxBudget: Int, seed: UInt64) throws -> SolverParameters {
+        let methodName = method ?? SolverMethod.dmiloPGD.rawValue
+        guard let m = SolverMethod(rawValue: methodName) else {
+            throw JobError.manifest("unknown solver method \(methodName)", field: "solver.method")
+        }
+        var p: SolverParameters
+        if preset == "paper" {
+            guard let paper = SolverDefaults.paper(method: m, operatorType: operatorType) else {
+                throw JobError.manifest("solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, " +
+                                        "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
+                                        field: "solver.preset")
+            }
+            p = paper
+        } else {
+            p = SolverDefaults.parameters(method: m, operatorType: operatorType)
+        }
+        if let v = steps { p.steps = v }
+        if let v = outer { p.outer = v }
+        if let v = inner { p.inner = v }
+        if let v = dpsSteps ?? (m == .dps ? inner : nil) { p.dpsSteps = v }
+        if let v = lrZ { p.lrZ = v }
+        if let v = lrNu { p.lrNu = v }
+        if let v = lrX { p.lrX = v }
+        if let v = lambda { p.lambda = v }
+        if let v = eta, v != 0, m != .dps {
+            throw JobError.manifest("solver.eta: only eta = 0 (deterministic DDIM) is supported for \(methodName)", field: "solver.eta")
+        }
+        if let v = discrepancyTau { p.discrepancyTau = v }
+        if let v = zPrior { p.zPrior = v }
+        if let v = pgdSteps { p.pgdSteps = v }
+        if let v = dpsZeta { p.dpsZeta = v }
+        if let v = baselineMu { p.baselineMu = v }
+        if let v = layerSpan { p.layerSpan = v }
+        p.budget = min(budget ?? maxBudget, maxBudget)
+        p.seed = seed
+        return p
+    }
+}
