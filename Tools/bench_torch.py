@@ -2,9 +2,9 @@
 """PyTorch reference timing for `dmilo bench unet --torch`.
 
 Also: `bench_torch.py --make-model LAYOUT --out DIR` writes a seeded random-weight diffusers folder for benchmarks
-(LAYOUT: cifar10 = google/ddpm-cifar10-32 full size, bundled = our 1-channel (48,96,96), small = pyref.md "small",
+(LAYOUT: cifar10 = google/ddpm-cifar10-32 full size, bundled = our 1-channel (48,96,96), small = (64,128,128) with 2 resnets per level,
 celebahq256 = google/ddpm-celebahq-256 layout), or, for `--make-model ffhq-adm`, a guided-diffusion (ADM) model at
-ffhq_10m's layout (algorithms.md 1.4; 256x256x3, 93.6 M parameters) with seeded random weights, built by deepinv's
+ffhq_10m's layout (docs/algorithms.md §1.4; 256x256x3, 93.6 M parameters) with seeded random weights, built by deepinv's
 DiffUNet (Tools/adm_reference.py) and written through Tools/convert_adm.py (model.safetensors + ADM config.json).
 
 ADM folders (config.json `_class_name` "ADMUNet") are timed with deepinv's DiffUNet at their config, loaded strictly

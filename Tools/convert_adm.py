@@ -9,7 +9,7 @@ checkpoints ffhq_10m.pt, celebahq_p2.pt, lsun_bedroom.pt, 256x256_diffusion_unco
 kept exactly (the engine binds parameters by checkpoint name); only the dtype may change (--dtype).
 config.json holds `_class_name: "ADMUNet"` (how dmilo tells it from a diffusers config), guided-diffusion's
 `create_model` arguments, and the training noise schedule (linear beta 1e-4 -> 0.02 over 1000 steps, epsilon
-prediction: what all four checkpoints were trained with). Presets are the model configs of algorithms.md section 1.4;
+prediction: what all four checkpoints were trained with). Presets are the model configs of docs/algorithms.md §1.4;
 --set KEY=VALUE overrides any key (JSON values, e.g. --set attention_resolutions=[32,16,8]).
 
 Checks before writing: the state dict's stem/head shapes agree with num_channels / in_channels / learn_sigma, and
@@ -31,7 +31,7 @@ ADM_KEYS = dict(image_size=256, in_channels=3, num_channels=128, num_res_blocks=
 SCHEDULE = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.0001, beta_end=0.02,
                 prediction_type="epsilon")
 
-# algorithms.md 1.4 (configs/model_config_*.yaml of the DPS / DMPlug / DMILO code; guided-diffusion README flags).
+# docs/algorithms.md §1.4 (configs/model_config_*.yaml of the DPS / DMPlug / DMILO code; guided-diffusion README flags).
 _FFHQ = dict(image_size=256, num_channels=128, num_res_blocks=1, attention_resolutions=[16], num_heads=4,
              num_head_channels=64, use_scale_shift_norm=True, resblock_updown=True, learn_sigma=True)
 _BIG = dict(image_size=256, num_channels=256, num_res_blocks=2, attention_resolutions=[32, 16, 8], num_heads=4,

@@ -40,7 +40,7 @@ FFHQ_FLAGS = dict(num_res_blocks=1, channel_mult=[1, 1, 2, 2, 4, 4], num_heads=4
                   use_new_attention_order=False, in_channels=3)
 
 CONFIGS = {
-    # (a) ffhq_10m's layout (algorithms.md 1.4: 6 levels (1,1,2,2,4,4), 1 res block, attention at image/16,
+    # (a) ffhq_10m's layout (docs/algorithms.md §1.4: 6 levels (1,1,2,2,4,4), 1 res block, attention at image/16,
     #     64 channels per head, scale-shift norm, resblock up/down, learn_sigma, legacy qkv order) at the smallest
     #     width GroupNorm32 allows (num_channels 32 instead of 128) and 64x64 (attention at 4 px = image/16).
     "adm_ffhq_small": dict(store="q8_0", batch=1, timestep=999.0,

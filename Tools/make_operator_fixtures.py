@@ -92,7 +92,7 @@ def main():
     out = os.path.join(os.path.dirname(__file__), "..", "Tests", "DMiloOperatorsTests", "Fixtures", "operator_fixtures.json")
     with open(out, "w") as fh:
         json.dump(fx, fh)
-    # sanity print: the x4 interior weights of algorithms.md 6.1
+    # sanity print: the x4 interior weights of docs/algorithms.md §6.1
     m = matlab_contributions(16, 4, 0.25)
     print("x4 row 2 taps 2..17:", np.round(m[2, 2:16], 6))
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Independent PyTorch reference of DMILO and DMILO-PGD (and DMPlug, for the memory table).
 
-Written from the project's algorithm notes (algorithms.md: §1 DDIM steps and grids, §2 DMPlug, §3 DMILO, §4
+Written from the project's algorithm notes (docs/algorithms.md: §1 DDIM steps and grids, §2 DMPlug, §3 DMILO, §4
 DMILO-PGD), not from the Swift sources, so `Tools/compare_reference.py` can tell which side departs from the spec.
 Gradients come from autograd; the prior is the diffusers `UNet2DModel` folder loaded with `from_pretrained`.
 
-It runs one job manifest (INTERFACE.md v1) the way `dmilo reconstruct` does:
+It runs one job manifest (docs/INTERFACE.md v1) the way `dmilo reconstruct` does:
 
     reference_dmilo.py JOB.json --model Models/fashion-mnist-32 --initial-noise NOISE.npy --out X.npy
 
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Operators A: x is (1, C, H, W) in model units; y has the geometry INTERFACE.md documents (flattened for CS).
+# Operators A: x is (1, C, H, W) in model units; y has the geometry docs/INTERFACE.md documents (flattened for CS).
 
 
 def cubic(t):
@@ -48,7 +48,7 @@ def cubic(t):
 
 
 def bicubic_matrix(n, f):
-    """(n/f, n) matrix of MATLAB's antialiased cubic downscaling by f along one axis (algorithms.md §6.1).
+    """(n/f, n) matrix of MATLAB's antialiased cubic downscaling by f along one axis (docs/algorithms.md §6.1).
 
     Output o is centred at input coordinate (o + 0.5)·f - 0.5; taps get weight cubic((k - c)/f) (the kernel stretched
     by f: the antialiasing), normalised to sum 1; indices outside 0…n-1 reflect half-sample-symmetrically.
@@ -136,7 +136,7 @@ def operator_norm(op, shape, iterations=100):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The DDIM sampler as a composition of steps (algorithms.md §1).
+# The DDIM sampler as a composition of steps (docs/algorithms.md §1).
 
 
 class DDIM:

@@ -1,6 +1,6 @@
 // `dmilo bench memory`: peak RSS of DMILO, DMILO-PGD and DMPlug against the number of DDIM steps N.
 //
-// The paper's memory claim (algorithms.md §7.3): DMILO holds one step's tape whatever N, DMPlug all N. Each
+// The paper's memory claim (docs/algorithms.md §7.3): DMILO holds one step's tape whatever N, DMPlug all N. Each
 // (method, N) runs as its own `dmilo reconstruct` child on one simulated job, for a few inner iterations only (the
 // peak is reached within the first VJPs); peak RSS is a per-process high-water mark, hence one process each. The
 // table shows the child's VmHWM when its solver has finished (`peak_rss_mb` of its metrics.json): writing the

@@ -1,5 +1,5 @@
 // IEEE binary16 and bfloat16 <-> float32 by bit manipulation (no tables, no Float16 type: the default x86-64
-// target has no F16C, where `Float(Float16)` is a libcall per element; see notes/platform.md §4).
+// target has no F16C, where `Float(Float16)` is a libcall per element; see docs/platform.md §4).
 
 /// Half-precision conversions. All conversions to 16 bits round to nearest, ties to even; NaN stays NaN.
 public enum HalfPrecision {

@@ -1,4 +1,4 @@
-// safetensors reader (huggingface/safetensors format, notes/conventions.md B2):
+// safetensors reader (the huggingface/safetensors file format):
 //   u64 LE N | N bytes UTF-8 JSON header | byte buffer
 // header: {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {str: str}}
 // Offsets are relative to the byte buffer. We are strict: every tensor's byte length must equal

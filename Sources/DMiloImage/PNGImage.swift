@@ -71,7 +71,7 @@ public struct PNGImage: Sendable, Equatable {
     }
 }
 
-/// The PNG ↔ model-unit value convention of INTERFACE.md: sample v of bit depth b ↔ 2·v/(2^b − 1) − 1.
+/// The PNG ↔ model-unit value convention of docs/INTERFACE.md: sample v of bit depth b ↔ 2·v/(2^b − 1) − 1.
 public enum SampleMapping {
     /// Model units of sample `v` where `maxValue` = 2^b − 1.
     @inline(__always)

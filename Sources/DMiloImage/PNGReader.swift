@@ -1,5 +1,5 @@
 // PNGReader: PNG file -> PNGImage through libpng's simplified API (png_image), the only libpng API usable from
-// Swift (the low-level one needs setjmp; notes/platform.md §2).
+// Swift (the low-level one needs setjmp; docs/platform.md §2).
 //
 // Sample fidelity: output 8-bit for 8-bit (and palette / 1-, 2-, 4-bit) files and 16-bit "linear" for 16-bit
 // files, after removing colour-space chunks (PNGChunks), so libpng never applies a gamma curve. Sub-byte gray

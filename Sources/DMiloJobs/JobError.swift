@@ -1,6 +1,6 @@
 /// A job failure with a stable machine-readable code, as written to `failed/NAME/error.json`.
 ///
-/// Codes are part of the external contract (INTERFACE.md "Results"); add new ones, never rename.
+/// Codes are part of the external contract (docs/INTERFACE.md "Results"); add new ones, never rename.
 public struct JobError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Stable code such as `manifest.invalid` or `file.missing`.
     public var code: String
@@ -17,7 +17,7 @@ public struct JobError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(code): \(message)" }
 
-    // Stable codes. The reconstruction layers may throw others from INTERFACE.md directly.
+    // Stable codes. The reconstruction layers may throw others from docs/INTERFACE.md directly.
     public static let manifestInvalid = "manifest.invalid"
     public static let measurementShape = "measurement.shape"
     public static let fileMissing = "file.missing"

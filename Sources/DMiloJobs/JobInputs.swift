@@ -11,7 +11,7 @@ public struct LoadedMeasurement {
     public var pngBitDepth: Int?
 }
 
-/// Reading a job's input files: measurement, truth and operator arrays (INTERFACE.md "Manifest, version 1").
+/// Reading a job's input files: measurement, truth and operator arrays (docs/INTERFACE.md "The manifest, version 1").
 /// Every check happens before any large allocation, and every error names the file and the manifest field.
 public enum JobInputs {
     /// PNG limits for measurements and truths: nothing a sensor of this daemon produces is larger.

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Job and file names (INTERFACE.md "Spool layout").
+/// Job and file names (docs/INTERFACE.md "The spool").
 public enum JobName {
     /// `[A-Za-z0-9._-]{1,128}`, not starting with `.`.
     public static func isValid(_ name: String) -> Bool {

@@ -5,7 +5,7 @@ import Foundation
 /// The strict JSON value of the manifest reader (defined with the reader in DMiloFormats).
 public typealias JSONValue = DMiloFormats.JSONValue
 
-/// A job manifest, version 1 (INTERFACE.md). Parsing is strict: unknown keys at the top level and in `solver`
+/// A job manifest, version 1 (docs/INTERFACE.md). Parsing is strict: unknown keys at the top level and in `solver`
 /// are errors; `operator` is kept raw (its keys belong to the operators layer) apart from its `type`.
 public struct Manifest: Sendable, Equatable {
     public var version: Int

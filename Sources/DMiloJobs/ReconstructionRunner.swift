@@ -89,7 +89,7 @@ public enum ModelFiles {
 }
 
 /// Runs one job end to end: read and check inputs, build A, solve, write results. `dmilod` and `dmilo reconstruct`
-/// both use exactly this (INTERFACE.md: "run one job exactly as the daemon would").
+/// both use exactly this (docs/INTERFACE.md: "run one job exactly as the daemon would").
 public struct ReconstructionRunner: JobRunner {
     public let model: LoadedModel
     /// Optional hook for the quality benchmark: sees every outer iterate (never used for the returned image).

@@ -3,7 +3,7 @@ import DMiloImage
 import DMiloKernels
 import Foundation
 
-/// Writes a job's results (INTERFACE.md "Results"): `reconstruction.png`, `reconstruction.npy`, `metrics.json`,
+/// Writes a job's results (docs/INTERFACE.md "Results"): `reconstruction.png`, `reconstruction.npy`, `metrics.json`,
 /// `montage.png`. The caller hands an empty private folder; the daemon fsyncs and renames it into `done/NAME/`.
 public enum ResultFiles {
     /// Display scale of montage panels: 32×32 images become 128 px tall, viewable without zooming.

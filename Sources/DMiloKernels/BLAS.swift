@@ -1,5 +1,5 @@
 // The one GEMM entry point. Everything dense (convolutions via im2col, linear layers, attention) funnels through
-// OpenBLAS's sgemm, which reaches 80-93 % of this CPU's fp32 peak (notes/platform.md §3).
+// OpenBLAS's sgemm, which reaches 80-93 % of this CPU's fp32 peak (docs/platform.md §3).
 
 import COpenBLAS
 

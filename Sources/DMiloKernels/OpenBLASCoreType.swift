@@ -1,5 +1,5 @@
 // OpenBLAS picks its kernels in a load-time constructor, before main() runs, so `setenv("OPENBLAS_CORETYPE")` inside
-// the process is too late (notes/platform.md §1). Two cases are worth a re-exec with the variable set:
+// the process is too late (docs/platform.md §1). Two cases are worth a re-exec with the variable set:
 //  - AMD Zen: the auto-detected AVX-512 "Cooperlake" kernels are 5-30 % slower than the AVX2 "Haswell" ones -> Haswell;
 //  - CPUs this OpenBLAS does not recognise (e.g. virtualised Xeons reporting "Intel Xeon Processor"), where it falls
 //    back to SSE3 "Prescott" kernels although AVX2+FMA are present: measured 2× slower UNet passes than Haswell, and

@@ -2,7 +2,7 @@
 // an integer timestep and its input VJP (weights frozen). Parameter names are the checkpoint's state-dict keys.
 //
 //   emb = time_embed.2(silu(time_embed.0(timestep_embedding(t, num_channels))))   ([cos, sin], max period 10⁴,
-//         t the raw train step, algorithms.md §1.4)
+//         t the raw train step, docs/algorithms.md §1.4)
 //   input_blocks: conv_in, then per level num_res_blocks × [ResBlock (+ AttentionBlock at attention levels)] and,
 //                 between levels, a ResBlock(down) (resblock_updown) or a stride-2 conv `op`; every block's output
 //                 is pushed on the skip list `hs`

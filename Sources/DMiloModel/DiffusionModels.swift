@@ -110,7 +110,7 @@ public enum DiffusionModels {
     }
 
     /// The training noise schedule of the model at `path`: GGUF metadata, an ADM config's schedule keys, or the
-    /// DDPM default for diffusers folders (algorithms.md §1.1).
+    /// DDPM default for diffusers folders (docs/algorithms.md §1.1).
     public static func schedule(ofModelAt path: String) throws -> NoiseSchedule {
         if path.hasSuffix(".gguf") { return try UNet2DModel.schedule(ofGGUF: path) }
         guard try kind(ofModelAt: path) == .adm else { return NoiseSchedule() }

@@ -105,7 +105,7 @@ protocol Step: AnyObject {
     func tapeCount(_ g: Geometry) -> Int
 }
 
-/// out[i] = (a[i] + b[i]) * s, elementwise (residual add with output scale).
+/// out[i] = (a[i] + b[i]) / s, elementwise (residual add divided by the output scale factor, as diffusers does).
 @inline(__always)
 func addScaled(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ s: Float, _ out: UnsafeMutablePointer<Float>) {
     var i = 0

@@ -1,6 +1,6 @@
 /// The DDPM noise schedule the model was trained with: ᾱ_t = Π_{s≤t} (1 − β_s).
 ///
-/// dmilo's solvers assume the schedule of the DMILO/DMPlug code (algorithms.md §1.1): 1000 train steps,
+/// dmilo's solvers assume the schedule of the DMILO/DMPlug code (docs/algorithms.md §1.1): 1000 train steps,
 /// linear β from 1e-4 to 0.02 computed in float32 like `torch.linspace`, epsilon prediction.
 public struct NoiseSchedule: Sendable, Equatable {
     public let trainSteps: Int

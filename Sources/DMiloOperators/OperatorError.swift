@@ -1,5 +1,5 @@
 // Errors raised while building an operator from user input (manifest fields, loaded files).
-// They carry the stable codes of INTERFACE.md "failed/NAME/error.json" so the jobs layer can copy them verbatim.
+// They carry the stable codes of docs/INTERFACE.md "Errors" so the jobs layer can copy them verbatim.
 
 /// A bad operator specification or operator file. `code` is stable (written to `error.json`), `message` is one
 /// readable sentence, `field` is the manifest path it concerns (e.g. `operator.factor`).

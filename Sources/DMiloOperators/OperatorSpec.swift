@@ -17,7 +17,7 @@ public enum OperatorKind: String, CaseIterable, Sendable {
     public var isBlur: Bool { self == .blur || self == .gaussianBlur || self == .motionBlur }
 }
 
-/// The manifest's `operator` object, validated and typed (INTERFACE.md "Manifest, version 1").
+/// The manifest's `operator` object, validated and typed (docs/INTERFACE.md "The manifest, version 1").
 /// Files (mask, kernel, matrix) are still names here; ``OperatorFactory`` loads them through the caller's closure.
 public enum OperatorSpec: Sendable, Equatable {
     case denoise

@@ -2,7 +2,7 @@ import Dispatch
 import DMiloKernels
 
 /// Per-channel 2-D cross-correlation (kernel not flipped) with numpy.pad(mode: "reflect") borders, the geometry
-/// every blur in INTERFACE.md shares:
+/// every blur in docs/INTERFACE.md shares:
 ///
 ///     y[c, i, j] = Σ_{a<kh, b<kw} k[a, b] · x[c, r(i + a − kh/2), r(j + b − kw/2)]
 ///

@@ -5,7 +5,7 @@ import DMiloKernels
 ///
 /// Kernels:
 /// - `bicubic` (default): MATLAB `imresize(x, 1/f)` with antialiasing, as `util/resizer.py` of the official code
-///   (algorithms.md §6.1): Keys cubic (a = −0.5) stretched by f, separable (H then W), half-sample-symmetric
+///   (docs/algorithms.md §6.1): Keys cubic (a = −0.5) stretched by f, separable (H then W), half-sample-symmetric
 ///   mirroring at the borders. See ``SuperResolution/bicubicAxis(inputLength:factor:)``.
 /// - `box`: the mean of each f×f block.
 /// A is linear; `vjp` is the exact transpose (not the nearest-neighbour "transpose" of the official code).
@@ -80,7 +80,7 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
     /// h(d) = cubic(d / f) / f has width 4f, so the taps are k = floor(c − 2f) … plus 4f + 2 (MATLAB's
     /// `ceil(width) + 2`), weights h(c − k) normalised to sum 1, out-of-range k mirrored half-sample-symmetrically.
     /// Tap columns that are zero for every output are dropped (as MATLAB does), leaving 4f taps
-    /// k = f·o − 3f/2 … f·o + 5f/2 − 1; for f = 4 these are 4o−6 … 4o+9 (algorithms.md §6.1).
+    /// k = f·o − 3f/2 … f·o + 5f/2 − 1; for f = 4 these are 4o−6 … 4o+9 (docs/algorithms.md §6.1).
     public static func bicubicAxis(inputLength: Int, factor f: Int) -> AxisResampling {
         let outLen = inputLength / f
         let p = 4 * f + 2

@@ -1,7 +1,7 @@
 import DMiloKernels
 
 /// Adam (Kingma & Ba) with PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8, bias correction, no weight decay.
-/// One learning rate per parameter tensor (DMILO uses two groups: ν and z, algorithms.md §3).
+/// One learning rate per parameter tensor (DMILO uses two groups: ν and z, docs/algorithms.md §3).
 final class Adam {
     private let params: [Tensor]
     private let lrs: [Double]

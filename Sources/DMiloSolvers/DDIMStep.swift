@@ -1,7 +1,7 @@
 import DMiloKernels
 import DMiloModel
 
-/// Timestep grids (algorithms.md §1.2). Δ = 1000 // N with 1000 train steps.
+/// Timestep grids (docs/algorithms.md §1.2). Δ = 1000 // N with 1000 train steps.
 public enum DDIMGrid {
     /// DMPlug: [(N−1)Δ, …, Δ, 0] — the last step lands on ᾱ = 1 (the clean x0).
     public static func dmplug(steps n: Int, trainSteps: Int = 1000) -> [Int] {
@@ -16,7 +16,7 @@ public enum DDIMGrid {
     }
 }
 
-/// One deterministic DDIM step g(x) at timestep t (algorithms.md §1.3, eta = 0, clip_sample, set_alpha_to_one):
+/// One deterministic DDIM step g(x) at timestep t (docs/algorithms.md §1.3, eta = 0, clip_sample, set_alpha_to_one):
 ///   e  = ε_θ(x, t)[:C]
 ///   x0 = clip((x − s_t e) / a_t, −1, 1)
 ///   e' = (x − a_t x0) / s_t                       (noise re-derived from the clipped x0)

@@ -2,7 +2,7 @@ import DMiloKernels
 import DMiloModel
 import DMiloOperators
 
-/// DMILO (Zheng, Li & Liu, ICML 2025; algorithms.md §3): intermediate-layer optimisation of the DDIM composition with
+/// DMILO (Zheng, Li & Liu, ICML 2025; docs/algorithms.md §3): intermediate-layer optimisation of the DDIM composition with
 /// sparse deviations. Each outer iteration sweeps the layers from the image side (fit A(g_1(x) + ν) to y) to the noise
 /// side (fit g_i(x) + ν to the latent just found above), then re-simulates forward. Memory is one layer's VJP.
 enum DMILOSolver {

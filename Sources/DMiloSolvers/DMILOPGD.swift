@@ -2,7 +2,7 @@ import DMiloKernels
 import DMiloModel
 import DMiloOperators
 
-/// DMILO-PGD (algorithms.md §4): alternate a gradient step on the data fidelity with a projection onto the range of
+/// DMILO-PGD (docs/algorithms.md §4): alternate a gradient step on the data fidelity with a projection onto the range of
 /// the DDIM composition that uses A itself: the DMILO sweep with target A(X) instead of y. X starts at zero.
 enum DMILOPGDSolver {
     static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],

@@ -2,7 +2,7 @@ import DMiloKernels
 import DMiloModel
 import DMiloOperators
 
-/// Intermediate-layer optimisation over the DDIM composition G = g_1 ∘ … ∘ g_N (algorithms.md §3), shared by
+/// Intermediate-layer optimisation over the DDIM composition G = g_1 ∘ … ∘ g_N (docs/algorithms.md §3), shared by
 /// DMILO and DMILO-PGD. State: latents L[0…K] and sparse deviations ν[0…K−1], K = number of layers
 /// (each layer spans `layerSpan` DDIM steps; span 1 is the paper's DMILO).
 final class ILOState {

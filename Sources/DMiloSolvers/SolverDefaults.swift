@@ -1,6 +1,6 @@
 import DMiloOperators
 
-/// Per-operator defaults, adapted from the official hyperparameters (algorithms.md §5) to the bundled 32×32 model
+/// Per-operator defaults, adapted from the official hyperparameters (docs/algorithms.md §5) to the bundled 32×32 model
 /// and an edge box's budget.
 ///
 /// Every method's default costs about 500 UNet evaluations per job (≈ 10–15 s on one core at 32×32), so the
@@ -46,7 +46,7 @@ public enum SolverDefaults {
         return p
     }
 
-    /// The official code's per-task hyperparameters (algorithms.md §5, `ilo_batch` in [ILO] dmilo.py / dmilo-pgd.py,
+    /// The official code's per-task hyperparameters (docs/algorithms.md §5, `ilo_batch` in [ILO] dmilo.py / dmilo-pgd.py,
     /// DMPlug's sr_inp_nonlinear.py), for reproducing the paper's setting (`"preset": "paper"`), e.g. 256² ADM
     /// models. nil where the official code has no setting (other operators, DPS, the baseline).
     public static func paper(method: SolverMethod, operatorType: String) -> SolverParameters? {

@@ -2,7 +2,7 @@ import DMiloKernels
 import DMiloModel
 import DMiloOperators
 
-/// Reconstruction methods (INTERFACE.md manifest `solver.method`).
+/// Reconstruction methods (docs/INTERFACE.md manifest `solver.method`).
 public enum SolverMethod: String, CaseIterable, Sendable {
     case dmiloPGD = "dmilo-pgd"
     case dmilo
@@ -11,7 +11,7 @@ public enum SolverMethod: String, CaseIterable, Sendable {
     case baseline
 }
 
-/// How DMILO-PGD takes its gradient step on the data fidelity (algorithms.md §4 step 1).
+/// How DMILO-PGD takes its gradient step on the data fidelity (docs/algorithms.md §4 step 1).
 public enum PGDForm: String, Sendable {
     /// One step on ‖A(clamp X) − y‖² (inpainting, super-resolution in the official code).
     case squared
@@ -39,7 +39,7 @@ public struct SolverParameters: Sendable, Equatable {
     public var lrX: Double? = nil
     /// Weight λ of mean|ν| (the l1 sparsity of the deviations).
     public var lambda = 0.1
-    /// Weight of the hidden mean(z²) prior on each layer input (algorithms.md §8 pitfall 4).
+    /// Weight of the hidden mean(z²) prior on each layer input (docs/algorithms.md §8 pitfall 4).
     public var zPrior = 1e-4
     public var pgdForm = PGDForm.squared
     public var pgdSteps = 1

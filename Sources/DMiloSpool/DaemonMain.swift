@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Everything `dmilod` does after parsing its arguments, in a library so the lead can link a real
+/// Everything `dmilod` does after parsing its arguments, in a library so the executable links the real
 /// ``RunnerLoader`` and tests can call it. Returns the process exit code.
 public enum DaemonMain {
     /// Command-line values that override the config file (nil = not given).

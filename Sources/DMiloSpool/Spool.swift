@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// The spool folder protocol (INTERFACE.md "Spool layout").
+/// The spool folder protocol (docs/INTERFACE.md "The spool").
 ///
 /// Claiming: the claimer makes a fresh folder `work/NAME` (mkdir is exclusive), takes an flock on
 /// `work/NAME/.lock`, then renames `incoming/NAME.json` into it. rename(2) of one source succeeds for exactly

@@ -1,4 +1,4 @@
-// `dmilo eval`: one raw UNet call on an .npy batch, optionally with the input VJP (INTERFACE.md).
+// `dmilo eval`: one raw UNet call on an .npy batch, optionally with the input VJP (docs/INTERFACE.md).
 
 import ArgumentParser
 import DMiloFormats

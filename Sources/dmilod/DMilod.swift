@@ -4,8 +4,8 @@ import DMiloKernels
 import DMiloSpool
 import Foundation
 
-/// `dmilod`: the spool daemon (INTERFACE.md "dmilod"). `@main` lives in a file not named main.swift so the
-/// async entry point is used (platform.md §6).
+/// `dmilod`: the spool daemon (docs/INTERFACE.md "dmilod"). `@main` lives in a file not named main.swift so the
+/// async entry point is used (docs/platform.md §6).
 @main
 struct DMilod: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@ import DMiloKernels
 @testable import DMiloOperators
 
 final class SuperResolutionTests: XCTestCase {
-    /// algorithms.md §6.1: the 16 ×4 weights, the same for every output pixel, taps 4o−6 … 4o+9.
+    /// docs/algorithms.md §6.1: the 16 ×4 weights, the same for every output pixel, taps 4o−6 … 4o+9.
     func testBicubicX4WeightsMatchOfficialResizer() {
         let half: [Float] = [-0.001709, -0.010986, -0.018311, -0.011963, 0.022705, 0.097412, 0.181885, 0.240967]
         let expected = half + half.reversed()
