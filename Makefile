@@ -13,7 +13,7 @@ endif
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 
-.PHONY: deps build test demo install install-files clean
+.PHONY: deps build test demo install install-files clean fmt fmt-check
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -34,6 +34,15 @@ demo: build
 
 clean:
 	rm -rf .build
+
+# Formatting with the toolchain's swift-format and the repository's .swift-format (4 spaces, 120 columns).
+# `fmt` rewrites the Swift sources in place; `fmt-check` fails if any would change or a lint rule fires.
+FMT_PATHS := Package.swift Sources Tests Quantization
+fmt:
+	$(SWIFT) format format --in-place --recursive --parallel $(FMT_PATHS)
+
+fmt-check:
+	$(SWIFT) format lint --strict --recursive --parallel $(FMT_PATHS)
 
 # `make install PREFIX=/usr/local DESTDIR=/tmp/stage`: release binaries, systemd unit, sysusers/tmpfiles
 # snippets, example config (never overwriting an existing one) and the model (MODEL=..., if present).
