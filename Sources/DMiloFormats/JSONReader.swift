@@ -108,10 +108,23 @@ struct JSONReader {
         i += w.count
     }
 
-    /// After `,` in an array or object: a closing bracket here is a trailing comma.
-    mutating func refuseTrailingComma(_ close: UInt8) throws {
+    /// After an element of an array or object: true after `,` (another element follows; a closing bracket right
+    /// after it is a trailing comma), false after the closing bracket `close`.
+    mutating func another(close: UInt8, inside what: String) throws -> Bool {
         skipSpace()
-        if i < bytes.count, bytes[i] == close { throw fail("trailing comma before \(shown(close))") }
+        guard i < bytes.count else { throw fail("unexpected end of input inside \(what)") }
+        switch bytes[i] {
+        case UInt8(ascii: ","):
+            i += 1
+            skipSpace()
+            if i < bytes.count, bytes[i] == close { throw fail("trailing comma before \(shown(close))") }
+            return true
+        case close:
+            i += 1
+            return false
+        case UInt8(ascii: "/"): throw fail("comments are not allowed in JSON")
+        default: throw fail("unexpected \(shown(bytes[i])), expected ',' or \(shown(close))")
+        }
     }
 
     mutating func object(depth: Int) throws -> JSONValue {
@@ -131,14 +144,7 @@ struct JSONReader {
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after the key \"\(key)\"") }
             i += 1
             o[key] = try value(depth: depth + 1)
-            skipSpace()
-            guard i < bytes.count else { throw fail("unexpected end of input inside an object") }
-            switch bytes[i] {
-            case UInt8(ascii: ","): i += 1; try refuseTrailingComma(UInt8(ascii: "}"))
-            case UInt8(ascii: "}"): i += 1; return .object(o)
-            case UInt8(ascii: "/"): throw fail("comments are not allowed in JSON")
-            default: throw fail("unexpected \(shown(bytes[i])), expected ',' or '}'")
-            }
+            if try !another(close: UInt8(ascii: "}"), inside: "an object") { return .object(o) }
         }
     }
 
@@ -149,14 +155,7 @@ struct JSONReader {
         if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
         while true {
             a.append(try value(depth: depth + 1))
-            skipSpace()
-            guard i < bytes.count else { throw fail("unexpected end of input inside an array") }
-            switch bytes[i] {
-            case UInt8(ascii: ","): i += 1; try refuseTrailingComma(UInt8(ascii: "]"))
-            case UInt8(ascii: "]"): i += 1; return .array(a)
-            case UInt8(ascii: "/"): throw fail("comments are not allowed in JSON")
-            default: throw fail("unexpected \(shown(bytes[i])), expected ',' or ']'")
-            }
+            if try !another(close: UInt8(ascii: "]"), inside: "an array") { return .array(a) }
         }
     }
 
