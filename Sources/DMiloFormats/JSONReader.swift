@@ -17,16 +17,20 @@ struct JSONReader {
     static let maxDepth = 256
 
     let bytes: [UInt8]
+    /// Salvage mode, for finding the file names of a manifest that was refused: comments are skipped, trailing
+    /// commas and non-UTF-8 bytes pass, a repeated key keeps its last value. Never used to accept input.
+    let lenient: Bool
     var i = 0
 
-    init(_ bytes: [UInt8]) {
+    init(_ bytes: [UInt8], lenient: Bool = false) {
         self.bytes = bytes
+        self.lenient = lenient
         // A leading byte-order mark is tolerated (RFC 8259 §8.1 lets parsers ignore it).
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
     }
 
     mutating func document() throws -> JSONValue {
-        try checkUTF8()
+        if !lenient { try checkUTF8() }
         let v = try value(depth: 0)
         skipSpace()
         if i < bytes.count { throw fail("unexpected \(shown(bytes[i])) after the end of the document") }
@@ -80,7 +84,16 @@ struct JSONReader {
     // MARK: grammar
 
     mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+        while i < bytes.count {
+            if [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) {
+                i += 1
+            } else if lenient, bytes[i] == UInt8(ascii: "/"), i + 1 < bytes.count,
+                      let end = bytes[(i + 2)...].firstRange(of: bytes[i + 1] == UInt8(ascii: "*") ? [0x2A, 0x2F] : [0x0A]) {
+                i = end.upperBound
+            } else {
+                return
+            }
+        }
     }
 
     mutating func value(depth: Int) throws -> JSONValue {
@@ -117,8 +130,9 @@ struct JSONReader {
         case UInt8(ascii: ","):
             i += 1
             skipSpace()
-            if i < bytes.count, bytes[i] == close { throw fail("trailing comma before \(shown(close))") }
-            return true
+            guard i < bytes.count, bytes[i] == close else { return true }
+            if lenient { i += 1; return false }
+            throw fail("trailing comma before \(shown(close))")
         case close:
             i += 1
             return false
@@ -139,7 +153,7 @@ struct JSONReader {
             guard bytes[i] == UInt8(ascii: "\"") else { throw fail("unexpected \(shown(bytes[i])), expected a key in double quotes") }
             let keyAt = i
             let key = try string()
-            guard o[key] == nil else { throw fail("duplicate key \"\(key)\"", at: keyAt) }
+            guard o[key] == nil || lenient else { throw fail("duplicate key \"\(key)\"", at: keyAt) }
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after the key \"\(key)\"") }
             i += 1

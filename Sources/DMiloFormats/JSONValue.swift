@@ -16,6 +16,13 @@ public enum JSONValue: Sendable, Equatable {
         return try reader.document()
     }
 
+    /// Salvage parse of a document ``parse(_:)`` refused (comments skipped, trailing commas and repeated keys
+    /// tolerated): only for finding which files a rejected manifest names, so they travel with it.
+    public static func parseLeniently(_ data: Data) -> JSONValue? {
+        var reader = JSONReader(Array(data), lenient: true)
+        return try? reader.document()
+    }
+
     public var typeName: String {
         switch self {
         case .null: return "null"

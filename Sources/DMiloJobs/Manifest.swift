@@ -111,7 +111,7 @@ public struct Manifest: Sendable, Equatable {
     /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`
     /// that are valid plain names), so a rejected job's inputs still travel with it to `failed/`.
     public static func bestEffortJobFiles(_ data: Data) -> [String] {
-        guard let o = (try? JSONValue.parse(data))?.objectValue else { return [] }
+        guard let o = JSONValue.parseLeniently(data)?.objectValue else { return [] }
         var values = [o["measurement"], o["truth"]]
         if let op = o["operator"]?.objectValue { values += operatorFileKeys.map { op[$0] } }
         return values.compactMap { v -> String? in

@@ -36,6 +36,15 @@ final class StrictManifestTests: XCTestCase {
         }
     }
 
+    /// A refused manifest's files still travel with it to failed/: the salvage read tolerates what the reader refuses.
+    func testRefusedManifestsStillNameTheirFiles() {
+        let text = "{\"version\": 1, // v1\n \"measurement\": \"y.npy\", \"truth\": \"a.png\", \"truth\": \"t.png\",\n" +
+            " \"operator\": {\"type\": \"inpainting\", \"mask\": \"m.png\", /* c */},}"
+        XCTAssertThrowsError(try parse(text))
+        XCTAssertEqual(Set(Manifest.bestEffortJobFiles(Data(text.utf8))), ["y.npy", "t.png", "m.png"])
+        XCTAssertEqual(Manifest.bestEffortJobFiles(Data("not json".utf8)), [])
+    }
+
     /// The operator object reaches the operator layer from the same parse, with seeds exact to 2⁶⁴ − 1.
     func testOperatorComesFromTheOneParse() throws {
         let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "missing_fraction": 0.5, "mask_seed": 18446744073709551615}}"#)
