@@ -5,15 +5,27 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the build, tests and demo need (libraries through SwiftPM system-library targets).
 APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist
+# `make deb` and its test: dpkg-deb/dpkg-shlibdeps, lintian, systemd-analyze, unshare (util-linux), python3 (man pages).
+APT_PACKAGES += dpkg-dev fakeroot lintian systemd util-linux python3
 # Codegen for the kernels' Swift loops: AVX2+FMA on x86-64 (`haswell`: any x86-64 CPU since 2013-15), default elsewhere.
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
 ARCH_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xcc -march=haswell
 endif
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
+# Released binaries carry the Swift runtime and Foundation (static), so they run without the toolchain; `swift test`
+# keeps the dynamic runtime (XCTest is a shared library of the toolchain). Both share one .build: only links differ.
+RELEASE_FLAGS := $(SWIFT_FLAGS) --static-swift-stdlib
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 
-.PHONY: deps build test demo install install-files clean
+# Version: the semantic version lives in Sources/CDMiloVersion/version.c; `stamp` adds git commit and build date
+# (UTC; SOURCE_DATE_EPOCH wins) in a gitignored header, rewritten only when it changes.
+VERSION := $(shell sed -n 's/^\#define DMILO_SEMVER "\(.*\)"$$/\1/p' Sources/CDMiloVersion/version.c)
+STAMP := Sources/CDMiloVersion/build_stamp.h
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB = dist/dmilo_$(VERSION)_$(DEB_ARCH).deb
+
+.PHONY: deps stamp build test demo install install-files deb package-test clean
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -22,18 +34,37 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-build: deps
-	$(SWIFT) build $(SWIFT_FLAGS)
+stamp:
+	@commit=$$(git rev-parse --short=12 HEAD 2>/dev/null) || commit=unknown; \
+	if [ "$$commit" != unknown ] && ! git diff --quiet HEAD -- 2>/dev/null; then commit="$$commit-dirty"; fi; \
+	if [ -n "$$SOURCE_DATE_EPOCH" ]; then d=$$(date -u -d "@$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ); \
+	else d=$$(date -u +%Y-%m-%dT%H:%M:%SZ); fi; \
+	printf '// Written by `make stamp` (gitignored).\n#define DMILO_GIT_COMMIT "%s"\n#define DMILO_BUILD_DATE "%s"\n' \
+	  "$$commit" "$$d" > $(STAMP).new; \
+	if cmp -s $(STAMP).new $(STAMP); then rm $(STAMP).new; else mv $(STAMP).new $(STAMP); fi
 
-test: deps
+build: deps stamp
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+# The suite, then the package test (one extra link of the three executables, static this time).
+test: deps stamp
 	$(SWIFT) test $(SWIFT_FLAGS)
+	$(MAKE) package-test
+
+# dist/dmilo_<version>_<arch>.deb from the static release build (packaging/deb/README.md).
+deb: build
+	bash packaging/deb/build-deb.sh "$(BIN)" "$(VERSION)" "$(DEB_ARCH)" "$(DEB)"
+
+# Extracts the package into an empty folder and runs it with the toolchain hidden; lintian; systemd-analyze.
+package-test: deb
+	bash packaging/deb/test-deb.sh "$(DEB)"
 
 # Fresh clone -> a drained demo spool and a results table (a few minutes on 2 cores).
 demo: build
 	BIN="$(BIN)" bash Tools/demo.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build dist $(STAMP)
 
 # `make install PREFIX=/usr/local DESTDIR=/tmp/stage`: release binaries, systemd unit, sysusers/tmpfiles
 # snippets, example config (never overwriting an existing one) and the model (MODEL=..., if present).
@@ -41,7 +72,8 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= /etc/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
-MODEL ?= $(firstword $(wildcard Models/*/model.gguf))
+# The bundled Q8_0 model, installed as share/dmilo/model.gguf (the name the example config uses).
+MODEL ?= $(firstword $(wildcard Models/*/model-q8_0.gguf))
 BINARIES ?= dmilo dmilod dmilo-quantize
 install: build
 	$(MAKE) install-files BIN="$(BIN)"

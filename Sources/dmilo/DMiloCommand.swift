@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import DMiloKernels
+import DMiloVersion
 import Foundation
 
 @main
@@ -10,6 +11,7 @@ struct DMiloCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmilo",
         abstract: "Diffusion-prior image reconstruction (DMILO / DMILO-PGD): one-shot and developer tools.",
+        version: BuildVersion.line("dmilo"),
         subcommands: [
             EvalCommand.self,
             InspectCommand.self,
