@@ -19,7 +19,8 @@ RELEASE_FLAGS := $(SWIFT_FLAGS) --static-swift-stdlib
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 
 # Version: the semantic version lives in Sources/CDMiloVersion/version.c; `stamp` adds git commit and build date
-# (UTC; SOURCE_DATE_EPOCH wins) in a gitignored header, rewritten only when it changes.
+# (UTC; SOURCE_DATE_EPOCH wins) in a gitignored header, rewritten only when it changes; version.c is touched then,
+# because the build system does not track a header that `__has_include` did not find the first time.
 VERSION := $(shell sed -n 's/^\#define DMILO_SEMVER "\(.*\)"$$/\1/p' Sources/CDMiloVersion/version.c)
 STAMP := Sources/CDMiloVersion/build_stamp.h
 DEB_ARCH = $(shell dpkg --print-architecture)
@@ -41,7 +42,8 @@ stamp:
 	else d=$$(date -u +%Y-%m-%dT%H:%M:%SZ); fi; \
 	printf '// Written by `make stamp` (gitignored).\n#define DMILO_GIT_COMMIT "%s"\n#define DMILO_BUILD_DATE "%s"\n' \
 	  "$$commit" "$$d" > $(STAMP).new; \
-	if cmp -s $(STAMP).new $(STAMP); then rm $(STAMP).new; else mv $(STAMP).new $(STAMP); fi
+	if cmp -s $(STAMP).new $(STAMP); then rm $(STAMP).new; \
+	else mv $(STAMP).new $(STAMP); touch Sources/CDMiloVersion/version.c; fi
 
 build: deps stamp
 	$(SWIFT) build $(RELEASE_FLAGS)

@@ -13,6 +13,9 @@ stage=$work/root
 make -s install-files BIN="$bin" DESTDIR="$stage" PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system \
   SYSUSERSDIR=/usr/lib/sysusers.d TMPFILESDIR=/usr/lib/tmpfiles.d
 test -f "$stage/usr/share/dmilo/model.gguf" || { echo "build-deb: no model staged" >&2; exit 1; }
+# The packaged unit also points at the man page (not in the source unit: `systemd-analyze verify` checks man: links
+# against the installed manual, and a source install may have none).
+sed -i 's#^Documentation=#Documentation=man:dmilod(8) #' "$stage/lib/systemd/system/dmilod.service"
 # Debug symbols off (the Swift runtime's metadata lives in sections, not in the symbol table).
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage"/usr/bin/*
 
