@@ -13,10 +13,13 @@ ifeq ($(ARCH),x86_64)
 ARCH_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xcc -march=haswell
 endif
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
-# Released binaries carry the Swift runtime and Foundation (static), so they run without the toolchain; `swift test`
-# keeps the dynamic runtime (XCTest is a shared library of the toolchain). Both share one .build: only links differ.
-RELEASE_FLAGS := $(SWIFT_FLAGS) --static-swift-stdlib
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
+# Installed binaries (`make release`, `make install`, `make deb`) carry the Swift runtime and Foundation statically,
+# so they run without the toolchain. They need their own scratch folder: objects compiled for the static runtime
+# autolink CoreFoundation/ICU and SwiftPM does not rebuild objects when only --static-swift-stdlib changes.
+# `make build`/`make test` keep the dynamic runtime (XCTest is a shared library of the toolchain).
+STATIC_FLAGS := $(SWIFT_FLAGS) --static-swift-stdlib --scratch-path .build-static
+STATIC_BIN = $(shell $(SWIFT) build $(STATIC_FLAGS) --show-bin-path)
 
 # Version: the semantic version lives in Sources/CDMiloVersion/version.c; `stamp` adds git commit and build date
 # (UTC; SOURCE_DATE_EPOCH wins) in a gitignored header, rewritten only when it changes; version.c is touched then,
@@ -26,7 +29,7 @@ STAMP := Sources/CDMiloVersion/build_stamp.h
 DEB_ARCH = $(shell dpkg --print-architecture)
 DEB = dist/dmilo_$(VERSION)_$(DEB_ARCH).deb
 
-.PHONY: deps stamp build test demo install install-files deb package-test clean
+.PHONY: deps stamp build release test demo install install-files deb package-test clean
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -46,16 +49,19 @@ stamp:
 	else mv $(STAMP).new $(STAMP); touch Sources/CDMiloVersion/version.c; fi
 
 build: deps stamp
-	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(SWIFT_FLAGS)
 
-# The suite, then the package test (one extra link of the three executables, static this time).
+release: deps stamp
+	$(SWIFT) build $(STATIC_FLAGS)
+
+# The suite, then the package test (one extra release build: the static one).
 test: deps stamp
 	$(SWIFT) test $(SWIFT_FLAGS)
 	$(MAKE) package-test
 
 # dist/dmilo_<version>_<arch>.deb from the static release build (packaging/deb/README.md).
-deb: build
-	bash packaging/deb/build-deb.sh "$(BIN)" "$(VERSION)" "$(DEB_ARCH)" "$(DEB)"
+deb: release
+	bash packaging/deb/build-deb.sh "$(STATIC_BIN)" "$(VERSION)" "$(DEB_ARCH)" "$(DEB)"
 
 # Extracts the package into an empty folder and runs it with the toolchain hidden; lintian; systemd-analyze.
 package-test: deb
@@ -66,7 +72,7 @@ demo: build
 	BIN="$(BIN)" bash Tools/demo.sh
 
 clean:
-	rm -rf .build dist $(STAMP)
+	rm -rf .build .build-static dist $(STAMP)
 
 # `make install PREFIX=/usr/local DESTDIR=/tmp/stage`: release binaries, systemd unit, sysusers/tmpfiles
 # snippets, example config (never overwriting an existing one) and the model (MODEL=..., if present).
@@ -77,8 +83,8 @@ TMPFILESDIR ?= /usr/lib/tmpfiles.d
 # The bundled Q8_0 model, installed as share/dmilo/model.gguf (the name the example config uses).
 MODEL ?= $(firstword $(wildcard Models/*/model-q8_0.gguf))
 BINARIES ?= dmilo dmilod dmilo-quantize
-install: build
-	$(MAKE) install-files BIN="$(BIN)"
+install: release
+	$(MAKE) install-files BIN="$(STATIC_BIN)"
 
 # The copy step alone (BIN = folder holding the built executables); the install test runs it on a debug build.
 install-files:
