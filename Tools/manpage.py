@@ -14,7 +14,8 @@ import sys
 def esc(text):
     """Escapes free text for roff: backslashes, and a leading dot or quote that would read as a request."""
     out = []
-    for line in (text or "").replace("\\", "\\e").splitlines():
+    text = "".join(c if ord(c) < 128 else "\\[u%04X]" % ord(c) for c in (text or "").replace("\\", "\\e"))
+    for line in text.splitlines():
         out.append("\\&" + line if line.startswith((".", "'")) else line)
     return "\n".join(out)
 
@@ -58,7 +59,7 @@ def options(cmd):
 
 def synopsis(cmd, path):
     parts = ["\\fB" + path + "\\fR"]
-    if cmd.get("subcommands"):
+    if any(sub.get("commandName") != "help" for sub in cmd.get("subcommands", [])):
         parts.append("\\fIcommand\\fR")
     for arg in cmd.get("arguments", []):
         if not shown(arg):
