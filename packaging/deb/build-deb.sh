@@ -4,6 +4,8 @@
 # dpkg-buildpackage run, and the staging reuses `make install-files` so source and package installs stay alike.
 set -euo pipefail
 bin=$1 version=$2 arch=$3 out=$4
+# Maintainer: DEBFULLNAME/DEBEMAIL as for dch, else the git identity of the build.
+maintainer="${DEBFULLNAME:-$(git config user.name || echo dmilo maintainers)} <${DEBEMAIL:-$(git config user.email || echo root@localhost)}>"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 work=$(mktemp -d)
@@ -24,9 +26,10 @@ doc=$stage/usr/share/doc/dmilo
 install -m 0644 README.md "$doc/README.md"
 install -m 0644 Models/fashion-mnist-32/README.md "$doc/model.md"
 install -m 0644 packaging/deb/copyright "$doc/copyright"
+# A native package (no Debian revision), so the changelog is changelog.gz.
 sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$(date -R -u ${SOURCE_DATE_EPOCH:+-d @$SOURCE_DATE_EPOCH})/" \
-  packaging/deb/changelog.in | gzip -9n > "$doc/changelog.Debian.gz"
-chmod 0644 "$doc/changelog.Debian.gz"
+  -e "s|@MAINTAINER@|$maintainer|" packaging/deb/changelog.in | gzip -9n > "$doc/changelog.gz"
+chmod 0644 "$doc/changelog.gz"
 
 # Man pages: the argument parser's own description (--experimental-dump-help) plus a hand-written part.
 mandate=$(date -u ${SOURCE_DATE_EPOCH:+-d @$SOURCE_DATE_EPOCH} +%Y-%m-%d)
@@ -42,7 +45,8 @@ done
 install -d "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions" \
   "$stage/usr/share/fish/vendor_completions.d"
 for name in dmilo dmilod dmilo-quantize; do
-  "$stage/usr/bin/$name" --generate-completion-script bash > "$stage/usr/share/bash-completion/completions/$name"
+  # Sourced, not run: no #! line.
+  "$stage/usr/bin/$name" --generate-completion-script bash | sed '1{/^#!/d}' > "$stage/usr/share/bash-completion/completions/$name"
   "$stage/usr/bin/$name" --generate-completion-script zsh > "$stage/usr/share/zsh/vendor-completions/_$name"
   "$stage/usr/bin/$name" --generate-completion-script fish > "$stage/usr/share/fish/vendor_completions.d/$name.fish"
 done
@@ -54,7 +58,7 @@ printf 'Source: dmilo\n\nPackage: dmilo\nArchitecture: any\n' > "$work/src/debia
 depends=$(cd "$work/src" && dpkg-shlibdeps -O "$stage"/usr/bin/* | sed -n 's/^shlibs:Depends=//p')
 test -n "$depends" || { echo "build-deb: dpkg-shlibdeps found nothing" >&2; exit 1; }
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/$depends/" \
+sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/$depends/" -e "s|@MAINTAINER@|$maintainer|" \
   packaging/deb/control.in > "$stage/DEBIAN/control"
 install -m 0644 packaging/deb/conffiles "$stage/DEBIAN/conffiles"
 install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$stage/DEBIAN/"
