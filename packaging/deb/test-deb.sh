@@ -66,7 +66,7 @@ grep -q "^dmilo_build_info{version=\"$version\"" "$work/dmilo.prom" || fail "met
 echo "done/pkg-sr4: $(grep -E '"(psnr|unet_evaluations|dmilo_version)"' "$m" | tr -d '\n ')"
 
 echo "== lintian"
-lintian --no-tag-display-limit "$deb" > "$work/lintian.txt" 2>&1 || true
+lintian --tag-display-limit 0 "$deb" > "$work/lintian.txt" 2>&1 || true
 cat "$work/lintian.txt"
 justified=$(sed -n 's/^| `\([a-z0-9-]*\)` |.*/\1/p' "$repo/packaging/deb/README.md")
 while read -r level _ tag _; do
