@@ -5,6 +5,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the build, tests and demo need (libraries through SwiftPM system-library targets).
 APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist
+# `make deb` and its test: dpkg-deb/dpkg-shlibdeps, lintian, systemd-analyze, unshare (util-linux), python3 (man pages).
+APT_PACKAGES += dpkg-dev fakeroot lintian systemd util-linux python3
 # Codegen for the kernels' Swift loops: AVX2+FMA on x86-64 (`haswell`: any x86-64 CPU since 2013-15), default elsewhere.
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
@@ -12,8 +14,22 @@ ARCH_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xcc -march=haswell
 endif
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
+# Installed binaries (`make release`, `make install`, `make deb`) carry the Swift runtime and Foundation statically,
+# so they run without the toolchain. They need their own scratch folder: objects compiled for the static runtime
+# autolink CoreFoundation/ICU and SwiftPM does not rebuild objects when only --static-swift-stdlib changes.
+# `make build`/`make test` keep the dynamic runtime (XCTest is a shared library of the toolchain).
+STATIC_FLAGS := $(SWIFT_FLAGS) --static-swift-stdlib --scratch-path .build-static
+STATIC_BIN = $(shell $(SWIFT) build $(STATIC_FLAGS) --show-bin-path)
 
-.PHONY: deps build test demo install install-files clean fmt fmt-check
+# Version: the semantic version lives in Sources/CDMiloVersion/version.c; `stamp` adds git commit and build date
+# (UTC; SOURCE_DATE_EPOCH wins) in a gitignored header, rewritten only when it changes; version.c is touched then,
+# because the build system does not track a header that `__has_include` did not find the first time.
+VERSION := $(shell sed -n 's/^\#define DMILO_SEMVER "\(.*\)"$$/\1/p' Sources/CDMiloVersion/version.c)
+STAMP := Sources/CDMiloVersion/build_stamp.h
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB = dist/dmilo_$(VERSION)_$(DEB_ARCH).deb
+
+.PHONY: deps stamp build release test demo install install-files deb package-test clean fmt fmt-check
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -22,18 +38,41 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-build: deps
+stamp:
+	@commit=$$(git rev-parse --short=12 HEAD 2>/dev/null) || commit=unknown; \
+	if [ "$$commit" != unknown ] && ! git diff --quiet HEAD -- 2>/dev/null; then commit="$$commit-dirty"; fi; \
+	if [ -n "$$SOURCE_DATE_EPOCH" ]; then d=$$(date -u -d "@$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ); \
+	else d=$$(date -u +%Y-%m-%dT%H:%M:%SZ); fi; \
+	printf '// Written by `make stamp` (gitignored).\n#define DMILO_GIT_COMMIT "%s"\n#define DMILO_BUILD_DATE "%s"\n' \
+	  "$$commit" "$$d" > $(STAMP).new; \
+	if cmp -s $(STAMP).new $(STAMP); then rm $(STAMP).new; \
+	else mv $(STAMP).new $(STAMP); touch Sources/CDMiloVersion/version.c; fi
+
+build: deps stamp
 	$(SWIFT) build $(SWIFT_FLAGS)
 
-test: deps
+release: deps stamp
+	$(SWIFT) build $(STATIC_FLAGS)
+
+# The suite, then the package test (one extra release build: the static one).
+test: deps stamp
 	$(SWIFT) test $(SWIFT_FLAGS)
+	$(MAKE) package-test
+
+# dist/dmilo_<version>_<arch>.deb from the static release build (packaging/deb/README.md).
+deb: release
+	bash packaging/deb/build-deb.sh "$(STATIC_BIN)" "$(VERSION)" "$(DEB_ARCH)" "$(DEB)"
+
+# Extracts the package into an empty folder and runs it with the toolchain hidden; lintian; systemd-analyze.
+package-test: deb
+	bash packaging/deb/test-deb.sh "$(DEB)"
 
 # Fresh clone -> a drained demo spool and a results table (a few minutes on 2 cores).
 demo: build
 	BIN="$(BIN)" bash Tools/demo.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-static dist $(STAMP)
 
 # Formatting with the toolchain's swift-format and the repository's .swift-format (4 spaces, 120 columns).
 # `fmt` rewrites the Swift sources in place; `fmt-check` fails if any would change or a lint rule fires.
@@ -50,10 +89,11 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= /etc/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
-MODEL ?= $(firstword $(wildcard Models/*/model.gguf))
+# The bundled Q8_0 model, installed as share/dmilo/model.gguf (the name the example config uses).
+MODEL ?= $(firstword $(wildcard Models/*/model-q8_0.gguf))
 BINARIES ?= dmilo dmilod dmilo-quantize
-install: build
-	$(MAKE) install-files BIN="$(BIN)"
+install: release
+	$(MAKE) install-files BIN="$(STATIC_BIN)"
 
 # The copy step alone (BIN = folder holding the built executables); the install test runs it on a debug build.
 install-files:

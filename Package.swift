@@ -35,6 +35,10 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
+        // Semantic version + git commit + build date (the Makefile stamps commit and date; see version.c).
+        .target(name: "CDMiloVersion"),
+        .target(name: "DMiloVersion", dependencies: ["CDMiloVersion"]),
+
         .target(name: "DMiloKernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: fast),
         .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: fast),
@@ -42,10 +46,11 @@ let package = Package(
         .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
         .target(name: "DMiloSolvers", dependencies: ["DMiloKernels", "DMiloModel", "DMiloOperators"], swiftSettings: fast),
         .target(name: "DMiloJobs",
-                dependencies: ["DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers"],
+                dependencies: ["DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers",
+                               "DMiloVersion"],
                 swiftSettings: fast),
         .target(name: "DMiloSpool",
-                dependencies: ["DMiloJobs", "CSystemd",
+                dependencies: ["DMiloJobs", "CSystemd", "DMiloVersion",
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
@@ -57,14 +62,14 @@ let package = Package(
 
         .executableTarget(name: "dmilo",
                           dependencies: ["DMiloBench", "DMiloJobs", "DMiloSolvers", "DMiloModel", "DMiloImage",
-                                         "DMiloFormats", "DMiloKernels",
+                                         "DMiloFormats", "DMiloKernels", "DMiloVersion",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),
         .executableTarget(name: "dmilod",
-                          dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels",
+                          dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", "DMiloVersion",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dmilo-quantize",
-                          dependencies: ["DMiloQuantization", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["DMiloQuantization", "DMiloVersion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Quantization/dmilo-quantize"),
 
         .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels"]),

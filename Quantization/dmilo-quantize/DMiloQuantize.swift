@@ -3,13 +3,15 @@
 import ArgumentParser
 import DMiloFormats
 import DMiloQuantization
+import DMiloVersion
 import Foundation
 
 @main
 struct DMiloQuantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmilo-quantize",
-        abstract: "Convert a float diffusers UNet2DModel folder, or an ADM folder from Tools/convert_adm.py, to a dmilo GGUF file (F32, F16 or Q8_0 tensors).")
+        abstract: "Convert a float diffusers UNet2DModel folder, or an ADM folder from Tools/convert_adm.py, to a dmilo GGUF file (F32, F16 or Q8_0 tensors).",
+        version: BuildVersion.line("dmilo-quantize"))
 
     @Argument(help: "Model folder: config.json + diffusion_pytorch_model.safetensors (or model.safetensors); diffusers or ADM (Tools/convert_adm.py).") var input: String
     @Option(help: "Tensor type: f32, f16 or q8_0.") var type: String

@@ -1,6 +1,7 @@
 import DMiloFormats
 import DMiloImage
 import DMiloKernels
+import DMiloVersion
 import Foundation
 
 /// Writes a job's results (docs/INTERFACE.md "Results"): `reconstruction.png`, `reconstruction.npy`, `metrics.json`,
@@ -19,7 +20,7 @@ public enum ResultFiles {
             let h = x.shape.count == 3 ? x.shape[1] : x.shape[0]
             let montage = try Montage.make(panels: montagePanels, labels: labels, scale: montageScale(height: h))
             try writeFile(Data(try montage.encoded()), dir.appendingPathComponent("montage.png"))
-            let json = try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys])
+            let json = try JSONSerialization.data(withJSONObject: metrics.merging(["dmilo_version": BuildVersion.description]) { a, _ in a }, options: [.prettyPrinted, .sortedKeys])
             try writeFile(json + Data("\n".utf8), dir.appendingPathComponent("metrics.json"))
         } catch let e as JobError {
             throw e

@@ -1,4 +1,5 @@
 import DMiloJobs
+import DMiloVersion
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -88,7 +89,7 @@ public enum DaemonMain {
             }
         }
         let onStarted: @Sendable () -> Void = {
-            logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : "")")
+            logger.notice("dmilod \(BuildVersion.description) started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : "")")
             notifier.ready()
         }
         let group = ServiceGroup(configuration: .init(

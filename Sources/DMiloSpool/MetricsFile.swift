@@ -1,3 +1,4 @@
+import DMiloVersion
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -37,6 +38,9 @@ public final class MetricsFile: @unchecked Sendable {
     public func render() -> String {
         lock.lock(); defer { lock.unlock() }
         var s = """
+        # HELP dmilo_build_info Version of the running dmilod (value always 1).
+        # TYPE dmilo_build_info gauge
+        dmilo_build_info{version="\(BuildVersion.semver)",commit="\(BuildVersion.commit)",built="\(BuildVersion.date)"} 1
         # HELP dmilo_jobs_total Jobs finished since the daemon started, by outcome.
         # TYPE dmilo_jobs_total counter
         dmilo_jobs_total{status="done"} \(done)

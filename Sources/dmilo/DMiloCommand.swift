@@ -4,6 +4,7 @@
 import ArgumentParser
 import DMiloBench
 import DMiloKernels
+import DMiloVersion
 import Foundation
 
 @main
@@ -11,6 +12,7 @@ struct DMiloCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmilo",
         abstract: "Diffusion-prior image reconstruction (DMILO / DMILO-PGD): one-shot and developer tools.",
+        version: BuildVersion.line("dmilo"),
         subcommands: [
             EvalCommand.self,
             InspectCommand.self,

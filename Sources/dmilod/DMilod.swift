@@ -2,6 +2,7 @@ import ArgumentParser
 import DMiloJobs
 import DMiloKernels
 import DMiloSpool
+import DMiloVersion
 import Foundation
 
 /// `dmilod`: the spool daemon (docs/INTERFACE.md "dmilod"). `@main` lives in a file not named main.swift so the
@@ -11,7 +12,8 @@ struct DMilod: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmilod",
         abstract: "Reconstruct images from sensor measurements dropped into a spool folder.",
-        discussion: "Signals: SIGTERM/SIGINT stop gracefully (a running job finishes or goes back to incoming/), SIGHUP reloads the config.")
+        discussion: "Signals: SIGTERM/SIGINT stop gracefully (a running job finishes or goes back to incoming/), SIGHUP reloads the config.",
+        version: BuildVersion.line("dmilod"))
 
     @Option(help: "JSON config file (keys: spool, model, threads, memory_budget_mb, jobs, max_budget, attempts, watchdog, metrics_file, rescan_seconds, missing_file_grace_seconds, max_file_mb, max_manifest_kb, log_level, solver_defaults).")
     var config: String?
