@@ -11,7 +11,8 @@ extension GGUFFile: WeightSource {
         var shape = t.shape
         if case .array(let dims)? = metadata[GGUFKeys.shapePrefix + name] {
             let s = dims.compactMap(\.intValue)
-            if s.count == dims.count, s.reduce(1, *) == t.count { shape = s }   // else the strict loader reports the mismatch
+            // else (wrong count, negative or overflowing dims) the strict loader reports the stored 2-D shape
+            if s.count == dims.count, GGMLType.f32.checkedByteCount(shape: s) == 4 * t.count { shape = s }
         }
         return WeightInfo(name: name, shape: shape, dtype: t.type.name, byteCount: t.byteCount)
     }

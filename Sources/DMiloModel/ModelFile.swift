@@ -45,7 +45,7 @@ public final class ModelFile: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelError("\(path): no such model file or folder")
         }
-        if !isDir.boolValue && path.hasSuffix(".gguf") {
+        if !isDir.boolValue && (path.hasSuffix(".gguf") || Self.hasGGUFMagic(path)) {
             let file = try GGUFFile(path: path)
             (weightsPath, configPath, format, gguf, weights) = (path, nil, .gguf, file, file)
             let arch = file.metadata[GGUFKeys.architecture]?.stringValue
@@ -114,6 +114,13 @@ public final class ModelFile: @unchecked Sendable {
         guard path.hasSuffix(".safetensors") else { throw ModelError("\(path): not a model folder, .safetensors or .gguf file") }
         let folder = (path as NSString).deletingLastPathComponent
         return (((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("config.json"), path)
+    }
+
+    /// Routing by content for files not named .gguf (e.g. the quantiser's temporary output).
+    static func hasGGUFMagic(_ path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
     static func parseConfig(_ data: Data, adm: Bool, file: String) throws -> Config {

@@ -65,7 +65,7 @@ public struct UNetConfig: Sendable, Equatable {
         let r = ConfigReader(d: d, file: file)
         for key in d.keys.sorted() where !key.hasPrefix("_") {
             switch key {
-            case "sample_size": c.sampleSize = try r.int(key, min: 1)
+            case "sample_size": c.sampleSize = try r.int(key, min: 1, max: ConfigReader.maxImageSize)
             case "in_channels": c.inChannels = try r.int(key, min: 1)
             case "out_channels": c.outChannels = try r.int(key, min: 1)
             case "center_input_sample": c.centerInputSample = try r.bool(key)
@@ -76,7 +76,7 @@ public struct UNetConfig: Sendable, Equatable {
             case "down_block_types": c.downBlockTypes = try r.enumList(key)
             case "up_block_types": c.upBlockTypes = try r.enumList(key)
             case "block_out_channels": c.blockOutChannels = try r.intList(key)
-            case "layers_per_block": c.layersPerBlock = try r.int(key, min: 1)
+            case "layers_per_block": c.layersPerBlock = try r.int(key, min: 1, max: 64)
             case "mid_block_scale_factor": c.midBlockScaleFactor = try r.float(key)
             case "mid_block_type":
                 if r.isNull(key) { c.hasMidBlock = false } else { try r.expectString(key, "UNetMidBlock2D") }
