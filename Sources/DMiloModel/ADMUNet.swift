@@ -18,23 +18,11 @@ import DMiloKernels
 import Foundation
 
 /// guided-diffusion UNet with frozen float32 weights.
-public final class ADMUNet: UNetRuntime {
-    public let config: ADMConfig
-
+public final class ADMUNet: UNetRuntime<ADMConfig> {
     /// Builds the network for `config` and binds it strictly to `weights` (guided-diffusion state-dict names).
-    public init(config: ADMConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws {
-        try config.validate(file: weights.sourcePath)
-        self.config = config
-        try super.init(weights: weights, residency: residency) { ADMUNet.wiring(config, $0) }
+    public convenience init(config: ADMConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws {
+        try self.init(config: config, weights: weights, residency: residency, wiring: ADMUNet.wiring)
     }
-
-    private init(config: ADMConfig, sharing other: UNetRuntime) {
-        self.config = config
-        super.init(sharing: other)
-    }
-
-    /// Another instance sharing this one's weights, with its own workspace.
-    public func replica() -> any DiffusionUNet { ADMUNet(config: config, sharing: self) }
 
     static func wiring(_ c: ADMConfig, _ store: ParameterStore) -> UNetWiring {
         let nc = c.numChannels, temb = c.timeEmbedDim, G = ADMConfig.groups, eps = ADMConfig.eps

@@ -25,20 +25,18 @@ public protocol DiffusionUNet: NoisePredictor {
     /// Forward FLOPs at batch B and the given size (nil: the model's sample size).
     func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int
     /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
-    func replica() -> any DiffusionUNet
+    func replica() -> Self
 }
 
 extension DiffusionUNet {
     public func forwardFlops(batch: Int) -> Int { forwardFlops(batch: batch, height: nil, width: nil) }
 }
 
-extension UNet2DModel: DiffusionUNet {
-    public var architectureSummary: String { config.summary }
-    public var typicalTimestep: Float { config.timeEmbeddingType == .fourier ? 0.5 : 500 }
+extension UNetConfig: UNetArchitecture {
+    public var typicalTimestep: Float { timeEmbeddingType == .fourier ? 0.5 : 500 }
 }
 
-extension ADMUNet: DiffusionUNet {
-    public var architectureSummary: String { config.summary }
+extension ADMConfig: UNetArchitecture {
     public var typicalTimestep: Float { 500 }
 }
 

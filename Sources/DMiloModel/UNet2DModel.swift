@@ -10,25 +10,12 @@ import DMiloKernels
 import Foundation
 
 /// diffusers `UNet2DModel` with frozen float32 weights.
-public final class UNet2DModel: UNetRuntime {
-    /// The architecture.
-    public let config: UNetConfig
-
+public final class UNet2DModel: UNetRuntime<UNetConfig> {
     /// Builds the network for `config` and binds it strictly to `weights` (canonical diffusers names; wrap legacy
     /// checkpoints with `RenamedWeightSource`).
-    public init(config: UNetConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws {
-        try config.validate(file: weights.sourcePath)
-        self.config = config
-        try super.init(weights: weights, residency: residency) { UNet2DModel.wiring(config, $0) }
+    public convenience init(config: UNetConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws {
+        try self.init(config: config, weights: weights, residency: residency, wiring: UNet2DModel.wiring)
     }
-
-    private init(config: UNetConfig, sharing other: UNetRuntime) {
-        self.config = config
-        super.init(sharing: other)
-    }
-
-    /// Another instance sharing this one's weights, with its own workspace.
-    public func replica() -> any DiffusionUNet { UNet2DModel(config: config, sharing: self) }
 
     /// Loads a diffusers folder (config.json + diffusion_pytorch_model.safetensors or model.safetensors), a
     /// .safetensors file with config.json beside it, or a dmilo GGUF file. Legacy attention names are accepted.

@@ -53,9 +53,21 @@ struct UNetWiring {
     var legacyQKV: [ADMQKV] = []
 }
 
+/// What the runtime needs from an architecture's config.
+public protocol UNetArchitecture: Sendable {
+    /// Cross-key consistency; errors name `file` and the key.
+    func validate(file: String) throws
+    /// One line naming the architecture and its hyperparameters.
+    var summary: String { get }
+    /// A timestep in the model's own units for benchmarks and calibration (a train step, or σ for Fourier models).
+    var typicalTimestep: Float { get }
+}
+
 /// The runtime every UNet architecture subclasses: forward ε_θ(x, t), its input VJP (weights frozen), FLOP and
-/// memory counts. Subclasses only build a `UNetWiring` and report their config.
-public class UNetRuntime: NoisePredictor {
+/// memory counts. A subclass only names its config type and its wiring function.
+public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
+    /// The architecture.
+    public let config: Config
     /// Where the weights came from (file path).
     public let weightsPath: String
     /// Stored dtype of each tensor (from the weight source), for reporting.
@@ -79,17 +91,20 @@ public class UNetRuntime: NoisePredictor {
     private var liveTape: UNetTape?
     private var timestepScratch: [Float] = []
 
-    /// Builds the wiring, checks it geometrically and binds it strictly to `weights` (every missing, unexpected and
-    /// wrong-shape tensor reported at once).
-    init(weights: any WeightSource, residency: WeightResidency, build: @escaping (ParameterStore) -> UNetWiring) throws {
+    /// Builds the wiring for `config`, checks it geometrically and binds it strictly to `weights` (every missing,
+    /// unexpected and wrong-shape tensor reported at once).
+    init(config: Config, weights: any WeightSource, residency: WeightResidency,
+         wiring wire: @escaping (Config, ParameterStore) -> UNetWiring) throws {
+        try config.validate(file: weights.sourcePath)
+        self.config = config
         weightsPath = weights.sourcePath
         var dtypes: [String: String] = [:]
         for n in weights.weightNames { dtypes[n] = weights.weightInfo(n)?.dtype ?? "?" }
         tensorDTypes = dtypes
         self.residency = residency
         store = ParameterStore()
-        self.build = build
-        wiring = build(store)
+        build = { wire(config, $0) }
+        self.wiring = build(store)
         body = OpSequence(wiring.ops)
         let m = wiring.spatialMultiple
         try body.checkWiring(Geometry(batch: 1, channels: wiring.inChannels, height: m, width: m)) { ($0 as? ResnetBlock)?.cin }
@@ -98,7 +113,8 @@ public class UNetRuntime: NoisePredictor {
     }
 
     /// Another instance over the same loaded weights, with its own blocks and workspace.
-    init(sharing other: UNetRuntime) {
+    required init(sharing other: UNetRuntime<Config>) {
+        config = other.config
         weightsPath = other.weightsPath
         tensorDTypes = other.tensorDTypes
         residency = other.residency
@@ -108,6 +124,12 @@ public class UNetRuntime: NoisePredictor {
         wiring = build(store)  // `declare` hands back the already-loaded parameters
         body = OpSequence(wiring.ops)
     }
+
+    /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
+    public func replica() -> Self { Self(sharing: self) }
+
+    public var architectureSummary: String { config.summary }
+    public var typicalTimestep: Float { config.typicalTimestep }
 
     // MARK: NoisePredictor
 
