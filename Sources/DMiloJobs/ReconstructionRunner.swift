@@ -27,8 +27,8 @@ public final class LoadedModel: @unchecked Sendable {
     /// architecture and the noise schedule come from what travels with the weights (`ModelFile`).
     public init(file: ModelFile) throws {
         self.file = file
+        sha256 = try file.sha256()  // before loading: the hash's pass over the file does not add to the load's peak
         pool = try ModelPool(file: file)
-        sha256 = try file.sha256()
         let first = pool.prototype, s = first.sampleShape
         sampleShape = [s.channels, s.height, s.width]
         var counts: [String: Int] = [:]

@@ -12,9 +12,6 @@ import Foundation
 public final class ModelFile: @unchecked Sendable {
     /// The container holding the weights.
     public enum Format: String, Sendable { case safetensors, gguf }
-    /// What the file is: a diffusers folder (or .safetensors beside config.json), a converted guided-diffusion
-    /// folder, or a dmilo GGUF file (holding either architecture).
-    public enum Kind: String, Sendable { case diffusersFolder = "diffusers", admFolder = "adm", gguf }
     /// The parsed architecture config.
     public enum Config { case unet2d(UNetConfig), adm(ADMConfig) }
 
@@ -32,12 +29,8 @@ public final class ModelFile: @unchecked Sendable {
     public let schedule: NoiseSchedule
     /// The tensors under their canonical names (safetensors header or GGUF header, parsed once here).
     public let weights: any WeightSource
-    /// The GGUF container (metadata, tensor table) when `format` is `.gguf`.
-    public let gguf: GGUFFile?
     private var hash: String?
     private let lock = NSLock()
-
-    public var kind: Kind { format == .gguf ? .gguf : (architecture == .adm ? .admFolder : .diffusersFolder) }
 
     public init(path: String) throws {
         self.path = path
@@ -45,9 +38,9 @@ public final class ModelFile: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelError("\(path): no such model file or folder")
         }
-        if !isDir.boolValue && (path.hasSuffix(".gguf") || Self.hasGGUFMagic(path)) {
+        if !isDir.boolValue && !path.hasSuffix(".safetensors") {  // any other file must be GGUF (checked by magic)
             let file = try GGUFFile(path: path)
-            (weightsPath, configPath, format, gguf, weights) = (path, nil, .gguf, file, file)
+            (weightsPath, configPath, format, weights) = (path, nil, .gguf, file)
             let arch = file.metadata[GGUFKeys.architecture]?.stringValue
             switch arch {
             case GGUFKeys.architectureValue: architecture = .unet2d
@@ -65,7 +58,7 @@ public final class ModelFile: @unchecked Sendable {
             return
         }
         let (cfg, w) = try Self.locate(path, isDirectory: isDir.boolValue)
-        (weightsPath, configPath, format, gguf) = (w, cfg, .safetensors, nil)
+        (weightsPath, configPath, format) = (w, cfg, .safetensors)
         do { configJSON = try Data(contentsOf: URL(fileURLWithPath: cfg)) } catch {
             throw ModelError("\(cfg): cannot read the model config (\(error.localizedDescription))")
         }
@@ -111,16 +104,8 @@ public final class ModelFile: @unchecked Sendable {
             }
             return ((path as NSString).appendingPathComponent("config.json"), w)
         }
-        guard path.hasSuffix(".safetensors") else { throw ModelError("\(path): not a model folder, .safetensors or .gguf file") }
         let folder = (path as NSString).deletingLastPathComponent
         return (((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("config.json"), path)
-    }
-
-    /// Routing by content for files not named .gguf (e.g. the quantiser's temporary output).
-    static func hasGGUFMagic(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
     static func parseConfig(_ data: Data, adm: Bool, file: String) throws -> Config {

@@ -82,7 +82,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     /// Results are bit-identical. Default false.
     public var recomputeActivations = false
 
-    private let store: ParameterStore
+    let store: ParameterStore
     private let build: (ParameterStore) -> UNetWiring
     private let wiring: UNetWiring
     private let body: OpSequence
@@ -137,8 +137,6 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     public var outputChannels: Int { wiring.outChannels }
     /// Number of float parameters.
     public var parameterCount: Int { store.floatCount }
-    /// Parameters (name, shape) in declaration order.
-    public var parameterShapes: [(name: String, shape: [Int])] { store.params.map { ($0.name, $0.shape) } }
     /// Bytes held by the workspace arenas (activations, temporaries, gradients) after the last pass.
     public var workspaceBytes: Int { ws.reservedBytes }
     /// Bytes of resident float32 parameters (non-resident ones live in the mapped file); shared by replicas.

@@ -29,7 +29,7 @@ struct InspectCommand: ParsableCommand {
         print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²")
         print("memory:       ~\(net.vjpMemoryBytes(batch: 1) / (1 << 20)) MiB workspace for forward+VJP at batch 1")
         let s = file.schedule
-        let stored = file.kind != .diffusersFolder
+        let stored = file.format == .gguf || file.architecture == .adm
         print("schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))")
         print("sha256:       \(try file.sha256())")
     }
