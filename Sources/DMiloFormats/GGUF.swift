@@ -14,13 +14,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
     /// Bytes of a tensor of `shape`, nil when the element count or the byte size overflows.
     public func checkedByteCount(shape: [Int]) -> Int? {
-        var count = 1
-        for d in shape {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard d >= 0, !o else { return nil }
-            count = p
-        }
-        return count <= Int.max / 4 ? byteCount(elements: count) : nil
+        guard let n = checkedElementCount(shape), n <= Int.max / 4 else { return nil }
+        return byteCount(elements: n)
     }
 
     /// Bytes for `count` elements (Q8_0: count must be a multiple of 32).

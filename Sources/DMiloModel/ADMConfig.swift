@@ -49,9 +49,6 @@ public struct ADMConfig: Sendable, Equatable {
     public var attentionDownsampleFactors: Set<Int> { Set(attentionResolutions.map { imageSize / $0 }) }
     /// Factor by which H and W must be divisible (one halving per level but the last).
     public var spatialMultiple: Int { 1 << (channelMult.count - 1) }
-    public var schedule: NoiseSchedule {
-        NoiseSchedule(trainSteps: numTrainTimesteps, betaStart: betaStart, betaEnd: betaEnd, betaSchedule: betaSchedule)
-    }
 
     /// Heads of an attention block over `channels` (guided-diffusion AttentionBlock); `upsample` for output blocks.
     public func heads(channels: Int, upsample: Bool) -> Int {

@@ -12,7 +12,7 @@ extension GGUFFile: WeightSource {
         if case .array(let dims)? = metadata[GGUFKeys.shapePrefix + name] {
             let s = dims.compactMap(\.intValue)
             // else (wrong count, negative or overflowing dims) the strict loader reports the stored 2-D shape
-            if s.count == dims.count, GGMLType.f32.checkedByteCount(shape: s) == 4 * t.count { shape = s }
+            if s.count == dims.count, checkedElementCount(s) == t.count { shape = s }
         }
         return WeightInfo(name: name, shape: shape, dtype: t.type.name, byteCount: t.byteCount)
     }

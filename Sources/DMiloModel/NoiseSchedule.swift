@@ -46,18 +46,16 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// the diffusers name, e.g. "dmilo.schedule.num_train_timesteps").
     public init(validating trainSteps: Int, betaStart: Double, betaEnd: Double, betaSchedule: String, file: String,
                 keyPrefix: String = "") throws {
+        func fail(_ key: String, _ why: String) -> FormatError { FormatError(file: file, field: keyPrefix + key, why) }
         guard (1...Self.maxTrainSteps).contains(trainSteps) else {
-            throw FormatError(file: file, field: keyPrefix + "num_train_timesteps", "\(trainSteps) is outside 1…\(Self.maxTrainSteps)")
+            throw fail("num_train_timesteps", "\(trainSteps) is outside 1…\(Self.maxTrainSteps)")
         }
         for (key, v) in [("beta_start", betaStart), ("beta_end", betaEnd)] where !(v.isFinite && v > 0 && v < 1) {
-            throw FormatError(file: file, field: keyPrefix + key, "\(v) is not a finite value in (0, 1)")
+            throw fail(key, "\(v) is not a finite value in (0, 1)")
         }
-        guard betaStart <= betaEnd else {
-            throw FormatError(file: file, field: keyPrefix + "beta_end", "\(betaEnd) is below beta_start \(betaStart)")
-        }
+        guard betaStart <= betaEnd else { throw fail("beta_end", "\(betaEnd) is below beta_start \(betaStart)") }
         guard Self.betaSchedules.contains(betaSchedule) else {
-            throw FormatError(file: file, field: keyPrefix + "beta_schedule",
-                              "\"\(betaSchedule)\" is not one of \(Self.betaSchedules.joined(separator: ", "))")
+            throw fail("beta_schedule", "\"\(betaSchedule)\" is not one of \(Self.betaSchedules)")
         }
         self.init(trainSteps: trainSteps, betaStart: betaStart, betaEnd: betaEnd, betaSchedule: betaSchedule)
     }

@@ -45,15 +45,6 @@ public struct UNetConfig: Sendable, Equatable {
     /// Groups of the mid-block attention GroupNorm, nil = no norm (diffusers UNetMidBlock2D).
     public var midAttentionGroups: Int? { attnNormNumGroups ?? (resnetTimeScaleShift == .default ? normNumGroups : nil) }
 
-    /// Parses config.json at `path`.
-    public static func load(path: String) throws -> UNetConfig {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FormatError(file: path, "cannot read (\(error.localizedDescription))")
-        }
-        return try parse(data, file: path)
-    }
-
     /// Parses config.json bytes; `file` names the source in errors.
     public static func parse(_ data: Data, file: String) throws -> UNetConfig {
         let any: Any

@@ -88,7 +88,6 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     private let body: OpSequence
     private let ws = Workspace()
     private var generation = 0
-    private var liveTape: UNetTape?
     private var timestepScratch: [Float] = []
 
     /// Builds the wiring for `config`, checks it geometrically and binds it strictly to `weights` (every missing,
@@ -148,10 +147,8 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     public func forwardForVJP(_ x: Tensor, timestep: Float) throws -> (output: Tensor, tape: any ActivationTape) {
         let y = try run(x, timestep: timestep, record: !recomputeActivations)
-        let tape = UNetTape(model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
-                            timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations)
-        liveTape = tape
-        return (y, tape)
+        return (y, UNetTape(model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
+                            timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations))
     }
 
     /// dL/dx for L = Σ cotangent ⊙ output. With `acceptsEpsilonCotangent` a cotangent with only the ε channels
@@ -159,7 +156,6 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     public func vjp(_ tape: any ActivationTape, cotangent: Tensor) throws -> Tensor {
         let cot = epsilonPadded(cotangent)
         let t = try UNetTape.claim(tape, model: self, generation: generation, cotangentShape: cot.shape)
-        defer { liveTape = nil }
         let g = body.backward(ws, cotangent: cot.data, count: cot.count, recompute: t.recompute)
         let dx = Tensor(shape: t.inputShape, zeroed: false)
         dx.data.update(from: g, count: dx.count)
@@ -203,7 +199,6 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     private func run(_ x: Tensor, timestep: Float, record: Bool) throws -> Tensor {
         let g = try validateInput(x, timestep: timestep)
         generation += 1
-        liveTape = nil
         ws.acts.reset(); ws.temp.reset()
         ws.recording = record
         defer { ws.recording = false }
