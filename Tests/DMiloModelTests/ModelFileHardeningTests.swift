@@ -1,4 +1,5 @@
 import DMiloFormats
+import DMiloKernels
 import Foundation
 import XCTest
 @testable import DMiloModel
@@ -157,7 +158,7 @@ final class ModelFileHardeningTests: XCTestCase {
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: path))
         defer { try? handle.close() }
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var errors = 0, loads = 0
         for i in 0..<cases {
             var header = Array(original[0..<headerLength])
@@ -206,18 +207,5 @@ final class ModelFileHardeningTests: XCTestCase {
         print("safetensors header mutations: \(errors) refused, \(loads) loaded")
         XCTAssertEqual(errors + loads, 1000)
         XCTAssertGreaterThan(errors, 250)
-    }
-}
-
-/// Seeded 64-bit generator (SplitMix64) so every mutation case is reproducible from its seed.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
