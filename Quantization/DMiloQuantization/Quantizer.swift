@@ -38,13 +38,15 @@ public enum Quantizer {
     /// writing nothing, when the end-to-end SNR is below `snrThreshold` and `force` is false.
     public static func convert(input: String, policy: QuantizationPolicy, output: String, snrThreshold: Double,
                                force: Bool) throws -> QuantizationReport {
-        let (configPath, weightsPath) = try locate(input)
-        let configData = try Data(contentsOf: URL(fileURLWithPath: configPath))
-        let kind = try DiffusionModels.kind(ofModelAt: input)
-        let reference = try DiffusionModels.load(path: input)       // strict: names, shapes, config values
-        let source = try RenamedWeightSource(try SafetensorsFile(path: weightsPath), rename: RenamedWeightSource.diffusersAttentionName)
-        let sha = try SHA256.hex(ofFile: weightsPath)
-        let schedule = try DiffusionModels.schedule(ofModelAt: input)  // ADM: the converter's; diffusers: the DDPM default
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue else {
+            throw QuantizationError("\(input): not a diffusers model folder")
+        }
+        let model = try ModelFile(path: input)
+        let (configData, weightsPath, kind, source) = (model.configJSON, model.weightsPath, model.architecture, model.weights)
+        let reference = try model.instantiate()                      // strict: names, shapes, config values
+        let sha = try model.sha256()
+        let schedule = model.schedule  // ADM: the converter's; diffusers: the DDPM default
 
         var writer = GGUFWriter()
         let anyQuantised = policy.requested == .q8_0
@@ -87,8 +89,7 @@ public enum Quantizer {
         let bytes = writer.encoded()
         try bytes.withUnsafeBytes { try SyncedFile.write($0, to: temp.path) }
         do {
-            let quantised: any NoisePredictor = kind == .adm
-                ? try DiffusionModels.loadADMGGUF(path: temp.path) : try UNet2DModel.loadGGUF(path: temp.path)
+            let quantised = try ModelFile(path: temp.path).instantiate()
             let (byT, total, rel) = try endToEnd(reference: reference, candidate: quantised)
             let report = QuantizationReport(tensors: reports, sourceBytes: try fileSize(weightsPath), outputBytes: bytes.count,
                                             snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
@@ -103,20 +104,6 @@ public enum Quantizer {
             unlink(temp.path)
             throw error
         }
-    }
-
-    static func locate(_ input: String) throws -> (String, String) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue else {
-            throw QuantizationError("\(input): not a diffusers model folder")
-        }
-        let config = (input as NSString).appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: config) else { throw QuantizationError("\(config): missing") }
-        for n in ["diffusion_pytorch_model.safetensors", "model.safetensors"] {
-            let p = (input as NSString).appendingPathComponent(n)
-            if FileManager.default.fileExists(atPath: p) { return (config, p) }
-        }
-        throw QuantizationError("\(input): neither diffusion_pytorch_model.safetensors nor model.safetensors")
     }
 
     /// Relative RMS error of storing `values` as `type` and reading them back.

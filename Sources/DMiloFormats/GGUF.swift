@@ -12,6 +12,12 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
     public var name: String { switch self { case .f32: "F32"; case .f16: "F16"; case .q8_0: "Q8_0" } }
 
+    /// Bytes of a tensor of `shape`, nil when the element count or the byte size overflows.
+    public func checkedByteCount(shape: [Int]) -> Int? {
+        guard let n = checkedElementCount(shape), n <= Int.max / 4 else { return nil }
+        return byteCount(elements: n)
+    }
+
     /// Bytes for `count` elements (Q8_0: count must be a multiple of 32).
     public func byteCount(elements count: Int) -> Int {
         switch self {
@@ -148,10 +154,12 @@ public final class GGUFFile: @unchecked Sendable {
         let dataStart = (r.offset + align - 1) / align * align
         var ts: [String: GGUFTensorInfo] = [:], names: [String] = []
         for (name, shape, type, off) in infos {
-            let count = shape.reduce(1, *)
-            let bytes = type.byteCount(elements: count)
-            guard off % align == 0, dataStart + off + bytes <= file.count else {
-                throw FormatError(file: path, field: name, "data (\(bytes) bytes at offset \(off)) lies outside the file or is misaligned; truncated?")
+            // Sizes in checked arithmetic: a dimension list whose product or byte size overflows, or whose data
+            // does not fit in the file, is refused before anything is sized from it.
+            guard let bytes = type.checkedByteCount(shape: shape), dataStart <= file.count,
+                  off % align == 0, off <= file.count - dataStart, bytes <= file.count - dataStart - off else {
+                throw FormatError(file: path, field: name,
+                                  "data (shape \(shape) of \(type.name) at offset \(off)) lies outside the file or is misaligned; truncated?")
             }
             guard ts[name] == nil else { throw FormatError(file: path, field: name, "duplicate tensor name") }
             ts[name] = GGUFTensorInfo(name: name, shape: shape, type: type, fileOffset: dataStart + off, byteCount: bytes)
@@ -226,6 +234,9 @@ public final class GGUFFile: @unchecked Sendable {
                 guard depth < 2 else { throw FormatError(file: path, field: what, "arrays nested too deeply") }
                 let et = try u32("element type of \(what)")
                 let n = try count("length of \(what)", limit: 1 << 24)
+                guard n <= bytes.count - offset else {  // every element takes at least one byte
+                    throw FormatError(file: path, field: what, "array of \(n) elements is longer than the rest of the file")
+                }
                 var a: [GGUFValue] = []
                 a.reserveCapacity(n)
                 for _ in 0..<n { a.append(try value(type: et, what: what, depth: depth + 1)) }

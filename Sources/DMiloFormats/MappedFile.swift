@@ -7,6 +7,18 @@ import Glibc
 import Darwin
 #endif
 
+/// Π dims in checked arithmetic: nil when a dimension is negative or the product overflows (sizes read from a
+/// header are checked before anything is sized from them).
+public func checkedElementCount(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        let (p, o) = n.multipliedReportingOverflow(by: d)
+        guard d >= 0, !o else { return nil }
+        n = p
+    }
+    return n
+}
+
 /// A file mapped read-only (PROT_READ, MAP_PRIVATE). The mapping lives as long as the object.
 public final class MappedFile: @unchecked Sendable {
     /// The path it was opened with (used in error messages).

@@ -113,12 +113,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             for k in entry.keys where !["dtype", "shape", "data_offsets"].contains(k) {
                 throw FormatError(file: path, field: name, "unexpected key \"\(k)\"")
             }
-            var count = 1
-            for d in shape {
-                let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard !o else { throw FormatError(file: path, field: name, "shape \(shape) overflows") }
-                count = p
-            }
+            guard let count = checkedElementCount(shape) else { throw FormatError(file: path, field: name, "shape \(shape) overflows") }
             guard begin >= 0, end >= begin else {
                 throw FormatError(file: path, field: name, "data_offsets [\(begin), \(end)] are not an increasing range")
             }

@@ -11,40 +11,32 @@ extension SolverError: CodedError {
     public var field: String? { code == "memory.budget" ? "memory_budget_mb" : (code == "budget.exceeded" ? "solver.budget" : nil) }
 }
 
-/// The loaded prior: the model, its identity for metrics.json, and a pool of instances so `--jobs N` can run
-/// concurrently (a model instance owns its activation workspace and serves one job at a time).
+/// The loaded prior: the model file (opened once), its identity for metrics.json, and a pool of instances that
+/// share its weights, so `--jobs N` and multi-tape solvers cost one workspace each, not one copy of the weights.
 public final class LoadedModel: @unchecked Sendable {
-    public let path: String
+    public let file: ModelFile
+    public let pool: ModelPool
+    public var path: String { file.path }
     public let sha256: String
     /// `f32`, `f16` or `q8_0`: the dominant stored type of the weight tensors.
     public let weights: String
-    public let schedule: NoiseSchedule
+    public var schedule: NoiseSchedule { file.schedule }
     public let sampleShape: [Int]
-    private let load: () throws -> any DiffusionUNet
-    private var free: [any DiffusionUNet]
-    private let lock = NSLock()
 
-    public init(path: String, load: @escaping () throws -> any DiffusionUNet, sha256: String, schedule: NoiseSchedule = NoiseSchedule()) throws {
-        self.path = path
-        self.load = load
-        let first = try load()
-        free = [first]
-        self.sha256 = sha256
-        self.schedule = schedule
-        let s = first.sampleShape
+    /// Opens a diffusers or converted guided-diffusion (ADM) folder / safetensors file, or a dmilo GGUF file; the
+    /// architecture and the noise schedule come from what travels with the weights (`ModelFile`).
+    public init(file: ModelFile) throws {
+        self.file = file
+        sha256 = try file.sha256()  // before loading: the hash's pass over the file does not add to the load's peak
+        pool = try ModelPool(file: file)
+        let first = pool.prototype, s = first.sampleShape
         sampleShape = [s.channels, s.height, s.width]
         var counts: [String: Int] = [:]
         for (_, t) in first.tensorDTypes { counts[t.lowercased(), default: 0] += 1 }
         weights = LoadedModel.weightKind(counts)
     }
 
-    /// Loads a diffusers or converted guided-diffusion (ADM) folder / safetensors file, or a dmilo GGUF file; the
-    /// architecture and the noise schedule come from what travels with the weights (`DiffusionModels`).
-    public static func open(path: String) throws -> LoadedModel {
-        let sha = try ModelFiles.sha256(ofModelAt: path)
-        let schedule = try DiffusionModels.schedule(ofModelAt: path)
-        return try LoadedModel(path: path, load: { try DiffusionModels.load(path: path) }, sha256: sha, schedule: schedule)
-    }
+    public static func open(path: String) throws -> LoadedModel { try LoadedModel(file: try ModelFile(path: path)) }
 
     static func weightKind(_ counts: [String: Int]) -> String {
         if counts.keys.contains(where: { $0.contains("q8") }) { return "q8_0" }
@@ -52,40 +44,11 @@ public final class LoadedModel: @unchecked Sendable {
         return "f32"
     }
 
-    /// Takes a model instance (loading another if all are busy); give it back with `checkIn`.
-    public func checkOut() throws -> any DiffusionUNet {
-        lock.lock()
-        if let m = free.popLast() { lock.unlock(); return m }
-        lock.unlock()
-        return try load()
-    }
-
-    public func checkIn(_ m: any DiffusionUNet) {
-        lock.lock(); free.append(m); lock.unlock()
-    }
-
-    /// Another instance with its own workspace (for solvers that hold several tapes at once).
-    public func replica() throws -> any DiffusionUNet { try load() }
-}
-
-/// Files that identify a model (for `metrics.json` `model.sha256`).
-public enum ModelFiles {
-    /// sha256 of the weights file (the GGUF file itself, or the folder's safetensors).
-    public static func sha256(ofModelAt path: String) throws -> String {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw JobError(code: "model.missing", message: "\(path): no such model")
-        }
-        var file = path
-        if isDir.boolValue {
-            let candidates = ["diffusion_pytorch_model.safetensors", "model.safetensors"].map { (path as NSString).appendingPathComponent($0) }
-            guard let f = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-                throw JobError(code: "model.missing", message: "\(path): no diffusion_pytorch_model.safetensors or model.safetensors")
-            }
-            file = f
-        }
-        return try SHA256.hex(ofFile: file)
-    }
+    /// Takes a model instance (a weight-sharing replica if all are busy); give it back with `checkIn`.
+    public func checkOut() throws -> any DiffusionUNet { pool.checkOut() }
+    public func checkIn(_ m: any DiffusionUNet) { pool.checkIn(m) }
+    /// Another instance with its own workspace and the same weights (for solvers that hold several tapes at once).
+    public func replica() throws -> any DiffusionUNet { pool.replica() }
 }
 
 /// Runs one job end to end: read and check inputs, build A, solve, write results. `dmilod` and `dmilo reconstruct`

@@ -49,9 +49,6 @@ public struct ADMConfig: Sendable, Equatable {
     public var attentionDownsampleFactors: Set<Int> { Set(attentionResolutions.map { imageSize / $0 }) }
     /// Factor by which H and W must be divisible (one halving per level but the last).
     public var spatialMultiple: Int { 1 << (channelMult.count - 1) }
-    public var schedule: NoiseSchedule {
-        NoiseSchedule(trainSteps: numTrainTimesteps, betaStart: betaStart, betaEnd: betaEnd, betaSchedule: betaSchedule)
-    }
 
     /// Heads of an attention block over `channels` (guided-diffusion AttentionBlock); `upsample` for output blocks.
     public func heads(channels: Int, upsample: Bool) -> Int {
@@ -72,10 +69,10 @@ public struct ADMConfig: Sendable, Equatable {
         var declaredOut: Int?
         for key in d.keys.sorted() where !key.hasPrefix("_") {
             switch key {
-            case "image_size": c.imageSize = try r.int(key, min: 1)
+            case "image_size": c.imageSize = try r.int(key, min: 1, max: ConfigReader.maxImageSize)
             case "in_channels": c.inChannels = try r.int(key, min: 1)
             case "num_channels": c.numChannels = try r.int(key, min: 1)
-            case "num_res_blocks": c.numResBlocks = try r.int(key, min: 0)
+            case "num_res_blocks": c.numResBlocks = try r.int(key, min: 0, max: 64)
             case "channel_mult": c.channelMult = try r.intList(key)
             case "attention_resolutions": c.attentionResolutions = try r.intList(key)
             case "num_heads": c.numHeads = try r.int(key, min: 1)
@@ -88,7 +85,7 @@ public struct ADMConfig: Sendable, Equatable {
             case "class_cond":
                 guard try !r.bool(key) else { throw FormatError(file: file, field: key, "class-conditional models are not supported") }
             case "out_channels": declaredOut = try r.int(key, min: 1)  // informational; checked below
-            case "num_train_timesteps": c.numTrainTimesteps = try r.int(key, min: 2)
+            case "num_train_timesteps": c.numTrainTimesteps = try r.int(key, min: 2, max: NoiseSchedule.maxTrainSteps)
             case "beta_start": c.betaStart = try r.double(key)
             case "beta_end": c.betaEnd = try r.double(key)
             case "beta_schedule": try r.expectString(key, "linear")
@@ -109,6 +106,12 @@ public struct ADMConfig: Sendable, Equatable {
     /// Cross-key consistency with guided-diffusion's own constraints.
     public func validate(file: String) throws {
         guard !channelMult.isEmpty else { throw FormatError(file: file, field: "channel_mult", "must not be empty") }
+        for m in channelMult where m * numChannels > ConfigReader.maxValue {
+            throw FormatError(file: file, field: "channel_mult", "width \(m) × \(numChannels) exceeds \(ConfigReader.maxValue)")
+        }
+        for (k, v) in [("num_head_channels", numHeadChannels), ("num_heads_upsample", numHeadsUpsample)] where v == 0 {
+            throw FormatError(file: file, field: k, "must be -1 (unused) or positive, got 0")
+        }
         for m in channelMult where (m * numChannels) % Self.groups != 0 {
             throw FormatError(file: file, field: "num_channels", "width \(m * numChannels) is not divisible by GroupNorm32's 32 groups")
         }

@@ -9,9 +9,17 @@ struct ConfigReader {
     let d: [String: Any]
     let file: String
 
+    /// Largest integer a config may state unless a key says otherwise (widths, counts): far above any published
+    /// model, and low enough that no parameter, activation or attention size computed from the config overflows.
+    static let maxValue = 1 << 13
+    /// Largest image size: attention at full resolution stores heads·(H·W)² floats, which must stay countable.
+    static let maxImageSize = 2048
+    /// Most levels (entries of block lists): H and W must be multiples of 2^(levels − 1).
+    static let maxLevels = 8
+
     func isNull(_ k: String) -> Bool { d[k] is NSNull }
 
-    func int(_ k: String, min: Int = Int.min, max: Int = Int.max) throws -> Int {
+    func int(_ k: String, min: Int = Int.min, max: Int = ConfigReader.maxValue) throws -> Int {
         guard let n = d[k] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else {
             throw FormatError(file: file, field: k, "must be an integer, got \(describe(d[k]))")
         }
@@ -59,6 +67,7 @@ struct ConfigReader {
 
     func enumList<E: RawRepresentable>(_ k: String) throws -> [E] where E.RawValue == String {
         guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of strings") }
+        guard a.count <= Self.maxLevels else { throw FormatError(file: file, field: k, "has \(a.count) entries (at most \(Self.maxLevels))") }
         return try a.map { v in
             guard let s = v as? String else { throw FormatError(file: file, field: k, "must be a list of strings") }
             guard let e = E(rawValue: s) else { throw FormatError(file: file, field: k, "value \"\(s)\" is not supported") }
@@ -68,9 +77,10 @@ struct ConfigReader {
 
     func intList(_ k: String) throws -> [Int] {
         guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of integers") }
+        guard a.count <= Self.maxLevels else { throw FormatError(file: file, field: k, "has \(a.count) entries (at most \(Self.maxLevels))") }
         return try a.map { v in
-            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue < 1e9 else {
-                throw FormatError(file: file, field: k, "must be a list of positive integers")
+            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue <= Double(Self.maxValue) else {
+                throw FormatError(file: file, field: k, "must be a list of integers in 1…\(Self.maxValue)")
             }
             return n.intValue
         }

@@ -11,7 +11,8 @@ extension GGUFFile: WeightSource {
         var shape = t.shape
         if case .array(let dims)? = metadata[GGUFKeys.shapePrefix + name] {
             let s = dims.compactMap(\.intValue)
-            if s.count == dims.count, s.reduce(1, *) == t.count { shape = s }   // else the strict loader reports the mismatch
+            // else (wrong count, negative or overflowing dims) the strict loader reports the stored 2-D shape
+            if s.count == dims.count, checkedElementCount(s) == t.count { shape = s }
         }
         return WeightInfo(name: name, shape: shape, dtype: t.type.name, byteCount: t.byteCount)
     }
@@ -33,29 +34,4 @@ public enum GGUFKeys {
     public static let toolVersion = "dmilo.tool_version"
     /// `dmilo.shape.NAME`: PyTorch shape of a tensor stored flattened to 2-D (Q8_0 convolution weights).
     public static let shapePrefix = "dmilo.shape."
-}
-
-extension UNet2DModel {
-    /// Loads a dmilo GGUF file: config from `dmilo.config_json`; F16/Q8_0 convolution weights stay compressed in the
-    /// mapping and are dequantised layer by layer.
-    public static func loadGGUF(path: String, residency: WeightResidency = .compressedConvolutions) throws -> UNet2DModel {
-        let file = try GGUFFile(path: path)
-        guard file.metadata[GGUFKeys.architecture]?.stringValue == GGUFKeys.architectureValue else {
-            throw ModelError("\(path): general.architecture is \(file.metadata[GGUFKeys.architecture]?.stringValue ?? "missing"), expected \(GGUFKeys.architectureValue)")
-        }
-        guard let json = file.metadata[GGUFKeys.configJSON]?.stringValue else {
-            throw ModelError("\(path): metadata \(GGUFKeys.configJSON) is missing")
-        }
-        let config = try UNetConfig.parse(Data(json.utf8), file: "\(path) (\(GGUFKeys.configJSON))")
-        return try UNet2DModel(config: config, weights: file, residency: residency)
-    }
-
-    /// The noise schedule stored in a dmilo GGUF file (the default DDPM schedule when absent).
-    public static func schedule(ofGGUF path: String) throws -> NoiseSchedule {
-        let md = try GGUFFile(path: path).metadata
-        return NoiseSchedule(trainSteps: md[GGUFKeys.trainSteps]?.intValue ?? 1000,
-                             betaStart: md[GGUFKeys.betaStart]?.doubleValue ?? 1e-4,
-                             betaEnd: md[GGUFKeys.betaEnd]?.doubleValue ?? 0.02,
-                             betaSchedule: md[GGUFKeys.betaSchedule]?.stringValue ?? "linear")
-    }
 }

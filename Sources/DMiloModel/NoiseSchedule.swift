@@ -1,3 +1,5 @@
+import DMiloFormats
+
 /// The DDPM noise schedule the model was trained with: ᾱ_t = Π_{s≤t} (1 − β_s).
 ///
 /// dmilo's solvers assume the schedule of the DMILO/DMPlug code (docs/algorithms.md §1.1): 1000 train steps,
@@ -32,6 +34,30 @@ public struct NoiseSchedule: Sendable, Equatable {
         var out = [Double](repeating: 0, count: trainSteps)
         for i in 0..<trainSteps { acc *= (1 - Float(betas[i])); out[i] = Double(acc) }
         alphasCumprod = out
+    }
+
+    /// Largest train-step count accepted from a model file (published models use 1000–4000).
+    public static let maxTrainSteps = 100_000
+    /// β schedules this type computes.
+    public static let betaSchedules = ["linear", "scaled_linear"]
+
+    /// The schedule a model file states, checked before anything is allocated: a step count in 1…`maxTrainSteps`,
+    /// finite β with 0 < β_start ≤ β_end < 1, a known β schedule. Errors name `file` and the key (`keyPrefix` +
+    /// the diffusers name, e.g. "dmilo.schedule.num_train_timesteps").
+    public init(validating trainSteps: Int, betaStart: Double, betaEnd: Double, betaSchedule: String, file: String,
+                keyPrefix: String = "") throws {
+        func fail(_ key: String, _ why: String) -> FormatError { FormatError(file: file, field: keyPrefix + key, why) }
+        guard (1...Self.maxTrainSteps).contains(trainSteps) else {
+            throw fail("num_train_timesteps", "\(trainSteps) is outside 1…\(Self.maxTrainSteps)")
+        }
+        for (key, v) in [("beta_start", betaStart), ("beta_end", betaEnd)] where !(v.isFinite && v > 0 && v < 1) {
+            throw fail(key, "\(v) is not a finite value in (0, 1)")
+        }
+        guard betaStart <= betaEnd else { throw fail("beta_end", "\(betaEnd) is below beta_start \(betaStart)") }
+        guard Self.betaSchedules.contains(betaSchedule) else {
+            throw fail("beta_schedule", "\"\(betaSchedule)\" is not one of \(Self.betaSchedules)")
+        }
+        self.init(trainSteps: trainSteps, betaStart: betaStart, betaEnd: betaEnd, betaSchedule: betaSchedule)
     }
 
     /// ᾱ at timestep t; 1 for t < 0 (`set_alpha_to_one`).

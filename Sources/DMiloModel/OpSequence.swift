@@ -4,8 +4,8 @@
 // Each down-path op whose output the reference appends to its skip list (diffusers `down_block_res_samples`, ADM
 // `hs`) pushes it on a skip stack; each up-path block is preceded by a concat that pops it. The VJP walks the same
 // list backwards: a pushed output receives its skip gradient just before its producer's backward runs.
-// The models own the time embedding and the input/output conventions; this type owns the per-call bookkeeping
-// (sized once: no per-call allocation) and the activation-recompute knob.
+// `UNetRuntime` owns the time embedding, the input/output conventions and the tape; this type owns the per-call
+// bookkeeping of the body (sized once: no per-call allocation).
 
 import DMiloKernels
 
@@ -63,22 +63,6 @@ final class OpSequence {
             }
         }
         guard stack.isEmpty else { throw ModelError("internal wiring error: \(stack.count) skips unused") }
-    }
-
-    /// Output geometry of the whole body for input geometry g.
-    func outputGeometry(_ start: Geometry) -> Geometry {
-        var g = start
-        var stack: [Geometry] = []
-        for op in ops {
-            switch op {
-            case .step(let s, let push):
-                g = s.outputGeometry(g)
-                if push { stack.append(g) }
-            case .concatSkip:
-                g.channels += stack.popLast()?.channels ?? 0
-            }
-        }
-        return g
     }
 
     /// Runs the body on x (geometry g); the last op writes into `result`. Activations come from `ws.acts`.
@@ -196,36 +180,5 @@ final class OpSequence {
             }
         }
         return total
-    }
-}
-
-/// The activations of one `forwardForVJP`, owned by the model's workspace. One tape is live per model: a new
-/// forward invalidates the previous tape (vjp then throws instead of reading overwritten memory).
-final class UNetTape: ActivationTape {
-    weak var model: AnyObject?
-    let generation: Int
-    let inputShape: [Int], outputShape: [Int]
-    let timestep: Float
-    let bytes: Int
-    /// Made with `recomputeActivations`: only op outputs are stored.
-    let recompute: Bool
-    var consumed = false
-    init(model: AnyObject, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
-         recompute: Bool) {
-        self.model = model; self.generation = generation; self.inputShape = inputShape; self.outputShape = outputShape
-        self.timestep = timestep; self.bytes = bytes; self.recompute = recompute
-    }
-
-    /// Checks that `tape` is a live, unused tape of `model` at generation `generation`, and marks it consumed.
-    static func claim(_ tape: any ActivationTape, model: AnyObject, generation: Int, cotangentShape: [Int]) throws -> UNetTape {
-        guard let t = tape as? UNetTape, t.model === model else { throw ModelError("vjp: tape was not made by this model") }
-        guard t.generation == generation, !t.consumed else {
-            throw ModelError("vjp: tape is stale (another forward ran since, or it was already used)")
-        }
-        guard cotangentShape == t.outputShape else {
-            throw ModelError("vjp: cotangent shape \(cotangentShape) does not match the output shape \(t.outputShape)")
-        }
-        t.consumed = true
-        return t
     }
 }

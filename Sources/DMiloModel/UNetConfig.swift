@@ -45,15 +45,6 @@ public struct UNetConfig: Sendable, Equatable {
     /// Groups of the mid-block attention GroupNorm, nil = no norm (diffusers UNetMidBlock2D).
     public var midAttentionGroups: Int? { attnNormNumGroups ?? (resnetTimeScaleShift == .default ? normNumGroups : nil) }
 
-    /// Parses config.json at `path`.
-    public static func load(path: String) throws -> UNetConfig {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FormatError(file: path, "cannot read (\(error.localizedDescription))")
-        }
-        return try parse(data, file: path)
-    }
-
     /// Parses config.json bytes; `file` names the source in errors.
     public static func parse(_ data: Data, file: String) throws -> UNetConfig {
         let any: Any
@@ -65,7 +56,7 @@ public struct UNetConfig: Sendable, Equatable {
         let r = ConfigReader(d: d, file: file)
         for key in d.keys.sorted() where !key.hasPrefix("_") {
             switch key {
-            case "sample_size": c.sampleSize = try r.int(key, min: 1)
+            case "sample_size": c.sampleSize = try r.int(key, min: 1, max: ConfigReader.maxImageSize)
             case "in_channels": c.inChannels = try r.int(key, min: 1)
             case "out_channels": c.outChannels = try r.int(key, min: 1)
             case "center_input_sample": c.centerInputSample = try r.bool(key)
@@ -76,7 +67,7 @@ public struct UNetConfig: Sendable, Equatable {
             case "down_block_types": c.downBlockTypes = try r.enumList(key)
             case "up_block_types": c.upBlockTypes = try r.enumList(key)
             case "block_out_channels": c.blockOutChannels = try r.intList(key)
-            case "layers_per_block": c.layersPerBlock = try r.int(key, min: 1)
+            case "layers_per_block": c.layersPerBlock = try r.int(key, min: 1, max: 64)
             case "mid_block_scale_factor": c.midBlockScaleFactor = try r.float(key)
             case "mid_block_type":
                 if r.isNull(key) { c.hasMidBlock = false } else { try r.expectString(key, "UNetMidBlock2D") }

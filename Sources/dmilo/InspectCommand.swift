@@ -11,7 +11,8 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "diffusers or converted ADM folder (config.json + safetensors), .safetensors or .gguf file") var model: String
 
     func run() throws {
-        let net = try DiffusionModels.load(path: model)
+        let file = try ModelFile(path: model)
+        let net = try file.instantiate()
         print("model:        \(model)")
         print("weights:      \(net.weightsPath)")
         print("architecture: \(net.architectureSummary)")
@@ -27,9 +28,9 @@ struct InspectCommand: ParsableCommand {
         let flops = net.forwardFlops(batch: 1)
         print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²")
         print("memory:       ~\(net.vjpMemoryBytes(batch: 1) / (1 << 20)) MiB workspace for forward+VJP at batch 1")
-        let s = try DiffusionModels.schedule(ofModelAt: model)
-        let stored = model.hasSuffix(".gguf") || net is ADMUNet
+        let s = file.schedule
+        let stored = file.format == .gguf || file.architecture == .adm
         print("schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))")
-        print("sha256:       \(try SHA256.hex(ofFile: net.weightsPath))")
+        print("sha256:       \(try file.sha256())")
     }
 }
