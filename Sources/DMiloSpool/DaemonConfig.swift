@@ -1,4 +1,5 @@
 import DMiloJobs
+import DMiloKernels
 import Foundation
 
 /// `dmilod --config FILE` (JSON). Every key is optional; unknown keys are an error. Command-line flags override it.
@@ -7,7 +8,7 @@ import Foundation
 /// {
 ///   "spool": "/var/spool/dmilo",           // spool root
 ///   "model": "/usr/local/share/dmilo/model.gguf",
-///   "threads": 4,                         // kernel threads (0 = all cores)
+///   "threads": 0,                         // kernel threads per job (0 = online cores / jobs)
 ///   "memory_budget_mb": 1536,             // per-job memory budget (0 = none); over it: memory.budget
 ///   "jobs": 1,                            // jobs run at once
 ///   "max_budget": 2000,                   // cap on UNet evaluations per job (caps solver.budget)
@@ -113,12 +114,15 @@ public struct DaemonConfig: Sendable, Equatable {
         return c
     }
 
+    /// Kernel threads each job gets: `threads`, or for 0 the online cores shared by the `jobs` running at once.
+    public var threadsPerJob: Int { threads > 0 ? threads : Threading.automaticThreads(jobs: jobs) }
+
     /// Settings for one job: config defaults for its operator type, overridden by the manifest, budget capped.
     public func jobSettings(for manifest: Manifest) -> JobSettings {
         var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(by: solverDefaults[manifest.operatorType] ?? SolverSettings())
         if let m = manifest.solver { solver = solver.overridden(by: m) }
         if let b = solver.budget { solver.budget = min(b, maxBudget) }
-        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threads, memoryBudgetMB: memoryBudgetMB,
+        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: memoryBudgetMB,
                            maxFileBytes: maxFileMB << 20)
     }
 }

@@ -10,6 +10,7 @@ struct BenchCommand: ParsableCommand {
             BenchUNetCommand.self,
             BenchQualityCommand.self,
             BenchMemoryCommand.self,
+            BenchThroughputCommand.self,
         ]
     )
 }

@@ -1,0 +1,64 @@
+// GEMMs split over the job's thread budget. OpenBLAS's own threading is process-wide (`openblas_set_num_threads`),
+// so two jobs with different budgets cannot both be right, and its threads busy-wait after every call, which on a
+// 2-core box steals the core from the other job. OpenBLAS therefore runs single-threaded and a GEMM large enough
+// to share is cut into column (or row) blocks, one per thread of the calling job's budget, on the worker pool.
+
+import COpenBLAS
+
+public enum ParallelGEMM {
+    /// Multiply-adds below which a GEMM stays on one thread (a block of at least ~64 K multiply-adds per thread
+    /// keeps the split cost, ~1-5 µs, under 10 %).
+    public static let minimumMultiplyAdds = 1 << 17
+
+    private static let openBLASOnce: Void = { openblas_set_num_threads(1) }()
+
+    /// Makes OpenBLAS single-threaded (once per process; every GEMM entry point calls it).
+    @inline(__always)
+    public static func singleThreadedOpenBLAS() { _ = openBLASOnce }
+
+    /// Row-major C = alpha·op(A)·op(B) + beta·C (as `cblas_sgemm`), split over `Threading.count` threads.
+    /// Requires m, n, k > 0.
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+        singleThreadedOpenBLAS()
+        OpProfile.measure(.convGEMM) {
+            let threads = Swift.min(Threading.count, Swift.max(1, m * n * k / minimumMultiplyAdds))
+            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+            if threads <= 1 {
+                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                            beta, c, Int32(ldc))
+                return
+            }
+            let aP = SharedPointer(a), bP = SharedPointer(b), cP = SharedPointer(c)
+            // Split the larger of m and n; column blocks are multiples of 16 floats (one AVX-512 register / cache
+            // line) so every block keeps OpenBLAS's aligned micro-kernel paths.
+            if n >= m {
+                let blocks = Swift.min(threads, Swift.max(1, n / 16))
+                Parallel.chunked(blocks, chunks: blocks) { t in
+                    let j0 = Self.edge(t, of: blocks, n), j1 = Self.edge(t + 1, of: blocks, n)
+                    if j1 <= j0 { return }
+                    let bj = transB ? bP.p + j0 * ldb : bP.p + j0
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(j1 - j0), Int32(k), alpha, aP.p, Int32(lda),
+                                bj, Int32(ldb), beta, cP.p + j0, Int32(ldc))
+                }
+            } else {
+                let blocks = Swift.min(threads, Swift.max(1, m / 16))
+                Parallel.chunked(blocks, chunks: blocks) { t in
+                    let i0 = Self.edge(t, of: blocks, m), i1 = Self.edge(t + 1, of: blocks, m)
+                    if i1 <= i0 { return }
+                    let ai = transA ? aP.p + i0 : aP.p + i0 * lda
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(i1 - i0), Int32(n), Int32(k), alpha, ai, Int32(lda),
+                                bP.p, Int32(ldb), beta, cP.p + i0 * ldc, Int32(ldc))
+                }
+            }
+        }
+    }
+
+    /// Start of block t of `blocks` over 0..<extent, rounded to a multiple of 16 (the last block takes the rest).
+    @inline(__always)
+    static func edge(_ t: Int, of blocks: Int, _ extent: Int) -> Int {
+        if t >= blocks { return extent }
+        return Swift.min(extent, (extent * t / blocks) & ~15)
+    }
+}
