@@ -1,14 +1,15 @@
 // GEMMs split over the job's thread budget. OpenBLAS's own threading is process-wide (`openblas_set_num_threads`),
 // so two jobs with different budgets cannot both be right, and its threads busy-wait after every call, which on a
 // 2-core box steals the core from the other job. OpenBLAS therefore runs single-threaded and a GEMM large enough
-// to share is cut into column (or row) blocks, one per thread of the calling job's budget, on the worker pool.
+// to share is cut into column (or row) blocks, a few per thread of the calling job's budget, on the worker pool.
 
 import COpenBLAS
 
 public enum ParallelGEMM {
     /// Multiply-adds below which a GEMM stays on one thread (a block of at least ~64 K multiply-adds per thread
     /// keeps the split cost, ~1-5 µs, under 10 %).
-    public static let minimumMultiplyAdds = 1 << 17
+    /// `DMILO_GEMM_MIN_WORK` overrides it (a tuning knob for `dmilo bench`, read once).
+    public static let minimumMultiplyAdds = Tuning.integer("DMILO_GEMM_MIN_WORK", default: 1 << 17)
 
     private static let openBLASOnce: Void = { openblas_set_num_threads(1) }()
 
@@ -31,11 +32,12 @@ public enum ParallelGEMM {
                 return
             }
             let aP = SharedPointer(a), bP = SharedPointer(b), cP = SharedPointer(c)
-            // Split the larger of m and n; column blocks are multiples of 16 floats (one AVX-512 register / cache
-            // line) so every block keeps OpenBLAS's aligned micro-kernel paths.
+            // Split the larger of m and n into up to `Parallel.chunksPerThread` blocks per thread of at least 64
+            // columns (rows), edges on multiples of 16 floats (one cache line) so blocks keep OpenBLAS's aligned paths.
+            let perThread = Parallel.chunksPerThread
             if n >= m {
-                let blocks = Swift.min(threads, Swift.max(1, n / 16))
-                Parallel.chunked(blocks, chunks: blocks) { t in
+                let blocks = Swift.max(threads, Swift.min(threads * perThread, n / 64))
+                Parallel.chunked(blocks, chunks: blocks, threads: threads) { t in
                     let j0 = Self.edge(t, of: blocks, n), j1 = Self.edge(t + 1, of: blocks, n)
                     if j1 <= j0 { return }
                     let bj = transB ? bP.p + j0 * ldb : bP.p + j0
@@ -43,8 +45,8 @@ public enum ParallelGEMM {
                                 bj, Int32(ldb), beta, cP.p + j0, Int32(ldc))
                 }
             } else {
-                let blocks = Swift.min(threads, Swift.max(1, m / 16))
-                Parallel.chunked(blocks, chunks: blocks) { t in
+                let blocks = Swift.max(threads, Swift.min(threads * perThread, m / 64))
+                Parallel.chunked(blocks, chunks: blocks, threads: threads) { t in
                     let i0 = Self.edge(t, of: blocks, m), i1 = Self.edge(t + 1, of: blocks, m)
                     if i1 <= i0 { return }
                     let ai = transA ? aP.p + i0 : aP.p + i0 * lda

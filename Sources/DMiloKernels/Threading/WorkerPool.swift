@@ -51,7 +51,8 @@ final class WorkerPool: @unchecked Sendable {
     /// Upper bound on pool threads (a misconfigured `threads: 1000` must not spawn 1000 threads).
     static let maxThreads = 256
     /// Spin iterations a worker polls for new work before sleeping (~20-50 µs).
-    static let spinIterations = 20_000
+    /// `DMILO_POOL_SPIN` overrides it (0: sleep at once; a tuning knob for `dmilo bench`, read once).
+    static let spinIterations = Tuning.integer("DMILO_POOL_SPIN", default: 20_000)
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
