@@ -11,6 +11,12 @@ public enum ParallelGEMM {
     /// `DMILO_GEMM_MIN_WORK` overrides it (a tuning knob for `dmilo bench`, read once).
     public static let minimumMultiplyAdds = Tuning.integer("DMILO_GEMM_MIN_WORK", default: 1 << 17)
 
+    /// Fewest columns (rows) per block: each block re-packs the other operand (OpenBLAS packs A per call), so
+    /// narrow blocks cost more in packing than they gain in balance. 512 (one block per thread for a 32×32 map)
+    /// beat 64 in all four same-run comparisons (batch 1 and 4, twice each: −1 to −7 % fwd+VJP time on 2 threads).
+    /// `DMILO_GEMM_BLOCK` overrides it.
+    public static let minimumBlock = Swift.max(16, Tuning.integer("DMILO_GEMM_BLOCK", default: 512))
+
     private static let openBLASOnce: Void = { openblas_set_num_threads(1) }()
 
     /// Makes OpenBLAS single-threaded (once per process; every GEMM entry point calls it).
@@ -32,11 +38,11 @@ public enum ParallelGEMM {
                 return
             }
             let aP = SharedPointer(a), bP = SharedPointer(b), cP = SharedPointer(c)
-            // Split the larger of m and n into up to `Parallel.chunksPerThread` blocks per thread of at least 64
-            // columns (rows), edges on multiples of 16 floats (one cache line) so blocks keep OpenBLAS's aligned paths.
+            // Split the larger of m and n into up to `Parallel.chunksPerThread` blocks per thread of at least
+            // `minimumBlock` columns (rows), edges on multiples of 16 floats (one cache line: aligned OpenBLAS paths).
             let perThread = Parallel.chunksPerThread
             if n >= m {
-                let blocks = Swift.max(threads, Swift.min(threads * perThread, n / 64))
+                let blocks = Swift.max(threads, Swift.min(threads * perThread, n / minimumBlock))
                 Parallel.chunked(blocks, chunks: blocks, threads: threads) { t in
                     let j0 = Self.edge(t, of: blocks, n), j1 = Self.edge(t + 1, of: blocks, n)
                     if j1 <= j0 { return }
@@ -45,7 +51,7 @@ public enum ParallelGEMM {
                                 bj, Int32(ldb), beta, cP.p + j0, Int32(ldc))
                 }
             } else {
-                let blocks = Swift.max(threads, Swift.min(threads * perThread, m / 64))
+                let blocks = Swift.max(threads, Swift.min(threads * perThread, m / minimumBlock))
                 Parallel.chunked(blocks, chunks: blocks, threads: threads) { t in
                     let i0 = Self.edge(t, of: blocks, m), i1 = Self.edge(t + 1, of: blocks, m)
                     if i1 <= i0 { return }
