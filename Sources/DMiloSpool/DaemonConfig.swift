@@ -10,7 +10,7 @@ import Foundation
 ///   "model": "/usr/local/share/dmilo/model.gguf",
 ///   "threads": 0,                         // kernel threads per job (0 = online cores / jobs)
 ///   "memory_budget_mb": 1536,             // per-job memory budget (0 = none); over it: memory.budget
-///   "jobs": 2,                            // jobs run at once
+///   "jobs": 2,                            // jobs run at once (default 1)
 ///   "max_budget": 2000,                   // cap on UNet evaluations per job (caps solver.budget)
 ///   "attempts": 3,                        // runs started before a crashing job goes to failed/ (job.crashed)
 ///   "watchdog": true,                     // ping systemd's watchdog when WATCHDOG_USEC is set
@@ -28,10 +28,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var model: String?
     public var threads = 0
     public var memoryBudgetMB = 0
-    /// Two jobs side by side, one thread each on 2 cores, drained the most jobs per minute of every jobs × threads
-    /// combination measured (README "Threads and jobs"): a 32×32 UNet's GEMMs are too small for two threads to
-    /// share well, while two jobs share nothing.
-    public var jobs = 2
+    /// 1 when no config says otherwise; the shipped Systemd/dmilod.json sets 2: two jobs side by side, one thread
+    /// each on 2 cores, drained the most jobs per minute of every jobs × threads combination measured (README
+    /// "Threads and jobs"; a 32×32 UNet's GEMMs are too small for two threads to share well, two jobs share nothing).
+    public var jobs = 1
     public var maxBudget = 2000
     public var attempts = 3
     public var watchdog = true

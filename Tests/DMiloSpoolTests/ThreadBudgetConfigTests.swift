@@ -19,11 +19,11 @@ final class ThreadBudgetConfigTests: XCTestCase {
         }
     }
 
-    /// The shipped config keeps the measured defaults: automatic threads, and the built-in `jobs`.
+    /// The shipped config keeps the measured defaults: automatic threads, two jobs at once.
     func testShippedConfigUsesAutomaticThreads() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try DaemonConfig.load(path: repo.appendingPathComponent("Systemd/dmilod.json").path)
         XCTAssertEqual(c.threads, 0)
-        XCTAssertEqual(c.jobs, DaemonConfig().jobs)
+        XCTAssertEqual(c.jobs, 2)
     }
 }
