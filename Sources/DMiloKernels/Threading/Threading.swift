@@ -35,8 +35,8 @@ public enum Threading {
     }
 
     /// Per-job threads for `jobs` concurrent jobs when the configuration says 0 ("what is fastest here"): the
-    /// online cores shared evenly, at least 1. Measured on 2 cores (README "Threads and jobs"): jobs run side by
-    /// side scale better than threads inside one job, so the daemon's default is one job per core, one thread each.
+    /// online cores shared evenly, at least 1. Measured on 2 cores (README "Threads and jobs"): jobs side by side
+    /// scale better than threads inside one job, and more threads than cores only wait on each other.
     public static func automaticThreads(jobs: Int) -> Int {
         Swift.max(1, onlineCores() / Swift.max(1, jobs))
     }
