@@ -112,11 +112,16 @@ struct BenchThroughputCommand: ParsableCommand {
         URL(fileURLWithPath: try ChildProcess.currentExecutable()).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    /// "model name" from /proc/cpuinfo.
+    /// "model name (family F model M)" from /proc/cpuinfo (VMs often show only a brand name; family and model
+    /// still tell the generation, e.g. 25/17 = Zen 4).
     static func cpuModel() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-              let colon = line.firstIndex(of: ":") else { return "unknown" }
-        return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        let lines = text.split(separator: "\n")
+        func field(_ key: String) -> String? {
+            guard let line = lines.first(where: { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) == key }),
+                  let colon = line.firstIndex(of: ":") else { return nil }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return "\(field("model name") ?? "unknown") (family \(field("cpu family") ?? "?") model \(field("model") ?? "?"))"
     }
 }
