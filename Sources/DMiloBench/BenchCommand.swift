@@ -12,6 +12,7 @@ public struct BenchCommand: ParsableCommand {
             BenchUNetCommand.self,
             BenchQualityCommand.self,
             BenchMemoryCommand.self,
+            BenchThroughputCommand.self,
         ]
     )
 }

@@ -20,6 +20,7 @@ struct BenchUNetCommand: ParsableCommand {
     var compressedWeights = false
     @Flag(help: "recompute each op's activations in the VJP instead of storing them (UNet2DModel.recomputeActivations)")
     var recompute = false
+    @Flag(help: "print time per op kind (GEMM, im2col, GroupNorm, attention, threading, elementwise)") var profile = false
     @Flag(help: "also run Tools/bench_torch.py (python from $DMILO_PYTHON or a .venv-tools found upwards)") var torch = false
 
     func validate() throws {
@@ -72,6 +73,14 @@ struct BenchUNetCommand: ParsableCommand {
                      Double(net.parameterBytes) / 1048576))
         print("peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
 
+        if profile {
+            let f = try BenchUNetProfile.measure(iterations: iterations) { _ = try net.forward(x, timestep: t) }
+            let v = try BenchUNetProfile.measure(iterations: iterations) {
+                let (_, tape) = try net.forwardForVJP(x, timestep: t)
+                _ = try net.vjp(tape, cotangent: cot)
+            }
+            BenchUNetProfile.printTable([("forward", f.kinds, f.total), ("forward+VJP", v.kinds, v.total)])
+        }
         if torch {
             let r = try runTorch()
             print("| PyTorch \(r.version) | forward \(String(format: "%.2f", r.forward)) ms | forward+VJP \(String(format: "%.2f", r.vjp)) ms |")

@@ -64,9 +64,15 @@ public struct ReconstructionRunner: JobRunner {
     public init(model: LoadedModel) { self.model = model }
 
     public func run(job: ClaimedJob, outputDirectory: URL, control: JobControl) throws -> JobOutcome {
+        // The job's thread budget holds for this thread only: jobs running at once keep their own (0 = the default).
+        try Threading.withBudget(job.settings.threads > 0 ? job.settings.threads : Threading.count) {
+            try runWithinBudget(job: job, outputDirectory: outputDirectory, control: control)
+        }
+    }
+
+    func runWithinBudget(job: ClaimedJob, outputDirectory: URL, control: JobControl) throws -> JobOutcome {
         let start = Date()
         let m = job.manifest
-        if job.settings.threads > 0 { Threading.count = job.settings.threads }
 
         // Geometry: the model fixes the image shape; a manifest may state it (and is refused if it differs).
         let imageShape = m.imageShape ?? model.sampleShape

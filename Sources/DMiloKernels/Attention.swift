@@ -9,6 +9,7 @@ public enum Attention {
     public static func forward(batch: Int, length: Int, heads: Int, headDim: Int, scale: Float,
                                q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>) {
+        let timer = OpProfile.begin(.attention); defer { OpProfile.end(timer) }
         let L = length, D = headDim, HD = heads * headDim
         for b in 0..<batch {
             for h in 0..<heads {
@@ -30,6 +31,7 @@ public enum Attention {
                                      probs: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                      dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                                      dv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let timer = OpProfile.begin(.attention); defer { OpProfile.end(timer) }
         let L = length, D = headDim, HD = heads * headDim
         let dS = scratch
         for b in 0..<batch {

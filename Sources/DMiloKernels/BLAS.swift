@@ -19,8 +19,8 @@ public enum BLAS {
             }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        ParallelGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                           ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// The kernel family OpenBLAS picked at load time (e.g. "Cooperlake", "Haswell"; see OPENBLAS_CORETYPE).

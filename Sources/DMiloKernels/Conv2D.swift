@@ -209,6 +209,7 @@ public enum Conv2D {
     @usableFromInline
     static func im2col(_ s: Conv2DShape, x: UnsafePointer<Float>, rowStart: Int, rows: Int,
                        col: UnsafeMutablePointer<Float>) {
+        let timer = OpProfile.begin(.im2col); defer { OpProfile.end(timer) }
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
         let colP = SharedPointer(col)
         Parallel.forEach(s.patchSize, work: s.patchSize * n) { p in
@@ -263,6 +264,7 @@ public enum Conv2D {
     @usableFromInline
     static func col2imAdd(_ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
                           dx: UnsafeMutablePointer<Float>) {
+        let timer = OpProfile.begin(.im2col); defer { OpProfile.end(timer) }
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
         let colP = SharedPointer(col), dxP = SharedPointer(dx)
         Parallel.forEach(s.cin, work: s.patchSize * n) { c in

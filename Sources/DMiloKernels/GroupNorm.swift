@@ -12,6 +12,7 @@ public enum GroupNorm {
                                x: UnsafePointer<Float>, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
                                out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                                rstd: UnsafeMutablePointer<Float>) {
+        let timer = OpProfile.begin(.norm); defer { OpProfile.end(timer) }
         let cpg = channels / groups, n = cpg * spatial
         let outP = SharedPointer(out), meanP = SharedPointer(mean), rstdP = SharedPointer(rstd)
         let inPlace = UnsafePointer(out) == x
@@ -44,6 +45,7 @@ public enum GroupNorm {
                                      gamma: UnsafePointer<Float>?, mean: UnsafePointer<Float>,
                                      rstd: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                      dx: UnsafeMutablePointer<Float>) {
+        let timer = OpProfile.begin(.norm); defer { OpProfile.end(timer) }
         let cpg = channels / groups, n = cpg * spatial
         let dxP = SharedPointer(dx), inPlace = UnsafePointer(dx) == dOut
         Parallel.forEach(batch * groups, work: batch * channels * spatial) { bg in

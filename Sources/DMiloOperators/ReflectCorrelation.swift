@@ -62,7 +62,7 @@ struct ReflectCorrelation: Sendable {
     func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         let hp = paddedHeight, wp = paddedWidth, hw = height * width, ohw = outHeight * outWidth
         let xa = UInt(bitPattern: x), oa = UInt(bitPattern: out)
-        DispatchQueue.concurrentPerform(iterations: channels) { c in
+        Parallel.forEach(channels, work: channels * ohw * kh * kw) { c in  // within the job's thread budget
             let x = UnsafePointer<Float>(bitPattern: xa)! + c * hw
             let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + c * ohw
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
@@ -94,7 +94,7 @@ struct ReflectCorrelation: Sendable {
     func transpose(_ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
         let hp = paddedHeight, wp = paddedWidth, hw = height * width, ohw = outHeight * outWidth
         let ga = UInt(bitPattern: dOut), xa = UInt(bitPattern: dx)
-        DispatchQueue.concurrentPerform(iterations: channels) { c in
+        Parallel.forEach(channels, work: channels * ohw * kh * kw) { c in  // within the job's thread budget
             let g = UnsafePointer<Float>(bitPattern: ga)! + c * ohw
             let dx = UnsafeMutablePointer<Float>(bitPattern: xa)! + c * hw
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)

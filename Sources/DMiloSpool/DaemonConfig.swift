@@ -1,4 +1,5 @@
 import DMiloJobs
+import DMiloKernels
 import Foundation
 
 /// `dmilod --config FILE` (JSON). Every key is optional; unknown keys are an error. Command-line flags override it.
@@ -7,9 +8,9 @@ import Foundation
 /// {
 ///   "spool": "/var/spool/dmilo",           // spool root
 ///   "model": "/usr/local/share/dmilo/model.gguf",
-///   "threads": 4,                         // kernel threads (0 = all cores)
+///   "threads": 0,                         // kernel threads per job (0 = online cores / jobs)
 ///   "memory_budget_mb": 1536,             // per-job memory budget (0 = none); over it: memory.budget
-///   "jobs": 1,                            // jobs run at once
+///   "jobs": 2,                            // jobs run at once (default 1)
 ///   "max_budget": 2000,                   // cap on UNet evaluations per job (caps solver.budget)
 ///   "attempts": 3,                        // runs started before a crashing job goes to failed/ (job.crashed)
 ///   "watchdog": true,                     // ping systemd's watchdog when WATCHDOG_USEC is set
@@ -27,6 +28,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var model: String?
     public var threads = 0
     public var memoryBudgetMB = 0
+    /// 1 when no config says otherwise; the shipped Systemd/dmilod.json sets 2: two jobs side by side, one thread
+    /// each on 2 cores, drained the most jobs per minute of every jobs × threads combination measured (README
+    /// "Threads and jobs"; a 32×32 UNet's GEMMs are too small for two threads to share well, two jobs share nothing).
     public var jobs = 1
     public var maxBudget = 2000
     public var attempts = 3
@@ -113,12 +117,15 @@ public struct DaemonConfig: Sendable, Equatable {
         return c
     }
 
+    /// Kernel threads each job gets: `threads`, or for 0 the online cores shared by the `jobs` running at once.
+    public var threadsPerJob: Int { threads > 0 ? threads : Threading.automaticThreads(jobs: jobs) }
+
     /// Settings for one job: config defaults for its operator type, overridden by the manifest, budget capped.
     public func jobSettings(for manifest: Manifest) -> JobSettings {
         var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(by: solverDefaults[manifest.operatorType] ?? SolverSettings())
         if let m = manifest.solver { solver = solver.overridden(by: m) }
         if let b = solver.budget { solver.budget = min(b, maxBudget) }
-        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threads, memoryBudgetMB: memoryBudgetMB,
+        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: memoryBudgetMB,
                            maxFileBytes: maxFileMB << 20)
     }
 }

@@ -27,7 +27,7 @@ struct DMilod: AsyncParsableCommand {
     @Flag(help: "Process what is in incoming/ and work/, then exit 0.")
     var once = false
 
-    @Option(help: "Kernel threads (0 = all cores).")
+    @Option(help: "Kernel threads per job (0 = online cores / jobs).")
     var threads: Int?
 
     @Option(name: .customLong("memory-budget"), help: "Per-job memory budget in MiB (0 = none).")

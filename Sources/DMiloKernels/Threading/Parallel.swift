@@ -1,37 +1,10 @@
-// Thread budget for the whole engine. One knob (`--threads`) governs both OpenBLAS's pthread pool and the Swift loops
-// that split work with `DispatchQueue.concurrentPerform`, so a daemon sharing an edge box can be held to N cores.
+// Work splitting for Swift loops over the persistent pool (WorkerPool.swift), within the calling thread's budget.
 
-import COpenBLAS
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The engine-wide thread count. Setting it also calls `openblas_set_num_threads`.
-public enum Threading {
-    // Written once at start-up (CLI flag) before any kernel runs; reads race-free in practice, hence unsafe.
-    nonisolated(unsafe) private static var stored: Int = onlineCores()
-
-    /// Threads used by OpenBLAS GEMMs and by parallel Swift loops (>= 1). Defaults to the online core count.
-    public static var count: Int {
-        get { stored }
-        set {
-            stored = Swift.max(1, newValue)
-            openblas_set_num_threads(Int32(stored))
-        }
-    }
-
-    /// Cores the OS reports online.
-    public static func onlineCores() -> Int {
-        #if canImport(Glibc)
-        return Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 1
-        #endif
-    }
-}
-
-/// A pointer that may cross into `concurrentPerform` workers. Safe because every worker writes a disjoint range.
+/// A pointer that may cross into pool workers. Safe because every worker writes a disjoint range.
 @usableFromInline
 struct SharedPointer<T>: @unchecked Sendable {
     @usableFromInline let p: UnsafeMutablePointer<T>
@@ -41,14 +14,20 @@ struct SharedPointer<T>: @unchecked Sendable {
 
 /// Work splitting for Swift loops.
 public enum Parallel {
-    /// Below this many elements a loop runs on the calling thread. Waking a worker costs 5-20 µs on an idle box and
-    /// milliseconds when the other core is busy (concurrentPerform waits for its slowest worker), while these loops
-    /// stream 1-4 elements per ns: splitting pays only for buffers of ~1 M elements (256×256 feature maps), never
-    /// for the 32×32 UNet's, whose second core is already used by OpenBLAS inside every GEMM.
-    public static let minimumWork = 1 << 20
+    /// Below this many elements a loop runs on the calling thread. Posting a region to a spinning worker costs
+    /// about a microsecond and a sleeping one 5-20 µs (milliseconds when the other core is busy), while these loops
+    /// stream 1-4 elements per ns: 64 Ki elements (one 64-channel 32×32 feature map) is the smallest loop where a
+    /// second thread pays on an idle box.
+    /// `DMILO_PARALLEL_MIN_WORK` overrides it (a tuning knob for `dmilo bench`, read once).
+    public static let minimumWork = Tuning.integer("DMILO_PARALLEL_MIN_WORK", default: 1 << 16)
 
-    /// Calls `body(i)` for every i in 0..<n, splitting the range into at most `Threading.count` contiguous chunks
-    /// when `work` (elements the whole loop touches) is at least `minimumWork`.
+    /// Chunks per thread of a split loop. More chunks than threads let whoever is running take the rest when a
+    /// worker is late or descheduled (a shared box): the caller then waits for at most one chunk, not a thread's
+    /// whole share. One chunk costs an atomic increment.
+    public static let chunksPerThread = 4
+
+    /// Calls `body(i)` for every i in 0..<n on at most `Threading.count` threads (in contiguous chunks claimed as
+    /// threads become free) when `work` (elements the whole loop touches) is at least `minimumWork`.
     /// `body` must only write state owned by index i.
     @inlinable
     public static func forEach(_ n: Int, work: Int, _ body: (Int) -> Void) {
@@ -58,20 +37,60 @@ public enum Parallel {
             while i < n { body(i); i &+= 1 }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendableBox(body)
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let lo = n * t / threads, hi = n * (t + 1) / threads
-                var i = lo
-                while i < hi { box.value(i); i &+= 1 }
+        chunked(n, chunks: threads * chunksPerThread, threads: threads, body)
+    }
+
+    /// Runs `body` over 0..<n in `chunks` contiguous pieces on the pool: the caller and at most `threads − 1`
+    /// workers (default: the budget) claim pieces until none is left. Ignores `minimumWork`: the caller has decided
+    /// the loop is worth splitting.
+    public static func chunked(_ n: Int, chunks: Int, threads: Int? = nil, _ body: (Int) -> Void) {
+        let chunks = Swift.max(1, Swift.min(chunks, n))
+        let helpers = Swift.min(chunks, threads ?? Threading.count) - 1
+        if chunks == 1 || helpers < 1 {
+            var i = 0
+            while i < n { body(i); i &+= 1 }
+            return
+        }
+        if OpProfile.enabled && OpProfile.isOwner {
+            profiledRun(n, chunks: chunks, helpers: helpers, body)
+            return
+        }
+        WorkerPool.shared.run(chunks: chunks, helpers: helpers) { t in
+            var i = n * t / chunks
+            let hi = n * (t + 1) / chunks
+            while i < hi { body(i); i &+= 1 }
+        }
+    }
+
+    /// `chunked` while profiling: the region's wall time minus the caller's own chunks is threading overhead.
+    static func profiledRun(_ n: Int, chunks: Int, helpers: Int, _ body: (Int) -> Void) {
+        let t0 = OpProfile.nanoseconds()
+        var own: UInt64 = 0
+        withUnsafeMutablePointer(to: &own) { ownRaw in
+            let ownP = SharedPointer(ownRaw)  // written only by the profiling thread
+            WorkerPool.shared.run(chunks: chunks, helpers: helpers) { t in
+                let mine = OpProfile.isOwner, s = mine ? OpProfile.nanoseconds() : 0
+                var i = n * t / chunks
+                let hi = n * (t + 1) / chunks
+                while i < hi { body(i); i &+= 1 }
+                if mine { ownP.p.pointee &+= OpProfile.nanoseconds() &- s }
             }
         }
+        let wall = OpProfile.nanoseconds() &- t0
+        OpProfile.addOverhead(wall > own ? wall &- own : 0)
+    }
+
+    /// Calls `body(t)` for t in 0..<tasks, each on its own thread where the budget allows (independent tasks such
+    /// as the images of a batch or the column blocks of one GEMM).
+    public static func tasks(_ tasks: Int, _ body: (Int) -> Void) {
+        chunked(tasks, chunks: tasks, body)
     }
 }
 
-/// Carries a non-Sendable closure into `concurrentPerform`; `Parallel.forEach` documents the disjoint-write contract.
-@usableFromInline
-struct UnsafeSendableBox<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(_ value: T) { self.value = value }
+/// Environment overrides of the splitting thresholds, so one build can compare settings in the same run.
+enum Tuning {
+    static func integer(_ name: String, default value: Int) -> Int {
+        guard let p = getenv(name), let v = Int(String(cString: p)), v >= 0 else { return value }
+        return v
+    }
 }
