@@ -40,11 +40,26 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Loads a diffusers or converted guided-diffusion (ADM) folder / safetensors file, or a dmilo GGUF file; the
     /// architecture and the noise schedule come from what travels with the weights (`DiffusionModels`).
-    public static func open(path: String) throws -> LoadedModel {
+    /// `compute` picks the convolutions' precision of every instance (`ComputeSelection`; `auto` measures the accuracy
+    /// gate once, on the first instance, and later instances reuse its choice).
+    public static func open(path: String, compute: ComputeMode = .auto, log: @escaping (String) -> Void = { _ in })
+        throws -> LoadedModel
+    {
         let sha = try ModelFiles.sha256(ofModelAt: path)
         let schedule = try DiffusionModels.schedule(ofModelAt: path)
-        return try LoadedModel(path: path, load: { try DiffusionModels.load(path: path) }, sha256: sha, schedule: schedule)
+        let chosen = ChosenPrecision()
+        return try LoadedModel(path: path, load: {
+            let net = try DiffusionModels.load(path: path)
+            if let p = chosen.value { try net.setComputePrecision(p) } else {
+                chosen.value = try ComputeSelection.apply(compute, to: net, log: log)
+            }
+            return net
+        }, sha256: sha, schedule: schedule)
     }
+
+    /// Precision of the convolutions (`f32`, `bf16`, `int8`) and the kernels the CPU dispatch chose, for metrics.json.
+    public var compute: String { (free.first?.computePrecision ?? .f32).rawValue }
+    public var kernels: String { CPUFeatures.summary }
 
     static func weightKind(_ counts: [String: Int]) -> String {
         if counts.keys.contains(where: { $0.contains("q8") }) { return "q8_0" }
@@ -67,6 +82,9 @@ public final class LoadedModel: @unchecked Sendable {
     /// Another instance with its own workspace (for solvers that hold several tapes at once).
     public func replica() throws -> any DiffusionUNet { try load() }
 }
+
+/// The precision the first instance settled on (instances load under the pool lock or before any job runs).
+private final class ChosenPrecision: @unchecked Sendable { var value: ComputePrecision? }
 
 /// Files that identify a model (for `metrics.json` `model.sha256`).
 public enum ModelFiles {

@@ -150,6 +150,10 @@ public final class ADMUNet: NoisePredictor {
     public var sampleShape: (channels: Int, height: Int, width: Int) { (config.inChannels, config.imageSize, config.imageSize) }
     public var outputChannels: Int { config.outChannels }
     public var parameterCount: Int { store.floatCount }
+    /// Arithmetic of the convolution GEMMs (see ComputeSelection.swift).
+    public var computePrecision: ComputePrecision { store.compute }
+    /// Packs (or, for f32, drops) the low-precision convolution weights.
+    public func setComputePrecision(_ p: ComputePrecision) throws { try store.setCompute(p) }
 
     public func forward(_ x: Tensor, timestep: Float) throws -> Tensor {
         try run(x, timestep: timestep, record: false)

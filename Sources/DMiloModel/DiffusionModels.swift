@@ -3,6 +3,7 @@
 // `bench`, `inspect`, `dmilod` and `dmilo-quantize` all open models here.
 
 import DMiloFormats
+import DMiloKernels
 import Foundation
 
 /// A loaded diffusion network (diffusers `UNet2DModel` or guided-diffusion `ADMUNet`) with what the tools report.
@@ -25,6 +26,9 @@ public protocol DiffusionUNet: NoisePredictor {
     var typicalTimestep: Float { get }
     /// Forward FLOPs at batch B and the given size (nil: the model's sample size).
     func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int
+    /// Arithmetic of the convolution GEMMs; set through `ComputeSelection.apply` (accuracy-gated).
+    var computePrecision: ComputePrecision { get }
+    func setComputePrecision(_ p: ComputePrecision) throws
 }
 
 extension DiffusionUNet {

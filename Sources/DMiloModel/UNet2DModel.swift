@@ -188,6 +188,10 @@ public final class UNet2DModel: NoisePredictor {
     public var outputChannels: Int { config.outChannels }
     /// Number of float parameters.
     public var parameterCount: Int { store.floatCount }
+    /// Arithmetic of the convolution GEMMs (see ComputeSelection.swift).
+    public var computePrecision: ComputePrecision { store.compute }
+    /// Packs (or, for f32, drops) the low-precision convolution weights.
+    public func setComputePrecision(_ p: ComputePrecision) throws { try store.setCompute(p) }
     /// Parameters (name, shape) in declaration order.
     public var parameterShapes: [(name: String, shape: [Int])] { store.params.map { ($0.name, $0.shape) } }
 
