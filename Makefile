@@ -4,7 +4,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the build, tests and demo need (libraries through SwiftPM system-library targets).
-APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist qemu-user
 # Baseline codegen (runs on any x86-64 CPU): the SIMD kernels pick AVX2 / AVX-512 / VNNI / BF16 paths at run time
 # (Sources/CDMiloSIMD), so no -target-cpu / -march here.
 ARCH := $(shell uname -m)

@@ -65,7 +65,7 @@ let package = Package(
                           dependencies: ["DMiloQuantization", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Quantization/dmilo-quantize"),
 
-        .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels"]),
+        .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels", "CDMiloSIMD"]),
         .testTarget(name: "DMiloFormatsTests", dependencies: ["DMiloFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloImageTests", dependencies: ["DMiloImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),

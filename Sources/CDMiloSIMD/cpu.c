@@ -63,20 +63,29 @@ typedef void (*q8_fn)(long, long, long, const int8_t *, const float *, const int
                       float *, long, int);
 typedef void (*bf16_fn)(long, long, long, const uint16_t *, const uint16_t *, float *, long, int);
 
+typedef void (*q8_pack_fn)(const float *, long, long, long, long, int8_t *, float *);
+typedef void (*bf16_pack_fn)(const float *, long, long, long, long, uint16_t *);
+
 static q8_fn q8_kernel = dmilo_gemm_q8_ref;
 static bf16_fn bf16_kernel = dmilo_gemm_bf16_ref;
-static const char *q8_name = "scalar", *bf16_name = "scalar";
+static q8_pack_fn q8_pack = dmilo_q8_pack_b_ref;
+static bf16_pack_fn bf16_pack = dmilo_bf16_pack_b_ref;
+static const char *q8_name = "scalar", *bf16_name = "scalar", *pack_name = "scalar";
 
 static void select_kernels(void) {
     int cap = cap_from_env();
     features = dmilo_cpu_detected() & (cap < 0 ? ~0 : cap);
     q8_kernel = dmilo_gemm_q8_ref; q8_name = "scalar";
     bf16_kernel = dmilo_gemm_bf16_ref; bf16_name = "scalar";
+    q8_pack = dmilo_q8_pack_b_ref; bf16_pack = dmilo_bf16_pack_b_ref; pack_name = "scalar";
 #if defined(__x86_64__)
     if (features & DMILO_CPU_AVX512VNNI) { q8_kernel = dmilo_gemm_q8_avx512vnni; q8_name = "avx512vnni"; }
     else if (features & DMILO_CPU_AVX2) { q8_kernel = dmilo_gemm_q8_avx2; q8_name = "avx2"; }
     if (features & DMILO_CPU_AVX512BF16) { bf16_kernel = dmilo_gemm_bf16_avx512bf16; bf16_name = "avx512bf16"; }
     else if (features & DMILO_CPU_AVX2) { bf16_kernel = dmilo_gemm_bf16_avx2; bf16_name = "avx2"; }
+    if (features & DMILO_CPU_AVX512) {
+        q8_pack = dmilo_q8_pack_b_avx512; bf16_pack = dmilo_bf16_pack_b_avx512; pack_name = "avx512";
+    }
 #endif
 }
 
@@ -91,6 +100,7 @@ const char *dmilo_kernel_name(const char *kind) {
     dmilo_cpu_features();
     if (!strcmp(kind, "q8")) return q8_name;
     if (!strcmp(kind, "bf16")) return bf16_name;
+    if (!strcmp(kind, "pack")) return pack_name;
     return "openblas";
 }
 
@@ -104,4 +114,14 @@ void dmilo_gemm_bf16(long m, long n, long kp, const uint16_t *a, const uint16_t 
                      int accumulate) {
     dmilo_cpu_features();
     bf16_kernel(m, n, kp, a, b, c, ldc, accumulate);
+}
+
+void dmilo_q8_pack_b(const float *x, long k, long ld, long j0, long n, int8_t *q, float *scale) {
+    dmilo_cpu_features();
+    q8_pack(x, k, ld, j0, n, q, scale);
+}
+
+void dmilo_bf16_pack_b(const float *x, long k, long ld, long j0, long n, uint16_t *out) {
+    dmilo_cpu_features();
+    bf16_pack(x, k, ld, j0, n, out);
 }

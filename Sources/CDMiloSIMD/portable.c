@@ -1,52 +1,47 @@
-// Portable references: quantisation / bf16 packing (used on every CPU) and the scalar GEMMs every fast path is
-// tested against. Plain C11, so any architecture compiles them.
+// Portable references: packing (quantisation / bf16 rounding) and the scalar GEMMs every fast path is tested
+// against. Plain C11, so any architecture compiles them.
 #include "dmilo_simd.h"
 
 #include <math.h>
 #include <string.h>
 
-long dmilo_packed_k(long k) { return (k + 63) / 64 * 64; }
+long dmilo_packed_k(long k) { return (k + 3) / 4 * 4; }
+long dmilo_packed_n(long n) { return (n + 31) / 32 * 32; }
 
 static inline int8_t q8_round(float v, float inv) {
-    float r = nearbyintf(v * inv);
+    float r = nearbyintf(v * inv);  // round half to even, like cvtps2dq in the SIMD packers
     if (r > 127.f) r = 127.f;
     if (r < -127.f) r = -127.f;
     return (int8_t)r;
 }
 
-void dmilo_q8_quantize_rows(const float *x, long rows, long k, long ldx, int8_t *q, long kp, float *scale,
-                            int32_t *rowsum) {
+void dmilo_q8_pack_a(const float *x, long rows, long k, long ldx, int8_t *q, long kp, float *scale, int32_t *rowsum) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
         int8_t *qr = q + r * kp;
         float amax = 0;
         for (long i = 0; i < k; i++) { float v = fabsf(xr[i]); amax = v > amax ? v : amax; }
-        float s = amax / 127.f, inv = amax > 0 ? 127.f / amax : 0;
+        float inv = amax > 0 ? 127.f / amax : 0;
         int32_t sum = 0;
         for (long i = 0; i < k; i++) { qr[i] = q8_round(xr[i], inv); sum += qr[i]; }
         memset(qr + k, 0, (size_t)(kp - k));
-        scale[r] = s;
-        if (rowsum) rowsum[r] = sum;
+        scale[r] = amax / 127.f;
+        rowsum[r] = sum;
     }
 }
 
-void dmilo_q8_quantize_cols(const float *x, long k, long ld, long j0, long n, int8_t *q, long kp, float *scale) {
-    // Column maxima first (a pass along rows, which vectorises), then the transposing write.
+void dmilo_q8_pack_b_ref(const float *x, long k, long ld, long j0, long n, int8_t *q, float *scale) {
+    long kp = dmilo_packed_k(k), np = dmilo_packed_n(n);
     for (long j = 0; j < n; j++) scale[j] = 0;
     for (long i = 0; i < k; i++) {
         const float *xr = x + i * ld + j0;
         for (long j = 0; j < n; j++) { float v = fabsf(xr[j]); scale[j] = v > scale[j] ? v : scale[j]; }
     }
-    enum { T = 16 };
-    float inv[T];
-    for (long jb = 0; jb < n; jb += T) {
-        long nb = n - jb < T ? n - jb : T;
-        for (long j = 0; j < nb; j++) inv[j] = scale[jb + j] > 0 ? 127.f / scale[jb + j] : 0;
-        for (long i = 0; i < k; i++) {
-            const float *xr = x + i * ld + j0 + jb;
-            for (long j = 0; j < nb; j++) q[(jb + j) * kp + i] = q8_round(xr[j], inv[j]);
-        }
-        for (long j = 0; j < nb; j++) memset(q + (jb + j) * kp + k, 0, (size_t)(kp - k));
+    memset(q, 0, (size_t)(kp * np));
+    for (long i = 0; i < k; i++) {
+        const float *xr = x + i * ld + j0;
+        int8_t *dst = q + (i / 4) * np * 4 + (i % 4);
+        for (long j = 0; j < n; j++) dst[j * 4] = q8_round(xr[j], scale[j] > 0 ? 127.f / scale[j] : 0);
     }
     for (long j = 0; j < n; j++) scale[j] /= 127.f;
 }
@@ -54,12 +49,13 @@ void dmilo_q8_quantize_cols(const float *x, long k, long ld, long j0, long n, in
 void dmilo_gemm_q8_ref(long m, long n, long kp, const int8_t *a, const float *sa, const int32_t *asum,
                        const int8_t *b, const float *sb, float *c, long ldc, int accumulate) {
     (void)asum;
+    long np = dmilo_packed_n(n);
     for (long i = 0; i < m; i++)
         for (long j = 0; j < n; j++) {
-            const int8_t *ai = a + i * kp, *bj = b + j * kp;
+            const int8_t *ai = a + i * kp;
             int32_t d = 0;
-            for (long t = 0; t < kp; t++) d += (int32_t)ai[t] * (int32_t)bj[t];
-            float v = sa[i] * sb[j] * (float)d;
+            for (long t = 0; t < kp; t++) d += (int32_t)ai[t] * (int32_t)b[((t / 4) * np + j) * 4 + t % 4];
+            float v = (float)d * sa[i] * sb[j];
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
         }
 }
@@ -79,7 +75,7 @@ static inline float from_bf16(uint16_t h) {
     return f;
 }
 
-void dmilo_bf16_pack_rows(const float *x, long rows, long k, long ldx, uint16_t *out, long kp) {
+void dmilo_bf16_pack_a(const float *x, long rows, long k, long ldx, uint16_t *out, long kp) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
         uint16_t *o = out + r * kp;
@@ -88,26 +84,24 @@ void dmilo_bf16_pack_rows(const float *x, long rows, long k, long ldx, uint16_t 
     }
 }
 
-void dmilo_bf16_pack_cols(const float *x, long k, long ld, long j0, long n, uint16_t *out, long kp) {
-    enum { T = 16 };
-    for (long jb = 0; jb < n; jb += T) {
-        long nb = n - jb < T ? n - jb : T;
-        for (long i = 0; i < k; i++) {
-            const float *xr = x + i * ld + j0 + jb;
-            for (long j = 0; j < nb; j++) out[(jb + j) * kp + i] = to_bf16(xr[j]);
-        }
-        for (long j = 0; j < nb; j++)
-            for (long i = k; i < kp; i++) out[(jb + j) * kp + i] = 0;
+void dmilo_bf16_pack_b_ref(const float *x, long k, long ld, long j0, long n, uint16_t *out) {
+    long kp = dmilo_packed_k(k), np = dmilo_packed_n(n);
+    memset(out, 0, (size_t)(kp * np) * 2);
+    for (long i = 0; i < k; i++) {
+        const float *xr = x + i * ld + j0;
+        uint16_t *dst = out + (i / 2) * np * 2 + (i % 2);
+        for (long j = 0; j < n; j++) dst[j * 2] = to_bf16(xr[j]);
     }
 }
 
 void dmilo_gemm_bf16_ref(long m, long n, long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc,
                          int accumulate) {
+    long np = dmilo_packed_n(n);
     for (long i = 0; i < m; i++)
         for (long j = 0; j < n; j++) {
-            const uint16_t *ai = a + i * kp, *bj = b + j * kp;
+            const uint16_t *ai = a + i * kp;
             float s = 0;
-            for (long t = 0; t < kp; t++) s += from_bf16(ai[t]) * from_bf16(bj[t]);
+            for (long t = 0; t < kp; t++) s += from_bf16(ai[t]) * from_bf16(b[((t / 2) * np + j) * 2 + t % 2]);
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
         }
 }
@@ -130,5 +124,11 @@ void dmilo_gemm_bf16_avx2(long m, long n, long kp, const uint16_t *a, const uint
 void dmilo_gemm_bf16_avx512bf16(long m, long n, long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc,
                                 int accumulate) {
     dmilo_gemm_bf16_ref(m, n, kp, a, b, c, ldc, accumulate);
+}
+void dmilo_q8_pack_b_avx512(const float *x, long k, long ld, long j0, long n, int8_t *q, float *scale) {
+    dmilo_q8_pack_b_ref(x, k, ld, j0, n, q, scale);
+}
+void dmilo_bf16_pack_b_avx512(const float *x, long k, long ld, long j0, long n, uint16_t *out) {
+    dmilo_bf16_pack_b_ref(x, k, ld, j0, n, out);
 }
 #endif

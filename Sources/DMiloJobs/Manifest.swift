@@ -19,6 +19,8 @@ public struct SolverSettings: Sendable, Equatable {
     public var discrepancyTau: Double?
     /// `paper`: start from the official per-task hyperparameters (algorithms.md §5) instead of dmilo's defaults.
     public var preset: String?
+    /// `f32` | `bf16` | `int8` | `auto`: precision of the UNet convolutions for this job (absent: the runner's).
+    public var compute: String?
 
     public init() {}
 
@@ -29,7 +31,7 @@ public struct SolverSettings: Sendable, Equatable {
     public static let methods: Set<String> = ["dmilo-pgd", "dmilo", "dmplug", "dps", "baseline"]
     /// Every key `solver` may hold; anything else is `manifest.invalid` (typos are caught).
     public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-                                           "lambda", "eta", "budget", "discrepancy_tau", "preset"]
+                                           "lambda", "eta", "budget", "discrepancy_tau", "preset", "compute"]
     static let integerKeys: Set<String> = ["steps", "outer", "inner", "budget"]
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
@@ -48,6 +50,7 @@ public struct SolverSettings: Sendable, Equatable {
         s.budget = other.budget ?? s.budget
         s.discrepancyTau = other.discrepancyTau ?? s.discrepancyTau
         s.preset = other.preset ?? s.preset
+        s.compute = other.compute ?? s.compute
         return s
     }
 
@@ -86,6 +89,12 @@ public struct SolverSettings: Sendable, Equatable {
         s.lr = try real("lr"); s.lrZ = try real("lr_z"); s.lrNu = try real("lr_nu"); s.lrX = try real("lr_x")
         s.lambda = try real("lambda"); s.eta = try real("eta")
         s.discrepancyTau = try real("discrepancy_tau")
+        if let v = o["compute"] {
+            guard let name = v.stringValue, ["f32", "bf16", "int8", "auto"].contains(name) else {
+                throw JobError.manifest("\(file): `\(path).compute` must be one of auto, bf16, f32, int8", field: "\(path).compute")
+            }
+            s.compute = name
+        }
         if let v = o["preset"] {
             guard let name = v.stringValue, presets.contains(name) else {
                 throw JobError.manifest("\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",

@@ -146,7 +146,13 @@ public struct ReconstructionRunner: JobRunner {
         var p = try Self.parameters(for: job, operatorType: op.name)
         p.initialNoise = initialNoise
         let net = try model.checkOut()
-        defer { model.checkIn(net) }
+        let poolPrecision = net.computePrecision
+        defer { try? net.setComputePrecision(poolPrecision); model.checkIn(net) }
+        if let c = job.settings.solver.compute, let mode = ComputeMode(rawValue: c) {  // manifest `solver.compute`
+            do { try ComputeSelection.apply(mode, to: net) } catch let e as ModelError {
+                throw JobError.manifest("\(job.name): solver.compute: \(e.message)", field: "solver.compute")
+            }
+        }
         let plan = try MemoryPlan.plan(p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
                                        budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
         p.layerSpan = plan.layerSpan
@@ -175,6 +181,7 @@ public struct ReconstructionRunner: JobRunner {
             "layer_span": p.layerSpan, "planned_memory_mb": Double(plan.estimatedBytes) / 1_048_576,
             "wall_seconds": Date().timeIntervalSince(start),
             "model": ["path": model.path, "sha256": model.sha256, "weights": model.weights],
+            "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
         ]
         var psnr: Double?
