@@ -56,7 +56,7 @@ static int cap_from_env(void) {
     if (!strcmp(s, "avx512")) return DMILO_CPU_AVX2 | DMILO_CPU_AVX512;
     if (!strcmp(s, "avx512vnni")) return DMILO_CPU_AVX2 | DMILO_CPU_AVX512 | DMILO_CPU_AVX512VNNI;
     if (!strcmp(s, "avx512bf16")) return DMILO_CPU_AVX2 | DMILO_CPU_AVX512 | DMILO_CPU_AVX512BF16;
-    return -1;  // unknown names mean "native" (the CLI validates the variable and says so)
+    return -1;  // unknown names mean "native"; `dmilo inspect` / `bench unet` print DMILO_ISA beside the choice
 }
 
 typedef void (*q8_fn)(long, long, long, const int8_t *, const float *, const int32_t *, const int8_t *, const float *,
