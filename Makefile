@@ -4,14 +4,13 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the build, tests and demo need (libraries through SwiftPM system-library targets).
-APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist qemu-user
 # `make deb` and its test: dpkg-deb/dpkg-shlibdeps, lintian, systemd-analyze, unshare (util-linux), python3 (man pages).
 APT_PACKAGES += dpkg-dev fakeroot lintian systemd util-linux python3
-# Codegen for the kernels' Swift loops: AVX2+FMA on x86-64 (`haswell`: any x86-64 CPU since 2013-15), default elsewhere.
+# Baseline codegen (runs on any x86-64 CPU): the SIMD kernels pick AVX2 / AVX-512 / VNNI / BF16 paths at run time
+# (Sources/CDMiloSIMD), so no -target-cpu / -march here.
 ARCH := $(shell uname -m)
-ifeq ($(ARCH),x86_64)
-ARCH_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xcc -march=haswell
-endif
+ARCH_FLAGS :=
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 # Installed binaries (`make release`, `make install`, `make deb`) carry the Swift runtime and Foundation statically,

@@ -2,7 +2,7 @@
 // dmilo: diffusion-prior image reconstruction (DMILO / DMILO-PGD) as a systemd spool daemon.
 //
 // One module per concern (see README "Architecture"):
-//   DMiloKernels  tensor kernels, each forward beside its VJP (OpenBLAS GEMM)
+//   DMiloKernels  tensor kernels, each forward beside its VJP (OpenBLAS GEMM; int8/bf16 GEMMs from CDMiloSIMD)
 //   DMiloFormats  on-disk formats: safetensors, GGUF, NPY (one reader/writer per format)
 //   DMiloImage    PNG I/O (libpng simplified API), montage, PSNR/SSIM
 //   DMiloModel    UNet2DModel (diffusers layout): config, weights, forward + input VJP; noise schedule
@@ -39,7 +39,10 @@ let package = Package(
         .target(name: "CDMiloVersion"),
         .target(name: "DMiloVersion", dependencies: ["CDMiloVersion"]),
 
-        .target(name: "DMiloKernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // SIMD kernels (int8 VNNI/AVX2, bf16) chosen at run time from CPUID; portable C reference beside each.
+        // -O2 in debug builds too: the accuracy-gate tests run whole UNet passes through these kernels.
+        .target(name: "CDMiloSIMD", cSettings: [.unsafeFlags(["-O2", "-std=c11"])]),
+        .target(name: "DMiloKernels", dependencies: ["COpenBLAS", "CDMiloSIMD"], swiftSettings: fast),
         .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: fast),
         .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: fast),
         .target(name: "DMiloModel", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
@@ -72,7 +75,7 @@ let package = Package(
                           dependencies: ["DMiloQuantization", "DMiloVersion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Quantization/dmilo-quantize"),
 
-        .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels"]),
+        .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels", "CDMiloSIMD"]),
         .testTarget(name: "DMiloBenchTests", dependencies: ["DMiloBench", "DMiloKernels"]),
         .testTarget(name: "DMiloFormatsTests", dependencies: ["DMiloFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloImageTests", dependencies: ["DMiloImage"], resources: [.copy("Fixtures")]),

@@ -30,6 +30,7 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "τ of the discrepancy principle.") var tau = 1.0
     @Option(help: "Folder for one montage PNG per task (first image, all methods).") var montages: String?
     @Option(help: "Threads.") var threads: Int?
+    @Option(help: computeHelp) var compute: ComputeMode = .auto
     @Flag(help: "Print every observed iterate (UNet evaluations, PSNR, relative residual) per image, for tuning.")
     var trace = false
 
@@ -47,7 +48,8 @@ struct BenchQualityCommand: ParsableCommand {
         }
         guard let model else { throw CLIError("--model is required") }
         if let threads { Threading.count = threads }
-        let loaded = try LoadedModel.open(path: model)
+        let loaded = try LoadedModel.open(path: model, compute: compute) { print($0) }
+        print("compute \(loaded.compute); \(CPUFeatures.summary)")
         let net = try loaded.checkOut()
         let files = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
             .dropFirst(first).prefix(count)

@@ -21,6 +21,7 @@ struct BenchUNetCommand: ParsableCommand {
     @Flag(help: "recompute each op's activations in the VJP instead of storing them (UNet2DModel.recomputeActivations)")
     var recompute = false
     @Flag(help: "print time per op kind (GEMM, im2col, GroupNorm, attention, threading, elementwise)") var profile = false
+    @Option(help: computeHelp) var compute: ComputeMode = .auto
     @Flag(help: "also run Tools/bench_torch.py (python from $DMILO_PYTHON or a .venv-tools found upwards)") var torch = false
 
     func validate() throws {
@@ -32,6 +33,7 @@ struct BenchUNetCommand: ParsableCommand {
     func run() throws {
         if let threads { Threading.count = threads }
         let net = try DiffusionModels.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
+        let precision = try ComputeSelection.apply(compute, to: net) { print($0) }
         let rssAfterLoad = peakRSSMiB()
         net.recomputeActivations = recompute
         let s = net.sampleShape
@@ -64,6 +66,7 @@ struct BenchUNetCommand: ParsableCommand {
         print("setup        batch \(batch), \(s.height)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
               + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
               + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
+        print("compute      \(precision.rawValue) (--compute \(compute.rawValue)); \(CPUFeatures.summary)")
         print(String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9))
         print("| pass | median ms | GFLOPS |")
         print("|---|---|---|")

@@ -36,7 +36,19 @@ public final class LoadedModel: @unchecked Sendable {
         weights = LoadedModel.weightKind(counts)
     }
 
-    public static func open(path: String) throws -> LoadedModel { try LoadedModel(file: try ModelFile(path: path)) }
+    /// Opens the model file once and picks the convolutions' precision for the pool (`ComputeSelection`; `auto`
+    /// measures the accuracy gate once). Every pooled instance and replica shares the same packed weights.
+    public static func open(path: String, compute: ComputeMode = .auto, log: @escaping (String) -> Void = { _ in })
+        throws -> LoadedModel
+    {
+        let loaded = try LoadedModel(file: try ModelFile(path: path))
+        try ComputeSelection.apply(compute, to: loaded.pool.prototype, log: log)
+        return loaded
+    }
+
+    /// Precision of the convolutions (`f32`, `bf16`, `int8`) and the kernels the CPU dispatch chose, for metrics.json.
+    public var compute: String { pool.prototype.computePrecision.rawValue }
+    public var kernels: String { CPUFeatures.summary }
 
     static func weightKind(_ counts: [String: Int]) -> String {
         if counts.keys.contains(where: { $0.contains("q8") }) { return "q8_0" }
@@ -96,15 +108,27 @@ public struct ReconstructionRunner: JobRunner {
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
         var p = try Self.parameters(for: job, operatorType: op.name)
         p.initialNoise = initialNoise
-        let net = try model.checkOut()
-        defer { model.checkIn(net) }
+        // Pooled instances share one packed weight set, so a manifest `solver.compute` other than the pool's gets a
+        // private instance (own store) instead of re-packing weights another job may be using.
+        var net = try model.checkOut()
+        var pooled = true
+        defer { if pooled { model.checkIn(net) } }
+        if let c = job.settings.solver.compute, let mode = ComputeMode(rawValue: c), mode != .auto,
+           mode.rawValue != net.computePrecision.rawValue
+        {
+            model.checkIn(net); pooled = false
+            net = try model.file.instantiate()
+            do { try ComputeSelection.apply(mode, to: net) } catch let e as ModelError {
+                throw JobError.manifest("\(job.name): solver.compute: \(e.message)", field: "solver.compute")
+            }
+        }
         let plan = try MemoryPlan.plan(p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
                                        budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
         p.layerSpan = plan.layerSpan
 
         let problem = InverseProblem(model: net, schedule: model.schedule, op: op, y: meas.y, noiseSigma: m.noiseSigma)
         var lastBeat = Date.distantPast
-        let result = try Solvers.run(p, problem: problem, makeReplica: { try model.replica() }, progress: { pr in
+        let result = try Solvers.run(p, problem: problem, makeReplica: { [net] in net.replica() }, progress: { pr in
             let now = Date()
             if now.timeIntervalSince(lastBeat) > 0.5 {
                 lastBeat = now
@@ -126,6 +150,7 @@ public struct ReconstructionRunner: JobRunner {
             "layer_span": p.layerSpan, "planned_memory_mb": Double(plan.estimatedBytes) / 1_048_576,
             "wall_seconds": Date().timeIntervalSince(start),
             "model": ["path": model.path, "sha256": model.sha256, "weights": model.weights],
+            "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
         ]
         var psnr: Double?

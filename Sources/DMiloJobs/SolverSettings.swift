@@ -27,6 +27,8 @@ public struct SolverSettings: Sendable, Equatable {
     /// `paper`: start from the official per-task hyperparameters (docs/algorithms.md "Hyperparameters") instead
     /// of dmilo's defaults.
     public var preset: String?
+    /// `f32` | `bf16` | `int8` | `auto`: precision of the UNet convolutions for this job (absent: the runner's).
+    public var compute: String?
     /// Tuning knobs only the quality benchmark's `--overrides` may set (manifests cannot): z-prior weight, PGD
     /// steps, DPS guidance scale ζ, baseline smoothness μ, DDIM steps per ILO layer.
     public var zPrior: Double?
@@ -44,7 +46,8 @@ public struct SolverSettings: Sendable, Equatable {
     public static let methods: Set<String> = Set(SolverMethod.allCases.map(\.rawValue))
     /// Every key a manifest's `solver` may hold; anything else is `manifest.invalid` (typos are caught).
     public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-                                           "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset"]
+                                           "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
+                                           "compute"]
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
     public static let tuningKeys: Set<String> = keys.union(["z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span"])
 
@@ -64,6 +67,7 @@ public struct SolverSettings: Sendable, Equatable {
         s.dpsSteps = other.dpsSteps ?? s.dpsSteps
         s.discrepancyTau = other.discrepancyTau ?? s.discrepancyTau
         s.preset = other.preset ?? s.preset
+        s.compute = other.compute ?? s.compute
         s.zPrior = other.zPrior ?? s.zPrior
         s.pgdSteps = other.pgdSteps ?? s.pgdSteps
         s.dpsZeta = other.dpsZeta ?? s.dpsZeta
@@ -114,6 +118,12 @@ public struct SolverSettings: Sendable, Equatable {
         s.discrepancyTau = try real("discrepancy_tau")
         s.zPrior = try real("z_prior"); s.pgdSteps = try int("pgd_steps"); s.dpsZeta = try real("dps_zeta")
         s.baselineMu = try real("baseline_mu"); s.layerSpan = try int("layer_span")
+        if let v = o["compute"] {
+            guard let name = v.stringValue, ["f32", "bf16", "int8", "auto"].contains(name) else {
+                throw JobError.manifest("\(file): `\(path).compute` must be one of auto, bf16, f32, int8", field: "\(path).compute")
+            }
+            s.compute = name
+        }
         if let v = o["preset"] {
             guard let name = v.stringValue, presets.contains(name) else {
                 throw JobError.manifest("\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",

@@ -6,6 +6,7 @@
 //    on such an AVX-512 Xeon the AVX-512 "SkylakeX" kernels were another ~2× faster -> SkylakeX with avx512f, else Haswell.
 // Used by both executables (dmilo, dmilod) first thing in main.
 
+import CDMiloSIMD
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,6 +22,9 @@ public enum OpenBLASCoreType {
     public static func reexecIfNeeded(detectedCore: String) {
         #if os(Linux)
         guard getenv("OPENBLAS_CORETYPE") == nil, getenv("DMILO_NO_REEXEC") == nil else { return }
+        // Never force AVX2 kernels on a CPU whose CPUID / XCR0 lack them (/proc/cpuinfo is the host's under
+        // qemu-user emulation of an older CPU, and the forced kernels would die with SIGILL).
+        guard Int(dmilo_cpu_detected()) & DMILO_CPU_AVX2 != 0 else { return }
         let cpu = cpuInfo()
         let fallback = preAVX2Cores.contains(detectedCore.lowercased()) && cpu.avx2 && cpu.fma
         guard cpu.amd || fallback else { return }

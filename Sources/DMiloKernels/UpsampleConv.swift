@@ -30,9 +30,44 @@ public enum Upsample2xConv3x3 {
         let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
         let wStack = scratch, r = scratch + t.weightCount, convScratch = r + t.outputCount
         stackPhaseWeights(cin: cin, cout: cout, weight: weight, into: wStack)
+        scatterPhases(batch: batch, cin: cin, h: h, w: w, cout: cout, bias: bias, out: out, r: r) { b in
+            Conv2D.forward(t, x: x + b * cin * h * w, weight: wStack, bias: nil, out: r, scratch: convScratch)
+        }
+    }
+
+    /// `forward` with the stacked phase weights packed for a low-precision mode (`packWeights`).
+    /// `scratch` holds `lowPrecisionScratchCount(...)` floats.
+    public static func forward(batch: Int, cin: Int, h: Int, w: Int, cout: Int, x: UnsafePointer<Float>,
+                               packed: PackedConvWeights, bias: UnsafePointer<Float>?,
+                               out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
+        let r = scratch, convScratch = r + t.outputCount
+        scatterPhases(batch: batch, cin: cin, h: h, w: w, cout: cout, bias: bias, out: out, r: r) { b in
+            Conv2D.forward(t, x: x + b * cin * h * w, packed: packed, bias: nil, out: r, scratch: convScratch)
+        }
+    }
+
+    /// The 3×3 weight [cout, cin, 3, 3] folded into the four phases' 2×2 kernels, packed for precision `p`.
+    public static func packWeights(_ p: ComputePrecision, cin: Int, cout: Int, weight: UnsafePointer<Float>) -> PackedConvWeights {
+        let stacked = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout * cin)
+        defer { stacked.deallocate() }
+        stackPhaseWeights(cin: cin, cout: cout, weight: weight, into: stacked)
+        return PackedConvWeights(p, cout: 4 * cout, patch: 4 * cin, weight: stacked)
+    }
+
+    /// Floats of scratch the packed `forward` / `backwardInput` need.
+    public static func lowPrecisionScratchCount(_ p: ComputePrecision, batch: Int, cin: Int, h: Int, w: Int, cout: Int) -> Int {
+        let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
+        return t.outputCount + t.lowPrecisionScratchCount(p)
+    }
+
+    /// Runs `phaseConv(b)` (which fills r with the four phases of batch item b) and interleaves r into `out`.
+    private static func scatterPhases(batch: Int, cin: Int, h: Int, w: Int, cout: Int, bias: UnsafePointer<Float>?,
+                                      out: UnsafeMutablePointer<Float>, r: UnsafeMutablePointer<Float>,
+                                      _ phaseConv: (Int) -> Void) {
         let H = 2 * h, W = 2 * w, rw = w + 1, rPlane = (h + 1) * rw
         for b in 0..<batch {
-            Conv2D.forward(t, x: x + b * cin * h * w, weight: wStack, bias: nil, out: r, scratch: convScratch)
+            phaseConv(b)
             let ob = out + b * cout * H * W
             for o in 0..<cout {
                 let bo = bias?[o] ?? 0, plane = ob + o * H * W
@@ -57,9 +92,28 @@ public enum Upsample2xConv3x3 {
         let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
         let wStack = scratch, dR = scratch + t.weightCount, convScratch = dR + t.outputCount
         stackPhaseWeights(cin: cin, cout: cout, weight: weight, into: wStack)
+        gatherPhases(batch: batch, h: h, w: w, cout: cout, dOut: dOut, dR: dR, outputCount: t.outputCount) { b in
+            Conv2D.backwardInput(t, dOut: dR, weight: wStack, dx: dx + b * cin * h * w, scratch: convScratch)
+        }
+    }
+
+    /// `backwardInput` with packed stacked weights (`packWeights`).
+    public static func backwardInput(batch: Int, cin: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
+                                     packed: PackedConvWeights, dx: UnsafeMutablePointer<Float>,
+                                     scratch: UnsafeMutablePointer<Float>) {
+        let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
+        let dR = scratch, convScratch = dR + t.outputCount
+        gatherPhases(batch: batch, h: h, w: w, cout: cout, dOut: dOut, dR: dR, outputCount: t.outputCount) { b in
+            Conv2D.backwardInput(t, dOut: dR, packed: packed, dx: dx + b * cin * h * w, scratch: convScratch)
+        }
+    }
+
+    /// For each batch item: scatters dOut's four phases into dR (zeros elsewhere), then `phaseVJP(b)`.
+    private static func gatherPhases(batch: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
+                                     dR: UnsafeMutablePointer<Float>, outputCount: Int, _ phaseVJP: (Int) -> Void) {
         let H = 2 * h, W = 2 * w, rw = w + 1, rPlane = (h + 1) * rw
         for b in 0..<batch {
-            dR.update(repeating: 0, count: t.outputCount)
+            dR.update(repeating: 0, count: outputCount)
             let gb = dOut + b * cout * H * W
             for o in 0..<cout {
                 let plane = gb + o * H * W
@@ -74,7 +128,7 @@ public enum Upsample2xConv3x3 {
                     }
                 }
             }
-            Conv2D.backwardInput(t, dOut: dR, weight: wStack, dx: dx + b * cin * h * w, scratch: convScratch)
+            phaseVJP(b)
         }
     }
 

@@ -2,6 +2,7 @@
 // opened through `ModelFile`.
 
 import DMiloFormats
+import DMiloKernels
 import Foundation
 
 /// A loaded diffusion network (diffusers `UNet2DModel` or guided-diffusion `ADMUNet`) with what the tools report.
@@ -26,6 +27,9 @@ public protocol DiffusionUNet: NoisePredictor {
     func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int
     /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
     func replica() -> Self
+    /// Arithmetic of the convolution GEMMs; set through `ComputeSelection.apply` (accuracy-gated).
+    var computePrecision: ComputePrecision { get }
+    func setComputePrecision(_ p: ComputePrecision) throws
 }
 
 extension DiffusionUNet {

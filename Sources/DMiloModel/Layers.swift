@@ -12,6 +12,8 @@ struct ConvLayer {
         weight = store.declare(prefix + ".weight", [cout, cin, kernel, kernel])  // may stay compressed (WeightResidency)
         bias = store.declare(prefix + ".bias", [cout])
         self.cin = cin; self.cout = cout; self.kernel = kernel; self.stride = stride; self.padding = padding
+        let patch = cin * kernel * kernel
+        weight.packer = { PackedConvWeights($0, cout: cout, patch: patch, weight: $1) }
     }
 
     func shape(_ batch: Int, _ h: Int, _ w: Int) -> Conv2DShape {
@@ -22,6 +24,11 @@ struct ConvLayer {
         let s = shape(batch, h, w)
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
+        if let pk = weight.packed {
+            Conv2D.forward(s, x: x, packed: pk, bias: bias.ptr, out: out,
+                           scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
+            return
+        }
         Conv2D.forward(s, x: x, weight: weight.values(ws), bias: bias.ptr, out: out, scratch: ws.temp.alloc(s.scratchCount))
     }
 
@@ -30,6 +37,10 @@ struct ConvLayer {
         let s = shape(batch, h, w)
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
+        if let pk = weight.packed {
+            Conv2D.backwardInput(s, dOut: dOut, packed: pk, dx: dx, scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
+            return
+        }
         Conv2D.backwardInput(s, dOut: dOut, weight: weight.values(ws), dx: dx, scratch: ws.temp.alloc(s.scratchCount))
     }
 

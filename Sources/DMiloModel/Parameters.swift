@@ -3,6 +3,7 @@
 // wrong-shape tensor at once (one error listing names beats fixing them one run at a time).
 
 import DMiloFormats
+import DMiloKernels
 
 /// One float32 model parameter (a view into the store's single allocation).
 public final class Parameter {
@@ -23,6 +24,10 @@ public final class Parameter {
     public internal(set) var isResident = true
     /// The container of a non-resident parameter.
     var source: (any WeightSource)?
+    /// Low-precision copy for the int8 / bf16 compute modes (nil in f32 mode), built by `ParameterStore.setCompute`.
+    public internal(set) var packed: PackedConvWeights?
+    /// Set by the layer that owns a GEMM weight: how to pack it (nil: the parameter always stays f32).
+    var packer: ((ComputePrecision, UnsafePointer<Float>) -> PackedConvWeights)?
 
     /// float32 values for one use: the resident copy, or a fresh dequantisation into `ws.temp` (valid until the
     /// caller releases its temp mark). A failing re-read (the file changed under the mapping) is recorded in `ws`
@@ -87,6 +92,30 @@ final class ParameterStore {
     var floatCount: Int { params.reduce(0) { $0 + $1.count } }
     /// Floats held as resident float32.
     var residentFloatCount: Int { params.reduce(0) { $0 + ($1.isResident ? $1.count : 0) } }
+
+    /// Precision of the packed GEMM weights (f32: none packed).
+    private(set) var compute: ComputePrecision = .f32
+
+    /// Packs every weight that has a packer for `p` (or drops the packed copies for f32). Non-resident weights are
+    /// dequantised one tensor at a time into a temporary, so a compressed (F16 / Q8_0) model never holds a float copy.
+    func setCompute(_ p: ComputePrecision) throws {
+        compute = p
+        var tmp: [Float] = []
+        for param in params {
+            guard let packer = param.packer else { continue }
+            if p == .f32 { param.packed = nil; continue }
+            if param.isResident {
+                param.packed = packer(p, param.ptr)
+            } else {
+                tmp = [Float](repeating: 0, count: param.count)
+                try tmp.withUnsafeMutableBufferPointer { try param.source!.loadF32(param.name, into: $0) }
+                param.packed = tmp.withUnsafeBufferPointer { packer(p, $0.baseAddress!) }
+            }
+        }
+    }
+
+    /// Bytes of the packed low-precision weights.
+    var packedBytes: Int { params.reduce(0) { $0 + ($1.packed?.bytes ?? 0) } }
 
     /// Checks names and shapes strictly, then loads every parameter into one contiguous float32 allocation.
     func load(from source: any WeightSource, residency: WeightResidency = .float32) throws {

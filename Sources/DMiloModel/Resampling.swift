@@ -67,6 +67,8 @@ final class Upsample: Step {
 
     init(_ store: ParameterStore, _ p: String, channels: Int) {
         conv = ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, padding: 1)
+        // low-precision modes pack the four phases' folded 2×2 kernels, not the 3×3 kernel
+        conv.weight.packer = { Upsample2xConv3x3.packWeights($0, cin: channels, cout: channels, weight: $1) }
     }
 
     func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: 2 * g.height, width: 2 * g.width) }
@@ -78,10 +80,20 @@ final class Upsample: Step {
         ws.temp.alloc(Upsample2xConv3x3.scratchCount(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout))
     }
 
+    private func lowPrecisionScratch(_ ws: Workspace, _ pk: PackedConvWeights) -> UnsafeMutablePointer<Float> {
+        ws.temp.alloc(Upsample2xConv3x3.lowPrecisionScratchCount(pk.precision, batch: g.batch, cin: conv.cin, h: g.height,
+                                                                 w: g.width, cout: conv.cout))
+    }
+
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
+        if let pk = conv.weight.packed {
+            Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
+                                      bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
+            return
+        }
         Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x,
                                   weight: conv.weight.values(ws), bias: conv.bias.ptr, out: out, scratch: scratch(ws))
     }
@@ -89,6 +101,11 @@ final class Upsample: Step {
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
+        if let pk = conv.weight.packed {
+            Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
+                                            packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
+            return
+        }
         Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
                                         weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
     }

@@ -140,6 +140,11 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     public var workspaceBytes: Int { ws.reservedBytes }
     /// Bytes of resident float32 parameters (non-resident ones live in the mapped file); shared by replicas.
     public var parameterBytes: Int { 4 * store.residentFloatCount }
+    /// Arithmetic of the convolution GEMMs (see ComputeSelection.swift); a property of the shared store, so every
+    /// replica runs the same packed weights.
+    public var computePrecision: ComputePrecision { store.compute }
+    /// Packs (or, for f32, drops) the low-precision convolution weights of the store this instance shares.
+    public func setComputePrecision(_ p: ComputePrecision) throws { try store.setCompute(p) }
 
     public func forward(_ x: Tensor, timestep: Float) throws -> Tensor {
         try run(x, timestep: timestep, record: false)

@@ -1,5 +1,6 @@
 import DMiloJobs
 import DMiloKernels
+import DMiloModel
 import Foundation
 
 /// `dmilod --config FILE` (JSON). Every key is optional; unknown keys are an error. Command-line flags override it.
@@ -20,6 +21,7 @@ import Foundation
 ///   "max_file_mb": 256,                   // per input file
 ///   "max_manifest_kb": 1024,
 ///   "log_level": "info",                  // trace|debug|info|notice|warning|error|critical
+///   "compute": "auto",                    // f32|bf16|int8|auto: precision of the UNet convolutions
 ///   "solver_defaults": {"super_resolution": {"method": "dmilo-pgd", "steps": 3}, "*": {"method": "dmilo"}}
 /// }
 /// ```
@@ -41,6 +43,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxFileMB = 256
     public var maxManifestKB = 1024
     public var logLevel = "info"
+    /// Precision of the UNet convolutions (`auto`: the fastest accuracy-gated one this CPU runs natively).
+    public var compute: ComputeMode = .auto
     /// Per operator type (`*` = any other) solver defaults, in the manifest's `solver` syntax.
     public var solverDefaults: [String: SolverSettings] = [:]
 
@@ -48,7 +52,7 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public static let keys: Set<String> = ["spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
                                            "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
-                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults"]
+                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute"]
     static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Reads and validates a config file; errors name the file and key.
@@ -102,6 +106,11 @@ public struct DaemonConfig: Sendable, Equatable {
         if let v = try string("log_level") {
             guard logLevels.contains(v) else { throw SpoolError("config \(file): `log_level` must be one of \(logLevels.sorted())") }
             c.logLevel = v
+        }
+        if let v = try string("compute") {
+            do { c.compute = try ComputeMode.parse(v, field: "`compute`") } catch let e as ModelError {
+                throw SpoolError("config \(file): \(e.message)")
+            }
         }
         if let v = o["solver_defaults"] {
             guard let d = v.objectValue else { throw SpoolError("config \(file): `solver_defaults` must be an object") }

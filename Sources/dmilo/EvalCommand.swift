@@ -1,9 +1,11 @@
 // `dmilo eval`: one raw UNet call on an .npy batch, optionally with the input VJP (docs/INTERFACE.md).
 
 import ArgumentParser
+import DMiloBench
 import DMiloFormats
 import DMiloKernels
 import DMiloModel
+import Foundation
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +19,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Cotangent C (same shape as the output) for the vector-Jacobian product.") var cotangent: String?
     @Option(name: .customLong("input-grad"), help: "Where to write dL/dX (requires --cotangent).") var inputGrad: String?
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+    @Option(help: computeHelp) var compute: ComputeMode = .auto
 
     func validate() throws {
         if (cotangent == nil) != (inputGrad == nil) {
@@ -28,6 +31,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         if let threads { Threading.count = threads }
         let net = try DiffusionModels.load(path: model)
+        try ComputeSelection.apply(compute, to: net) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let x = try NPY.readTensor(path: input)
         guard x.shape.count == 4 else { throw CLIError("\(input): shape \(x.shape) is not (B, C, H, W)") }
         let inChannels = net.sampleShape.channels

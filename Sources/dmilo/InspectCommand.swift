@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import DMiloFormats
+import DMiloKernels
 import DMiloModel
 import Foundation
 
@@ -27,6 +28,7 @@ struct InspectCommand: ParsableCommand {
         print("bytes:        file \(size.map(String.init) ?? "?"), float32 in memory \(net.parameterBytes)")
         let flops = net.forwardFlops(batch: 1)
         print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²")
+        print("kernels:      \(CPUFeatures.summary)")
         print("memory:       ~\(net.vjpMemoryBytes(batch: 1) / (1 << 20)) MiB workspace for forward+VJP at batch 1")
         let s = file.schedule
         let stored = file.format == .gguf || file.architecture == .adm

@@ -1,9 +1,11 @@
 // `dmilo reconstruct JOB.json --model MODEL --out DIR`: one job exactly as the daemon runs it (same runner, same outputs).
 
 import ArgumentParser
+import DMiloBench
 import DMiloFormats
 import DMiloJobs
 import DMiloKernels
+import DMiloModel
 import Foundation
 
 struct ReconstructCommand: ParsableCommand {
@@ -19,6 +21,7 @@ struct ReconstructCommand: ParsableCommand {
     @Option(help: "Memory budget in MB (0 = unlimited); refused with memory.budget when the plan does not fit.")
     var memoryBudget: Int = 0
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+    @Option(help: computeHelp) var compute: ComputeMode = .auto
     @Option(name: .customLong("initial-noise"),
             help: "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file.")
     var initialNoise: String?
@@ -30,7 +33,7 @@ struct ReconstructCommand: ParsableCommand {
             throw CLIError("\(out): exists and is not empty")
         }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let loaded = try LoadedModel.open(path: model)
+        let loaded = try LoadedModel.open(path: model, compute: compute) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let claimed = try ClaimedJob.load(manifestPath: job) { manifest in
             JobSettings(solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
                         memoryBudgetMB: memoryBudget)

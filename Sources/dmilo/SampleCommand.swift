@@ -1,6 +1,7 @@
 // `dmilo sample`: unconditional DDIM samples (eta = 0) from the model, as a grid picture.
 
 import ArgumentParser
+import DMiloBench
 import DMiloImage
 import DMiloJobs
 import DMiloKernels
@@ -21,6 +22,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Images per grid row (default: ceil(sqrt(K))).") var columns: Int?
     @Option(help: "Integer display scale of each image.") var scale: Int = 4
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
+    @Option(help: computeHelp) var compute: ComputeMode = .auto
 
     func validate() throws {
         guard steps >= 1, steps <= 1000, count >= 1, count <= 1024, scale >= 1, scale <= 16 else {
@@ -30,7 +32,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Threading.count = threads }
-        let loaded = try LoadedModel.open(path: model)
+        let loaded = try LoadedModel.open(path: model, compute: compute) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let net = try loaded.checkOut()
         let s = net.sampleShape
         var rng = SeededRandom(seed: seed, stream: "sample-noise")

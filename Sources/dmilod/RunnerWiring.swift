@@ -9,7 +9,7 @@ let productRunnerLoader: RunnerLoader = { config in
         throw SpoolError("no model given (--model MODEL or \"model\" in the config)")
     }
     do {
-        return ReconstructionRunner(model: try LoadedModel.open(path: model))
+        return ReconstructionRunner(model: try LoadedModel.open(path: model, compute: config.compute) { print($0) })
     } catch {
         throw SpoolError("model \(model): \(error)")
     }
