@@ -14,7 +14,11 @@
 import PackageDescription
 
 // Kernels are hot loops: drop overflow/bounds checks in release builds only (debug keeps them for tests).
+// Only the modules that run the UNet and the solvers' inner loops get it; every module that parses or plans from
+// client input (Formats, Image, Operators, Jobs, Spool) keeps Swift's overflow and bounds checks in release too,
+// so a size in a manifest or a file header can never wrap silently.
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let checked: [SwiftSetting] = []
 
 let package = Package(
     name: "dmilo",
@@ -35,16 +39,17 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         .target(name: "DMiloKernels", dependencies: ["COpenBLAS"], swiftSettings: fast),
-        .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: fast),
-        .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: fast),
+        .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: checked),
+        .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: checked),
         .target(name: "DMiloModel", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
-        .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
+        .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: checked),
         .target(name: "DMiloSolvers", dependencies: ["DMiloKernels", "DMiloModel", "DMiloOperators"], swiftSettings: fast),
         .target(name: "DMiloJobs",
                 dependencies: ["DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers"],
-                swiftSettings: fast),
+                swiftSettings: checked),
         .target(name: "DMiloSpool",
                 dependencies: ["DMiloJobs", "CSystemd",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
@@ -58,6 +63,9 @@ let package = Package(
         .executableTarget(name: "dmilod",
                           dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Test only (not a product, never installed): dmilod with a model-free runner for DMiloSpoolTests.
+        .executableTarget(name: "dmilod-test",
+                          dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dmilo-quantize",
                           dependencies: ["DMiloQuantization", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Quantization/dmilo-quantize"),

@@ -114,10 +114,10 @@ public struct ReconstructionRunner: JobRunner {
         }
         // Inputs.
         let measurementName = m.measurement.description
-        var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName)
+        var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName, limits: InputLimits.png(forImage: imageShape))
         let op = try OperatorFactory.make(spec: m.operatorJSONObject, imageShape: imageShape) { name, field in
             let ref = try FileReference.parse(.string(name), field: field, file: "\(job.name).json")
-            return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field)
+            return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field, limits: InputLimits.png(forImage: imageShape))
         }
         meas.y = try JobInputs.conform(meas.y, to: op.outputShape, name: measurementName, field: "measurement")
         let truth = try m.truth.map { ref in
@@ -127,6 +127,7 @@ public struct ReconstructionRunner: JobRunner {
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
         var p = try Self.parameters(for: job, operatorType: op.name)
         p.initialNoise = initialNoise
+        try InputLimits.check(p, trainSteps: model.schedule.trainSteps, file: "\(job.name).json")
         let net = try model.checkOut()
         defer { model.checkIn(net) }
         let plan = try MemoryPlan.plan(p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
@@ -148,6 +149,7 @@ public struct ReconstructionRunner: JobRunner {
 
         // Results.
         let x = result.x
+        try ResultChecks.requireFinite(x, metrics: ["residual": problem.relativeResidual(x)])
         var metrics: [String: Any] = [
             "job": job.name, "method": p.method.rawValue, "operator": op.name, "seed": m.seed,
             "noise_sigma": m.noiseSigma,

@@ -36,9 +36,11 @@ public enum DaemonMain {
     static func level(_ s: String) -> Logger.Level { Logger.Level(rawValue: s) ?? .info }
 
     /// Runs the daemon; prints `dmilod: error: <reason>` and returns 1 when the spool or model is unusable.
-    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader) async -> Int32 {
+    /// `workerArguments`: the arguments a job worker is started with (before its `--job-*` ones); nil = ours without `--once`.
+    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader,
+                           workerArguments: [String]? = nil) async -> Int32 {
         func fatal(_ reason: String) -> Int32 {
-            FileHandle.standardError.write(Data("<3>dmilod: error: \(reason)\n".utf8))
+            FileHandle.standardError.write(Data("<3>dmilod: error: \(JournalLogHandler.escaped(reason))\n".utf8))
             return 1
         }
         let config: DaemonConfig
@@ -58,8 +60,23 @@ public enum DaemonMain {
         guard let spoolPath = config.spool else { return fatal("no spool given (--spool DIR or \"spool\" in the config)") }
         let spool = Spool(root: URL(fileURLWithPath: spoolPath))
         do { try spool.prepare() } catch { return fatal("\(error)") }
-        let runner: any JobRunner
-        do { runner = try loader(config) } catch { return fatal("\(error)") }
+        // The model is loaded (and verified) here, before READY=1, even when jobs run in worker processes: a bad
+        // model stops the daemon with one line instead of failing every job.
+        let inProcess: any JobRunner
+        do { inProcess = try loader(config) } catch { return fatal("\(error)") }
+        let isolated: IsolatedRunner?
+        if let exe = IsolatedRunner.currentExecutable() {
+            isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" })
+        } else {
+            isolated = nil
+        }
+        let choose: @Sendable (DaemonConfig, any JobRunner) -> any JobRunner = { c, base in
+            if c.isolateJobs, let isolated { return isolated }
+            return base
+        }
+        let runner = choose(config, inProcess)
+        if config.isolateJobs && isolated == nil { logger.warning("cannot resolve /proc/self/exe: jobs run inside the daemon") }
+        for name in spool.removeStaleOutputs() { logger.notice("removed stale temporary output \(name)") }
 
         let notifier = SystemdNotifier(watchdog: config.watchdog)
         let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: logger, notifier: notifier, once: once)
@@ -80,7 +97,7 @@ public enum DaemonMain {
                     next.jobs = current.jobs
                 }
                 let newRunner = next.model != current.model ? try loader(next) : nil
-                daemon.reload(config: next, runner: newRunner)
+                daemon.reload(config: next, runner: newRunner.map { choose(next, $0) } ?? (next.isolateJobs != current.isolateJobs ? choose(next, inProcess) : nil))
                 current = next
                 logger.notice("configuration reloaded\(newRunner != nil ? " (model reloaded)" : "")")
             } catch {

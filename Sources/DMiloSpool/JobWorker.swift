@@ -1,0 +1,73 @@
+import DMiloJobs
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The child side of ``IsolatedRunner``: `dmilod <daemon arguments> --job-worker DIR --job-output DIR
+/// --job-manifest NAME.json`. Reads the config like the daemon (so SIGHUP changes reach the next job), loads the
+/// runner, runs the one job and reports on fd 3. Exit 0 whenever a result line was written.
+public enum JobWorker {
+    /// The descriptor the parent reads.
+    static let reportFD: Int32 = 3
+
+    static func send(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { write(reportFD, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+
+    static func sendResult(_ obj: [String: Any]) {
+        // Never fails: every value is a string, number or null.
+        let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data(#"{"status":"error","code":"internal.error","message":"unencodable result"}"#.utf8)
+        send("R\t" + String(decoding: data, as: UTF8.self))
+    }
+
+    static func sendError(_ e: JobError) {
+        var o: [String: Any] = ["status": "error", "code": e.code, "message": e.message]
+        if let f = e.field { o["field"] = f }
+        sendResult(o)
+    }
+
+    public static func run(configPath: String?, overrides: DaemonMain.Overrides, loader: RunnerLoader,
+                           jobDirectory: String, outputDirectory: String, manifestFile: String) -> Int32 {
+        let control = JobControl(onProgress: { fraction, note in
+            let clean = note.map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }
+            send("P\t\(fraction)\t\(String(clean))")
+        })
+        signal(SIGTERM, SIG_IGN)
+        let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        term.setEventHandler { control.cancel() }
+        term.resume()
+        defer { term.cancel() }
+        do {
+            let cfg = try DaemonMain.effectiveConfig(configPath: configPath, overrides: overrides)
+            let spool = Spool(root: URL(fileURLWithPath: cfg.spool ?? (jobDirectory as NSString).deletingLastPathComponent))
+            let data = try SafeFile.read("\(jobDirectory)/\(manifestFile)", display: manifestFile, field: nil,
+                                         maxBytes: cfg.maxManifestKB << 10)
+            let manifest = try Manifest.parse(data, file: manifestFile)
+            let job = ClaimedJob(name: String(manifestFile.dropLast(5)), manifest: manifest,
+                                 jobDirectory: URL(fileURLWithPath: jobDirectory),
+                                 calibrationDirectory: URL(fileURLWithPath: spool.calibration),
+                                 settings: cfg.jobSettings(for: manifest))
+            let runner = try loader(cfg)
+            let outcome = try runner.run(job: job, outputDirectory: URL(fileURLWithPath: outputDirectory), control: control)
+            var o: [String: Any] = ["status": "done", "method": outcome.method, "unet_evaluations": outcome.unetEvaluations,
+                                    "summary": outcome.summary]
+            if let p = outcome.psnr, p.isFinite { o["psnr"] = p }
+            sendResult(o)
+        } catch is JobCancelled {
+            sendResult(["status": "cancelled"])
+        } catch let e as CodedError {
+            sendError(JobError(e))
+        } catch {
+            sendError(JobError(code: JobError.internalError, message: "\(manifestFile): \(error)"))
+        }
+        return 0
+    }
+}
