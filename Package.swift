@@ -78,6 +78,8 @@ let package = Package(
         .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
         .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
+        // Seeded mutations of manifests, NPY and PNG files through the daemon's readers (`make fuzz` for a long run).
+        .testTarget(name: "DMiloFuzzTests", dependencies: ["DMiloJobs", "DMiloImage", "DMiloFormats", "DMiloOperators", "DMiloSolvers", "DMiloKernels"]),
         .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
         .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization", "DMiloModel", "DMiloFormats"]),
         // Runs the built `dmilo` executable as a child process (no module dependencies: it tests the CLI from outside).

@@ -10,6 +10,19 @@ import Glibc
 public enum JobWorker {
     /// The descriptor the parent reads.
     static let reportFD: Int32 = 3
+    /// Environment variable carrying the daemon's pid.
+    public static let parentEnv = "DMILOD_JOB_PARENT"
+
+    /// Exits as soon as the daemon that started us is gone (reparented): its successor re-runs the job.
+    static func watchParent() {
+        guard let s = ProcessInfo.processInfo.environment[parentEnv], let parent = Int32(s) else { return }
+        let t = Thread {
+            while getppid() == parent { usleep(100_000) }
+            _exit(3)
+        }
+        t.name = "dmilod-parent-watch"
+        t.start()
+    }
 
     static func send(_ line: String) {
         var bytes = Array(line.utf8)
@@ -40,6 +53,7 @@ public enum JobWorker {
             let clean = note.map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }
             send("P\t\(fraction)\t\(String(clean))")
         })
+        watchParent()
         signal(SIGTERM, SIG_IGN)
         let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
         term.setEventHandler { control.cancel() }

@@ -333,9 +333,9 @@ public final class Spool: @unchecked Sendable {
         if FileOps.lexists("\(incoming)/\(job.manifestFile)") || files.contains(where: { FileOps.lexists("\(incoming)/\($0)") }) {
             return false
         }
-        if mkdir(attemptsStore, 0o750) != 0 && errno != EEXIST { return false }
         guard JobName.isValid(job.name), job.invalidName == nil else { return false }
         if attempts > 0 {
+            if mkdir(attemptsStore, 0o750) != 0 && errno != EEXIST { return false }
             guard (try? FileOps.writeAtomically(Data("\(attempts)\n".utf8), to: "\(attemptsStore)/\(job.name)")) != nil else { return false }
         } else {
             unlink("\(attemptsStore)/\(job.name)")

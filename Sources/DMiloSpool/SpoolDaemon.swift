@@ -407,7 +407,9 @@ public final class SpoolDaemon: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         if now < retryAt { return retryAt - now }
         if spool.probeFreeSpace(bytes: 1 << 20) {
-            diskOK()
+            // Space for a probe is not space for a job's results: one trial job goes ahead (the others wait out
+            // another back-off); only a job that publishes ends the state.
+            state.withLock { diskRetryAt = now + diskBackoff }
             return nil
         }
         diskFull("probe write in tmp/ failed")

@@ -60,8 +60,16 @@ public struct IsolatedRunner: JobRunner {
                                                "--job-manifest", "\(job.name).json"]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        // The child learns our pid (it exits when we die, so a kill -9'd daemon leaves no worker writing into a
+        // folder the next daemon reuses) and, unless the operator asked for them, prints no multi-line Swift
+        // backtraces into the journal (the daemon logs one line per dead worker).
+        var env = ProcessInfo.processInfo.environment
+        env[JobWorker.parentEnv] = "\(getpid())"
+        if env["SWIFT_BACKTRACE"] == nil { env["SWIFT_BACKTRACE"] = "enable=no" }
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in envp { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         close(fds[1])
         Self.spawnLock.unlock()
         locked = false
