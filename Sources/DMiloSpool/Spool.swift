@@ -149,16 +149,33 @@ public final class Spool: @unchecked Sendable {
 
     /// Claims a candidate: nil if another claimer won (or the manifest vanished).
     public func claim(_ c: Candidate) -> WorkJob? {
+        var ignored: String?
+        return claim(c, failure: &ignored)
+    }
+
+    /// As ``claim(_:)``; `failure` says why a claim failed for a reason other than losing the race (e.g. a full disk).
+    public func claim(_ c: Candidate, failure: inout String?) -> WorkJob? {
         let base = JobName.isValid(c.name) ? c.name : JobName.sanitized(c.name)
-        guard let dirName = try? FileOps.makeUniqueDirectory(in: work, base: base, separator: "~") else { return nil }
+        let dirName: String
+        do { dirName = try FileOps.makeUniqueDirectory(in: work, base: base, separator: "~") } catch {
+            failure = "\(error)"
+            return nil
+        }
         let dir = "\(work)/\(dirName)"
-        guard let fd = lock(dir, create: true) else { rmdir(dir); return nil }
+        guard let fd = lock(dir, create: true) else {
+            failure = "cannot create \(dir)/.lock: \(FileOps.errnoText())"
+            rmdir(dir)
+            return nil
+        }
         func abandon() -> WorkJob? {
             unlink("\(dir)/.manifest"); unlink("\(dir)/.lock"); rmdir(dir); close(fd)
             return nil
         }
         let manifestFile = c.rawName == nil ? c.manifestFile : "\(base).json"
-        guard (try? FileOps.writeAtomically(Data(manifestFile.utf8), to: "\(dir)/.manifest")) != nil else { return abandon() }
+        do { try FileOps.writeAtomically(Data(manifestFile.utf8), to: "\(dir)/.manifest") } catch {
+            failure = "\(error)"
+            return abandon()
+        }
         // The claim itself: exactly one rename of incoming/NAME.json succeeds.
         if let raw = c.rawName {
             guard FileOps.renameRaw(dir: incoming, name: raw, to: "\(dir)/\(manifestFile)") else { return abandon() }

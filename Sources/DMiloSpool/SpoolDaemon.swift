@@ -174,7 +174,16 @@ public final class SpoolDaemon: @unchecked Sendable {
         for _ in 0..<2 {
             if pending.isEmpty { pending = Array(readyCandidates().reversed()) }
             while let c = pending.popLast() {
-                if let job = spool.claim(c) {
+                var failure: String?
+                let claimed = spool.claim(c, failure: &failure)
+                if let failure, ResultChecks.isDiskFull(failure) {
+                    // Nothing can be claimed on a full disk: keep the rest queued and back off.
+                    pending.removeAll()
+                    diskFull(failure)
+                    updateStatus()
+                    return nil
+                }
+                if let job = claimed {
                     metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
                     return job
                 }
