@@ -13,7 +13,7 @@ endif
 SWIFT_FLAGS := -c release $(ARCH_FLAGS)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 
-.PHONY: deps build test demo install install-files clean
+.PHONY: deps build test fuzz demo install install-files clean
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -27,6 +27,13 @@ build: deps
 
 test: deps
 	$(SWIFT) test $(SWIFT_FLAGS)
+
+# Long fuzz run of the input readers (the test suite runs 5000 cases per family): `make fuzz FUZZ_CASES=1000000 FUZZ_SEED=9`.
+FUZZ_CASES ?= 200000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: deps
+	@echo "fuzz: $(FUZZ_CASES) cases per family, seed $(FUZZ_SEED)"
+	DMILO_FUZZ_CASES=$(FUZZ_CASES) DMILO_FUZZ_SEED=$(FUZZ_SEED) $(SWIFT) test $(SWIFT_FLAGS) --filter DMiloFuzzTests
 
 # Fresh clone -> a drained demo spool and a results table (a few minutes on 2 cores).
 demo: build

@@ -82,11 +82,18 @@ public struct IsolatedRunner: JobRunner {
         var buffer = [UInt8]()
         var result: String?
         var termSentAt: Date?
+        var lastTerm: Date?
         var chunk = [UInt8](repeating: 0, count: 4096)
         readLoop: while true {
             if control.isCancelled {
-                if termSentAt == nil { kill(pid, SIGTERM); termSentAt = Date() }
-                else if Date().timeIntervalSince(termSentAt!) > cancelGrace { kill(pid, SIGKILL) }
+                // SIGTERM again every half second: a worker still starting up may not have its handler yet
+                // (it ignores SIGTERM for a moment while installing it).
+                if termSentAt == nil { termSentAt = Date() }
+                if let t = termSentAt {
+                    let waited = Date().timeIntervalSince(t)
+                    if waited > cancelGrace { kill(pid, SIGKILL) }
+                    else if lastTerm.map({ Date().timeIntervalSince($0) >= 0.5 }) ?? true { kill(pid, SIGTERM); lastTerm = Date() }
+                }
             }
             var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, 100)

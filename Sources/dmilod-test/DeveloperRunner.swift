@@ -60,7 +60,9 @@ struct DeveloperRunner: JobRunner {
             throw ResultChecks.writeFailure("cannot write \(outputDirectory.path)/result.txt: \(String(cString: strerror(ENOSPC)))")
         }
         let method = job.settings.solver.method ?? "dmilo-pgd"
-        let text = "job=\(job.name)\npid=\(getpid())\nmethod=\(method)\nbytes=\(bytes)\n"
+        // pid = the daemon's (a worker's parent), so tests can tell which daemon ran a job.
+        let daemon = ProcessInfo.processInfo.environment[JobWorker.parentEnv] ?? "\(getpid())"
+        let text = "job=\(job.name)\npid=\(daemon)\nworker=\(getpid())\nmethod=\(method)\nbytes=\(bytes)\n"
         try ResultFiles.writeFile(Data(text.utf8), outputDirectory.appendingPathComponent("result.txt"))
         let metrics: [String: Any] = ["job": job.name, "method": method, "operator": job.manifest.operatorType,
                                       "seed": job.manifest.seed, "unet_evaluations": 0]
