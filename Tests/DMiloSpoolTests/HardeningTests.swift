@@ -183,6 +183,28 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(s.list("done").filter { $0.hasPrefix(".") } + s.list("failed").filter { $0.hasPrefix(".") }, [])
     }
 
+    // Items 1-2: with memory_budget_mb 0 the budget comes from the cgroup (systemd MemoryMax=) or RAM, never "none".
+    func testDefaultMemoryBudgetComesFromTheMachine() throws {
+        let s = try TempSpool()
+        let proc = s.url("proc"), cg = s.url("cgroup")
+        try FileManager.default.createDirectory(at: proc.appendingPathComponent("self"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: cg.appendingPathComponent("system.slice/dmilod.service"), withIntermediateDirectories: true)
+        try Data("MemTotal:        8000000 kB\nMemFree: 1 kB\n".utf8).write(to: proc.appendingPathComponent("meminfo"))
+        try Data("0::/system.slice/dmilod.service\n".utf8).write(to: proc.appendingPathComponent("self/cgroup"))
+        try Data("4294967296\n".utf8).write(to: cg.appendingPathComponent("system.slice/dmilod.service/memory.max"))
+        try Data("max\n".utf8).write(to: cg.appendingPathComponent("system.slice/memory.max"))
+        let limit = MachineMemory.limitBytes(procRoot: proc.path, cgroupRoot: cg.path)
+        XCTAssertEqual(limit, 4 << 30)
+        XCTAssertEqual(MachineMemory.defaultJobBudgetMB(jobs: 1, limitBytes: limit), 3072)
+        XCTAssertEqual(MachineMemory.defaultJobBudgetMB(jobs: 2, limitBytes: limit), 1536)
+        // No cgroup limit: RAM.
+        try Data("max\n".utf8).write(to: cg.appendingPathComponent("system.slice/dmilod.service/memory.max"))
+        XCTAssertEqual(MachineMemory.limitBytes(procRoot: proc.path, cgroupRoot: cg.path), 8_000_000 * 1024)
+        // The daemon's job settings never carry "unlimited".
+        let manifest = try Manifest.parse(Data(#"{"version": 1, "measurement": "a.npy", "operator": {"type": "denoise"}}"#.utf8), file: "a.json")
+        XCTAssertGreaterThanOrEqual(DaemonConfig().jobSettings(for: manifest).memoryBudgetMB, 256)
+    }
+
     static func sh(_ cmd: String) -> Int32 {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
