@@ -35,6 +35,7 @@ kill -TERM $pid; wait $pid || true
 done_n=$(ls "$S/done" | grep -vc '^\.' || true); failed_n=$(ls "$S/failed" | grep -vc '^\.' || true)
 dups=$(ls "$S/done" "$S/failed" | grep -cE '\.[0-9]+$' || true); tmps=$(ls -a "$S/done" "$S/failed" | grep -c '^\.tmp-' || true)
 crashed=$(grep -l job.crashed "$S"/failed/*/error.json 2>/dev/null | wc -l)
+echo "error codes:"; cat "$S"/failed/*/error.json | grep '"error"' | sort | uniq -c
 echo "jobs $N, kills $K, $(( $(date +%s) - start )) s: done $done_n, failed $failed_n (job.crashed $crashed), duplicates $dups, temp folders $tmps"
 [ $((done_n + failed_n)) -eq "$N" ] && [ "$dups" -eq 0 ] && [ "$tmps" -eq 0 ] || { echo "FAIL: spool at $S"; exit 1; }
-rm -rf "$S"
+[ -n "${KEEP:-}" ] && echo "spool kept at $S" || rm -rf "$S"

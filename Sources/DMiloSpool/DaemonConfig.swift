@@ -56,11 +56,14 @@ public struct DaemonConfig: Sendable, Equatable {
 
     /// Reads and validates a config file; errors name the file and key.
     public static func load(path: String) throws -> DaemonConfig {
-        let data: Data
-        do { data = try SafeFile.read(path, display: path, field: nil, maxBytes: 1 << 20) } catch let e as JobError {
+        try parse(read(path: path), file: path)
+    }
+
+    /// The config file's bytes (at most 1 MiB, never through a symlink).
+    public static func read(path: String) throws -> Data {
+        do { return try SafeFile.read(path, display: path, field: nil, maxBytes: 1 << 20) } catch let e as JobError {
             throw SpoolError("config \(e.message)")
         }
-        return try parse(data, file: path)
     }
 
     public static func parse(_ data: Data, file: String) throws -> DaemonConfig {

@@ -24,7 +24,12 @@ public enum DaemonMain {
 
     /// Loads `configPath` (if any) and applies the overrides.
     public static func effectiveConfig(configPath: String?, overrides o: Overrides) throws -> DaemonConfig {
-        var c = try configPath.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
+        try effectiveConfig(configPath.map { try DaemonConfig.read(path: $0) }, file: configPath ?? "-", overrides: o)
+    }
+
+    /// Parses config bytes (nil = no file) and applies the overrides.
+    public static func effectiveConfig(_ data: Data?, file: String, overrides o: Overrides) throws -> DaemonConfig {
+        var c = try data.map { try DaemonConfig.parse($0, file: file) } ?? DaemonConfig()
         if let v = o.spool { c.spool = v }
         if let v = o.model { c.model = v }
         if let v = o.threads { c.threads = v }
@@ -43,8 +48,17 @@ public enum DaemonMain {
             FileHandle.standardError.write(Data("<3>dmilod: error: \(JournalLogHandler.escaped(reason))\n".utf8))
             return 1
         }
+        // A job worker that dies while we write its config must not kill the daemon with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         let config: DaemonConfig
-        do { config = try effectiveConfig(configPath: configPath, overrides: overrides) } catch {
+        // The bytes of the config in force go to every job worker, so a worker never reads a file that a failed
+        // reload left behind.
+        let snapshot = ConfigSnapshot()
+        do {
+            let bytes = try configPath.map { try DaemonConfig.read(path: $0) }
+            config = try effectiveConfig(bytes, file: configPath ?? "-", overrides: overrides)
+            snapshot.data = bytes
+        } catch {
             return fatal("\(error)")
         }
         LoggingSystem.bootstrap { label in
@@ -66,7 +80,8 @@ public enum DaemonMain {
         do { inProcess = try loader(config) } catch { return fatal("\(error)") }
         let isolated: IsolatedRunner?
         if let exe = IsolatedRunner.currentExecutable() {
-            isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" })
+            isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
+                                      config: snapshot)
         } else {
             isolated = nil
         }
@@ -87,7 +102,8 @@ public enum DaemonMain {
             notifier.reloading()
             defer { notifier.ready() }
             do {
-                var next = try effectiveConfig(configPath: configPath, overrides: overrides)
+                let bytes = try configPath.map { try DaemonConfig.read(path: $0) }
+                var next = try effectiveConfig(bytes, file: configPath ?? "-", overrides: overrides)
                 if next.spool != current.spool {
                     logger.warning("reload: `spool` changes need a restart; keeping \(current.spool ?? "-")")
                     next.spool = current.spool
@@ -99,6 +115,7 @@ public enum DaemonMain {
                 let newRunner = next.model != current.model ? try loader(next) : nil
                 daemon.reload(config: next, runner: newRunner.map { choose(next, $0) } ?? (next.isolateJobs != current.isolateJobs ? choose(next, inProcess) : nil))
                 current = next
+                snapshot.data = bytes
                 logger.notice("configuration reloaded\(newRunner != nil ? " (model reloaded)" : "")")
             } catch {
                 logger.error("reload failed, keeping the previous configuration: \(error)")

@@ -12,6 +12,20 @@ public enum JobWorker {
     static let reportFD: Int32 = 3
     /// Environment variable carrying the daemon's pid.
     public static let parentEnv = "DMILOD_JOB_PARENT"
+    /// `stdin`: the daemon sends the config bytes in force on stdin; `none`: no config file.
+    public static let configEnv = "DMILOD_JOB_CONFIG"
+
+    static func readStdin() -> Data {
+        var out = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while out.count <= 1 << 20 {
+            let n = read(STDIN_FILENO, &buf, buf.count)
+            if n < 0 { if errno == EINTR { continue }; break }
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
+    }
 
     /// Exits as soon as the daemon that started us is gone (reparented): its successor re-runs the job.
     static func watchParent() {
@@ -60,8 +74,14 @@ public enum JobWorker {
         term.resume()
         defer { term.cancel() }
         do {
-            let cfg = try DaemonMain.effectiveConfig(configPath: configPath, overrides: overrides)
-            let spool = Spool(root: URL(fileURLWithPath: cfg.spool ?? (jobDirectory as NSString).deletingLastPathComponent))
+            let cfg: DaemonConfig
+            switch ProcessInfo.processInfo.environment[configEnv] {
+            case "stdin": cfg = try DaemonMain.effectiveConfig(readStdin(), file: configPath ?? "-", overrides: overrides)
+            case "none": cfg = try DaemonMain.effectiveConfig(nil, file: "-", overrides: overrides)
+            default: cfg = try DaemonMain.effectiveConfig(configPath: configPath, overrides: overrides)
+            }
+            // The spool is the one this job was claimed in (work/NAME → root), whatever the config says now.
+            let spool = Spool(root: URL(fileURLWithPath: jobDirectory).deletingLastPathComponent().deletingLastPathComponent())
             let data = try SafeFile.read("\(jobDirectory)/\(manifestFile)", display: manifestFile, field: nil,
                                          maxBytes: cfg.maxManifestKB << 10)
             let manifest = try Manifest.parse(data, file: manifestFile)

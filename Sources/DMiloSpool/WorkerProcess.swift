@@ -4,6 +4,17 @@ import Foundation
 import Glibc
 #endif
 
+/// The config file's bytes currently in force (updated by a successful SIGHUP reload).
+public final class ConfigSnapshot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: Data?
+    public init() {}
+    public var data: Data? {
+        get { lock.lock(); defer { lock.unlock() }; return bytes }
+        set { lock.lock(); bytes = newValue; lock.unlock() }
+    }
+}
+
 /// Runs one job in a child process (`dmilod … --job-worker DIR --job-output DIR`): the same executable and
 /// arguments as the daemon, so it loads the same runner. A job that aborts, overflows its stack or is OOM-killed
 /// takes only its child down; the daemon and the other running jobs carry on.
@@ -17,9 +28,13 @@ public struct IsolatedRunner: JobRunner {
     /// Seconds a cancelled child gets to stop before SIGKILL.
     public var cancelGrace = 10.0
 
-    public init(executable: String, arguments: [String]) {
+    /// The config bytes in force (sent on the worker's stdin); nil data = no config file.
+    public var config: ConfigSnapshot
+
+    public init(executable: String, arguments: [String], config: ConfigSnapshot = ConfigSnapshot()) {
         self.executable = executable
         self.arguments = arguments
+        self.config = config
     }
 
     /// A job whose worker died: `status` is the wait status (signal or exit code) in words.
@@ -55,7 +70,15 @@ public struct IsolatedRunner: JobRunner {
         defer { posix_spawn_file_actions_destroy(&actions) }
         // fd 3 in the child = the pipe's write end (dup2 clears O_CLOEXEC on the copy only).
         posix_spawn_file_actions_adddup2(&actions, fds[1], 3)
-        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
+        // stdin = a pipe carrying the config bytes in force.
+        var cfgPipe: [Int32] = [-1, -1]
+        guard pipe(&cfgPipe) == 0 else {
+            close(fds[0]); close(fds[1])
+            throw JobError(code: JobError.internalError, message: "cannot create a pipe for the job worker: \(FileOps.errnoText())")
+        }
+        _ = fcntl(cfgPipe[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(cfgPipe[1], F_SETFD, FD_CLOEXEC)
+        posix_spawn_file_actions_adddup2(&actions, cfgPipe[0], STDIN_FILENO)
         let args = [executable] + arguments + ["--job-worker", job.jobDirectory.path, "--job-output", outputDirectory.path,
                                                "--job-manifest", "\(job.name).json"]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
@@ -65,14 +88,30 @@ public struct IsolatedRunner: JobRunner {
         // backtraces into the journal (the daemon logs one line per dead worker).
         var env = ProcessInfo.processInfo.environment
         env[JobWorker.parentEnv] = "\(getpid())"
+        let configBytes = config.data
+        env[JobWorker.configEnv] = configBytes == nil ? "none" : "stdin"
         if env["SWIFT_BACKTRACE"] == nil { env["SWIFT_BACKTRACE"] = "enable=no" }
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in envp { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         close(fds[1])
+        close(cfgPipe[0])
         Self.spawnLock.unlock()
         locked = false
+        if rc == 0, let bytes = configBytes {
+            // At most 1 MiB; the worker reads all of it before anything else. SIGPIPE is ignored by the daemon
+            // (a worker that died early only makes this write fail).
+            bytes.withUnsafeBytes { buf in
+                var off = 0
+                while off < buf.count {
+                    let n = write(cfgPipe[1], buf.baseAddress! + off, buf.count - off)
+                    if n < 0 { if errno == EINTR { continue }; break }
+                    off += n
+                }
+            }
+        }
+        close(cfgPipe[1])
         guard rc == 0 else {
             close(fds[0])
             throw JobError(code: JobError.internalError, message: "cannot start the job worker \(executable): \(String(cString: strerror(rc)))")

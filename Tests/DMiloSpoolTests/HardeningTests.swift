@@ -36,6 +36,29 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(s.list("done").filter { $0.hasPrefix(".") } + s.list("failed").filter { $0.hasPrefix(".") }, [])
     }
 
+    // Workers run with the config in force: after a reload that failed (broken file) jobs still run with the old
+    // one, and a good reload reaches the next job (here `solver_defaults` picks the method).
+    func testWorkersUseTheConfigInForce() throws {
+        let s = try TempSpool()
+        let cfg = try config(s, #", "solver_defaults": {"*": {"method": "dps"}}"#)
+        let d = try DaemonProcess(["--spool", s.path, "--config", cfg, "--test-runner", "sleep:1"])
+        XCTAssertTrue(waitUntil(timeout: 10) { d.stderr.contains("dmilod started") })
+        try Data("{\"jobs\": 0".utf8).write(to: URL(fileURLWithPath: cfg))
+        d.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 10) { d.stderr.contains("reload failed") }, d.stderr)
+        try s.dropGoodJob("after-bad-reload")
+        XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done") == ["after-bad-reload"] }, "failed=\(s.visible("failed")) \(d.stderr)")
+        XCTAssertTrue(try String(contentsOf: s.url("done/after-bad-reload/result.txt"), encoding: .utf8).contains("method=dps"))
+        _ = try config(s, #", "solver_defaults": {"*": {"method": "dmplug"}}"#)
+        d.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 10) { d.stderr.contains("configuration reloaded") }, d.stderr)
+        try s.dropGoodJob("after-good-reload")
+        XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done").count == 2 }, d.stderr)
+        XCTAssertTrue(try String(contentsOf: s.url("done/after-good-reload/result.txt"), encoding: .utf8).contains("method=dmplug"))
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(), 0)
+    }
+
     // Item 5: a manifest named `x\n<0>FORGED.json` cannot write a journal line of its own (any priority).
     func testJobNamesCannotForgeLogLines() throws {
         let s = try TempSpool()
