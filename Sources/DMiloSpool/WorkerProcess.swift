@@ -151,8 +151,8 @@ public struct IsolatedRunner: JobRunner {
                 } else if parts.first == "R", parts.count >= 2 {
                     result = parts.dropFirst().joined(separator: "\t")
                 }
-                if buffer.count > 1 << 20 { break readLoop }  // a child that floods the pipe is broken
             }
+            if buffer.count > 1 << 20 { kill(pid, SIGKILL); break readLoop }  // a worker flooding the pipe is broken
         }
         var status: Int32 = 0
         var usage = rusage()
