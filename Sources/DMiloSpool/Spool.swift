@@ -388,7 +388,8 @@ public final class Spool: @unchecked Sendable {
         return removed
     }
 
-    /// Removes data files in `incoming/` that no manifest there names and whose mtime is older than `age` seconds
+    /// Removes data files in `incoming/` that no manifest there names and that have not changed (mtime and ctime)
+    /// for `age` seconds
     /// (their manifest never arrived, could not be parsed, or named other files). Returns the names removed.
     public func removeStaleFiles(olderThan age: Double, candidates: [Candidate]) -> [String] {
         var referenced = Set<String>()
@@ -407,7 +408,9 @@ public final class Spool: @unchecked Sendable {
                 buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { p -> Bool in
                     var st = stat()
                     guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return false }
-                    guard now - Double(st.st_mtim.tv_sec) > age else { return false }
+                    // ctime, not mtime: a client may keep an old mtime (`cp -p`, `rsync -t`), but the rename into
+                    // incoming/ sets ctime, and nobody can set it back.
+                    guard now - Double(max(st.st_mtim.tv_sec, st.st_ctim.tv_sec)) > age else { return false }
                     return unlink(p) == 0
                 }
             }
