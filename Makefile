@@ -28,7 +28,7 @@ STAMP := Sources/CDMiloVersion/build_stamp.h
 DEB_ARCH = $(shell dpkg --print-architecture)
 DEB = dist/dmilo_$(VERSION)_$(DEB_ARCH).deb
 
-.PHONY: deps stamp build release test demo install install-files deb package-test clean fmt fmt-check
+.PHONY: deps stamp build release test fuzz demo install install-files deb package-test clean fmt fmt-check
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -65,6 +65,13 @@ deb: release
 # Extracts the package into an empty folder and runs it with the toolchain hidden; lintian; systemd-analyze.
 package-test: deb
 	bash packaging/deb/test-deb.sh "$(DEB)"
+
+# Long fuzz run of the input readers (the test suite runs 5000 cases per family): `make fuzz FUZZ_CASES=1000000 FUZZ_SEED=9`.
+FUZZ_CASES ?= 200000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: deps
+	@echo "fuzz: $(FUZZ_CASES) cases per family, seed $(FUZZ_SEED)"
+	DMILO_FUZZ_CASES=$(FUZZ_CASES) DMILO_FUZZ_SEED=$(FUZZ_SEED) $(SWIFT) test $(SWIFT_FLAGS) --filter DMiloFuzzTests
 
 # Fresh clone -> a drained demo spool and a results table (a few minutes on 2 cores).
 demo: build

@@ -15,7 +15,11 @@
 import PackageDescription
 
 // Kernels are hot loops: drop overflow/bounds checks in release builds only (debug keeps them for tests).
+// Only the modules that run the UNet and the solvers' inner loops get it; every module that parses or plans from
+// client input (Formats, Image, Operators, Jobs, Spool) keeps Swift's overflow and bounds checks in release too,
+// so a size in a manifest or a file header can never wrap silently.
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let checked: [SwiftSetting] = []
 
 let package = Package(
     name: "dmilo",
@@ -43,17 +47,18 @@ let package = Package(
         // -O2 in debug builds too: the accuracy-gate tests run whole UNet passes through these kernels.
         .target(name: "CDMiloSIMD", cSettings: [.unsafeFlags(["-O2", "-std=c11"])]),
         .target(name: "DMiloKernels", dependencies: ["COpenBLAS", "CDMiloSIMD"], swiftSettings: fast),
-        .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: fast),
-        .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: fast),
+        .target(name: "DMiloFormats", dependencies: ["DMiloKernels"], swiftSettings: checked),
+        .target(name: "DMiloImage", dependencies: ["CPNG", "DMiloKernels"], swiftSettings: checked),
         .target(name: "DMiloModel", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
-        .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
+        .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: checked),
         .target(name: "DMiloSolvers", dependencies: ["DMiloKernels", "DMiloModel", "DMiloOperators"], swiftSettings: fast),
         .target(name: "DMiloJobs",
                 dependencies: ["DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers",
                                "DMiloVersion"],
-                swiftSettings: fast),
+                swiftSettings: checked),
         .target(name: "DMiloSpool",
                 dependencies: ["DMiloJobs", "CSystemd", "DMiloVersion",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
@@ -71,6 +76,9 @@ let package = Package(
         .executableTarget(name: "dmilod",
                           dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", "DMiloVersion",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Test only (not a product, never installed): dmilod with a model-free runner for DMiloSpoolTests.
+        .executableTarget(name: "dmilod-test",
+                          dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dmilo-quantize",
                           dependencies: ["DMiloQuantization", "DMiloVersion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Quantization/dmilo-quantize"),
@@ -84,6 +92,8 @@ let package = Package(
         .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
         .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
+        // Seeded mutations of manifests, NPY and PNG files through the daemon's readers (`make fuzz` for a long run).
+        .testTarget(name: "DMiloFuzzTests", dependencies: ["DMiloJobs", "DMiloImage", "DMiloFormats", "DMiloOperators", "DMiloSolvers", "DMiloKernels"]),
         .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
         .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization", "DMiloModel", "DMiloFormats"]),
         // Runs the built `dmilo` executable as a child process (no module dependencies: it tests the CLI from outside).

@@ -18,10 +18,11 @@ public enum JobInputs {
     public static let pngLimits = PNGLimits(maxWidth: 8192, maxHeight: 8192, maxPixels: 1 << 24, maxFileBytes: 256 << 20)
 
     /// Decodes a measurement file (`.png` or `.npy`) into model units.
-    public static func measurement(_ data: Data, name: String, field: String = "measurement") throws -> LoadedMeasurement {
+    public static func measurement(_ data: Data, name: String, field: String = "measurement",
+                                   limits: PNGLimits = pngLimits) throws -> LoadedMeasurement {
         switch fileKind(name) {
         case .png:
-            let img = try decodePNG(data, name: name, field: field)
+            let img = try decodePNG(data, name: name, field: field, limits: limits)
             return LoadedMeasurement(y: img.modelUnits(), pngBitDepth: img.bitDepth)
         case .npy:
             let t = try decodeNPY(data, name: name, field: field)
@@ -34,16 +35,16 @@ public enum JobInputs {
 
     /// Decodes a truth image (PNG or NPY) into model units, shape (C,H,W).
     public static func truth(_ data: Data, name: String, imageShape: [Int]) throws -> Tensor {
-        let m = try measurement(data, name: name, field: "truth")
+        let m = try measurement(data, name: name, field: "truth", limits: InputLimits.png(forImage: imageShape))
         return try conform(m.y, to: imageShape, name: name, field: "truth", code: "truth.shape")
     }
 
     /// An operator array (`mask`, `kernel`, `matrix`). PNG masks keep their RAW sample values (0 = missing),
     /// not model units, because the operators treat any nonzero value as observed.
-    public static func operatorArray(_ data: Data, name: String, field: String) throws -> Tensor {
+    public static func operatorArray(_ data: Data, name: String, field: String, limits: PNGLimits = pngLimits) throws -> Tensor {
         switch fileKind(name) {
         case .png:
-            let img = try decodePNG(data, name: name, field: field)
+            let img = try decodePNG(data, name: name, field: field, limits: limits)
             guard img.channels == 1 else {
                 throw JobError(code: "file.invalid", message: "\(name) (field `\(field)`): a PNG mask must be grayscale", field: field)
             }
@@ -78,9 +79,9 @@ public enum JobInputs {
         return .other
     }
 
-    static func decodePNG(_ data: Data, name: String, field: String) throws -> PNGImage {
+    static func decodePNG(_ data: Data, name: String, field: String, limits: PNGLimits = pngLimits) throws -> PNGImage {
         do {
-            return try PNGImage.decode([UInt8](data), path: name, limits: pngLimits)
+            return try PNGImage.decode([UInt8](data), path: name, limits: limits)
         } catch let e as PNGError {
             throw JobError(code: e.code, message: "\(e.message) (field `\(field)`)", field: field)
         }

@@ -125,6 +125,12 @@ public enum SafeFile {
             let kind = (st.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"
             throw JobError(code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) is \(kind)", field: field)
         }
+        // A second name means the file may live outside the spool (a hard link made by a client): refused like a symlink.
+        guard st.st_nlink <= 1 else {
+            close(fd)
+            throw JobError(code: JobError.fileUnreadable,
+                           message: "\(display)\(fieldNote(field)) has \(st.st_nlink) hard links; files with more than one name are refused like symbolic links", field: field)
+        }
         guard Int(st.st_size) <= maxBytes else {
             close(fd)
             throw JobError(code: JobError.fileUnreadable,

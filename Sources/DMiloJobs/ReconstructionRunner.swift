@@ -95,10 +95,10 @@ public struct ReconstructionRunner: JobRunner {
         }
         // Inputs.
         let measurementName = m.measurement.description
-        var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName)
+        var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName, limits: InputLimits.png(forImage: imageShape))
         let op = try OperatorFactory.make(spec: OperatorSpec(json: .object(m.operatorObject)), imageShape: imageShape) { name, field in
             let ref = try FileReference.parse(.string(name), field: field, file: "\(job.name).json")
-            return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field)
+            return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field, limits: InputLimits.png(forImage: imageShape))
         }
         meas.y = try JobInputs.conform(meas.y, to: op.outputShape, name: measurementName, field: "measurement")
         let truth = try m.truth.map { ref in
@@ -108,6 +108,7 @@ public struct ReconstructionRunner: JobRunner {
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
         var p = try Self.parameters(for: job, operatorType: op.name)
         p.initialNoise = initialNoise
+        try InputLimits.check(p, trainSteps: model.schedule.trainSteps, file: "\(job.name).json")
         // Pooled instances share one packed weight set, so a manifest `solver.compute` other than the pool's gets a
         // private instance (own store) instead of re-packing weights another job may be using.
         var net = try model.checkOut()
@@ -141,6 +142,7 @@ public struct ReconstructionRunner: JobRunner {
 
         // Results.
         let x = result.x
+        try ResultChecks.requireFinite(x, metrics: ["residual": problem.relativeResidual(x)])
         var metrics: [String: Any] = [
             "job": job.name, "method": p.method.rawValue, "operator": op.name, "seed": m.seed,
             "noise_sigma": m.noiseSigma,

@@ -12,6 +12,7 @@ public enum ResultFiles {
 
     public static func write(reconstruction x: Tensor, bitDepth: Int, montagePanels: [Tensor], labels: [String],
                              metrics: [String: Any], to dir: URL) throws {
+        try ResultChecks.requireFinite(x, metrics: metrics)
         do {
             let png = try PNGImage(modelUnits: x, bitDepth: bitDepth)
             try writeFile(Data(try png.encoded()), dir.appendingPathComponent("reconstruction.png"))
@@ -25,7 +26,7 @@ public enum ResultFiles {
         } catch let e as JobError {
             throw e
         } catch {
-            throw JobError(code: "output.unwritable", message: "cannot write results into \(dir.path): \(error)")
+            throw ResultChecks.writeFailure("cannot write results into \(dir.path): \(error)")
         }
     }
 
@@ -34,7 +35,7 @@ public enum ResultFiles {
         do {
             try data.withUnsafeBytes { try SyncedFile.write($0, to: url.path) }
         } catch let e as FormatError {
-            throw JobError(code: "output.unwritable", message: e.description)
+            throw ResultChecks.writeFailure(e.description)
         }
     }
 }

@@ -10,7 +10,7 @@ import Foundation
 ///   "spool": "/var/spool/dmilo",           // spool root
 ///   "model": "/usr/local/share/dmilo/model.gguf",
 ///   "threads": 0,                         // kernel threads per job (0 = online cores / jobs)
-///   "memory_budget_mb": 1536,             // per-job memory budget (0 = none); over it: memory.budget
+///   "memory_budget_mb": 1536,             // per-job memory budget (0 = 3/4 of cgroup memory.max or RAM / jobs); over it: memory.budget
 ///   "jobs": 2,                            // jobs run at once (default 1)
 ///   "max_budget": 2000,                   // cap on UNet evaluations per job (caps solver.budget)
 ///   "attempts": 3,                        // runs started before a crashing job goes to failed/ (job.crashed)
@@ -22,6 +22,9 @@ import Foundation
 ///   "max_manifest_kb": 1024,
 ///   "log_level": "info",                  // trace|debug|info|notice|warning|error|critical
 ///   "compute": "auto",                    // f32|bf16|int8|auto: precision of the UNet convolutions
+///   "isolate_jobs": true,                 // run each job in its own worker process (a crash takes only that job)
+///   "settle_seconds": 2,                  // an unparsable manifest younger than this is retried (written in place)
+///   "stale_file_hours": 24,               // unreferenced data files in incoming/ older than this are removed
 ///   "solver_defaults": {"super_resolution": {"method": "dmilo-pgd", "steps": 3}, "*": {"method": "dmilo"}}
 /// }
 /// ```
@@ -45,6 +48,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var logLevel = "info"
     /// Precision of the UNet convolutions (`auto`: the fastest accuracy-gated one this CPU runs natively).
     public var compute: ComputeMode = .auto
+    public var isolateJobs = true
+    public var settleSeconds = 2.0
+    public var staleFileHours = 24.0
     /// Per operator type (`*` = any other) solver defaults, in the manifest's `solver` syntax.
     public var solverDefaults: [String: SolverSettings] = [:]
 
@@ -52,16 +58,20 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public static let keys: Set<String> = ["spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
                                            "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
-                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute"]
+                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute",
+                                           "isolate_jobs", "settle_seconds", "stale_file_hours"]
     static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Reads and validates a config file; errors name the file and key.
     public static func load(path: String) throws -> DaemonConfig {
-        let data: Data
-        do { data = try SafeFile.read(path, display: path, field: nil, maxBytes: 1 << 20) } catch let e as JobError {
+        try parse(read(path: path), file: path)
+    }
+
+    /// The config file's bytes (at most 1 MiB, never through a symlink).
+    public static func read(path: String) throws -> Data {
+        do { return try SafeFile.read(path, display: path, field: nil, maxBytes: 1 << 20) } catch let e as JobError {
             throw SpoolError("config \(e.message)")
         }
-        return try parse(data, file: path)
     }
 
     public static func parse(_ data: Data, file: String) throws -> DaemonConfig {
@@ -103,6 +113,12 @@ public struct DaemonConfig: Sendable, Equatable {
             guard case .bool(let b) = v else { throw SpoolError("config \(file): `watchdog` must be true or false") }
             c.watchdog = b
         }
+        if let v = o["isolate_jobs"] {
+            guard case .bool(let b) = v else { throw SpoolError("config \(file): `isolate_jobs` must be true or false") }
+            c.isolateJobs = b
+        }
+        if let v = try real("settle_seconds") { c.settleSeconds = v }
+        if let v = try real("stale_file_hours") { c.staleFileHours = v }
         if let v = try string("log_level") {
             guard logLevels.contains(v) else { throw SpoolError("config \(file): `log_level` must be one of \(logLevels.sorted())") }
             c.logLevel = v
@@ -134,7 +150,9 @@ public struct DaemonConfig: Sendable, Equatable {
         var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(by: solverDefaults[manifest.operatorType] ?? SolverSettings())
         if let m = manifest.solver { solver = solver.overridden(by: m) }
         if let b = solver.budget { solver.budget = min(b, maxBudget) }
-        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: memoryBudgetMB,
+        // 0 = derived from the machine (cgroup memory.max or RAM, shared by the concurrent jobs), never unlimited.
+        let budget = memoryBudgetMB > 0 ? memoryBudgetMB : MachineMemory.defaultJobBudgetMB(jobs: jobs)
+        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: budget,
                            maxFileBytes: maxFileMB << 20)
     }
 }

@@ -25,7 +25,12 @@ public enum DaemonMain {
 
     /// Loads `configPath` (if any) and applies the overrides.
     public static func effectiveConfig(configPath: String?, overrides o: Overrides) throws -> DaemonConfig {
-        var c = try configPath.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
+        try effectiveConfig(configPath.map { try DaemonConfig.read(path: $0) }, file: configPath ?? "-", overrides: o)
+    }
+
+    /// Parses config bytes (nil = no file) and applies the overrides.
+    public static func effectiveConfig(_ data: Data?, file: String, overrides o: Overrides) throws -> DaemonConfig {
+        var c = try data.map { try DaemonConfig.parse($0, file: file) } ?? DaemonConfig()
         if let v = o.spool { c.spool = v }
         if let v = o.model { c.model = v }
         if let v = o.threads { c.threads = v }
@@ -37,13 +42,24 @@ public enum DaemonMain {
     static func level(_ s: String) -> Logger.Level { Logger.Level(rawValue: s) ?? .info }
 
     /// Runs the daemon; prints `dmilod: error: <reason>` and returns 1 when the spool or model is unusable.
-    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader) async -> Int32 {
+    /// `workerArguments`: the arguments a job worker is started with (before its `--job-*` ones); nil = ours without `--once`.
+    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader,
+                           workerArguments: [String]? = nil) async -> Int32 {
         func fatal(_ reason: String) -> Int32 {
-            FileHandle.standardError.write(Data("<3>dmilod: error: \(reason)\n".utf8))
+            FileHandle.standardError.write(Data("<3>dmilod: error: \(JournalLogHandler.escaped(reason))\n".utf8))
             return 1
         }
+        // A job worker that dies while we write its config must not kill the daemon with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         let config: DaemonConfig
-        do { config = try effectiveConfig(configPath: configPath, overrides: overrides) } catch {
+        // The bytes of the config in force go to every job worker, so a worker never reads a file that a failed
+        // reload left behind.
+        let snapshot = ConfigSnapshot()
+        do {
+            let bytes = try configPath.map { try DaemonConfig.read(path: $0) }
+            config = try effectiveConfig(bytes, file: configPath ?? "-", overrides: overrides)
+            snapshot.data = bytes
+        } catch {
             return fatal("\(error)")
         }
         LoggingSystem.bootstrap { label in
@@ -59,8 +75,24 @@ public enum DaemonMain {
         guard let spoolPath = config.spool else { return fatal("no spool given (--spool DIR or \"spool\" in the config)") }
         let spool = Spool(root: URL(fileURLWithPath: spoolPath))
         do { try spool.prepare() } catch { return fatal("\(error)") }
-        let runner: any JobRunner
-        do { runner = try loader(config) } catch { return fatal("\(error)") }
+        // The model is loaded (and verified) here, before READY=1, even when jobs run in worker processes: a bad
+        // model stops the daemon with one line instead of failing every job.
+        let inProcess: any JobRunner
+        do { inProcess = try loader(config) } catch { return fatal("\(error)") }
+        let isolated: IsolatedRunner?
+        if let exe = IsolatedRunner.currentExecutable() {
+            isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
+                                      config: snapshot)
+        } else {
+            isolated = nil
+        }
+        let choose: @Sendable (DaemonConfig, any JobRunner) -> any JobRunner = { c, base in
+            if c.isolateJobs, let isolated { return isolated }
+            return base
+        }
+        let runner = choose(config, inProcess)
+        if config.isolateJobs && isolated == nil { logger.warning("cannot resolve /proc/self/exe: jobs run inside the daemon") }
+        for name in spool.removeStaleOutputs() { logger.notice("removed stale temporary output \(name)") }
 
         let notifier = SystemdNotifier(watchdog: config.watchdog)
         let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: logger, notifier: notifier, once: once)
@@ -71,7 +103,8 @@ public enum DaemonMain {
             notifier.reloading()
             defer { notifier.ready() }
             do {
-                var next = try effectiveConfig(configPath: configPath, overrides: overrides)
+                let bytes = try configPath.map { try DaemonConfig.read(path: $0) }
+                var next = try effectiveConfig(bytes, file: configPath ?? "-", overrides: overrides)
                 if next.spool != current.spool {
                     logger.warning("reload: `spool` changes need a restart; keeping \(current.spool ?? "-")")
                     next.spool = current.spool
@@ -81,8 +114,9 @@ public enum DaemonMain {
                     next.jobs = current.jobs
                 }
                 let newRunner = next.model != current.model ? try loader(next) : nil
-                daemon.reload(config: next, runner: newRunner)
+                daemon.reload(config: next, runner: newRunner.map { choose(next, $0) } ?? (next.isolateJobs != current.isolateJobs ? choose(next, inProcess) : nil))
                 current = next
+                snapshot.data = bytes
                 logger.notice("configuration reloaded\(newRunner != nil ? " (model reloaded)" : "")")
             } catch {
                 logger.error("reload failed, keeping the previous configuration: \(error)")

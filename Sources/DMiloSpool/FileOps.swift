@@ -89,6 +89,32 @@ enum FileOps {
         return out
     }
 
+    /// Entries of a folder as raw bytes (no `.`/`..`): names that are not UTF-8 survive, unlike ``list(_:)``.
+    static func listRaw(_ dir: String) -> [[UInt8]] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [[UInt8]] = []
+        while let e = readdir(d) {
+            let bytes = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: UInt8.self, capacity: 256) { p -> [UInt8] in
+                    var n = 0
+                    while n < 256 && p[n] != 0 { n += 1 }
+                    return Array(UnsafeBufferPointer(start: p, count: n))
+                }
+            }
+            if bytes != [0x2E] && bytes != [0x2E, 0x2E] { out.append(bytes) }
+        }
+        return out
+    }
+
+    /// rename(2) with a raw-byte source name inside `dir`.
+    static func renameRaw(dir: String, name: [UInt8], to dst: String) -> Bool {
+        var path = Array(dir.utf8) + [0x2F] + name + [0]
+        return path.withUnsafeMutableBufferPointer { buf in
+            buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { rename($0, dst) == 0 }
+        }
+    }
+
     static func lexists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0

@@ -28,12 +28,30 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        var line = "<\(priority(level))>\(message.replacingOccurrences(of: "\n", with: " "))"
+        var line = "<\(priority(level))>\(escaped(message))"
         for (k, v) in metadata.sorted(by: { $0.key < $1.key }) {
-            let s = "\(v)"
-            line += s.contains(" ") ? " \(k)=\"\(s)\"" : " \(k)=\(s)"
+            let s = escaped("\(v)")
+            line += s.contains(" ") || s.contains("\"") ? " \(escaped(k))=\"\(s.replacingOccurrences(of: "\"", with: "\\x22"))\"" : " \(escaped(k))=\(s)"
         }
         return line + "\n"
+    }
+
+    /// One physical line whatever a client put in a job name, file name or manifest string: control characters
+    /// (newline, carriage return, escape, NUL, DEL, C1 controls), backslashes and the Unicode line separators
+    /// are written as `\xNN` / `\u{NNNN}`, so a manifest named `x\n<0>FORGED.json` cannot start a journal line of its
+    /// own at another priority, nor colour or rewrite a terminal.
+    public static func escaped(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for u in s.unicodeScalars {
+            switch u.value {
+            case 0x5C: out += "\\x5c"
+            case 0..<0x20, 0x7F: out += String(format: "\\x%02x", u.value)
+            case 0x80..<0xA0, 0x2028, 0x2029, 0xFFFD: out += String(format: "\\u{%04x}", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out
     }
 
     public func log(event: LogEvent) {

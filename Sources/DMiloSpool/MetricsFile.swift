@@ -15,6 +15,11 @@ public final class MetricsFile: @unchecked Sendable {
     private var lastDuration: Double?
     private var lastPeakRSS: Int?
     private var lastSuccess: Double?
+    private var diskFull = false
+    /// nil until the first write; then whether the last write worked (a change is reported once).
+    private var lastWriteOK: Bool?
+    /// Called when writing starts failing (`false`, with the reason) or works again (`true`).
+    public var onStateChange: (@Sendable (Bool, String, String) -> Void)?
 
     public init(path: String?) { self.path = path }
 
@@ -35,6 +40,14 @@ public final class MetricsFile: @unchecked Sendable {
         if changed { write() }
     }
 
+    public func setDiskFull(_ full: Bool) {
+        lock.lock()
+        let changed = full != diskFull
+        diskFull = full
+        lock.unlock()
+        if changed { write() }
+    }
+
     public func render() -> String {
         lock.lock(); defer { lock.unlock() }
         var s = """
@@ -48,6 +61,9 @@ public final class MetricsFile: @unchecked Sendable {
         # HELP dmilo_queue_length Manifests waiting in incoming/.
         # TYPE dmilo_queue_length gauge
         dmilo_queue_length \(queue)
+        # HELP dmilo_disk_full 1 while the spool's disk is full (no job starts; jobs stay queued).
+        # TYPE dmilo_disk_full gauge
+        dmilo_disk_full \(diskFull ? 1 : 0)
 
         """
         if let d = lastDuration {
@@ -69,7 +85,16 @@ public final class MetricsFile: @unchecked Sendable {
     @discardableResult
     public func write() -> Bool {
         guard let path else { return false }
-        return (try? FileOps.writeAtomically(Data(render().utf8), to: path)) != nil
+        var reason = ""
+        do { try FileOps.writeAtomically(Data(render().utf8), to: path) } catch { reason = "\(error)" }
+        let ok = reason.isEmpty
+        lock.lock()
+        let changed = lastWriteOK != ok && !(lastWriteOK == nil && ok)
+        lastWriteOK = ok
+        let callback = onStateChange
+        lock.unlock()
+        if changed { callback?(ok, path, reason) }
+        return ok
     }
 
     /// Resets the kernel's peak-RSS mark (VmHWM) so the next reading covers one job only (Linux >= 4.0;

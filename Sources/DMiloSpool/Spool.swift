@@ -58,13 +58,27 @@ public final class Spool: @unchecked Sendable {
         /// Files named by the manifest that are not present yet.
         public var missing: [String]
         public var mtime: Double
+        /// The file name's bytes when they are not UTF-8 (`manifestFile` is then a readable stand-in).
+        public var rawName: [UInt8]? = nil
     }
 
     /// Manifests in `incoming/` (dot-files ignored), oldest first.
     public func scanIncoming(maxManifestBytes: Int) -> [Candidate] {
         var out: [Candidate] = []
+        // Names that are not UTF-8 cannot be opened through a String path: they are claimed by their bytes and
+        // failed with `manifest.invalid` (the job folder gets a sanitized name).
+        for raw in FileOps.listRaw(incoming) where String(validatingUTF8: raw.map { CChar(bitPattern: $0) } + [0]) == nil {
+            guard raw.count > 5, raw.suffix(5).elementsEqual(".json".utf8), raw.first != 0x2E else { continue }
+            let shown = raw.dropLast(5).map { b -> String in
+                (0x20..<0x7F).contains(b) && b != 0x5C ? String(UnicodeScalar(b)) : String(format: "\\x%02x", b)
+            }.joined()
+            out.append(Candidate(manifestFile: "\(shown).json", name: shown, manifest: nil,
+                                 error: JobError.manifest("manifest file name `\(shown).json` is not valid UTF-8"),
+                                 missing: [], mtime: 0, rawName: raw))
+        }
         for file in FileOps.list(incoming) where file.hasSuffix(".json") && !file.hasPrefix(".") {
             let path = "\(incoming)/\(file)"
+            if !FileOps.lexists(path) { continue }  // a lossy decoding of a non-UTF-8 name (handled above)
             let name = String(file.dropLast(5))
             var c = Candidate(manifestFile: file, name: name, manifest: nil, error: nil, missing: [],
                               mtime: FileOps.mtime(path) ?? 0)
@@ -105,6 +119,11 @@ public final class Spool: @unchecked Sendable {
         public let name: String
         public let manifestFile: String
         fileprivate var lockFD: Int32
+        /// The name as the client wrote it when that was not UTF-8 (escaped); for error.json's `job`.
+        public var displayName: String?
+
+        /// Why the job's manifest file name is unusable (not UTF-8), recorded at claim time; nil if fine.
+        public var invalidName: String? { FileOps.readSmall("\(path)/.invalid-name") }
 
         init(dirName: String, path: String, name: String, manifestFile: String, lockFD: Int32) {
             self.dirName = dirName
@@ -130,19 +149,42 @@ public final class Spool: @unchecked Sendable {
 
     /// Claims a candidate: nil if another claimer won (or the manifest vanished).
     public func claim(_ c: Candidate) -> WorkJob? {
+        var ignored: String?
+        return claim(c, failure: &ignored)
+    }
+
+    /// As ``claim(_:)``; `failure` says why a claim failed for a reason other than losing the race (e.g. a full disk).
+    public func claim(_ c: Candidate, failure: inout String?) -> WorkJob? {
         let base = JobName.isValid(c.name) ? c.name : JobName.sanitized(c.name)
-        guard let dirName = try? FileOps.makeUniqueDirectory(in: work, base: base, separator: "~") else { return nil }
+        let dirName: String
+        do { dirName = try FileOps.makeUniqueDirectory(in: work, base: base, separator: "~") } catch {
+            failure = "\(error)"
+            return nil
+        }
         let dir = "\(work)/\(dirName)"
-        guard let fd = lock(dir, create: true) else { rmdir(dir); return nil }
+        guard let fd = lock(dir, create: true) else {
+            failure = "cannot create \(dir)/.lock: \(FileOps.errnoText())"
+            rmdir(dir)
+            return nil
+        }
         func abandon() -> WorkJob? {
             unlink("\(dir)/.manifest"); unlink("\(dir)/.lock"); rmdir(dir); close(fd)
             return nil
         }
-        guard (try? FileOps.writeAtomically(Data(c.manifestFile.utf8), to: "\(dir)/.manifest")) != nil else { return abandon() }
+        let manifestFile = c.rawName == nil ? c.manifestFile : "\(base).json"
+        do { try FileOps.writeAtomically(Data(manifestFile.utf8), to: "\(dir)/.manifest") } catch {
+            failure = "\(error)"
+            return abandon()
+        }
         // The claim itself: exactly one rename of incoming/NAME.json succeeds.
-        guard rename("\(incoming)/\(c.manifestFile)", "\(dir)/\(c.manifestFile)") == 0 else { return abandon() }
-        // A requeued job carries its attempt count in a dot-file beside it.
-        rename("\(incoming)/.\(c.name).attempts", "\(dir)/.attempts")
+        if let raw = c.rawName {
+            guard FileOps.renameRaw(dir: incoming, name: raw, to: "\(dir)/\(manifestFile)") else { return abandon() }
+            try? FileOps.writeAtomically(Data("manifest file name `\(c.manifestFile)` is not valid UTF-8".utf8), to: "\(dir)/.invalid-name")
+        } else {
+            guard rename("\(incoming)/\(c.manifestFile)", "\(dir)/\(c.manifestFile)") == 0 else { return abandon() }
+        }
+        // A requeued job's attempt count waits in work/.attempts/NAME (daemon-owned; never read from incoming/).
+        if JobName.isValid(c.name) { rename("\(attemptsStore)/\(c.name)", "\(dir)/.attempts") }
         var files: [String] = []
         if let m = c.manifest {
             for (_, ref) in m.fileReferences { if case .job(let n) = ref { files.append(n) } }
@@ -154,7 +196,9 @@ public final class Spool: @unchecked Sendable {
         }
         FileOps.fsyncPath(dir)
         FileOps.fsyncPath(incoming)
-        return WorkJob(dirName: dirName, path: dir, name: c.name, manifestFile: c.manifestFile, lockFD: fd)
+        let job = WorkJob(dirName: dirName, path: dir, name: c.rawName == nil ? c.name : base, manifestFile: manifestFile, lockFD: fd)
+        if c.rawName != nil { job.displayName = c.name }
+        return job
     }
 
     /// Outcome of looking at a `work/` folder nobody holds.
@@ -205,8 +249,12 @@ public final class Spool: @unchecked Sendable {
     // MARK: attempts
 
     public func attempts(of job: WorkJob) -> Int {
-        FileOps.readSmall("\(job.path)/.attempts").flatMap { Int($0) } ?? 0
+        max(0, FileOps.readSmall("\(job.path)/.attempts").flatMap { Int($0) } ?? 0)
     }
+
+    /// `work/.attempts/`: attempt counts of requeued jobs, by job name. Inside the daemon's `work/` (clients drop
+    /// into `incoming/` only), so a client cannot reset or forge the count that stops a crashing job.
+    public var attemptsStore: String { "\(work)/.attempts" }
 
     /// Durably records the attempt count (before the run it counts).
     public func setAttempts(_ n: Int, of job: WorkJob) throws {
@@ -267,7 +315,7 @@ public final class Spool: @unchecked Sendable {
     }
 
     private func removeWorkFolder(_ job: WorkJob) {
-        for f in [".final", ".published", ".attempts", ".manifest"] { unlink("\(job.path)/\(f)") }
+        for f in [".final", ".published", ".attempts", ".manifest", ".invalid-name"] { unlink("\(job.path)/\(f)") }
         unlink("\(job.path)/.lock")
         if rmdir(job.path) == 0 { FileOps.fsyncPath(work) }
         close(job.lockFD)
@@ -277,11 +325,19 @@ public final class Spool: @unchecked Sendable {
     /// Writes `error.json` into a fresh `failed/` output folder and publishes it.
     @discardableResult
     public func fail(_ job: WorkJob, error: JobError) throws -> String {
+        // Outputs of an attempt that died (job.crashed) are derived files: never left behind as done/.tmp-NAME.
+        FileOps.removeTree("\(done)/.tmp-\(job.dirName)")
         let out = try outputFolder(for: job, failed: true)
-        var obj: [String: Any] = ["job": job.name, "error": error.code, "message": error.message]
+        var obj: [String: Any] = ["job": job.displayName ?? job.name, "error": error.code, "message": error.message]
         if let f = error.field { obj["field"] = f }
-        let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-        try FileOps.writeAtomically(data + Data("\n".utf8), to: "\(out)/error.json")
+        do {
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+            try FileOps.writeAtomically(data + Data("\n".utf8), to: "\(out)/error.json")
+        } catch {
+            // Nothing of the job is in `out` yet: remove it, so a full disk leaves no partial failed/.tmp-NAME.
+            FileOps.removeTree(out)
+            throw SpoolError("cannot write \(out)/error.json: \(error)")
+        }
         return try publish(job, failed: true)
     }
 
@@ -294,14 +350,73 @@ public final class Spool: @unchecked Sendable {
         if FileOps.lexists("\(incoming)/\(job.manifestFile)") || files.contains(where: { FileOps.lexists("\(incoming)/\($0)") }) {
             return false
         }
-        guard JobName.isValid(job.name),
-              (try? FileOps.writeAtomically(Data("\(attempts)\n".utf8), to: "\(incoming)/.\(job.name).attempts")) != nil
-        else { return false }
+        guard JobName.isValid(job.name), job.invalidName == nil else { return false }
+        if attempts > 0 {
+            if mkdir(attemptsStore, 0o750) != 0 && errno != EEXIST { return false }
+            guard (try? FileOps.writeAtomically(Data("\(attempts)\n".utf8), to: "\(attemptsStore)/\(job.name)")) != nil else { return false }
+        } else {
+            unlink("\(attemptsStore)/\(job.name)")
+        }
         for f in files where !FileOps.moveNoReplace("\(job.path)/\(f)", "\(incoming)/\(f)") { return false }
         guard FileOps.moveNoReplace("\(job.path)/\(job.manifestFile)", "\(incoming)/\(job.manifestFile)") else { return false }
         FileOps.fsyncPath(incoming)
         removeWorkFolder(job)
         return true
+    }
+
+    /// True when `bytes` can be written (and fsynced) in `tmp/`: the disk-full state's probe.
+    public func probeFreeSpace(bytes: Int) -> Bool {
+        let path = "\(tmp)/.dmilod-probe-\(getpid())"
+        defer { unlink(path) }
+        return (try? FileOps.writeAtomically(Data(repeating: 0x55, count: bytes), to: path)) != nil
+    }
+
+    /// Removes `done/.tmp-X` and `failed/.tmp-X` output folders whose `work/X` is gone (left by a crash between
+    /// creating the folder and publishing); returns their names.
+    @discardableResult
+    public func removeStaleOutputs() -> [String] {
+        var removed: [String] = []
+        for parent in [done, failed] {
+            for name in FileOps.list(parent) where name.hasPrefix(".tmp-") {
+                let dirName = String(name.dropFirst(5))
+                if !FileOps.lexists("\(work)/\(dirName)") {
+                    FileOps.removeTree("\(parent)/\(name)")
+                    removed.append(name)
+                }
+            }
+        }
+        return removed
+    }
+
+    /// Removes data files in `incoming/` that no manifest there names and that have not changed (mtime and ctime)
+    /// for `age` seconds
+    /// (their manifest never arrived, could not be parsed, or named other files). Returns the names removed.
+    public func removeStaleFiles(olderThan age: Double, candidates: [Candidate]) -> [String] {
+        var referenced = Set<String>()
+        for c in candidates {
+            guard let m = c.manifest else { continue }
+            for (_, ref) in m.fileReferences { if case .job(let n) = ref { referenced.insert(n) } }
+        }
+        let now = Date().timeIntervalSince1970
+        var removed: [String] = []
+        for raw in FileOps.listRaw(incoming) {
+            guard raw.first != 0x2E, !raw.suffix(5).elementsEqual(".json".utf8) else { continue }
+            let name = String(decoding: raw, as: UTF8.self)
+            if referenced.contains(name) { continue }
+            var path = Array(incoming.utf8) + [0x2F] + raw + [0]
+            let old = path.withUnsafeMutableBufferPointer { buf -> Bool in
+                buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { p -> Bool in
+                    var st = stat()
+                    guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return false }
+                    // ctime, not mtime: a client may keep an old mtime (`cp -p`, `rsync -t`), but the rename into
+                    // incoming/ sets ctime, and nobody can set it back.
+                    guard now - Double(max(st.st_mtim.tv_sec, st.st_ctim.tv_sec)) > age else { return false }
+                    return unlink(p) == 0
+                }
+            }
+            if old { removed.append(name) }
+        }
+        return removed
     }
 
     /// Releases the lock without touching the folder (the job stays in `work/` as an orphan).

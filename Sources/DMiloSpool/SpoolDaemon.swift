@@ -25,6 +25,12 @@ public final class SpoolDaemon: @unchecked Sendable {
     /// First time a manifest with missing files was seen (for `missing_file_grace_seconds`).
     private var firstSeenMissing: [String: Double] = [:]
     private var lastProgressStatus = 0.0
+    /// Disk-full state: since when (nil = not full), current back-off and the time of the next probe.
+    private var diskFullSince: Double?
+    private var diskBackoff = 1.0
+    private var diskRetryAt = 0.0
+    /// Last time `incoming/` was swept for stale unreferenced data files.
+    private var lastStaleSweep = 0.0
     /// Serialises scan+claim within this process (claims are also safe across processes, via rename).
     private let claimLock = NSLock()
     /// Ready candidates of the last scan not yet claimed (reversed: next at the end). Guarded by `claimLock`.
@@ -39,6 +45,11 @@ public final class SpoolDaemon: @unchecked Sendable {
         self.notifier = notifier
         self.metrics = MetricsFile(path: config.metricsFile)
         self.once = once
+        let log = logger
+        metrics.onStateChange = { ok, path, reason in
+            if ok { log.notice("metrics file \(path) written again") }
+            else { log.warning("cannot write metrics file \(path): \(reason) (logged once until it works again)") }
+        }
     }
 
     // MARK: control from other threads
@@ -114,6 +125,15 @@ public final class SpoolDaemon: @unchecked Sendable {
     private func workerLoop(_ index: Int) {
         while true {
             if isStopping { return }
+            if let wait = diskWait() {
+                if once { return }  // --once does not wait for space: the jobs stay queued
+                state.lock()
+                let deadline = Date(timeIntervalSinceNow: min(wait, notifier.pingInterval ?? wait, 1))
+                while !stopping && Date() < deadline { if !state.wait(until: deadline) { break } }
+                state.unlock()
+                idlePing()
+                continue
+            }
             if let job = nextJob() {
                 process(job, worker: index)
                 continue
@@ -154,7 +174,16 @@ public final class SpoolDaemon: @unchecked Sendable {
         for _ in 0..<2 {
             if pending.isEmpty { pending = Array(readyCandidates().reversed()) }
             while let c = pending.popLast() {
-                if let job = spool.claim(c) {
+                var failure: String?
+                let claimed = spool.claim(c, failure: &failure)
+                if let failure, ResultChecks.isDiskFull(failure) {
+                    // Nothing can be claimed on a full disk: keep the rest queued and back off.
+                    pending.removeAll()
+                    diskFull(failure)
+                    updateStatus()
+                    return nil
+                }
+                if let job = claimed {
                     metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
                     return job
                 }
@@ -166,9 +195,19 @@ public final class SpoolDaemon: @unchecked Sendable {
 
     /// Scans `incoming/`; returns the jobs to start now (all files present, or failing anyway), oldest first.
     private func readyCandidates() -> [Spool.Candidate] {
-        let (maxManifest, grace) = state.withLock { (config.maxManifestKB << 10, config.missingFileGraceSeconds) }
+        let (maxManifest, grace, settle, staleHours) = state.withLock {
+            (config.maxManifestKB << 10, config.missingFileGraceSeconds, config.settleSeconds, config.staleFileHours)
+        }
         let candidates = spool.scanIncoming(maxManifestBytes: maxManifest)
         let now = Date().timeIntervalSince1970
+        // Data files no manifest names, untouched for `stale_file_hours` (their manifest never came or could not
+        // be parsed), are removed so incoming/ cannot fill up with them; once a minute at most.
+        if now - state.withLock({ lastStaleSweep }) > 60 {
+            state.withLock { lastStaleSweep = now }
+            for f in spool.removeStaleFiles(olderThan: staleHours * 3600, candidates: candidates) {
+                logger.notice("removed unclaimed data file incoming/\(f): no manifest names it and it is older than \(staleHours) h")
+            }
+        }
         let present = Set(candidates.map(\.manifestFile))
         state.withLock {
             queueLength = candidates.count
@@ -176,6 +215,9 @@ public final class SpoolDaemon: @unchecked Sendable {
         }
         metrics.setQueue(candidates.count)
         return candidates.filter { c in
+            // A manifest written in place (not renamed in) may be read half-written: a parse error on a file younger
+            // than `settle_seconds` is retried on a later scan rather than failing the job.
+            if c.error?.code == JobError.manifestInvalid && c.rawName == nil && !once && now - c.mtime < settle { return false }
             guard !c.missing.isEmpty && c.error == nil else { return true }
             let first = state.withLock { () -> Double in
                 if let t = firstSeenMissing[c.manifestFile] { return t }
@@ -193,25 +235,36 @@ public final class SpoolDaemon: @unchecked Sendable {
     private func process(_ job: Spool.WorkJob, worker: Int) {
         var log = logger
         log[metadataKey: "JOB"] = "\(job.name)"
+        // A worker process that dies is retried here, in this loop, until `attempts` runs have died.
+        while true {
+            switch attempt(job, worker: worker, log: &log) {
+            case .finished: return
+            case .workerDied: continue
+            }
+        }
+    }
+
+    private enum AttemptOutcome { case finished, workerDied }
+
+    private func attempt(_ job: Spool.WorkJob, worker: Int, log: inout Logger) -> AttemptOutcome {
         let (cfg, runner) = state.withLock { (config, self.runner) }
         let started = Date()
         let previous = spool.attempts(of: job)
         if previous >= cfg.attempts {
             let e = JobError(code: JobError.jobCrashed,
-                             message: "\(job.manifestFile): the daemon died \(previous) time(s) while running this job; giving up",
+                             message: "\(job.manifestFile): the job's process died \(previous) time(s) while running it; giving up",
                              field: nil)
             finishFailed(job, error: e, log: log, started: started)
-            return
+            return .finished
         }
         do {
             try spool.setAttempts(previous + 1, of: job)
         } catch {
             log.error("cannot record attempt: \(error); leaving the job in work/")
+            if ResultChecks.isDiskFull("\(error)") { diskFull("\(error)") }
             spool.release(job)
-            return
+            return .finished
         }
-        // Per-job peak RSS for the metrics, exact when jobs run one at a time.
-        if cfg.jobs == 1 { MetricsFile.resetPeakRSS() }
         let control = JobControl(onProgress: { [weak self] fraction, note in
             self?.progress(worker: worker, fraction: fraction, note: note)
         })
@@ -227,6 +280,9 @@ public final class SpoolDaemon: @unchecked Sendable {
 
         let claimed: ClaimedJob
         do {
+            if let reason = job.invalidName {
+                throw JobError.manifest("\(job.manifestFile): \(reason)")
+            }
             let data = try SafeFile.read("\(job.path)/\(job.manifestFile)", display: job.manifestFile, field: nil,
                                          maxBytes: cfg.maxManifestKB << 10)
             if !JobName.isValid(job.name) {
@@ -240,10 +296,10 @@ public final class SpoolDaemon: @unchecked Sendable {
         } catch let e as JobError {
             let e2 = e.code == JobError.fileUnreadable && e.field == nil ? JobError.manifest("manifest \(e.message)") : e
             finishFailed(job, error: e2, log: log, started: started)
-            return
+            return .finished
         } catch {
             finishFailed(job, error: JobError.manifest("\(job.manifestFile): \(error)"), log: log, started: started)
-            return
+            return .finished
         }
         log[metadataKey: "METHOD"] = "\(claimed.settings.solver.method ?? "default")"
         log.info("job started (attempt \(previous + 1) of \(cfg.attempts))")
@@ -251,52 +307,122 @@ public final class SpoolDaemon: @unchecked Sendable {
         let output: String
         do { output = try spool.outputFolder(for: job, failed: false) } catch {
             log.error("\(error); leaving the job in work/")
+            if ResultChecks.isDiskFull("\(error)") { diskFull("\(error)") }
+            try? spool.setAttempts(previous, of: job)
             spool.release(job)
-            return
+            return .finished
         }
+        if !cfg.isolateJobs && cfg.jobs == 1 { MetricsFile.resetPeakRSS() }
+        func peak() -> Int { IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes() }
         do {
             let outcome = try runner.run(job: claimed, outputDirectory: URL(fileURLWithPath: output), control: control)
             let final = try spool.publish(job, failed: false)
             let seconds = Date().timeIntervalSince(started)
-            metrics.record(status: "done", duration: seconds, peakRSS: MetricsFile.peakRSSBytes())
+            metrics.record(status: "done", duration: seconds, peakRSS: peak())
             state.withLock { doneCount += 1 }
+            diskOK()
             log.info("job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
                      metadata: ["UNET_EVALS": "\(outcome.unetEvaluations)"])
         } catch is JobCancelled {
             FileOps.removeTree(output)
             // Interrupted by us, not a crash: the attempt does not count.
-            if spool.requeue(job, attempts: previous) {
-                log.notice("job put back to incoming/ (graceful stop)")
-            } else {
-                try? spool.setAttempts(previous, of: job)
-                spool.release(job)
-                log.notice("job left in work/ for the next start (graceful stop)")
-            }
+            putBack(job, attempts: previous, log: log, why: "graceful stop")
+        } catch let e as IsolatedRunner.WorkerDied {
+            _ = peak()
+            FileOps.removeTree(output)
+            log.error("job's \(e) (attempt \(previous + 1) of \(cfg.attempts)); the daemon and other jobs carry on")
+            return .workerDied
+        } catch let e as CodedError where e.code == ResultChecks.diskFull {
+            _ = peak()
+            FileOps.removeTree(output)
+            diskFull(e.message)
+            putBack(job, attempts: previous, log: log, why: "disk full")
         } catch let e as CodedError {
+            _ = peak()
             FileOps.removeTree(output)
             finishFailed(job, error: JobError(e), log: log, started: started)
         } catch let e as SpoolError {
             log.error("cannot publish results: \(e); job stays in work/")
+            if ResultChecks.isDiskFull(e.description) { diskFull(e.description) }
             spool.release(job)
         } catch {
             FileOps.removeTree(output)
             finishFailed(job, error: JobError(code: JobError.internalError, message: "\(job.manifestFile): \(error)"),
                          log: log, started: started)
         }
+        return .finished
+    }
+
+    /// Puts a job back to `incoming/` with its attempt count unchanged, or leaves it in `work/` for later.
+    private func putBack(_ job: Spool.WorkJob, attempts: Int, log: Logger, why: String) {
+        if spool.requeue(job, attempts: attempts) {
+            log.notice("job put back to incoming/ (\(why))")
+        } else {
+            try? spool.setAttempts(attempts, of: job)
+            spool.release(job)
+            log.notice("job left in work/ for a later run (\(why))")
+        }
     }
 
     private func finishFailed(_ job: Spool.WorkJob, error: JobError, log: Logger, started: Date) {
+        let published = ErrorCodes.publishable(error)
         do {
-            let final = try spool.fail(job, error: error)
-            metrics.record(status: "failed", duration: Date().timeIntervalSince(started), peakRSS: MetricsFile.peakRSSBytes())
+            let final = try spool.fail(job, error: published)
+            metrics.record(status: "failed", duration: Date().timeIntervalSince(started), peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes())
             state.withLock { failedCount += 1 }
-            var m: Logger.Metadata = ["ERROR": "\(error.code)"]
-            if let f = error.field { m["FIELD"] = "\(f)" }
-            log.warning("job failed → \(final): \(error.message)", metadata: m)
+            diskOK()
+            var m: Logger.Metadata = ["ERROR": "\(published.code)"]
+            if let f = published.field { m["FIELD"] = "\(f)" }
+            log.warning("job failed → \(final): \(published.message)", metadata: m)
         } catch {
             log.error("cannot move failed job: \(error); it stays in work/")
+            if ResultChecks.isDiskFull("\(error)") { diskFull("\(error)") }
             spool.release(job)
         }
+    }
+
+    // MARK: disk full
+
+    /// Enters (or stays in) the disk-full state: no job is claimed until the back-off has passed and a probe write
+    /// succeeds. The back-off doubles from 1 s to 5 min; only the change of state is logged.
+    private func diskFull(_ reason: String) {
+        let entered = state.withLock { () -> Bool in
+            let first = diskFullSince == nil
+            if first { diskFullSince = Date().timeIntervalSince1970; diskBackoff = 1 } else { diskBackoff = min(diskBackoff * 2, 300) }
+            diskRetryAt = Date().timeIntervalSince1970 + diskBackoff
+            return first
+        }
+        if entered {
+            logger.error("disk full: no new job starts until space is free (retrying with back-off up to 5 min); jobs stay queued: \(reason)")
+            metrics.setDiskFull(true)
+        }
+    }
+
+    private func diskOK() {
+        let left = state.withLock { () -> Double? in
+            defer { diskFullSince = nil; diskBackoff = 1 }
+            return diskFullSince
+        }
+        if let since = left {
+            logger.notice("disk space available again after \(String(format: "%.0f", Date().timeIntervalSince1970 - since)) s; resuming")
+            metrics.setDiskFull(false)
+        }
+    }
+
+    /// Nil when jobs may start; otherwise seconds to wait. After the back-off a 1 MiB probe in `tmp/` decides.
+    private func diskWait() -> Double? {
+        let (since, retryAt) = state.withLock { (diskFullSince, diskRetryAt) }
+        guard since != nil else { return nil }
+        let now = Date().timeIntervalSince1970
+        if now < retryAt { return retryAt - now }
+        if spool.probeFreeSpace(bytes: 1 << 20) {
+            // Space for a probe is not space for a job's results: one trial job goes ahead (the others wait out
+            // another back-off); only a job that publishes ends the state.
+            state.withLock { diskRetryAt = now + diskBackoff }
+            return nil
+        }
+        diskFull("probe write in tmp/ failed")
+        return state.withLock { diskBackoff }
     }
 
     // MARK: systemd

@@ -116,7 +116,16 @@ final class SolverTests: XCTestCase {
         }
         p.method = .dmplug
         XCTAssertEqual(try MemoryPlan.plan(p, stepBytes: 100, residentBytes: 1000, budgetBytes: nil).estimatedBytes, 1400)
-        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 100, residentBytes: 1000, budgetBytes: 1300))
+        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 100, residentBytes: 1000, budgetBytes: 1399))
+        // A client's step count that would wrap Int is refused, never wrapped into a small estimate.
+        p.steps = 870_058_519_462
+        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 30 << 20, residentBytes: 14 << 20, budgetBytes: 2048 << 20)) { e in
+            XCTAssertEqual((e as? SolverError)?.code, "memory.budget")
+        }
+        p.steps = Int.max
+        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 30 << 20, residentBytes: 14 << 20, budgetBytes: nil)) { e in
+            XCTAssertEqual((e as? SolverError)?.code, "memory.budget")
+        }
     }
 
     /// The smoothness baseline fills a smooth image's holes far better than leaving them empty.

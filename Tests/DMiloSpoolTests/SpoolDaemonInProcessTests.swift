@@ -18,6 +18,8 @@ struct ScriptedRunner: JobRunner {
             throw NSError(domain: "bug", code: 42)
         case "coded":
             throw ForeignCodedError(code: "file.invalid", message: "k.npy: kernel must be square", field: "operator.kernel")
+        case "oddcode":
+            throw ForeignCodedError(code: "truth.mismatch", message: "t.npy: not documented anywhere", field: "truth")
         case "cancel":
             stop()
             for _ in 0..<100 { try control.checkCancelled(); usleep(1000) }
@@ -55,7 +57,7 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         try spool.prepare()
         var config = try DaemonConfig.parse(Data(#"{"max_budget": 50, "solver_defaults": {"denoise": {"method": "dps", "budget": 500}}}"#.utf8), file: "c.json")
         config.rescanSeconds = 0.1
-        for n in ["ok", "shape", "boom", "coded"] { try s.dropGoodJob(n) }
+        for n in ["ok", "shape", "boom", "coded", "oddcode"] { try s.dropGoodJob(n) }
         try s.dropGoodJob("tuned", extra: #", "solver": {"method": "dmilo", "steps": 4, "budget": 20}"#)
         let box = DaemonBox()
         let runner = ScriptedRunner(stop: { box.daemon?.requestStop() })
@@ -71,6 +73,9 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         XCTAssertEqual(s.errorJSON("boom")?["error"] as? String, "internal.error")
         XCTAssertEqual(s.errorJSON("coded")?["error"] as? String, "file.invalid")
         XCTAssertEqual(s.errorJSON("coded")?["field"] as? String, "operator.kernel")
+        // Only documented codes reach error.json: anything else is published as internal.error, naming the original.
+        XCTAssertEqual(s.errorJSON("oddcode")?["error"] as? String, "internal.error")
+        XCTAssertTrue((s.errorJSON("oddcode")?["message"] as? String ?? "").contains("truth.mismatch"))
         XCTAssertEqual(s.list("failed/boom"), ["boom.json", "boom.npy", "error.json"], "partial outputs of a failed run are dropped")
         XCTAssertEqual(runner.seen["ok"]?.solver.method, "dps")
         XCTAssertEqual(runner.seen["ok"]?.solver.budget, 50, "capped at max_budget")

@@ -160,7 +160,11 @@ final class SpoolUnitTests: XCTestCase {
     func testJournalLineFormat() {
         XCTAssertEqual(JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "a", "ERROR": "file.missing"]),
                        "<4>job failed ERROR=file.missing JOB=a\n")
-        XCTAssertEqual(JournalLogHandler.format(level: .info, message: "two\nlines", metadata: ["M": "x y"]), "<6>two lines M=\"x y\"\n")
+        XCTAssertEqual(JournalLogHandler.format(level: .info, message: "two\nlines", metadata: ["M": "x y"]), "<6>two\\x0alines M=\"x y\"\n")
+        // A client's job name cannot end the line, start one at another priority or hide in a quoted value.
+        XCTAssertEqual(JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "x\n<0>FORGED\r\u{1b}[2J\"q\\"]),
+                       "<4>job failed JOB=\"x\\x0a<0>FORGED\\x0d\\x1b[2J\\x22q\\x5c\"\n")
+        XCTAssertEqual(JournalLogHandler.escaped("a\u{2028}b\u{85}c\u{7f}"), "a\\u{2028}b\\u{0085}c\\x7f")
         XCTAssertEqual(JournalLogHandler.format(level: .error, message: "e", metadata: [:]), "<3>e\n")
         XCTAssertEqual(JournalLogHandler.format(level: .debug, message: "d", metadata: [:]), "<7>d\n")
     }

@@ -17,7 +17,14 @@ final class TempSpool: @unchecked Sendable {
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
     }
 
-    deinit { try? FileManager.default.removeItem(at: root) }
+    /// A spool at an existing folder (e.g. a tmpfs mount); the folder is emptied, not removed, at the end.
+    init(existing: URL) {
+        root = existing
+        ownsRoot = false
+    }
+    private var ownsRoot = true
+
+    deinit { if ownsRoot { try? FileManager.default.removeItem(at: root) } }
 
     func url(_ rel: String) -> URL { root.appendingPathComponent(rel) }
 
@@ -57,16 +64,24 @@ final class TempSpool: @unchecked Sendable {
     }
 }
 
-/// The dmilod executable built beside the test bundle.
+/// The test-only `dmilod-test` executable (dmilod plus `--test-runner`) built beside the test bundle; `product`
+/// finds the real `dmilod` (which has no test hook).
 enum DaemonBinary {
-    static var path: String? {
+    nonisolated(unsafe) static var name = "dmilod-test"
+    static var path: String? { find(name) }
+    static var product: String? { find("dmilod") }
+    static var repo: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func find(_ name: String) -> String? {
         var candidates: [URL] = []
         if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
         for b in Bundle.allBundles { candidates.append(b.bundleURL.deletingLastPathComponent()) }
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         candidates.append(repo.appendingPathComponent(".build/debug"))
         for dir in candidates {
-            let p = dir.appendingPathComponent("dmilod").path
+            let p = dir.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
         return nil
@@ -75,7 +90,7 @@ enum DaemonBinary {
     static func require() throws -> String {
         guard let p = path else {
             // `swift test` builds every product, so a missing binary is a real failure, not a reason to skip.
-            throw NSError(domain: "dmilod", code: 1, userInfo: [NSLocalizedDescriptionKey: "dmilod binary not found beside the tests (swift build --product dmilod)"])
+            throw NSError(domain: "dmilod", code: 1, userInfo: [NSLocalizedDescriptionKey: "dmilod-test binary not found beside the tests (swift build --product dmilod-test)"])
         }
         return p
     }
@@ -87,8 +102,8 @@ final class DaemonProcess {
     let stderrURL: URL
     var pid: Int32 { process.processIdentifier }
 
-    init(_ args: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: try DaemonBinary.require())
+    init(_ args: [String], environment: [String: String] = [:], executable: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: try executable ?? DaemonBinary.require())
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
@@ -122,8 +137,9 @@ final class DaemonProcess {
     }
 
     /// Runs dmilod to completion (for --once runs).
-    static func run(_ args: [String], timeout: Double = 60, environment: [String: String] = [:]) throws -> (status: Int32?, stderr: String) {
-        let p = try DaemonProcess(args, environment: environment)
+    static func run(_ args: [String], timeout: Double = 60, environment: [String: String] = [:],
+                    executable: String? = nil) throws -> (status: Int32?, stderr: String) {
+        let p = try DaemonProcess(args, environment: environment, executable: executable)
         let s = p.wait(timeout: timeout)
         return (s, p.stderr)
     }

@@ -1,32 +1,42 @@
+import DMiloSpool
 import DMiloJobs
+import DMiloKernels
 import Foundation
 
-/// Test-only runner behind `dmilod --test-runner`, so the daemon's protocol can be exercised without a model.
+/// Test-only runner behind `dmilod-test --test-runner`, so the daemon's protocol can be exercised without a model.
 ///
 /// - `sleep:MS`: reads every file the job names (safe open), rejects a `.npy` measurement without the NPY magic
 ///   (`file.unreadable`), sleeps MS milliseconds in 10 ms slices reporting progress and honouring cancellation,
 ///   then writes `result.txt` (job name, pid, method) and a small `metrics.json`.
 /// - `crash:MS`: like `sleep`, then kills the process with SIGKILL (for crash-recovery tests).
 /// - `stall:MS`: sleeps MS milliseconds in one piece without reporting progress (a hung solver, for watchdog tests).
-public struct DeveloperRunner: JobRunner {
-    public enum Mode: Sendable, Equatable { case sleep, crash, stall }
-    public var mode: Mode
-    public var milliseconds: Int
+/// - `abort:MS`: like `crash`, but only for jobs whose name starts with `abort` (SIGABRT, an out-of-memory abort);
+///   other jobs run as `sleep` (a crashing job beside a healthy one).
+/// - `nan:MS`: like `sleep`, then returns a NaN reconstruction (`result.nonfinite`).
+/// - `diskfull:MS`: like `sleep`, but while the spool has a file `tmp/FULL` writing the result fails with ENOSPC
+///   (an injected full disk; the tests also use a real small tmpfs where they can mount one).
+struct DeveloperRunner: JobRunner {
+    enum Mode: Sendable, Equatable { case sleep, crash, stall, abort, nan, diskfull }
+    var mode: Mode
+    var milliseconds: Int
 
     /// Parses `sleep:MS` / `crash:MS`.
-    public init?(spec: String) {
+    init?(spec: String) {
         let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, let ms = Int(parts[1]), ms >= 0 else { return nil }
         switch parts[0] {
         case "sleep": mode = .sleep
         case "crash": mode = .crash
         case "stall": mode = .stall
+        case "abort": mode = .abort
+        case "nan": mode = .nan
+        case "diskfull": mode = .diskfull
         default: return nil
         }
         milliseconds = ms
     }
 
-    public func run(job: ClaimedJob, outputDirectory: URL, control: JobControl) throws -> JobOutcome {
+    func run(job: ClaimedJob, outputDirectory: URL, control: JobControl) throws -> JobOutcome {
         var bytes = 0
         for (field, ref) in job.manifest.fileReferences {
             let data = try job.read(ref, field: field)
@@ -44,13 +54,20 @@ public struct DeveloperRunner: JobRunner {
             control.progress(Double(i + 1) / Double(slices), "slice \(i + 1)/\(slices)")
         }
         if mode == .crash { kill(getpid(), SIGKILL) }
+        if mode == .abort && job.name.hasPrefix("abort") { abort() }
+        if mode == .nan { try ResultChecks.requireFinite(Tensor(shape: [1, 2, 2], values: [0, .nan, 1, .infinity]), metrics: [:]) }
+        if mode == .diskfull && FileManager.default.fileExists(atPath: job.calibrationDirectory.deletingLastPathComponent().appendingPathComponent("tmp/FULL").path) {
+            throw ResultChecks.writeFailure("cannot write \(outputDirectory.path)/result.txt: \(String(cString: strerror(ENOSPC)))")
+        }
         let method = job.settings.solver.method ?? "dmilo-pgd"
-        let text = "job=\(job.name)\npid=\(getpid())\nmethod=\(method)\nbytes=\(bytes)\n"
-        try Data(text.utf8).write(to: outputDirectory.appendingPathComponent("result.txt"))
+        // pid = the daemon's (a worker's parent), so tests can tell which daemon ran a job.
+        let daemon = ProcessInfo.processInfo.environment[JobWorker.parentEnv] ?? "\(getpid())"
+        let text = "job=\(job.name)\npid=\(daemon)\nworker=\(getpid())\nmethod=\(method)\nbytes=\(bytes)\n"
+        try ResultFiles.writeFile(Data(text.utf8), outputDirectory.appendingPathComponent("result.txt"))
         let metrics: [String: Any] = ["job": job.name, "method": method, "operator": job.manifest.operatorType,
                                       "seed": job.manifest.seed, "unet_evaluations": 0]
-        try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys])
-            .write(to: outputDirectory.appendingPathComponent("metrics.json"))
+        try ResultFiles.writeFile(try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]),
+                                  outputDirectory.appendingPathComponent("metrics.json"))
         return JobOutcome(method: method, unetEvaluations: 0, summary: "test runner, \(bytes) input bytes")
     }
 }
