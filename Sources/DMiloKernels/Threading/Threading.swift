@@ -55,7 +55,10 @@ public enum Threading {
 enum ThreadBudget {
     private static let key: pthread_key_t = {
         var k = pthread_key_t()
-        precondition(pthread_key_create(&k, nil) == 0, "pthread_key_create failed")
+        // Not inside precondition(): release builds of this module use -Ounchecked, which drops the condition, call
+        // included (the key would stay 0, another library's slot).
+        let rc = pthread_key_create(&k, nil)
+        if rc != 0 { fatalError("pthread_key_create failed (\(rc))") }
         return k
     }()
 
