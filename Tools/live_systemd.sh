@@ -26,14 +26,14 @@ cp "$repo/Tests/Data/fashion-mnist-test/test-00101.png" "$repo/Tests/Data/fashio
 # No machined/system bus on the host here: --keep-unit --register=no; the host's network is shared (apt).
 systemd-nspawn --keep-unit --register=no -q -D "$root" -b --console=pipe -M "$machine" > "$cache/console.log" 2>&1 &
 nspawn=$!
-trap 'in systemctl poweroff >/dev/null 2>&1 || true; sleep 3; kill $nspawn 2>/dev/null || true' EXIT
+trap 'inside systemctl poweroff >/dev/null 2>&1 || true; sleep 3; kill $nspawn 2>/dev/null || true' EXIT
 leader=""
 for _ in $(seq 60); do leader=$(pgrep -P $nspawn | head -1 || true); [ -n "$leader" ] && break; sleep 1; done
-in() { nsenter -t "$leader" -a "$@"; }
-run() { echo; echo "# $*"; in bash -c "$*"; }
-for _ in $(seq 60); do state=$(in systemctl is-system-running 2>/dev/null || true)
+inside() { nsenter -t "$leader" -a "$@"; }
+run() { echo; echo "# $*"; inside bash -c "$*"; }
+for _ in $(seq 60); do state=$(inside systemctl is-system-running 2>/dev/null || true)
   case $state in running|degraded) break ;; esac; sleep 1; done
-echo "container: $(in cat /etc/debian_version), systemd $(in systemctl --version | head -1 | cut -d' ' -f2), state $state"
+echo "container: $(inside cat /etc/debian_version), systemd $(inside systemctl --version | head -1 | cut -d' ' -f2), state $state"
 
 run "ls /opt/swift 2>&1 | head -1; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ./$(basename "$deb") 2>&1 | grep -E '^(Setting up|Created|Unpacking) ' "
 run "dmilod --version; dmilo --version; dmilo-quantize --version"
@@ -42,7 +42,7 @@ run "sleep 3; systemctl status dmilod --no-pager -n 5 | sed -n '1,12p'"
 run "systemctl show dmilod -p Type -p NotifyAccess -p StatusText -p WatchdogUSec -p MainPID"
 
 # Two jobs from a sensor: a user in group dmilo, data files first, manifests last (via tmp/ + rename).
-in useradd -m -G dmilo sensor
+inside useradd -m -G dmilo sensor
 run "cd /home/sensor && su sensor -c 'umask 027; \
   dmilo simulate --image /root/test-00101.png --operator \"{\\\"type\\\":\\\"super_resolution\\\",\\\"factor\\\":4}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/sr4.json >/dev/null; \
   dmilo simulate --image /root/test-00103.png --operator \"{\\\"type\\\":\\\"inpainting\\\",\\\"missing_fraction\\\":0.7,\\\"mask_seed\\\":7}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/inpaint70.json >/dev/null; \
