@@ -6,7 +6,7 @@ DESTDIR ?=
 # Debian packages the build, tests and demo need (libraries through SwiftPM system-library targets).
 APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist
 # `make deb` and its test: dpkg-deb/dpkg-shlibdeps, lintian, systemd-analyze, unshare (util-linux), python3 (man pages).
-APT_PACKAGES += dpkg-dev fakeroot lintian systemd util-linux python3
+APT_PACKAGES += dpkg-dev lintian systemd util-linux python3
 # Codegen for the kernels' Swift loops: AVX2+FMA on x86-64 (`haswell`: any x86-64 CPU since 2013-15), default elsewhere.
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
