@@ -50,7 +50,8 @@ run "cd /home/sensor && su sensor -c 'umask 027; \
   dmilo simulate --image /srv/images/test-00101.png --operator \"{\\\"type\\\":\\\"super_resolution\\\",\\\"factor\\\":4}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/sr4.json >/dev/null; \
   dmilo simulate --image /srv/images/test-00103.png --operator \"{\\\"type\\\":\\\"inpainting\\\",\\\"missing_fraction\\\":0.7,\\\"mask_seed\\\":7}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/inpaint70.json >/dev/null; \
   cd /var/spool/dmilo/tmp && for f in *; do case \$f in *.json) ;; *) mv \$f ../incoming/ ;; esac; done; mv sr4.json inpaint70.json ../incoming/'; ls -l /var/spool/dmilo/incoming"
-run "for i in \$(seq 40); do systemctl show dmilod -p StatusText --value; [ \$(ls /var/spool/dmilo/done | wc -l) -ge 2 ] && break; sleep 3; done | uniq"
+# STATUS= while the two jobs run (every 15 s, at most 10 min).
+run "for i in \$(seq 40); do systemctl show dmilod -p StatusText --value; [ \$(ls /var/spool/dmilo/done | wc -l) -ge 2 ] && break; sleep 15; done; systemctl show dmilod -p StatusText --value"
 run "ls -l /var/spool/dmilo/done/*/ | head -30; grep -hE '\"(job|psnr|ssim|wall_seconds|dmilo_version)\"' /var/spool/dmilo/done/*/metrics.json"
 run "systemctl status dmilod --no-pager -n 0 | sed -n '1,12p'"
 run "journalctl -u dmilod --no-pager -o short-monotonic | tail -n 12"
