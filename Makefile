@@ -6,7 +6,7 @@ DESTDIR ?=
 # Debian packages the build, tests and demo need (libraries through SwiftPM system-library targets).
 APT_PACKAGES := libopenblas-dev libpng-dev libsystemd-dev pkg-config dataset-fashion-mnist qemu-user
 # `make deb` and its test: dpkg-deb/dpkg-shlibdeps, lintian, systemd-analyze, unshare (util-linux), python3 (man pages).
-APT_PACKAGES += dpkg-dev fakeroot lintian systemd util-linux python3
+APT_PACKAGES += dpkg-dev lintian systemd util-linux python3
 # Baseline codegen (runs on any x86-64 CPU): the SIMD kernels pick AVX2 / AVX-512 / VNNI / BF16 paths at run time
 # (Sources/CDMiloSIMD), so no -target-cpu / -march here.
 ARCH := $(shell uname -m)

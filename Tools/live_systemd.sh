@@ -21,33 +21,37 @@ rm -rf "$root"
 cp -a "$base" "$root"
 echo "$machine" > "$root/etc/hostname"
 cp "$deb" "$root/root/"
-cp "$repo/Tests/Data/fashion-mnist-test/test-00101.png" "$repo/Tests/Data/fashion-mnist-test/test-00103.png" "$root/root/"
+# Test images where the sensor user can read them.
+install -d -m 0755 "$root/srv/images"
+install -m 0644 "$repo/Tests/Data/fashion-mnist-test/test-00101.png" "$repo/Tests/Data/fashion-mnist-test/test-00103.png" \
+  "$root/srv/images/"
 
 # No machined/system bus on the host here: --keep-unit --register=no; the host's network is shared (apt).
 systemd-nspawn --keep-unit --register=no -q -D "$root" -b --console=pipe -M "$machine" > "$cache/console.log" 2>&1 &
 nspawn=$!
-trap 'in systemctl poweroff >/dev/null 2>&1 || true; sleep 3; kill $nspawn 2>/dev/null || true' EXIT
+trap 'inside systemctl poweroff >/dev/null 2>&1 || true; sleep 3; kill $nspawn 2>/dev/null || true' EXIT
 leader=""
 for _ in $(seq 60); do leader=$(pgrep -P $nspawn | head -1 || true); [ -n "$leader" ] && break; sleep 1; done
-in() { nsenter -t "$leader" -a "$@"; }
-run() { echo; echo "# $*"; in bash -c "$*"; }
-for _ in $(seq 60); do state=$(in systemctl is-system-running 2>/dev/null || true)
+inside() { nsenter -t "$leader" -a "$@"; }
+run() { echo; echo "# $*"; inside bash -c "cd /root; $*" || echo "(exit status $?)"; }
+for _ in $(seq 60); do state=$(inside systemctl is-system-running 2>/dev/null || true)
   case $state in running|degraded) break ;; esac; sleep 1; done
-echo "container: $(in cat /etc/debian_version), systemd $(in systemctl --version | head -1 | cut -d' ' -f2), state $state"
+echo "container: $(inside cat /etc/debian_version), systemd $(inside systemctl --version | head -1 | cut -d' ' -f2), state $state"
 
-run "ls /opt/swift 2>&1 | head -1; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ./$(basename "$deb") 2>&1 | grep -E '^(Setting up|Created|Unpacking) ' "
+run "ls /opt/swift 2>&1 | head -1; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$(basename "$deb") 2>&1 | grep -E '^(Setting up|Created|The following NEW|  )' "
 run "dmilod --version; dmilo --version; dmilo-quantize --version"
 run "systemctl is-enabled dmilod; systemctl is-active dmilod; getent passwd dmilo; ls -ld /var/spool/dmilo/*"
 run "sleep 3; systemctl status dmilod --no-pager -n 5 | sed -n '1,12p'"
 run "systemctl show dmilod -p Type -p NotifyAccess -p StatusText -p WatchdogUSec -p MainPID"
 
 # Two jobs from a sensor: a user in group dmilo, data files first, manifests last (via tmp/ + rename).
-in useradd -m -G dmilo sensor
+inside useradd -m -G dmilo sensor
 run "cd /home/sensor && su sensor -c 'umask 027; \
-  dmilo simulate --image /root/test-00101.png --operator \"{\\\"type\\\":\\\"super_resolution\\\",\\\"factor\\\":4}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/sr4.json >/dev/null; \
-  dmilo simulate --image /root/test-00103.png --operator \"{\\\"type\\\":\\\"inpainting\\\",\\\"missing_fraction\\\":0.7,\\\"mask_seed\\\":7}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/inpaint70.json >/dev/null; \
+  dmilo simulate --image /srv/images/test-00101.png --operator \"{\\\"type\\\":\\\"super_resolution\\\",\\\"factor\\\":4}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/sr4.json >/dev/null; \
+  dmilo simulate --image /srv/images/test-00103.png --operator \"{\\\"type\\\":\\\"inpainting\\\",\\\"missing_fraction\\\":0.7,\\\"mask_seed\\\":7}\" --noise-sigma 0.01 --seed 1 --out /var/spool/dmilo/tmp/inpaint70.json >/dev/null; \
   cd /var/spool/dmilo/tmp && for f in *; do case \$f in *.json) ;; *) mv \$f ../incoming/ ;; esac; done; mv sr4.json inpaint70.json ../incoming/'; ls -l /var/spool/dmilo/incoming"
-run "for i in \$(seq 40); do systemctl show dmilod -p StatusText --value; [ \$(ls /var/spool/dmilo/done | wc -l) -ge 2 ] && break; sleep 3; done | uniq"
+# STATUS= while the two jobs run (every 15 s, at most 10 min).
+run "for i in \$(seq 40); do systemctl show dmilod -p StatusText --value; [ \$(ls /var/spool/dmilo/done | wc -l) -ge 2 ] && break; sleep 15; done; systemctl show dmilod -p StatusText --value"
 run "ls -l /var/spool/dmilo/done/*/ | head -30; grep -hE '\"(job|psnr|ssim|wall_seconds|dmilo_version)\"' /var/spool/dmilo/done/*/metrics.json"
 run "systemctl status dmilod --no-pager -n 0 | sed -n '1,12p'"
 run "journalctl -u dmilod --no-pager -o short-monotonic | tail -n 12"
@@ -55,7 +59,7 @@ run "systemctl show dmilod -p WatchdogUSec -p WatchdogTimestamp; sleep 35; syste
 run "systemctl reload dmilod; sleep 2; systemctl show dmilod -p ActiveState -p SubState -p StatusText; journalctl -u dmilod --no-pager -n 3 -o cat"
 
 # A longer job, then `systemctl stop` while it runs: it must go back to incoming/.
-run "su sensor -c 'cd /var/spool/dmilo/tmp && umask 027 && dmilo simulate --image /root/test-00101.png --operator \"{\\\"type\\\":\\\"gaussian_blur\\\",\\\"size\\\":9,\\\"sigma\\\":1.5}\" --solver \"{\\\"method\\\":\\\"dmilo-pgd\\\",\\\"budget\\\":2000}\" --noise-sigma 0.01 --seed 1 --out long.json >/dev/null && for f in *; do case \$f in *.json) ;; *) mv \$f ../incoming/ ;; esac; done; mv long.json ../incoming/'"
+run "su sensor -c 'cd /var/spool/dmilo/tmp && umask 027 && dmilo simulate --image /srv/images/test-00101.png --operator \"{\\\"type\\\":\\\"gaussian_blur\\\",\\\"size\\\":9,\\\"sigma\\\":1.5}\" --solver \"{\\\"method\\\":\\\"dmilo-pgd\\\",\\\"budget\\\":2000}\" --noise-sigma 0.01 --seed 1 --out long.json >/dev/null && for f in *; do case \$f in *.json) ;; *) mv \$f ../incoming/ ;; esac; done; mv long.json ../incoming/'"
 run "for i in \$(seq 20); do s=\$(systemctl show dmilod -p StatusText --value); case \$s in running*) echo \"\$s\"; break;; esac; sleep 1; done; sleep 3; systemctl show dmilod -p StatusText --value"
 run "time systemctl stop dmilod; systemctl is-active dmilod || true; journalctl -u dmilod --no-pager -n 6 -o cat; ls -a /var/spool/dmilo/incoming /var/spool/dmilo/work"
 run "systemctl start dmilod; sleep 2; systemctl show dmilod -p StatusText --value"

@@ -123,7 +123,7 @@ public enum DaemonMain {
             }
         }
         let onStarted: @Sendable () -> Void = {
-            logger.notice("dmilod \(BuildVersion.description) started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : "")")
+            logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : ""), version \(BuildVersion.description)")
             notifier.ready()
         }
         let group = ServiceGroup(configuration: .init(

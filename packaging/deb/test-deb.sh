@@ -9,6 +9,8 @@ set -euo pipefail
 deb=$(realpath "$1")
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 toolchain=${DMILO_TOOLCHAIN_DIR:-$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")}
+case $toolchain in /|/usr|/usr/local) echo "package-test: the toolchain lives in $toolchain, which cannot be hidden;" \
+  "set DMILO_TOOLCHAIN_DIR" >&2; exit 1 ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
