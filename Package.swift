@@ -2,14 +2,17 @@
 // dmilo: diffusion-prior image reconstruction (DMILO / DMILO-PGD) as a systemd spool daemon.
 //
 // One module per concern (see README "Architecture"):
-//   DMiloKernels  tensor kernels, each forward beside its VJP (OpenBLAS GEMM; int8/bf16 GEMMs from CDMiloSIMD)
+//   CDMiloSIMD    C: CPUID dispatch, int8/bf16 GEMMs with portable references (baseline x86-64 build)
+//   DMiloKernels  tensor kernels, each forward beside its VJP (OpenBLAS GEMM; int8/bf16 GEMMs from CDMiloSIMD), threads
 //   DMiloFormats  on-disk formats: safetensors, GGUF, NPY (one reader/writer per format)
 //   DMiloImage    PNG I/O (libpng simplified API), montage, PSNR/SSIM
-//   DMiloModel    UNet2DModel (diffusers layout): config, weights, forward + input VJP; noise schedule
+//   DMiloModel    ModelFile + ModelPool; UNetRuntime (forward + input VJP) with UNet2DModel / ADMUNet as wiring;
+//                 noise schedule; low-precision weight packing and its accuracy gate
 //   DMiloOperators sensor physics A(x) with adjoints / VJPs
 //   DMiloSolvers  DDIM steps, DMILO, DMILO-PGD, DMPlug, DPS, classical baselines
 //   DMiloJobs     manifest, one reconstruction job end to end (shared by `dmilo reconstruct` and `dmilod`)
-//   DMiloSpool    spool protocol, inotify, systemd notify/watchdog, metrics
+//   DMiloSpool    spool protocol, inotify, job worker processes, systemd notify/watchdog, metrics
+//   DMiloVersion  version, git commit and build date (CDMiloVersion holds the stamped strings)
 //   DMiloQuantization (Quantization/) F32/F16/Q8_0 conversion policy and reports
 //   DMiloBench    `dmilo bench …` (speed, memory, quality tables) and kernel micro-benchmarks: tooling, not product
 import PackageDescription

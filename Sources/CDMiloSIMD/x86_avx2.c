@@ -2,6 +2,7 @@
 // Register tile: 4 rows of A × 16 columns of B (two YMM). Used where AVX-512 VNNI / BF16 are missing, and so
 // that int8 / bf16 results never depend on which of those the CPU has.
 #include "dmilo_simd.h"
+#include "row_tiles.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -64,15 +65,9 @@ void dmilo_gemm_q8_avx2(long m, long n, long kp, const int8_t *a, const float *s
                         const int8_t *b, const float *sb, float *c, long ldc, int accumulate) {
     (void)asum;
     long np = dmilo_packed_n(n);
-    for (long j = 0; j < n; j += 16) {
-        long nv = n - j;
 #define T(MR) q8_tile(MR, kp, np, a + i * kp, sa + i, b + j * 4, sb + j, c + i * ldc + j, ldc, nv, accumulate)
-        long i = 0;
-        for (; i + 4 <= m; i += 4) T(4);
-        if (i + 2 <= m) { T(2); i += 2; }
-        if (i < m) T(1);
+    DMILO_FOR_TILES(m, n, 4, 16, T);
 #undef T
-    }
 }
 
 // bf16 on AVX2: a bf16 pair in a 32-bit lane widens to two floats by a shift and a mask; then two FMAs in the
@@ -101,15 +96,9 @@ static inline __attribute__((always_inline)) void bf16_tile(int mr, long kp, lon
 void dmilo_gemm_bf16_avx2(long m, long n, long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc,
                           int accumulate) {
     long np = dmilo_packed_n(n);
-    for (long j = 0; j < n; j += 16) {
-        long nv = n - j;
 #define T(MR) bf16_tile(MR, kp, np, a + i * kp, b + j * 2, c + i * ldc + j, ldc, nv, accumulate)
-        long i = 0;
-        for (; i + 4 <= m; i += 4) T(4);
-        if (i + 2 <= m) { T(2); i += 2; }
-        if (i < m) T(1);
+    DMILO_FOR_TILES(m, n, 4, 16, T);
 #undef T
-    }
 }
 
 #pragma clang attribute pop

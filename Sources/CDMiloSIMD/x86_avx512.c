@@ -2,6 +2,7 @@
 // Register tile: 8 rows of A (broadcast 4 bytes / 2 bf16 at a time) × 32 columns of B (two ZMM), 16 accumulators.
 // Compiled for those ISAs only inside this file; the dispatcher calls them only when CPUID + XCR0 say so.
 #include "dmilo_simd.h"
+#include "row_tiles.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -57,16 +58,9 @@ static inline __attribute__((always_inline)) void q8_tile(int mr, long kp, long 
 void dmilo_gemm_q8_avx512vnni(long m, long n, long kp, const int8_t *a, const float *sa, const int32_t *asum,
                               const int8_t *b, const float *sb, float *c, long ldc, int accumulate) {
     long np = dmilo_packed_n(n);
-    for (long j = 0; j < n; j += 32) {
-        long nv = n - j;
 #define T(MR) q8_tile(MR, kp, np, a + i * kp, sa + i, asum + i, b + j * 4, sb + j, c + i * ldc + j, ldc, nv, accumulate)
-        long i = 0;
-        for (; i + 8 <= m; i += 8) T(8);
-        if (i + 4 <= m) { T(4); i += 4; }
-        if (i + 2 <= m) { T(2); i += 2; }
-        if (i < m) T(1);
+    DMILO_FOR_TILES(m, n, 8, 32, T);
 #undef T
-    }
 }
 
 // Quantises columns j0..j0+n of x (k×ld) into the [kp/4][np][4] layout, 16 columns at a time: four rows are
@@ -181,16 +175,9 @@ static inline __attribute__((always_inline)) void bf16_tile(int mr, long kp, lon
 void dmilo_gemm_bf16_avx512bf16(long m, long n, long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc,
                                 int accumulate) {
     long np = dmilo_packed_n(n);
-    for (long j = 0; j < n; j += 32) {
-        long nv = n - j;
 #define T(MR) bf16_tile(MR, kp, np, a + i * kp, b + j * 2, c + i * ldc + j, ldc, nv, accumulate)
-        long i = 0;
-        for (; i + 8 <= m; i += 8) T(8);
-        if (i + 4 <= m) { T(4); i += 4; }
-        if (i + 2 <= m) { T(2); i += 2; }
-        if (i < m) T(1);
+    DMILO_FOR_TILES(m, n, 8, 32, T);
 #undef T
-    }
 }
 
 #pragma clang attribute pop

@@ -59,20 +59,21 @@ public enum HalfPrecision {
 
     /// Converts `count` little-endian binary16 values at `src` (any alignment) into `dst`.
     public static func f16ToF32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i < count {
-            let h = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self))
-            dst[i] = f16ToF32(h)
-            i &+= 1
-        }
+        widen(src, dst, count: count, f16ToF32)
     }
 
     /// Converts `count` little-endian bfloat16 values at `src` (any alignment) into `dst`.
     public static func bf16ToF32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        widen(src, dst, count: count, bf16ToF32)
+    }
+
+    /// dst[i] = convert(src's i-th little-endian 16-bit value), for any alignment of `src`.
+    @inline(__always)
+    static func widen(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int,
+                      _ convert: (UInt16) -> Float) {
         var i = 0
         while i < count {
-            let h = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self))
-            dst[i] = bf16ToF32(h)
+            dst[i] = convert(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)))
             i &+= 1
         }
     }

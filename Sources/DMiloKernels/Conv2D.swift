@@ -218,23 +218,13 @@ public enum Conv2D {
             if s.isSameWidthStride1 {
                 // A "same"-width stride-1 tap is the flattened image shifted by (i − padH)·w + (j − padW):
                 // one long copy, then zero the rows above/below the image and the columns that wrapped around.
-                let dy = i - s.padH, dxo = j - s.padW, w = s.w
-                let a = Swift.max(rowStart, -dy), b = Swift.min(rowStart + rows, s.h - dy)
-                if a >= b { dst.update(repeating: 0, count: n); return }
-                let kA = (a - rowStart) * w, kB = (b - rowStart) * w, base = (rowStart + dy) * w + dxo
-                let lo = Swift.max(kA, -base), hi = Swift.min(kB, hw - base)
-                dst.update(repeating: 0, count: lo)
-                (dst + lo).update(from: xc + base + lo, count: hi - lo)
-                (dst + hi).update(repeating: 0, count: n - hi)
-                if dxo != 0 {
-                    let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
-                    var r = a - rowStart
-                    while r < b - rowStart {
-                        var ox = c0
-                        while ox < c1 { dst[r &* w &+ ox] = 0; ox &+= 1 }
-                        r &+= 1
-                    }
+                guard let t = SameWidthTap(s, i: i, j: j, rowStart: rowStart, rows: rows) else {
+                    dst.update(repeating: 0, count: n); return
                 }
+                dst.update(repeating: 0, count: t.lo)
+                (dst + t.lo).update(from: xc + t.base + t.lo, count: t.hi - t.lo)
+                (dst + t.hi).update(repeating: 0, count: n - t.hi)
+                t.zeroWrappedColumns(dst)
                 return
             }
             let (lo, hi) = validColumns(s, j: j)
@@ -274,23 +264,11 @@ public enum Conv2D {
                 let src = colP.p + (c * taps + t) * n
                 if s.isSameWidthStride1 {
                     // mirror of im2col's shifted copy: drop wrapped columns, then one long add
-                    let dy = i - s.padH, dxo = j - s.padW, w = s.w
-                    let a = Swift.max(rowStart, -dy), b = Swift.min(rowStart + rows, s.h - dy)
-                    if a >= b { continue }
-                    if dxo != 0 {
-                        let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
-                        var r = a - rowStart
-                        while r < b - rowStart {
-                            var ox = c0
-                            while ox < c1 { src[r &* w &+ ox] = 0; ox &+= 1 }
-                            r &+= 1
-                        }
-                    }
-                    let kA = (a - rowStart) * w, kB = (b - rowStart) * w, base = (rowStart + dy) * w + dxo
-                    let lo = Swift.max(kA, -base), hi = Swift.min(kB, hw - base)
-                    let d = dxc + base
-                    var k = lo
-                    while k < hi { d[k] += src[k]; k &+= 1 }
+                    guard let t = SameWidthTap(s, i: i, j: j, rowStart: rowStart, rows: rows) else { continue }
+                    t.zeroWrappedColumns(src)
+                    let d = dxc + t.base
+                    var k = t.lo
+                    while k < t.hi { d[k] += src[k]; k &+= 1 }
                     continue
                 }
                 let (lo, hi) = validColumns(s, j: j)
@@ -322,5 +300,38 @@ public enum Conv2D {
         let last = s.w - 1 - off
         let hi = last < 0 ? 0 : Swift.min(s.wOut, last / s.stride + 1)
         return (Swift.min(lo, hi), hi)
+    }
+}
+
+/// Where one tap (i, j) of a "same"-width stride-1 convolution reads, for output rows [rowStart, rowStart + rows):
+/// the flattened image shifted by `base`, valid for block elements [lo, hi); output rows [a, b) of the block lie
+/// inside the image. nil when no row of the block does.
+@usableFromInline
+struct SameWidthTap {
+    let base, lo, hi, a, b, dxo, w: Int
+
+    @inline(__always) @usableFromInline
+    init?(_ s: Conv2DShape, i: Int, j: Int, rowStart: Int, rows: Int) {
+        let dy = i - s.padH
+        dxo = j - s.padW; w = s.w
+        a = Swift.max(rowStart, -dy) - rowStart
+        b = Swift.min(rowStart + rows, s.h - dy) - rowStart
+        if a >= b { return nil }
+        base = (rowStart + dy) * w + dxo
+        lo = Swift.max(a * w, -base)
+        hi = Swift.min(b * w, s.h * s.w - base)
+    }
+
+    /// Zeroes the columns the shifted copy wrapped around (from the previous or next image row) in block rows [a, b).
+    @inline(__always) @usableFromInline
+    func zeroWrappedColumns(_ p: UnsafeMutablePointer<Float>) {
+        guard dxo != 0 else { return }
+        let c0 = dxo < 0 ? 0 : w - dxo, c1 = dxo < 0 ? -dxo : w
+        var r = a
+        while r < b {
+            var ox = c0
+            while ox < c1 { p[r &* w &+ ox] = 0; ox &+= 1 }
+            r &+= 1
+        }
     }
 }

@@ -8,25 +8,11 @@ import DMiloOperators
 enum DMILOSolver {
     static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
                       progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
-        let counter = EvaluationCounter(budget: p.budget)
-        try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: "dmilo")
-        let state = try ILOState(problem: problem, params: p, replicas: replicas, counter: counter)
-        var x = state.latents.last!.copy()
+        let (state, counter) = try ILOState.begin(p, problem: problem, replicas: replicas, method: "dmilo")
+        let x = state.latents.last!.copy()
         Vec.clamp(x.count, x.data, -1, 1)
-        var history: [Double] = []
-        var stop = StopReason.iterations
-        var done = 0
-        for t in 1...max(p.outer, 1) {
-            let step = try state.project(target: problem.y, iteration: t, problem: problem, params: p, counter: counter,
-                                         progress: progress)
-            x = step.x
-            done = t
-            history.append(problem.relativeResidual(x))
-            observer?(x, counter.count)
-            if let s = step.stop { stop = s; break }
-        }
-        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
-                            residualHistory: history)
+        return try state.iterate(from: x, problem: problem, params: p, counter: counter, progress: progress,
+                                 observer: observer) { _, _ in problem.y }
     }
 }
 

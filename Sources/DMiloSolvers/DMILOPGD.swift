@@ -7,28 +7,15 @@ import DMiloOperators
 enum DMILOPGDSolver {
     static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
                       progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
-        let counter = EvaluationCounter(budget: p.budget)
-        try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: "dmilo-pgd")
-        let state = try ILOState(problem: problem, params: p, replicas: replicas, counter: counter)
+        let (state, counter) = try ILOState.begin(p, problem: problem, replicas: replicas, method: "dmilo-pgd")
         let lrX = try stepSize(p, op: problem.op)
-        var x = Tensor(shape: problem.op.inputShape)   // X₀ = 0 (pitfall 10)
-        var history: [Double] = []
-        var stop = StopReason.iterations
-        var done = 0
-        for t in 1...max(p.outer, 1) {
+        let x = Tensor(shape: problem.op.inputShape)   // X₀ = 0 (docs/algorithms.md §4)
+        return try state.iterate(from: x, problem: problem, params: p, counter: counter, progress: progress,
+                                 observer: observer) { x, _ in
             dataStep(&x, problem: problem, form: p.pgdForm, steps: p.pgdSteps, lr: lrX)
             observer?(x, counter.count)
-            let target = problem.op.apply(x)            // project using A: fit A(G(z)) to A(X)
-            let step = try state.project(target: target, iteration: t, problem: problem, params: p, counter: counter,
-                                         progress: progress)
-            x = step.x
-            done = t
-            history.append(problem.relativeResidual(x))
-            observer?(x, counter.count)
-            if let s = step.stop { stop = s; break }
+            return problem.op.apply(x)  // project using A: fit A(G(z)) to A(X)
         }
-        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
-                            residualHistory: history)
     }
 
     /// lr_x: given, or 0.5/‖A‖² for linear operators with the squared form (see `SolverParameters.lrX`).

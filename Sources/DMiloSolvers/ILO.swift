@@ -110,4 +110,36 @@ final class ILOState {
         if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { return (x, .discrepancy) }
         return (x, nil)
     }
+
+    /// The outer loop of both ILO methods: `target(&x, t)` returns what iteration t's projection fits (y for DMILO;
+    /// A(X) after a gradient step on X for DMILO-PGD), then `project` replaces X by the projected image.
+    func iterate(from start: Tensor, problem: InverseProblem, params p: SolverParameters, counter: EvaluationCounter,
+                 progress: ProgressHandler, observer: IterateObserver?,
+                 target: (inout Tensor, Int) throws -> Tensor) throws -> SolverResult {
+        var x = start
+        var history: [Double] = []
+        var stop = StopReason.iterations
+        var done = 0
+        for t in 1...max(p.outer, 1) {
+            let goal = try target(&x, t)
+            let step = try project(target: goal, iteration: t, problem: problem, params: p, counter: counter,
+                                   progress: progress)
+            x = step.x
+            done = t
+            history.append(problem.relativeResidual(x))
+            observer?(x, counter.count)
+            if let s = step.stop { stop = s; break }
+        }
+        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
+                            residualHistory: history)
+    }
+
+    /// The start both ILO methods share: the evaluation counter, the minimum budget (one sweep of N layers plus the
+    /// forward re-simulation: 2N evaluations), and the layer state with its seeded latents.
+    static func begin(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
+                      method: String) throws -> (ILOState, EvaluationCounter) {
+        let counter = EvaluationCounter(budget: p.budget)
+        try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: method)
+        return (try ILOState(problem: problem, params: p, replicas: replicas, counter: counter), counter)
+    }
 }

@@ -145,11 +145,11 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Kernel threads each job gets: `threads`, or for 0 the online cores shared by the `jobs` running at once.
     public var threadsPerJob: Int { threads > 0 ? threads : Threading.automaticThreads(jobs: jobs) }
 
-    /// Settings for one job: config defaults for its operator type, overridden by the manifest, budget capped.
+    /// Settings for one job: config defaults for its operator type, overridden by the manifest. The budget is capped
+    /// at `maxBudget` once, where the settings become solver parameters (`SolverSettings.parameters`).
     public func jobSettings(for manifest: Manifest) -> JobSettings {
         var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(by: solverDefaults[manifest.operatorType] ?? SolverSettings())
         if let m = manifest.solver { solver = solver.overridden(by: m) }
-        if let b = solver.budget { solver.budget = min(b, maxBudget) }
         // 0 = derived from the machine (cgroup memory.max or RAM, shared by the concurrent jobs), never unlimited.
         let budget = memoryBudgetMB > 0 ? memoryBudgetMB : MachineMemory.defaultJobBudgetMB(jobs: jobs)
         return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: budget,

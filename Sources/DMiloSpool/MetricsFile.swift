@@ -32,18 +32,15 @@ public final class MetricsFile: @unchecked Sendable {
         write()
     }
 
-    public func setQueue(_ n: Int) {
-        lock.lock()
-        let changed = n != queue
-        queue = n
-        lock.unlock()
-        if changed { write() }
-    }
+    public func setQueue(_ n: Int) { set(\.queue, n) }
 
-    public func setDiskFull(_ full: Bool) {
+    public func setDiskFull(_ full: Bool) { set(\.diskFull, full) }
+
+    /// Sets one gauge under the lock; rewrites the file only when the value changed.
+    private func set<T: Equatable>(_ field: ReferenceWritableKeyPath<MetricsFile, T>, _ value: T) {
         lock.lock()
-        let changed = full != diskFull
-        diskFull = full
+        let changed = self[keyPath: field] != value
+        self[keyPath: field] = value
         lock.unlock()
         if changed { write() }
     }

@@ -143,7 +143,9 @@ final class SpoolUnitTests: XCTestCase {
         XCTAssertEqual(js.solver.method, "dmilo-pgd", "operator default beats *")
         XCTAssertEqual(js.solver.steps, 3, "* default fills gaps")
         XCTAssertEqual(js.solver.outer, 7, "manifest wins")
-        XCTAssertEqual(js.solver.budget, 100, "budget capped at max_budget")
+        XCTAssertEqual(js.maxBudget, 100)
+        XCTAssertEqual(try js.solver.parameters(operatorType: "inpainting", maxBudget: js.maxBudget, seed: 0).budget, 100,
+                       "budget capped at max_budget")
         XCTAssertEqual(js.maxFileBytes, 8 << 20)
         for bad in [#"{"treads": 1}"#, #"{"jobs": 0}"#, #"{"jobs": "2"}"#, #"{"watchdog": 1}"#, #"{"log_level": "loud"}"#,
                     #"{"solver_defaults": {"xray": {}}}"#, #"{"solver_defaults": {"*": {"stpes": 1}}}"#, "[]", "nope"] {
