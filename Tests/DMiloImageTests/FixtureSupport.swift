@@ -7,7 +7,8 @@ enum Fixtures {
     /// Tests/DMiloImageTests/Fixtures as copied into the test bundle.
     static var root: URL {
         get throws {
-            try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil), "Fixtures missing from bundle")
+            try XCTUnwrap(
+                Bundle.module.url(forResource: "Fixtures", withExtension: nil), "Fixtures missing from bundle")
         }
     }
 
