@@ -1,6 +1,6 @@
 import DMiloFormats
 
-/// Which tensors get which storage type (the stable-diffusion.cpp policy, STYLE.md A1): biases, normalisation
+/// Which tensors get which storage type (the policy of stable-diffusion.cpp's model loader): biases, normalisation
 /// weights, the time embedding, `conv_in` and `conv_out` stay F32 — they are tiny and the first/last layers and the
 /// embedding are where errors hurt most. Everything else takes the requested type; Q8_0 needs GGUF's innermost
 /// dimension (the product of all but the first PyTorch dimension) to be a multiple of 32, otherwise F16.

@@ -87,7 +87,10 @@ final class SpoolDaemonInProcessTests: XCTestCase {
             s.list("failed/boom"), ["boom.json", "boom.npy", "error.json"],
             "partial outputs of a failed run are dropped")
         XCTAssertEqual(runner.seen["ok"]?.solver.method, "dps")
-        XCTAssertEqual(runner.seen["ok"]?.solver.budget, 50, "capped at max_budget")
+        XCTAssertEqual(runner.seen["ok"]?.maxBudget, 50)
+        XCTAssertEqual(
+            try runner.seen["ok"]?.solver.parameters(operatorType: "denoise", maxBudget: 50, seed: 0).budget, 50,
+            "capped at max_budget where the settings become solver parameters")
         XCTAssertEqual(runner.seen["tuned"]?.solver.method, "dmilo")
         XCTAssertEqual(runner.seen["tuned"]?.solver.steps, 4)
         XCTAssertEqual(runner.seen["tuned"]?.solver.budget, 20)
