@@ -36,27 +36,21 @@ public enum Quantizer {
 
     /// Converts `input` and writes `output` atomically (temp file in the same folder, fsync, rename). Refuses,
     /// writing nothing, when the end-to-end SNR is below `snrThreshold` and `force` is false.
-    public static func convert(
-        input: String, policy: QuantizationPolicy, output: String, snrThreshold: Double,
-        force: Bool
-    ) throws -> QuantizationReport {
+    public static func convert(input: String, policy: QuantizationPolicy, output: String, snrThreshold: Double,
+                               force: Bool) throws -> QuantizationReport {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue else {
             throw QuantizationError("\(input): not a diffusers model folder")
         }
         let model = try ModelFile(path: input)
-        let (configData, weightsPath, kind, source) = (
-            model.configJSON, model.weightsPath, model.architecture, model.weights
-        )
-        let reference = try model.instantiate()  // strict: names, shapes, config values
+        let (configData, weightsPath, kind, source) = (model.configJSON, model.weightsPath, model.architecture, model.weights)
+        let reference = try model.instantiate()                      // strict: names, shapes, config values
         let sha = try model.sha256()
         let schedule = model.schedule  // ADM: the converter's; diffusers: the DDPM default
 
         var writer = GGUFWriter()
         let anyQuantised = policy.requested == .q8_0
-        writer.add(
-            "general.architecture", .string(kind == .adm ? DiffusionModels.admArchitecture : GGUFKeys.architectureValue)
-        )
+        writer.add("general.architecture", .string(kind == .adm ? DiffusionModels.admArchitecture : GGUFKeys.architectureValue))
         writer.add("general.name", .string(URL(fileURLWithPath: input).lastPathComponent))
         if anyQuantised { writer.add("general.quantization_version", .uint32(2)) }
         writer.add("general.file_type", .uint32(policy.requested == .f32 ? 0 : (policy.requested == .f16 ? 1 : 7)))
@@ -67,9 +61,7 @@ public enum Quantizer {
         writer.add(GGUFKeys.betaSchedule, .string(schedule.betaSchedule))
         writer.add(GGUFKeys.predictionType, .string("epsilon"))
         let s = reference.sampleShape
-        writer.add(
-            GGUFKeys.imageShape,
-            .array([.uint32(UInt32(s.channels)), .uint32(UInt32(s.height)), .uint32(UInt32(s.width))]))
+        writer.add(GGUFKeys.imageShape, .array([.uint32(UInt32(s.channels)), .uint32(UInt32(s.height)), .uint32(UInt32(s.width))]))
         writer.add(GGUFKeys.sourceSHA256, .string(sha))
         writer.add(GGUFKeys.toolVersion, .string(toolVersion))
 
@@ -87,10 +79,8 @@ public enum Quantizer {
                 writer.add(GGUFKeys.shapePrefix + name, .array(info.shape.map { .uint32(UInt32($0)) }))
             }
             writer.addTensor(name, shape: stored, values: values, type: type)
-            reports.append(
-                TensorReport(
-                    name: name, shape: info.shape, type: type, bytes: type.byteCount(elements: info.count),
-                    relativeRMSError: relativeError(values, type: type)))
+            reports.append(TensorReport(name: name, shape: info.shape, type: type, bytes: type.byteCount(elements: info.count),
+                                        relativeRMSError: relativeError(values, type: type)))
         }
 
         // Write to a temp file beside the output, check end to end, then rename (or remove and refuse).
@@ -101,19 +91,13 @@ public enum Quantizer {
         do {
             let quantised = try ModelFile(path: temp.path).instantiate()
             let (byT, total, rel) = try endToEnd(reference: reference, candidate: quantised)
-            let report = QuantizationReport(
-                tensors: reports, sourceBytes: try fileSize(weightsPath), outputBytes: bytes.count,
-                snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
+            let report = QuantizationReport(tensors: reports, sourceBytes: try fileSize(weightsPath), outputBytes: bytes.count,
+                                            snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
             if total < snrThreshold && !force {
-                throw QuantizationError(
-                    String(
-                        format:
-                            "end-to-end SNR %.1f dB is below the threshold %.1f dB; nothing written (use --force to write anyway)",
-                        total, snrThreshold))
+                throw QuantizationError(String(format: "end-to-end SNR %.1f dB is below the threshold %.1f dB; nothing written (use --force to write anyway)", total, snrThreshold))
             }
             guard rename(temp.path, out.path) == 0 else {
-                throw QuantizationError(
-                    "cannot rename \(temp.path) to \(out.path): \(String(cString: strerror(errno)))")
+                throw QuantizationError("cannot rename \(temp.path) to \(out.path): \(String(cString: strerror(errno)))")
             }
             return report
         } catch {
@@ -131,24 +115,16 @@ public enum Quantizer {
         case .q8_0:
             var raw = [UInt8](repeating: 0, count: GGMLType.q8_0.byteCount(elements: values.count))
             values.withUnsafeBufferPointer { src in raw.withUnsafeMutableBytes { Q8_0.quantize(src, into: $0) } }
-            raw.withUnsafeBytes { r in
-                back.withUnsafeMutableBufferPointer {
-                    Q8_0.dequantize(r.baseAddress!, count: values.count, into: $0.baseAddress!)
-                }
-            }
+            raw.withUnsafeBytes { r in back.withUnsafeMutableBufferPointer { Q8_0.dequantize(r.baseAddress!, count: values.count, into: $0.baseAddress!) } }
         case .f32: break
         }
         var num = 0.0, den = 0.0
-        for i in values.indices {
-            let d = Double(back[i] - values[i]); num += d * d; den += Double(values[i]) * Double(values[i])
-        }
+        for i in values.indices { let d = Double(back[i] - values[i]); num += d * d; den += Double(values[i]) * Double(values[i]) }
         return den > 0 ? (num / den).squareRoot() : 0
     }
 
     /// Output SNR of `candidate` vs `reference` on seeded N(0, I) inputs (batch 4) at the calibration timesteps.
-    public static func endToEnd(
-        reference: any NoisePredictor, candidate: any NoisePredictor
-    ) throws -> ([(Int, Double)], Double, Double) {
+    public static func endToEnd(reference: any NoisePredictor, candidate: any NoisePredictor) throws -> ([(Int, Double)], Double, Double) {
         let s = reference.sampleShape
         var rng = SeededRandom(seed: 0, stream: "quantization-calibration")
         var byT: [(Int, Double)] = []

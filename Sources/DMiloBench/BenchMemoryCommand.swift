@@ -32,18 +32,13 @@ struct BenchMemoryCommand: ParsableCommand {
     /// runs is the stable figure.
     @Option(help: "Runs of each configuration of ours; the table shows the maximum.") var repeats = 3
     @Option(help: "Threads of each child.") var threads = 1
-    @Option(
-        help:
-            "Scratch folder for the job and the children's outputs, new or empty (default: a temporary folder, removed)."
-    )
+    @Option(help: "Scratch folder for the job and the children's outputs, new or empty (default: a temporary folder, removed).")
     var work: String?
     @Flag(help: "Also measure Tools/reference_dmilo.py (python from $DMILO_PYTHON or a .venv-tools found upwards).")
     var torch = false
 
     func validate() throws {
-        guard inner >= 1, threads >= 1, repeats >= 1 else {
-            throw ValidationError("--inner, --threads and --repeats must be at least 1")
-        }
+        guard inner >= 1, threads >= 1, repeats >= 1 else { throw ValidationError("--inner, --threads and --repeats must be at least 1") }
     }
 
     func run() throws {
@@ -53,9 +48,7 @@ struct BenchMemoryCommand: ParsableCommand {
         }
         guard Set(ns).count == ns.count else { throw CLIError("--steps: each N once") }
         let methodList = methods.split(separator: ",").map(String.init)
-        for m in methodList where !["dmilo", "dmilo-pgd", "dmplug"].contains(m) {
-            throw CLIError("--methods: unknown \(m)")
-        }
+        for m in methodList where !["dmilo", "dmilo-pgd", "dmplug"].contains(m) { throw CLIError("--methods: unknown \(m)") }
         guard let spec = try? JSONSerialization.jsonObject(with: Data(self.operator.utf8)) as? [String: Any] else {
             throw CLIError("--operator must be a JSON object")
         }
@@ -65,14 +58,13 @@ struct BenchMemoryCommand: ParsableCommand {
         }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { if work == nil { try? FileManager.default.removeItem(at: dir) } }
-        let modelPath = URL(fileURLWithPath: model).path  // children run with our working directory; keep it absolute
+        let modelPath = URL(fileURLWithPath: model).path   // children run with our working directory; keep it absolute
         let truthShape = try PNGImage.read(from: image).modelUnits().shape
         // One initial latent for every child (ours and the reference), so all runs do the same arithmetic.
         var rng = SeededRandom(seed: 0, stream: "bench-memory")
         let noise = rng.gaussianTensor(shape: truthShape)
         let noisePath = dir.appendingPathComponent("noise.npy").path
-        try NPY.write(
-            path: noisePath, shape: noise.shape, values: UnsafeBufferPointer(start: noise.data, count: noise.count))
+        try NPY.write(path: noisePath, shape: noise.shape, values: UnsafeBufferPointer(start: noise.data, count: noise.count))
         let me = try ChildProcess.currentExecutable()
         let reference = torch ? try PythonTools.locate(script: "reference_dmilo.py") : nil
 
@@ -81,46 +73,28 @@ struct BenchMemoryCommand: ParsableCommand {
             for n in ns {
                 let name = "\(method)-n\(n)"
                 // Explicit lr_x: the squared PGD step would otherwise estimate ‖A‖ first; irrelevant to memory.
-                let solver: [String: Any] = [
-                    "method": method, "steps": n, "outer": 1, "inner": inner, "lr_x": 1.0,
-                    "budget": 1_000_000,
-                ]
-                let job = try Simulation.run(
-                    image: image, operatorSpec: spec, noiseSigma: 0.01, seed: 0,
-                    manifest: dir.appendingPathComponent("\(name).json"), solver: solver
-                ).manifest.path
+                let solver: [String: Any] = ["method": method, "steps": n, "outer": 1, "inner": inner, "lr_x": 1.0,
+                                             "budget": 1_000_000]
+                let job = try Simulation.run(image: image, operatorSpec: spec, noiseSigma: 0.01, seed: 0,
+                                             manifest: dir.appendingPathComponent("\(name).json"), solver: solver).manifest.path
                 for k in 1...repeats {
                     let out = dir.appendingPathComponent("out-\(name)" + (k > 1 ? "-\(k)" : ""))
-                    let r = try ChildProcess.run(
-                        me,
-                        [
-                            "reconstruct", job, "--model", modelPath, "--out", out.path,
-                            "--threads", String(threads), "--max-budget", "1000000",
-                            "--initial-noise", noisePath,
-                        ])
-                    guard r.status == 0 else {
-                        throw CLIError("\(method) with N = \(n): dmilo reconstruct exited with status \(r.status)")
-                    }
-                    let peak = try Self.reported(
-                        Data(contentsOf: out.appendingPathComponent("metrics.json")),
-                        what: "\(out.path)/metrics.json")
+                    let r = try ChildProcess.run(me, ["reconstruct", job, "--model", modelPath, "--out", out.path,
+                                                      "--threads", String(threads), "--max-budget", "1000000",
+                                                      "--initial-noise", noisePath])
+                    guard r.status == 0 else { throw CLIError("\(method) with N = \(n): dmilo reconstruct exited with status \(r.status)") }
+                    let peak = try Self.reported(Data(contentsOf: out.appendingPathComponent("metrics.json")),
+                                                 what: "\(out.path)/metrics.json")
                     ours[method, default: [:]][n] = max(ours[method]?[n] ?? 0, peak)
                     whole[method, default: []].append(r.peakRSSMiB - peak)
                 }
                 if let reference {
-                    let t = try ChildProcess.run(
-                        reference.python,
-                        [
-                            reference.script, job, "--model", modelPath,
-                            "--initial-noise", noisePath, "--threads", String(threads),
-                            "--memory-probe",
-                        ])
-                    guard t.status == 0 else {
-                        throw CLIError("\(method) with N = \(n): \(reference.script) exited with status \(t.status)")
-                    }
+                    let t = try ChildProcess.run(reference.python, [reference.script, job, "--model", modelPath,
+                                                                    "--initial-noise", noisePath, "--threads", String(threads),
+                                                                    "--memory-probe"])
+                    guard t.status == 0 else { throw CLIError("\(method) with N = \(n): \(reference.script) exited with status \(t.status)") }
                     let line = t.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) ?? ""
-                    theirs[method, default: [:]][n] = try Self.reported(
-                        Data(line.utf8), what: "\(reference.script) output")
+                    theirs[method, default: [:]][n] = try Self.reported(Data(line.utf8), what: "\(reference.script) output")
                 }
             }
         }
@@ -138,21 +112,16 @@ struct BenchMemoryCommand: ParsableCommand {
             }
             print("spread over N, (max − min)/min: " + spread.joined(separator: ", "))
         }
-        print(
-            "whole child process (wait4 ru_maxrss, includes writing the results) minus the table, over all runs: "
-                + methodList.map { m in String(format: "%@ %.1f…%.1f", m, whole[m]!.min()!, whole[m]!.max()!) }.joined(
-                    separator: ", ") + " MiB")
-        print(
-            "\npeak RSS in MiB of each child process when its solver finished (VmHWM / ru_maxrss; ours: maximum of "
-                + "\(repeats) runs, torch: 1 run); job: \(self.operator) on \(image), σ = 0.01, outer 1, inner \(inner), "
-                + "\(threads) thread(s), model \(model)")
+        print("whole child process (wait4 ru_maxrss, includes writing the results) minus the table, over all runs: " +
+              methodList.map { m in String(format: "%@ %.1f…%.1f", m, whole[m]!.min()!, whole[m]!.max()!) }.joined(separator: ", ") + " MiB")
+        print("\npeak RSS in MiB of each child process when its solver finished (VmHWM / ru_maxrss; ours: maximum of " +
+              "\(repeats) runs, torch: 1 run); job: \(self.operator) on \(image), σ = 0.01, outer 1, inner \(inner), " +
+              "\(threads) thread(s), model \(model)")
     }
 
     /// `peak_rss_mb` of a JSON object (our metrics.json, the reference's report line).
     static func reported(_ json: Data, what: String) throws -> Double {
-        guard let o = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
-            let v = o["peak_rss_mb"] as? Double
-        else {
+        guard let o = try? JSONSerialization.jsonObject(with: json) as? [String: Any], let v = o["peak_rss_mb"] as? Double else {
             throw CLIError("no peak_rss_mb in \(what)")
         }
         return v

@@ -15,8 +15,7 @@ struct BenchThroughputCommand: ParsableCommand {
         commandName: "throughput",
         abstract: "Jobs/min of `dmilod --once` for each jobs × threads combination on N simulated jobs.")
 
-    @Option(help: "Model: diffusers folder, .safetensors or .gguf.") var model =
-        "Models/fashion-mnist-32/model-q8_0.gguf"
+    @Option(help: "Model: diffusers folder, .safetensors or .gguf.") var model = "Models/fashion-mnist-32/model-q8_0.gguf"
     @Option(help: "Clean image the jobs are simulated from.") var image = "Tests/Data/fashion-mnist-test/test-00100.png"
     @Option(help: "Operator object of the jobs (JSON).") var `operator` = #"{"type":"super_resolution","factor":2}"#
     @Option(help: "Manifest `solver` object (JSON; default: none, the daemon's defaults).") var solver: String?
@@ -47,9 +46,7 @@ struct BenchThroughputCommand: ParsableCommand {
             return o
         }
         let daemon = try dmilod ?? Self.sibling("dmilod")
-        guard FileManager.default.isExecutableFile(atPath: daemon) else {
-            throw CLIError("--dmilod: \(daemon) is not executable")
-        }
+        guard FileManager.default.isExecutableFile(atPath: daemon) else { throw CLIError("--dmilod: \(daemon) is not executable") }
         let dir = URL(fileURLWithPath: work ?? NSTemporaryDirectory() + "dmilo-bench-throughput-\(getpid())")
         if let work, let items = try? FileManager.default.contentsOfDirectory(atPath: work), !items.isEmpty {
             throw CLIError("--work: \(work) is not empty")
@@ -61,9 +58,8 @@ struct BenchThroughputCommand: ParsableCommand {
         // One template set of jobs, copied into each spool (simulated once: identical inputs for every run).
         let template = dir.appendingPathComponent("template")
         for i in 0..<count {
-            _ = try Simulation.run(
-                image: image, operatorSpec: spec, noiseSigma: 0.01, seed: UInt64(i),
-                manifest: template.appendingPathComponent("job\(i).json"), solver: solverObject)
+            _ = try Simulation.run(image: image, operatorSpec: spec, noiseSigma: 0.01, seed: UInt64(i),
+                                   manifest: template.appendingPathComponent("job\(i).json"), solver: solverObject)
         }
         let configurations = js.flatMap { j in ts.map { Configuration(jobs: j, threads: $0) } }
         var seconds: [Configuration: [Double]] = [:]
@@ -72,32 +68,20 @@ struct BenchThroughputCommand: ParsableCommand {
                 let spool = dir.appendingPathComponent("spool-r\(round)-j\(c.jobs)-t\(c.threads)")
                 try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
                 try FileManager.default.copyItem(at: template, to: spool.appendingPathComponent("incoming"))
-                var args = [
-                    "--spool", spool.path, "--model", modelPath, "--jobs", String(c.jobs),
-                    "--threads", String(c.threads), "--once",
-                ]
+                var args = ["--spool", spool.path, "--model", modelPath, "--jobs", String(c.jobs),
+                            "--threads", String(c.threads), "--once"]
                 if let config { args += ["--config", URL(fileURLWithPath: config).path] }
                 let start = now()
                 let r = try ChildProcess.run(daemon, args)
                 let wall = now() - start
-                guard r.status == 0 else {
-                    throw CLIError("dmilod (jobs \(c.jobs), threads \(c.threads)) exited with status \(r.status)")
-                }
-                let done =
-                    (try? FileManager.default.contentsOfDirectory(atPath: spool.appendingPathComponent("done").path))
-                    ?? []
+                guard r.status == 0 else { throw CLIError("dmilod (jobs \(c.jobs), threads \(c.threads)) exited with status \(r.status)") }
+                let done = (try? FileManager.default.contentsOfDirectory(atPath: spool.appendingPathComponent("done").path)) ?? []
                 guard done.filter({ !$0.hasPrefix(".") }).count == count else {
-                    throw CLIError(
-                        "dmilod (jobs \(c.jobs), threads \(c.threads)) finished \(done.count) of \(count) jobs; see \(spool.path)"
-                    )
+                    throw CLIError("dmilod (jobs \(c.jobs), threads \(c.threads)) finished \(done.count) of \(count) jobs; see \(spool.path)")
                 }
                 seconds[c, default: []].append(wall)
-                FileHandle.standardError.write(
-                    Data(
-                        String(
-                            format: "round %d: jobs %d threads %d: %.1f s for %d jobs\n",
-                            round, c.jobs, c.threads, wall, count
-                        ).utf8))
+                FileHandle.standardError.write(Data(String(format: "round %d: jobs %d threads %d: %.1f s for %d jobs\n",
+                                                           round, c.jobs, c.threads, wall, count).utf8))
                 if work == nil { try? FileManager.default.removeItem(at: spool) }
             }
         }
@@ -106,15 +90,12 @@ struct BenchThroughputCommand: ParsableCommand {
         for c in configurations {
             let s = seconds[c]!, m = median(s)
             let shown = c.threads == 0 ? "0 (→ \(Threading.automaticThreads(jobs: c.jobs)))" : String(c.threads)
-            print(
-                String(
-                    format: "| %d | %@ | %.2f | %.2f | %@ |", c.jobs, shown, Double(count) * 60 / m, m / Double(count),
-                    s.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+            print(String(format: "| %d | %@ | %.2f | %.2f | %@ |", c.jobs, shown, Double(count) * 60 / m, m / Double(count),
+                         s.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
         }
-        print(
-            "\n\(count) jobs per run (\(self.operator), σ = 0.01, solver \(solver ?? "daemon defaults")), \(rounds) round(s) "
-                + "interleaved, `dmilod --once` wall time incl. start-up; \(Threading.onlineCores()) online cores, CPU \(Self.cpuModel()); "
-                + "model \(model)")
+        print("\n\(count) jobs per run (\(self.operator), σ = 0.01, solver \(solver ?? "daemon defaults")), \(rounds) round(s) " +
+              "interleaved, `dmilod --once` wall time incl. start-up; \(Threading.onlineCores()) online cores, CPU \(Self.cpuModel()); " +
+              "model \(model)")
     }
 
     static func list(_ s: String, option: String, min: Int) throws -> [Int] {
@@ -128,9 +109,7 @@ struct BenchThroughputCommand: ParsableCommand {
 
     /// An executable installed beside this one.
     static func sibling(_ name: String) throws -> String {
-        URL(fileURLWithPath: try ChildProcess.currentExecutable()).deletingLastPathComponent().appendingPathComponent(
-            name
-        ).path
+        URL(fileURLWithPath: try ChildProcess.currentExecutable()).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
     /// "model name (family F model M)" from /proc/cpuinfo (VMs often show only a brand name; family and model
@@ -139,15 +118,10 @@ struct BenchThroughputCommand: ParsableCommand {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
         let lines = text.split(separator: "\n")
         func field(_ key: String) -> String? {
-            guard
-                let line = lines.first(where: {
-                    $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) == key
-                }),
-                let colon = line.firstIndex(of: ":")
-            else { return nil }
+            guard let line = lines.first(where: { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) == key }),
+                  let colon = line.firstIndex(of: ":") else { return nil }
             return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        return
-            "\(field("model name") ?? "unknown") (family \(field("cpu family") ?? "?") model \(field("model") ?? "?"))"
+        return "\(field("model name") ?? "unknown") (family \(field("cpu family") ?? "?") model \(field("model") ?? "?"))"
     }
 }

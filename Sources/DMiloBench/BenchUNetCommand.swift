@@ -5,7 +5,6 @@ import ArgumentParser
 import DMiloKernels
 import DMiloModel
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,16 +16,13 @@ struct BenchUNetCommand: ParsableCommand {
     @Option(help: "batch size") var batch: Int = 1
     @Option(help: "threads (default: all cores)") var threads: Int?
     @Option(help: "timed iterations (after one warm-up)") var iterations: Int = 10
-    @Flag(
-        name: .customLong("compressed-weights"), help: "keep F16/BF16 conv weights compressed (dequantised per layer)")
+    @Flag(name: .customLong("compressed-weights"), help: "keep F16/BF16 conv weights compressed (dequantised per layer)")
     var compressedWeights = false
     @Flag(help: "recompute each op's activations in the VJP instead of storing them (UNet2DModel.recomputeActivations)")
     var recompute = false
-    @Flag(help: "print time per op kind (GEMM, im2col, GroupNorm, attention, threading, elementwise)") var profile =
-        false
+    @Flag(help: "print time per op kind (GEMM, im2col, GroupNorm, attention, threading, elementwise)") var profile = false
     @Option(help: computeHelp) var compute: ComputeMode = .auto
-    @Flag(help: "also run Tools/bench_torch.py (python from $DMILO_PYTHON or a .venv-tools found upwards)") var torch =
-        false
+    @Flag(help: "also run Tools/bench_torch.py (python from $DMILO_PYTHON or a .venv-tools found upwards)") var torch = false
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -36,8 +32,7 @@ struct BenchUNetCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Threading.count = threads }
-        let net = try DiffusionModels.load(
-            path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
+        let net = try DiffusionModels.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
         let precision = try ComputeSelection.apply(compute, to: net) { print($0) }
         let rssAfterLoad = peakRSSMiB()
         net.recomputeActivations = recompute
@@ -68,25 +63,18 @@ struct BenchUNetCommand: ParsableCommand {
         // The input VJP of a conv/linear/attention layer costs as many FLOPs as its forward: forward+VJP ≈ 2×.
         print("model        \(model)")
         print("architecture \(net.architectureSummary)")
-        print(
-            "setup        batch \(batch), \(s.height)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
-                + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
-                + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
+        print("setup        batch \(batch), \(s.height)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
+              + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
+              + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
         print("compute      \(precision.rawValue) (--compute \(compute.rawValue)); \(CPUFeatures.summary)")
-        print(
-            String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9)
-        )
+        print(String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9))
         print("| pass | median ms | GFLOPS |")
         print("|---|---|---|")
         print(String(format: "| forward | %.2f | %.1f |", fMs, flops / (fMs * 1e6)))
         print(String(format: "| forward+VJP | %.2f | %.1f |", vMs, 2 * flops / (vMs * 1e6)))
-        print(
-            String(
-                format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
-                Double(net.parameterBytes) / 1048576))
-        print(
-            "peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)"
-        )
+        print(String(format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
+                     Double(net.parameterBytes) / 1048576))
+        print("peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
 
         if profile {
             let f = try BenchUNetProfile.measure(iterations: iterations) { _ = try net.forward(x, timestep: t) }
@@ -98,13 +86,8 @@ struct BenchUNetCommand: ParsableCommand {
         }
         if torch {
             let r = try runTorch()
-            print(
-                "| PyTorch \(r.version) | forward \(String(format: "%.2f", r.forward)) ms | forward+VJP \(String(format: "%.2f", r.vjp)) ms |"
-            )
-            print(
-                String(
-                    format: "ratio (torch / dmilo): forward %.2f×, forward+VJP %.2f×  (>1 = dmilo faster)",
-                    r.forward / fMs, r.vjp / vMs))
+            print("| PyTorch \(r.version) | forward \(String(format: "%.2f", r.forward)) ms | forward+VJP \(String(format: "%.2f", r.vjp)) ms |")
+            print(String(format: "ratio (torch / dmilo): forward %.2f×, forward+VJP %.2f×  (>1 = dmilo faster)", r.forward / fMs, r.vjp / vMs))
             if let rss = r.peakRSS { print(String(format: "torch peak RSS %.1f MiB", rss)) }
         }
     }
@@ -115,27 +98,21 @@ struct BenchUNetCommand: ParsableCommand {
         let (python, script) = try PythonTools.locate(script: "bench_torch.py")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [
-            script, "--model", model, "--batch", String(batch), "--threads", String(Threading.count),
-            "--iterations", String(iterations),
-        ]
+        p.arguments = [script, "--model", model, "--batch", String(batch), "--threads", String(Threading.count),
+                       "--iterations", String(iterations)]
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw CLIError("--torch: \(script) exited with status \(p.terminationStatus)")
-        }
+        guard p.terminationStatus == 0 else { throw CLIError("--torch: \(script) exited with status \(p.terminationStatus)") }
         let text = String(decoding: data, as: UTF8.self)
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-            let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-            let f = obj["forward_ms"] as? Double, let v = obj["vjp_ms"] as? Double
-        else {
+              let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let f = obj["forward_ms"] as? Double, let v = obj["vjp_ms"] as? Double else {
             throw CLIError("--torch: could not parse the output of \(script): \(text.suffix(300))")
         }
-        return TorchResult(
-            forward: f, vjp: v, version: obj["torch"] as? String ?? "?", peakRSS: obj["peak_rss_mb"] as? Double)
+        return TorchResult(forward: f, vjp: v, version: obj["torch"] as? String ?? "?", peakRSS: obj["peak_rss_mb"] as? Double)
     }
 }
 

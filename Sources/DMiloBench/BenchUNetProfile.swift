@@ -5,8 +5,7 @@ import DMiloKernels
 
 enum BenchUNetProfile {
     /// Median-free totals over `iterations` runs of `pass`: milliseconds per pass for each kind, and the whole pass.
-    static func measure(iterations: Int, _ pass: () throws -> Void) rethrows -> (kinds: [OpKind: Double], total: Double)
-    {
+    static func measure(iterations: Int, _ pass: () throws -> Void) rethrows -> (kinds: [OpKind: Double], total: Double) {
         OpProfile.start()
         let t0 = now()
         for _ in 0..<iterations { try pass() }

@@ -4,7 +4,6 @@
 // ru_maxrss (Linux: KiB, and it survives the child's own re-exec with OPENBLAS_CORETYPE).
 
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -20,11 +20,8 @@ public enum KernelBench {
     /// Times `Conv2D.forward`, `Conv2D.backwardInput` and, for comparison, bare sgemms with the forward's
     /// M = cout, K = cin·kh·kw over all N = hOut·wOut columns (per batch item), in the same column tiles the
     /// convolution uses (so memory stays at `scratchCount`) — the rate the convolution could at best reach.
-    public static func conv(
-        _ s: Conv2DShape, iterations: Int = 10
-    )
-        -> (forward: KernelTiming, backwardInput: KernelTiming, gemm: KernelTiming)
-    {
+    public static func conv(_ s: Conv2DShape, iterations: Int = 10)
+        -> (forward: KernelTiming, backwardInput: KernelTiming, gemm: KernelTiming) {
         let x = filled(s.inputCount, seed: 1), w = filled(s.weightCount, seed: 2), b = filled(s.cout, seed: 3)
         let y = filled(s.outputCount, seed: 4), scratch = Tensor(shape: [Swift.max(s.scratchCount, 1)])
         let dx = Tensor(shape: [s.inputCount]), col = Tensor(shape: [s.patchSize * s.tileRows * s.wOut])
@@ -41,9 +38,8 @@ public enum KernelBench {
                 var y0 = 0
                 while y0 < s.hOut {
                     let n = Swift.min(s.tileRows, s.hOut - y0) * s.wOut
-                    BLAS.sgemm(
-                        transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: w.data, lda: k,
-                        b: col.data, ldb: n, beta: 0, c: y.data + y0 * s.wOut, ldc: hw)
+                    BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: w.data, lda: k,
+                               b: col.data, ldb: n, beta: 0, c: y.data + y0 * s.wOut, ldc: hw)
                     y0 += s.tileRows
                 }
             }
@@ -55,9 +51,8 @@ public enum KernelBench {
     public static func sgemm(m: Int, n: Int, k: Int, iterations: Int = 10) -> KernelTiming {
         let a = filled(m * k, seed: 5), b = filled(k * n, seed: 6), c = Tensor(shape: [m * n])
         return time(iterations, Double(2 * m * n * k)) {
-            BLAS.sgemm(
-                transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k, b: b.data, ldb: n,
-                beta: 0, c: c.data, ldc: n)
+            BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k, b: b.data, ldb: n,
+                       beta: 0, c: c.data, ldc: n)
         }
     }
 

@@ -19,9 +19,7 @@ enum PythonTools {
             dir = (dir as NSString).deletingLastPathComponent
         }
         if let d = env["DMILO_TOOLS_DIR"] { script = (d as NSString).appendingPathComponent(name) }
-        guard let script else {
-            throw CLIError("--torch: Tools/\(name) not found (run from the repository or set DMILO_TOOLS_DIR)")
-        }
+        guard let script else { throw CLIError("--torch: Tools/\(name) not found (run from the repository or set DMILO_TOOLS_DIR)") }
         guard let python else { throw CLIError("--torch: no python (set DMILO_PYTHON or create .venv-tools)") }
         return (python, script)
     }

@@ -8,17 +8,9 @@
 
 /// ggml tensor types dmilo reads and writes.
 public enum GGMLType: UInt32, Sendable, CaseIterable {
-    case f32 = 0
-    case f16 = 1
-    case q8_0 = 8
+    case f32 = 0, f16 = 1, q8_0 = 8
 
-    public var name: String {
-        switch self {
-        case .f32: "F32";
-        case .f16: "F16";
-        case .q8_0: "Q8_0"
-        }
-    }
+    public var name: String { switch self { case .f32: "F32"; case .f16: "F16"; case .q8_0: "Q8_0" } }
 
     /// Bytes of a tensor of `shape`, nil when the element count or the byte size overflows.
     public func checkedByteCount(shape: [Int]) -> Int? {
@@ -38,58 +30,27 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
 /// A metadata value. Arrays hold one element type.
 public indirect enum GGUFValue: Sendable, Equatable {
-    case uint8(UInt8)
-    case int8(Int8)
-    case uint16(UInt16)
-    case int16(Int16)
-    case uint32(UInt32)
-    case int32(Int32)
-    case float32(Float)
-    case bool(Bool)
-    case string(String)
-    case uint64(UInt64)
-    case int64(Int64)
-    case float64(Double)
+    case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32), float32(Float)
+    case bool(Bool), string(String), uint64(UInt64), int64(Int64), float64(Double)
     case array([GGUFValue])
 
     var typeID: UInt32 {
         switch self {
-        case .uint8: 0;
-        case .int8: 1;
-        case .uint16: 2;
-        case .int16: 3;
-        case .uint32: 4;
-        case .int32: 5
-        case .float32: 6;
-        case .bool: 7;
-        case .string: 8;
-        case .array: 9;
-        case .uint64: 10;
-        case .int64: 11;
-        case .float64: 12
+        case .uint8: 0; case .int8: 1; case .uint16: 2; case .int16: 3; case .uint32: 4; case .int32: 5
+        case .float32: 6; case .bool: 7; case .string: 8; case .array: 9; case .uint64: 10; case .int64: 11; case .float64: 12
         }
     }
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var intValue: Int? {
         switch self {
-        case .uint8(let v): Int(v);
-        case .int8(let v): Int(v);
-        case .uint16(let v): Int(v);
-        case .int16(let v): Int(v)
-        case .uint32(let v): Int(v);
-        case .int32(let v): Int(v);
-        case .uint64(let v): Int(exactly: v);
-        case .int64(let v): Int(v)
+        case .uint8(let v): Int(v); case .int8(let v): Int(v); case .uint16(let v): Int(v); case .int16(let v): Int(v)
+        case .uint32(let v): Int(v); case .int32(let v): Int(v); case .uint64(let v): Int(exactly: v); case .int64(let v): Int(v)
         default: nil
         }
     }
     public var doubleValue: Double? {
-        switch self {
-        case .float32(let v): Double(v);
-        case .float64(let v): v;
-        default: intValue.map(Double.init)
-        }
+        switch self { case .float32(let v): Double(v); case .float64(let v): v; default: intValue.map(Double.init) }
     }
 }
 
@@ -157,9 +118,7 @@ public final class GGUFFile: @unchecked Sendable {
         var r = Reader(bytes: file.bytes, path: path)
         guard try r.u32("magic") == 0x4655_4747 else { throw FormatError(file: path, "not a GGUF file (bad magic)") }
         let version = try r.u32("version")
-        guard version == 3 else {
-            throw FormatError(file: path, field: "version", "GGUF version \(version); only version 3 is read")
-        }
+        guard version == 3 else { throw FormatError(file: path, field: "version", "GGUF version \(version); only version 3 is read") }
         let nTensors = try r.count("tensor count", limit: 1 << 20)
         let nKV = try r.count("metadata count", limit: 1 << 20)
         var md: [String: GGUFValue] = [:], keys: [String] = []
@@ -173,9 +132,7 @@ public final class GGUFFile: @unchecked Sendable {
         metadataKeys = keys
         var align = 32
         if let a = md["general.alignment"] {
-            guard let v = a.intValue, v > 0, v & (v - 1) == 0 else {
-                throw FormatError(file: path, field: "general.alignment", "must be a power of two")
-            }
+            guard let v = a.intValue, v > 0, v & (v - 1) == 0 else { throw FormatError(file: path, field: "general.alignment", "must be a power of two") }
             align = v
         }
         alignment = align
@@ -187,13 +144,10 @@ public final class GGUFFile: @unchecked Sendable {
             var ne: [Int] = []
             for _ in 0..<nd { ne.append(try r.count("dimension of \(name)", limit: 1 << 31)) }
             let tid = try r.u32("type of \(name)")
-            guard let type = GGMLType(rawValue: tid) else {
-                throw FormatError(file: path, field: name, "unsupported ggml type \(tid)")
-            }
+            guard let type = GGMLType(rawValue: tid) else { throw FormatError(file: path, field: name, "unsupported ggml type \(tid)") }
             let off = try r.count("offset of \(name)", limit: Int.max / 2)
             if type == .q8_0, ne[0] % Q8_0.blockSize != 0 {
-                throw FormatError(
-                    file: path, field: name, "Q8_0 needs the innermost dimension to be a multiple of 32, got \(ne[0])")
+                throw FormatError(file: path, field: name, "Q8_0 needs the innermost dimension to be a multiple of 32, got \(ne[0])")
             }
             infos.append((name, Array(ne.reversed()), type, off))
         }
@@ -203,16 +157,12 @@ public final class GGUFFile: @unchecked Sendable {
             // Sizes in checked arithmetic: a dimension list whose product or byte size overflows, or whose data
             // does not fit in the file, is refused before anything is sized from it.
             guard let bytes = type.checkedByteCount(shape: shape), dataStart <= file.count,
-                off % align == 0, off <= file.count - dataStart, bytes <= file.count - dataStart - off
-            else {
-                throw FormatError(
-                    file: path, field: name,
-                    "data (shape \(shape) of \(type.name) at offset \(off)) lies outside the file or is misaligned; truncated?"
-                )
+                  off % align == 0, off <= file.count - dataStart, bytes <= file.count - dataStart - off else {
+                throw FormatError(file: path, field: name,
+                                  "data (shape \(shape) of \(type.name) at offset \(off)) lies outside the file or is misaligned; truncated?")
             }
             guard ts[name] == nil else { throw FormatError(file: path, field: name, "duplicate tensor name") }
-            ts[name] = GGUFTensorInfo(
-                name: name, shape: shape, type: type, fileOffset: dataStart + off, byteCount: bytes)
+            ts[name] = GGUFTensorInfo(name: name, shape: shape, type: type, fileOffset: dataStart + off, byteCount: bytes)
             names.append(name)
         }
         tensors = ts
@@ -228,16 +178,11 @@ public final class GGUFFile: @unchecked Sendable {
     /// Dequantises tensor `name` into `out` (count must match).
     public func loadF32(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
         guard let t = tensors[name] else { throw FormatError(file: path, field: name, "no such tensor") }
-        guard out.count == t.count else {
-            throw FormatError(file: path, field: name, "\(t.count) elements, buffer holds \(out.count)")
-        }
+        guard out.count == t.count else { throw FormatError(file: path, field: name, "\(t.count) elements, buffer holds \(out.count)") }
         let raw = try rawBytes(name)
         switch t.type {
         case .f32:
-            for i in 0..<t.count {
-                out[i] = Float(
-                    bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            }
+            for i in 0..<t.count { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case .f16: HalfPrecision.f16ToF32(raw.baseAddress!, out.baseAddress!, count: t.count)
         case .q8_0: Q8_0.dequantize(raw.baseAddress!, count: t.count, into: out.baseAddress!)
         }
@@ -254,18 +199,12 @@ public final class GGUFFile: @unchecked Sendable {
         var offset = 0
 
         mutating func take(_ n: Int, _ what: String) throws -> Int {
-            guard n >= 0, offset <= bytes.count - n else {
-                throw FormatError(file: path, field: what, "file ends inside the header (truncated)")
-            }
+            guard n >= 0, offset <= bytes.count - n else { throw FormatError(file: path, field: what, "file ends inside the header (truncated)") }
             defer { offset += n }
             return offset
         }
-        mutating func u32(_ what: String) throws -> UInt32 {
-            UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: try take(4, what), as: UInt32.self))
-        }
-        mutating func u64(_ what: String) throws -> UInt64 {
-            UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: try take(8, what), as: UInt64.self))
-        }
+        mutating func u32(_ what: String) throws -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: try take(4, what), as: UInt32.self)) }
+        mutating func u64(_ what: String) throws -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: try take(8, what), as: UInt64.self)) }
         mutating func count(_ what: String, limit: Int) throws -> Int {
             let v = try u64(what)
             guard v <= UInt64(limit) else { throw FormatError(file: path, field: what, "\(v) is implausibly large") }
@@ -277,9 +216,7 @@ public final class GGUFFile: @unchecked Sendable {
             return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[o..<(o + n)]), as: UTF8.self)
         }
         mutating func value(type: UInt32, what: String, depth: Int) throws -> GGUFValue {
-            func load<T>(_: T.Type, _ n: Int) throws -> T {
-                bytes.loadUnaligned(fromByteOffset: try take(n, what), as: T.self)
-            }
+            func load<T>(_: T.Type, _ n: Int) throws -> T { bytes.loadUnaligned(fromByteOffset: try take(n, what), as: T.self) }
             switch type {
             case 0: return .uint8(try load(UInt8.self, 1))
             case 1: return .int8(try load(Int8.self, 1))
@@ -298,8 +235,7 @@ public final class GGUFFile: @unchecked Sendable {
                 let et = try u32("element type of \(what)")
                 let n = try count("length of \(what)", limit: 1 << 24)
                 guard n <= bytes.count - offset else {  // every element takes at least one byte
-                    throw FormatError(
-                        file: path, field: what, "array of \(n) elements is longer than the rest of the file")
+                    throw FormatError(file: path, field: what, "array of \(n) elements is longer than the rest of the file")
                 }
                 var a: [GGUFValue] = []
                 a.reserveCapacity(n)
@@ -330,14 +266,8 @@ public struct GGUFWriter {
         values.withUnsafeBufferPointer { src in
             data.withUnsafeMutableBytes { dst in
                 switch type {
-                case .f32:
-                    for (i, v) in src.enumerated() {
-                        dst.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                    }
-                case .f16:
-                    for (i, v) in src.enumerated() {
-                        dst.storeBytes(of: HalfPrecision.f32ToF16(v).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                    }
+                case .f32: for (i, v) in src.enumerated() { dst.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                case .f16: for (i, v) in src.enumerated() { dst.storeBytes(of: HalfPrecision.f32ToF16(v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
                 case .q8_0: Q8_0.quantize(src, into: dst)
                 }
             }
@@ -385,7 +315,7 @@ public struct GGUFWriter {
         for (t, off) in zip(tensors, offsets) {
             str(t.name)
             u32(UInt32(t.shape.count))
-            for d in t.shape.reversed() { u64(UInt64(d)) }  // innermost first
+            for d in t.shape.reversed() { u64(UInt64(d)) }   // innermost first
             u32(t.type.rawValue)
             u64(UInt64(off))
         }

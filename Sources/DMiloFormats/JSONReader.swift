@@ -59,7 +59,7 @@ struct JSONReader {
         while k < bytes.count {
             let b = bytes[k]
             if b < 0x80 { k += 1; continue }
-            let n: Int, low: UInt8, high: UInt8  // continuation count; bounds of the first continuation byte
+            let n: Int, low: UInt8, high: UInt8   // continuation count; bounds of the first continuation byte
             switch b {
             case 0xC2...0xDF: (n, low, high) = (1, 0x80, 0xBF)
             case 0xE0: (n, low, high) = (2, 0xA0, 0xBF)
@@ -88,8 +88,7 @@ struct JSONReader {
             if [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) {
                 i += 1
             } else if lenient, bytes[i] == UInt8(ascii: "/"), i + 1 < bytes.count,
-                let end = bytes[(i + 2)...].firstRange(of: bytes[i + 1] == UInt8(ascii: "*") ? [0x2A, 0x2F] : [0x0A])
-            {
+                      let end = bytes[(i + 2)...].firstRange(of: bytes[i + 1] == UInt8(ascii: "*") ? [0x2A, 0x2F] : [0x0A]) {
                 i = end.upperBound
             } else {
                 return
@@ -151,16 +150,12 @@ struct JSONReader {
             skipSpace()
             guard i < bytes.count else { throw fail("unexpected end of input inside an object") }
             if bytes[i] == UInt8(ascii: "/") { throw fail("comments are not allowed in JSON") }
-            guard bytes[i] == UInt8(ascii: "\"") else {
-                throw fail("unexpected \(shown(bytes[i])), expected a key in double quotes")
-            }
+            guard bytes[i] == UInt8(ascii: "\"") else { throw fail("unexpected \(shown(bytes[i])), expected a key in double quotes") }
             let keyAt = i
             let key = try string()
             guard o[key] == nil || lenient else { throw fail("duplicate key \"\(key)\"", at: keyAt) }
             skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else {
-                throw fail("expected ':' after the key \"\(key)\"")
-            }
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after the key \"\(key)\"") }
             i += 1
             o[key] = try value(depth: depth + 1)
             if try !another(close: UInt8(ascii: "}"), inside: "an object") { return .object(o) }
@@ -188,9 +183,7 @@ struct JSONReader {
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
         let intStart = i
         guard digits() > 0 else { throw fail("a number needs digits after '-'") }
-        if bytes[intStart] == UInt8(ascii: "0"), i - intStart > 1 {
-            throw fail("numbers may not have leading zeros", at: intStart)
-        }
+        if bytes[intStart] == UInt8(ascii: "0"), i - intStart > 1 { throw fail("numbers may not have leading zeros", at: intStart) }
         var integral = true
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             i += 1; integral = false
@@ -253,9 +246,7 @@ struct JSONReader {
             }
             i += 2
             let lo = try hex4()
-            guard (0xDC00...0xDFFF).contains(lo) else {
-                throw fail("unpaired surrogate \\u\(String(hi, radix: 16))", at: at)
-            }
+            guard (0xDC00...0xDFFF).contains(lo) else { throw fail("unpaired surrogate \\u\(String(hi, radix: 16))", at: at) }
             code = 0x10000 + ((UInt32(hi) - 0xD800) << 10) + (UInt32(lo) - 0xDC00)
         } else if (0xDC00...0xDFFF).contains(hi) {
             throw fail("unpaired surrogate \\u\(String(hi, radix: 16))", at: at)
@@ -265,8 +256,7 @@ struct JSONReader {
 
     mutating func hex4() throws -> UInt16 {
         guard bytes.count - i >= 4, let v = UInt16(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16),
-            bytes[i..<i + 4].allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") })
-        else {
+              bytes[i..<i + 4].allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") }) else {
             throw fail("\\u needs four hex digits")
         }
         i += 4

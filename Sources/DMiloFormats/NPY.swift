@@ -48,34 +48,25 @@ public enum NPY {
             throw FormatError(file: name, field: "version", "unsupported .npy format version \(major).\(bytes[7])")
         }
         guard headerStart + headerLen <= bytes.count else {
-            throw FormatError(
-                file: name, field: "header", "declares \(headerLen) bytes but the file ends first (truncated)")
+            throw FormatError(file: name, field: "header", "declares \(headerLen) bytes but the file ends first (truncated)")
         }
-        guard
-            let header = String(
-                bytes: bytes[headerStart..<(headerStart + headerLen)], encoding: major == 3 ? .utf8 : .isoLatin1)
-        else {
+        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLen)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
             throw FormatError(file: name, field: "header", "is not text")
         }
         let descr = try stringValue(header, key: "descr", name: name)
         let fortran = try boolValue(header, key: "fortran_order", name: name)
         let shape = try shapeValue(header, name: name)
         if fortran {
-            throw FormatError(
-                file: name, field: "fortran_order",
-                "Fortran-order arrays are not supported; save with np.ascontiguousarray")
+            throw FormatError(file: name, field: "fortran_order", "Fortran-order arrays are not supported; save with np.ascontiguousarray")
         }
         let itemSize: Int
         switch descr {
         case "<f4": itemSize = 4
         case "<f8": itemSize = 8
         case ">f4", ">f8":
-            throw FormatError(
-                file: name, field: "descr",
-                "big-endian dtype '\(descr)' is not supported; use little-endian float32 ('<f4')")
+            throw FormatError(file: name, field: "descr", "big-endian dtype '\(descr)' is not supported; use little-endian float32 ('<f4')")
         default:
-            throw FormatError(
-                file: name, field: "descr", "dtype '\(descr)' is not supported; use float32 ('<f4') or float64 ('<f8')")
+            throw FormatError(file: name, field: "descr", "dtype '\(descr)' is not supported; use float32 ('<f4') or float64 ('<f8')")
         }
         var count = 1
         for d in shape {
@@ -85,29 +76,21 @@ public enum NPY {
         }
         let dataStart = headerStart + headerLen
         guard count <= bytes.count else {  // also keeps count·itemSize from overflowing
-            throw FormatError(
-                file: name, field: "data", "shape \(shape) needs more bytes than the file has (truncated)")
+            throw FormatError(file: name, field: "data", "shape \(shape) needs more bytes than the file has (truncated)")
         }
         let need = count * itemSize
         guard bytes.count - dataStart >= need else {
-            throw FormatError(
-                file: name, field: "data",
-                "shape \(shape) needs \(need) bytes but only \(bytes.count - dataStart) follow the header (truncated)")
+            throw FormatError(file: name, field: "data",
+                              "shape \(shape) needs \(need) bytes but only \(bytes.count - dataStart) follow the header (truncated)")
         }
         var values = [Float](repeating: 0, count: count)
         let base = bytes.baseAddress! + dataStart
         values.withUnsafeMutableBufferPointer { out in
             if itemSize == 4 {
-                for i in 0..<count {
-                    out[i] = Float(
-                        bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                }
+                for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
             } else {
                 for i in 0..<count {
-                    out[i] = Float(
-                        Double(
-                            bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
-                        ))
+                    out[i] = Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
                 }
             }
         }

@@ -57,14 +57,10 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.path = path
         let file = try MappedFile(path: path)
         self.file = file
-        guard file.count >= 8 else {
-            throw FormatError(
-                file: path, "file is \(file.count) bytes; a safetensors file starts with an 8-byte header length")
-        }
+        guard file.count >= 8 else { throw FormatError(file: path, "file is \(file.count) bytes; a safetensors file starts with an 8-byte header length") }
         let n64 = try file.uint64LE(at: 0, what: "header length")
         guard n64 <= UInt64(Self.maxHeaderBytes) else {
-            throw FormatError(
-                file: path, field: "header length", "\(n64) bytes exceeds the 100 MB limit (not a safetensors file?)")
+            throw FormatError(file: path, field: "header length", "\(n64) bytes exceeds the 100 MB limit (not a safetensors file?)")
         }
         let n = Int(n64)
         let headerBytes = try file.slice(8, n, what: "JSON header")
@@ -98,53 +94,40 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard let entry = value as? [String: Any] else {
                 throw FormatError(file: path, field: name, "header entry must be an object")
             }
-            guard let ds = entry["dtype"] as? String else {
-                throw FormatError(file: path, field: name, "missing \"dtype\"")
-            }
+            guard let ds = entry["dtype"] as? String else { throw FormatError(file: path, field: name, "missing \"dtype\"") }
             guard let dtype = SafetensorsDType(rawValue: ds) else {
                 throw FormatError(file: path, field: name, "unknown dtype \"\(ds)\"")
             }
-            guard let shapeAny = entry["shape"] as? [Any] else {
-                throw FormatError(file: path, field: name, "missing \"shape\"")
-            }
+            guard let shapeAny = entry["shape"] as? [Any] else { throw FormatError(file: path, field: name, "missing \"shape\"") }
             var shape: [Int] = []
             for d in shapeAny {
                 guard let i = Self.integer(d), i >= 0 else {
-                    throw FormatError(
-                        file: path, field: name, "shape \(shapeAny) has a non-integer or negative dimension")
+                    throw FormatError(file: path, field: name, "shape \(shapeAny) has a non-integer or negative dimension")
                 }
                 shape.append(i)
             }
             guard let offs = entry["data_offsets"] as? [Any], offs.count == 2,
-                let begin = Self.integer(offs[0]), let end = Self.integer(offs[1])
-            else {
+                  let begin = Self.integer(offs[0]), let end = Self.integer(offs[1]) else {
                 throw FormatError(file: path, field: name, "\"data_offsets\" must be two integers")
             }
             for k in entry.keys where !["dtype", "shape", "data_offsets"].contains(k) {
                 throw FormatError(file: path, field: name, "unexpected key \"\(k)\"")
             }
-            guard let count = checkedElementCount(shape) else {
-                throw FormatError(file: path, field: name, "shape \(shape) overflows")
-            }
+            guard let count = checkedElementCount(shape) else { throw FormatError(file: path, field: name, "shape \(shape) overflows") }
             guard begin >= 0, end >= begin else {
-                throw FormatError(
-                    file: path, field: name, "data_offsets [\(begin), \(end)] are not an increasing range")
+                throw FormatError(file: path, field: name, "data_offsets [\(begin), \(end)] are not an increasing range")
             }
             guard end <= dataCount else {
-                throw FormatError(
-                    file: path, field: name,
-                    "data_offsets end \(end) is past the data buffer (\(dataCount) bytes): file truncated?")
+                throw FormatError(file: path, field: name,
+                                  "data_offsets end \(end) is past the data buffer (\(dataCount) bytes): file truncated?")
             }
             let (need, overflow) = count.multipliedReportingOverflow(by: dtype.size)
             guard !overflow, end - begin == need else {
-                throw FormatError(
-                    file: path, field: name,
-                    "data_offsets span \(end - begin) bytes but shape \(shape) of \(ds) needs \(overflow ? "too many" : String(need))"
-                )
+                throw FormatError(file: path, field: name,
+                                  "data_offsets span \(end - begin) bytes but shape \(shape) of \(ds) needs \(overflow ? "too many" : String(need))")
             }
-            tensors[name] = SafetensorsTensor(
-                name: name, dtype: dtype, shape: shape, fileOffset: dataStart + begin,
-                byteCount: end - begin)
+            tensors[name] = SafetensorsTensor(name: name, dtype: dtype, shape: shape, fileOffset: dataStart + begin,
+                                              byteCount: end - begin)
             ranges.append((begin, end, name))
         }
         ranges.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
@@ -176,8 +159,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         case .F16: HalfPrecision.f16ToF32(src, dst, count: t.count)
         case .BF16: HalfPrecision.bf16ToF32(src, dst, count: t.count)
         default:
-            throw FormatError(
-                file: path, field: name, "dtype \(t.dtype.rawValue) cannot be loaded as float (F32, F16, BF16 only)")
+            throw FormatError(file: path, field: name, "dtype \(t.dtype.rawValue) cannot be loaded as float (F32, F16, BF16 only)")
         }
     }
 
@@ -213,9 +195,7 @@ public enum SafetensorsWriter {
         var header: [String: Any] = [:]
         var payload: [UInt8] = []
         for e in entries.sorted(by: { $0.name < $1.name }) {
-            guard e.dtype.isFloatLoadable else {
-                throw FormatError(file: "<memory>", field: e.name, "writer supports F32/F16/BF16")
-            }
+            guard e.dtype.isFloatLoadable else { throw FormatError(file: "<memory>", field: e.name, "writer supports F32/F16/BF16") }
             guard e.shape.reduce(1, *) == e.values.count else {
                 throw FormatError(file: "<memory>", field: e.name, "\(e.values.count) values for shape \(e.shape)")
             }
@@ -223,8 +203,7 @@ public enum SafetensorsWriter {
             for v in e.values {
                 switch e.dtype {
                 case .F32: withUnsafeBytes(of: v.bitPattern.littleEndian) { payload.append(contentsOf: $0) }
-                case .F16:
-                    withUnsafeBytes(of: HalfPrecision.f32ToF16(v).littleEndian) { payload.append(contentsOf: $0) }
+                case .F16: withUnsafeBytes(of: HalfPrecision.f32ToF16(v).littleEndian) { payload.append(contentsOf: $0) }
                 default: withUnsafeBytes(of: HalfPrecision.f32ToBF16(v).littleEndian) { payload.append(contentsOf: $0) }
                 }
             }

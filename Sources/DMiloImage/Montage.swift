@@ -22,7 +22,7 @@ public enum Montage {
     static let placeholderFill: UInt8 = 128
 
     private enum Panel {
-        case image(Tensor)  // (C, H, W), C = 1 or 3
+        case image(Tensor) // (C, H, W), C = 1 or 3
         case vector(count: Int)
     }
 
@@ -32,15 +32,11 @@ public enum Montage {
     ///   - labels: optional captions, one per panel.
     ///   - scale: integer upscaling of the largest panel (e.g. 4 makes a 32×32 image 128×128).
     ///   - separator: pixels between panels and around the montage.
-    public static func make(
-        panels tensors: [Tensor], labels: [String]? = nil, scale: Int = 1,
-        separator: Int = 4
-    ) throws -> PNGImage {
+    public static func make(panels tensors: [Tensor], labels: [String]? = nil, scale: Int = 1,
+                            separator: Int = 4) throws -> PNGImage {
         guard !tensors.isEmpty else { throw ImageShapeError("Montage: no panels") }
         guard (1...64).contains(scale) else { throw ImageShapeError("Montage: scale \(scale) is not in 1...64") }
-        guard (0...256).contains(separator) else {
-            throw ImageShapeError("Montage: separator \(separator) is not in 0...256")
-        }
+        guard (0...256).contains(separator) else { throw ImageShapeError("Montage: separator \(separator) is not in 0...256") }
         if let labels, labels.count != tensors.count {
             throw ImageShapeError("Montage: \(labels.count) labels for \(tensors.count) panels")
         }
@@ -74,13 +70,11 @@ public enum Montage {
                 canvas.paint(t, x: x, y: top + (display - t.shape[1] * f) / 2, factor: f)
             case .vector(let m):
                 canvas.fill(x: x, y: top, width: display, height: display, value: placeholderFill)
-                drawCentred(
-                    ["1-D", "MEASUREMENT", "\(m) VALUES"], on: &canvas, x: x, width: display,
-                    y: top + display / 2 - 3 * BitmapFont.glyphHeight * textScale / 2, scale: textScale)
+                drawCentred(["1-D", "MEASUREMENT", "\(m) VALUES"], on: &canvas, x: x, width: display,
+                            y: top + display / 2 - 3 * BitmapFont.glyphHeight * textScale / 2, scale: textScale)
             }
             if let labels {
-                drawCentred(
-                    [labels[i]], on: &canvas, x: x, width: widths[i], y: separator + 2 * textScale, scale: textScale)
+                drawCentred([labels[i]], on: &canvas, x: x, width: widths[i], y: separator + 2 * textScale, scale: textScale)
             }
             x += widths[i] + separator
         }
@@ -90,15 +84,11 @@ public enum Montage {
     /// Images of one size in a grid, row by row, `columns` per row, each upscaled by `scale`, `separator` white
     /// pixels between and around cells. Gray images are replicated into RGB when any image is RGB.
     /// - Parameter images: model-unit tensors (C, H, W) with C = 1 or 3, or (H, W), all with the same H and W.
-    public static func grid(
-        images tensors: [Tensor], columns: Int, scale: Int = 1, separator: Int = 2
-    ) throws -> PNGImage {
+    public static func grid(images tensors: [Tensor], columns: Int, scale: Int = 1, separator: Int = 2) throws -> PNGImage {
         guard !tensors.isEmpty else { throw ImageShapeError("Montage.grid: no images") }
         guard columns >= 1 else { throw ImageShapeError("Montage.grid: columns \(columns) < 1") }
         guard (1...64).contains(scale) else { throw ImageShapeError("Montage.grid: scale \(scale) is not in 1...64") }
-        guard (0...256).contains(separator) else {
-            throw ImageShapeError("Montage.grid: separator \(separator) is not in 0...256")
-        }
+        guard (0...256).contains(separator) else { throw ImageShapeError("Montage.grid: separator \(separator) is not in 0...256") }
         var images = [Tensor]()
         for t in tensors {
             guard case .image(let image) = try panel(t) else {
@@ -114,15 +104,12 @@ public enum Montage {
         let rows = (images.count + columns - 1) / columns
         let width = separator + cols * (w * scale + separator)
         let height = separator + rows * (h * scale + separator)
-        guard width <= 65536, height <= 65536 else {
-            throw ImageShapeError("Montage.grid: \(width)x\(height) is too large")
-        }
+        guard width <= 65536, height <= 65536 else { throw ImageShapeError("Montage.grid: \(width)x\(height) is too large") }
         let rgb = images.contains { $0.shape[0] == 3 }
         var canvas = RasterCanvas(width: width, height: height, channels: rgb ? 3 : 1, fill: background)
         for (i, t) in images.enumerated() {
-            canvas.paint(
-                t, x: separator + (i % columns) * (w * scale + separator),
-                y: separator + (i / columns) * (h * scale + separator), factor: scale)
+            canvas.paint(t, x: separator + (i % columns) * (w * scale + separator),
+                         y: separator + (i / columns) * (h * scale + separator), factor: scale)
         }
         return try canvas.image()
     }
@@ -158,14 +145,11 @@ public enum Montage {
     }
 
     /// Draws lines of text, each centred horizontally in [x, x + width), stacked from y.
-    private static func drawCentred(
-        _ lines: [String], on canvas: inout RasterCanvas, x: Int, width: Int, y: Int, scale: Int
-    ) {
+    private static func drawCentred(_ lines: [String], on canvas: inout RasterCanvas, x: Int, width: Int, y: Int, scale: Int) {
         for (i, line) in lines.enumerated() {
             let w = min(BitmapFont.width(of: line, scale: scale), width)
-            canvas.draw(
-                line, x: x + (width - w) / 2, y: y + i * (BitmapFont.glyphHeight + 2) * scale,
-                scale: scale, maxWidth: width, ink: 0)
+            canvas.draw(line, x: x + (width - w) / 2, y: y + i * (BitmapFont.glyphHeight + 2) * scale,
+                        scale: scale, maxWidth: width, ink: 0)
         }
     }
 }

@@ -21,9 +21,7 @@ public struct PNGImage: Sendable, Equatable {
         guard channels == 1 || channels == 3 else {
             throw ImageShapeError("PNGImage: \(channels) channels; only 1 (gray) or 3 (RGB) are written")
         }
-        guard bitDepth == 8 || bitDepth == 16 else {
-            throw ImageShapeError("PNGImage: bit depth \(bitDepth) is not 8 or 16")
-        }
+        guard bitDepth == 8 || bitDepth == 16 else { throw ImageShapeError("PNGImage: bit depth \(bitDepth) is not 8 or 16") }
         guard samples.count == width * height * channels else {
             throw ImageShapeError("PNGImage: \(samples.count) samples for \(width)x\(height)x\(channels)")
         }
@@ -47,9 +45,7 @@ public struct PNGImage: Sendable, Equatable {
         let m = Float(maxValue)
         samples.withUnsafeBufferPointer { s in
             for p in 0..<plane {
-                for c in 0..<channels {
-                    t.data[c * plane + p] = SampleMapping.modelUnit(s[p * channels + c], maxValue: m)
-                }
+                for c in 0..<channels { t.data[c * plane + p] = SampleMapping.modelUnit(s[p * channels + c], maxValue: m) }
             }
         }
         return t
@@ -64,9 +60,7 @@ public struct PNGImage: Sendable, Equatable {
         case 3: (c, h, w) = (t.shape[0], t.shape[1], t.shape[2])
         default: throw ImageShapeError("PNGImage: tensor of shape \(t.shape) is not (C,H,W) or (H,W)")
         }
-        guard bitDepth == 8 || bitDepth == 16 else {
-            throw ImageShapeError("PNGImage: bit depth \(bitDepth) is not 8 or 16")
-        }
+        guard bitDepth == 8 || bitDepth == 16 else { throw ImageShapeError("PNGImage: bit depth \(bitDepth) is not 8 or 16") }
         let plane = h * w
         let m = Float((1 << bitDepth) - 1)
         var s = [UInt16](repeating: 0, count: c * plane)

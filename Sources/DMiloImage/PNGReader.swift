@@ -21,15 +21,9 @@ extension PNGImage {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw PNGError(.missing, path: path, "PNG file \(path) does not exist.")
         }
-        guard !isDirectory.boolValue else {
-            throw PNGError(.unreadable, path: path, "\(path) is a directory, not a PNG file.")
-        }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
-            size > limits.maxFileBytes
-        {
-            throw PNGError(
-                .tooLarge, path: path,
-                "PNG file \(path) has \(size) bytes, more than the limit of \(limits.maxFileBytes).")
+        guard !isDirectory.boolValue else { throw PNGError(.unreadable, path: path, "\(path) is a directory, not a PNG file.") }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > limits.maxFileBytes {
+            throw PNGError(.tooLarge, path: path, "PNG file \(path) has \(size) bytes, more than the limit of \(limits.maxFileBytes).")
         }
         let data: Data
         do {
@@ -43,9 +37,7 @@ extension PNGImage {
     /// Decodes PNG bytes already in memory; `path` is only used in error messages.
     public static func decode(_ bytes: [UInt8], path: String, limits: PNGLimits = .standard) throws -> PNGImage {
         guard bytes.count <= limits.maxFileBytes else {
-            throw PNGError(
-                .tooLarge, path: path,
-                "PNG file \(path) has \(bytes.count) bytes, more than the limit of \(limits.maxFileBytes).")
+            throw PNGError(.tooLarge, path: path, "PNG file \(path) has \(bytes.count) bytes, more than the limit of \(limits.maxFileBytes).")
         }
         let header = try PNGChunks.header(bytes, path: path)
         try check(header, against: limits, path: path)
@@ -56,28 +48,22 @@ extension PNGImage {
     /// Refuses oversized headers. Width and height are < 2^31 (4-byte fields), so the product cannot overflow Int.
     static func check(_ h: PNGHeader, against limits: PNGLimits, path: String) throws {
         if h.width > limits.maxWidth || h.height > limits.maxHeight || h.width * h.height > limits.maxPixels {
-            throw PNGError(
-                .tooLarge, path: path,
-                "PNG file \(path) is \(h.width)x\(h.height) pixels, over the limit of "
-                    + "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels; it was not decoded.")
+            throw PNGError(.tooLarge, path: path,
+                           "PNG file \(path) is \(h.width)x\(h.height) pixels, over the limit of "
+                           + "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels; it was not decoded.")
         }
     }
 
-    private static func decodeWithLibpng(
-        _ raw: UnsafeRawBufferPointer, header: PNGHeader, path: String
-    ) throws -> PNGImage {
+    private static func decodeWithLibpng(_ raw: UnsafeRawBufferPointer, header: PNGHeader, path: String) throws -> PNGImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         guard png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count) != 0 else {
-            throw PNGError(
-                .corrupt, path: path, "PNG file \(path) is corrupt or truncated (libpng: \(libpngMessage(&image))).")
+            throw PNGError(.corrupt, path: path, "PNG file \(path) is corrupt or truncated (libpng: \(libpngMessage(&image))).")
         }
-        defer { png_image_free(&image) }  // no-op once png_image_finish_read has cleaned up
+        defer { png_image_free(&image) } // no-op once png_image_finish_read has cleaned up
         let width = Int(image.width), height = Int(image.height)
         guard width == header.width, height == header.height else {
-            throw PNGError(
-                .corrupt, path: path,
-                "PNG file \(path): libpng reports \(width)x\(height), IHDR says \(header.width)x\(header.height).")
+            throw PNGError(.corrupt, path: path, "PNG file \(path): libpng reports \(width)x\(height), IHDR says \(header.width)x\(header.height).")
         }
         let fileFormat = image.format
         let color = fileFormat & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
@@ -86,8 +72,7 @@ extension PNGImage {
         let channels = color ? 3 : 1
         let stored = channels + (alpha ? 1 : 0)
         // No COLORMAP flag: palette files are expanded to RGB(A) by libpng.
-        image.format =
-            (color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+        image.format = (color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
             | (sixteen ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
         let rowStride = width * stored
         guard rowStride <= Int(Int32.max) else {
@@ -98,42 +83,29 @@ extension PNGImage {
         let failed: Bool
         if sixteen {
             var buffer = [UInt16](repeating: 0, count: rowStride * height)
-            failed =
-                buffer.withUnsafeMutableBytes {
-                    png_image_finish_read(&image, nil, $0.baseAddress, Int32(rowStride), nil)
-                } == 0
+            failed = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(rowStride), nil) } == 0
             if !failed {
-                if alpha,
-                    let p = stride(from: channels, to: buffer.count, by: stored).first(where: { buffer[$0] != 65535 })
-                {
+                if alpha, let p = stride(from: channels, to: buffer.count, by: stored).first(where: { buffer[$0] != 65535 }) {
                     let pixel = p / stored
-                    throw PNGError(
-                        .unsupported, path: path,
-                        "PNG file \(path) is a 16-bit image with transparency (pixel x=\(pixel % width), y=\(pixel / width) "
-                            + "has alpha \(buffer[p])); libpng premultiplies 16-bit alpha, so the stored samples cannot be "
-                            + "recovered exactly. Remove the alpha channel.")
+                    throw PNGError(.unsupported, path: path,
+                                   "PNG file \(path) is a 16-bit image with transparency (pixel x=\(pixel % width), y=\(pixel / width) "
+                                   + "has alpha \(buffer[p])); libpng premultiplies 16-bit alpha, so the stored samples cannot be "
+                                   + "recovered exactly. Remove the alpha channel.")
                 }
                 dropAlpha(from: buffer, stored: stored, channels: channels, into: &samples)
             }
         } else {
             var buffer = [UInt8](repeating: 0, count: rowStride * height)
-            failed =
-                buffer.withUnsafeMutableBytes {
-                    png_image_finish_read(&image, nil, $0.baseAddress, Int32(rowStride), nil)
-                } == 0
+            failed = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(rowStride), nil) } == 0
             if !failed { dropAlpha(from: buffer, stored: stored, channels: channels, into: &samples) }
         }
         if failed {
-            throw PNGError(
-                .corrupt, path: path, "PNG file \(path) is corrupt or truncated (libpng: \(libpngMessage(&image))).")
+            throw PNGError(.corrupt, path: path, "PNG file \(path) is corrupt or truncated (libpng: \(libpngMessage(&image))).")
         }
-        return try PNGImage(
-            width: width, height: height, channels: channels, bitDepth: sixteen ? 16 : 8, samples: samples)
+        return try PNGImage(width: width, height: height, channels: channels, bitDepth: sixteen ? 16 : 8, samples: samples)
     }
 
-    private static func dropAlpha<T: BinaryInteger>(
-        from buffer: [T], stored: Int, channels: Int, into samples: inout [UInt16]
-    ) {
+    private static func dropAlpha<T: BinaryInteger>(from buffer: [T], stored: Int, channels: Int, into samples: inout [UInt16]) {
         let pixels = samples.count / channels
         for p in 0..<pixels {
             for c in 0..<channels { samples[p * channels + c] = UInt16(buffer[p * stored + c]) }
@@ -156,9 +128,8 @@ extension PNGHeader {
     public static func read(from path: String) throws -> PNGHeader {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let missing = !FileManager.default.fileExists(atPath: path)
-            throw PNGError(
-                missing ? .missing : .unreadable, path: path,
-                missing ? "PNG file \(path) does not exist." : "PNG file \(path) could not be opened.")
+            throw PNGError(missing ? .missing : .unreadable, path: path,
+                           missing ? "PNG file \(path) does not exist." : "PNG file \(path) could not be opened.")
         }
         defer { try? handle.close() }
         let bytes: [UInt8]

@@ -16,20 +16,15 @@ extension PNGImage {
         image.version = UInt32(PNG_IMAGE_VERSION)
         image.width = UInt32(width)
         image.height = UInt32(height)
-        image.format =
-            (channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (bitDepth == 16 ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
+        image.format = (channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (bitDepth == 16 ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
         let rowStride = Int32(width * channels)
         let eight = bitDepth == 8 ? samples.map { UInt8(truncatingIfNeeded: $0) } : []
 
         func write(_ memory: UnsafeMutableRawPointer?, _ size: inout Int) -> Int32 {
             if bitDepth == 16 {
-                return samples.withUnsafeBytes {
-                    png_image_write_to_memory(&image, memory, &size, 0, $0.baseAddress, rowStride, nil)
-                }
+                return samples.withUnsafeBytes { png_image_write_to_memory(&image, memory, &size, 0, $0.baseAddress, rowStride, nil) }
             }
-            return eight.withUnsafeBytes {
-                png_image_write_to_memory(&image, memory, &size, 0, $0.baseAddress, rowStride, nil)
-            }
+            return eight.withUnsafeBytes { png_image_write_to_memory(&image, memory, &size, 0, $0.baseAddress, rowStride, nil) }
         }
         // First call measures, second writes (png.h: memory may be NULL to get the size).
         var size = 0
@@ -52,8 +47,7 @@ extension PNGImage {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path))
         } catch {
-            throw PNGError(
-                .unwritable, path: path, "PNG file \(path) could not be written: \(error.localizedDescription)")
+            throw PNGError(.unwritable, path: path, "PNG file \(path) could not be written: \(error.localizedDescription)")
         }
     }
 }

@@ -4,15 +4,9 @@
 public enum ErrorCodes {
     /// Code → when it happens (the text of docs/error-codes.md's table).
     public static let documented: [(code: String, meaning: String)] = [
-        (
-            "manifest.invalid",
-            "the manifest is not valid JSON, misses a required key, has an unknown key or a value of the wrong type or range, or its file name is not a valid job name (including names that are not UTF-8)"
-        ),
+        ("manifest.invalid", "the manifest is not valid JSON, misses a required key, has an unknown key or a value of the wrong type or range, or its file name is not a valid job name (including names that are not UTF-8)"),
         ("file.missing", "a file the manifest names does not exist (after `missing_file_grace_seconds` in the daemon)"),
-        (
-            "file.unreadable",
-            "a file the manifest names is a symbolic link, a hard link (more than one name), not a regular file, over `max_file_mb`, or not a readable PNG / NPY file"
-        ),
+        ("file.unreadable", "a file the manifest names is a symbolic link, a hard link (more than one name), not a regular file, over `max_file_mb`, or not a readable PNG / NPY file"),
         ("file.invalid", "a mask, kernel or matrix file has the wrong shape or unusable values"),
         ("image.too_large", "a PNG's header states more pixels than the model's image (checked before decoding)"),
         ("measurement.shape", "the measurement (or `image_shape`) does not fit the operator and the model"),
@@ -20,30 +14,15 @@ public enum ErrorCodes {
         ("truth.shape", "the `truth` image does not have the model's image shape"),
         ("operator.unknown", "`operator.type` is not one of the supported operators"),
         ("operator.nonlinear", "the chosen method needs a linear operator"),
-        (
-            "solver.invalid",
-            "the solver cannot be used with this operator (e.g. the classical baseline on a nonlinear operator)"
-        ),
+        ("solver.invalid", "the solver cannot be used with this operator (e.g. the classical baseline on a nonlinear operator)"),
         ("budget.exceeded", "the method needs more UNet evaluations than `solver.budget` / `max_budget` allow"),
-        (
-            "memory.budget",
-            "the solver's planned memory exceeds the per-job memory budget (`memory_budget_mb`, or the default derived from the machine)"
-        ),
+        ("memory.budget", "the solver's planned memory exceeds the per-job memory budget (`memory_budget_mb`, or the default derived from the machine)"),
         ("model.missing", "the model file is missing"),
         ("model.unknown", "the manifest's `model` names no configured model"),
-        (
-            "result.nonfinite",
-            "the reconstruction or its residual is NaN or infinite (e.g. `noise_sigma: 1e308`, measurements near the float range, a model with NaN weights)"
-        ),
-        (
-            "output.unwritable",
-            "the results could not be written for a reason other than a full disk (a full disk leaves the job queued instead)"
-        ),
+        ("result.nonfinite", "the reconstruction or its residual is NaN or infinite (e.g. `noise_sigma: 1e308`, measurements near the float range, a model with NaN weights)"),
+        ("output.unwritable", "the results could not be written for a reason other than a full disk (a full disk leaves the job queued instead)"),
         ("job.cancelled", "a client cancelled the job (`cancel/NAME`)"),
-        (
-            "job.crashed",
-            "the job's worker process died (crash, out-of-memory kill, watchdog) `attempts` times in a row"
-        ),
+        ("job.crashed", "the job's worker process died (crash, out-of-memory kill, watchdog) `attempts` times in a row"),
         ("internal.error", "a bug: an error without a documented code (its message says which)"),
     ]
 
@@ -52,7 +31,6 @@ public enum ErrorCodes {
     /// The error as it may be published: documented codes unchanged, anything else as `internal.error`.
     public static func publishable(_ e: JobError) -> JobError {
         if all.contains(e.code) { return e }
-        return JobError(
-            code: JobError.internalError, message: "\(e.message) (undocumented code \(e.code))", field: e.field)
+        return JobError(code: JobError.internalError, message: "\(e.message) (undocumented code \(e.code))", field: e.field)
     }
 }

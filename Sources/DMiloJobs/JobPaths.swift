@@ -1,5 +1,4 @@
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,11 +17,10 @@ public enum JobName {
 
     /// A valid name derived from an invalid one, so a badly named job still gets a `failed/` folder.
     public static func sanitized(_ name: String) -> String {
-        var out = String(
-            name.unicodeScalars.map { s -> Character in
-                let c = Character(s)
-                return (s.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-")) ? c : "_"
-            })
+        var out = String(name.unicodeScalars.map { s -> Character in
+            let c = Character(s)
+            return (s.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-")) ? c : "_"
+        })
         while out.hasPrefix(".") { out.removeFirst() }
         if out.isEmpty { out = "unnamed" }
         return String(out.prefix(120))
@@ -47,8 +45,7 @@ public enum FileReference: Sendable, Equatable, CustomStringConvertible {
     /// no dot-files (the spool ignores those, so such a job could never become ready).
     public static func parse(_ value: JSONValue, field: String, file: String) throws -> FileReference {
         guard let s = value.stringValue else {
-            throw JobError.manifest(
-                "\(file): `\(field)` must be a file name string, not \(value.typeName)", field: field)
+            throw JobError.manifest("\(file): `\(field)` must be a file name string, not \(value.typeName)", field: field)
         }
         var name = s
         var calibration = false
@@ -64,8 +61,7 @@ public enum FileReference: Sendable, Equatable, CustomStringConvertible {
         }
         // In incoming/, `*.json` files are manifests: a job file with that suffix would be taken for another job.
         if !calibration && name.hasSuffix(".json") {
-            throw JobError.manifest(
-                "\(file): `\(field)` = \"\(s)\" ends in .json, which the spool reserves for manifests", field: field)
+            throw JobError.manifest("\(file): `\(field)` = \"\(s)\" ends in .json, which the spool reserves for manifests", field: field)
         }
         return calibration ? .calibration(name) : .job(name)
     }
@@ -77,15 +73,12 @@ public enum SafeFile {
     public static let defaultMaxBytes = 256 << 20
 
     /// Reads the whole file at `path`. `display` names it in errors (e.g. `frame-17.npy`), `field` is the manifest field.
-    public static func read(
-        _ path: String, display: String, field: String?, maxBytes: Int = defaultMaxBytes
-    ) throws -> Data {
+    public static func read(_ path: String, display: String, field: String?, maxBytes: Int = defaultMaxBytes) throws -> Data {
         let fd = try open(path, display: display, field: field, maxBytes: maxBytes)
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw JobError(
-                code: JobError.fileUnreadable, message: "\(display): cannot stat (\(errnoText()))", field: field)
+            throw JobError(code: JobError.fileUnreadable, message: "\(display): cannot stat (\(errnoText()))", field: field)
         }
         let size = Int(st.st_size)
         var data = Data(count: size)
@@ -100,63 +93,48 @@ public enum SafeFile {
             return true
         }
         guard ok, done == size else {
-            throw JobError(
-                code: JobError.fileUnreadable, message: "\(display): read failed or file shrank while reading",
-                field: field)
+            throw JobError(code: JobError.fileUnreadable, message: "\(display): read failed or file shrank while reading", field: field)
         }
         return data
     }
 
     /// Opens `path` read-only with `O_NOFOLLOW` and checks it is a regular file of at most `maxBytes`.
     /// Returns the descriptor (caller closes). Errors: `file.missing`, `file.unreadable`.
-    public static func open(
-        _ path: String, display: String, field: String?, maxBytes: Int = defaultMaxBytes
-    ) throws -> Int32 {
+    public static func open(_ path: String, display: String, field: String?, maxBytes: Int = defaultMaxBytes) throws -> Int32 {
         // O_NONBLOCK: a FIFO planted in the spool must not hang the daemon in open(2).
         let fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             let e = errno
             if e == ENOENT {
-                throw JobError(
-                    code: JobError.fileMissing, message: "\(display)\(fieldNote(field)) does not exist", field: field)
+                throw JobError(code: JobError.fileMissing, message: "\(display)\(fieldNote(field)) does not exist", field: field)
             }
             if e == ELOOP {
-                throw JobError(
-                    code: JobError.fileUnreadable,
-                    message: "\(display)\(fieldNote(field)) is a symbolic link; links are never followed", field: field)
+                throw JobError(code: JobError.fileUnreadable,
+                               message: "\(display)\(fieldNote(field)) is a symbolic link; links are never followed", field: field)
             }
-            throw JobError(
-                code: JobError.fileUnreadable,
-                message: "\(display)\(fieldNote(field)) cannot be opened: \(String(cString: strerror(e)))",
-                field: field)
+            throw JobError(code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) cannot be opened: \(String(cString: strerror(e)))",
+                           field: field)
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             close(fd)
-            throw JobError(
-                code: JobError.fileUnreadable, message: "\(display): cannot stat (\(errnoText()))", field: field)
+            throw JobError(code: JobError.fileUnreadable, message: "\(display): cannot stat (\(errnoText()))", field: field)
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
             let kind = (st.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"
-            throw JobError(
-                code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) is \(kind)", field: field)
+            throw JobError(code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) is \(kind)", field: field)
         }
         // A second name means the file may live outside the spool (a hard link made by a client): refused like a symlink.
         guard st.st_nlink <= 1 else {
             close(fd)
-            throw JobError(
-                code: JobError.fileUnreadable,
-                message:
-                    "\(display)\(fieldNote(field)) has \(st.st_nlink) hard links; files with more than one name are refused like symbolic links",
-                field: field)
+            throw JobError(code: JobError.fileUnreadable,
+                           message: "\(display)\(fieldNote(field)) has \(st.st_nlink) hard links; files with more than one name are refused like symbolic links", field: field)
         }
         guard Int(st.st_size) <= maxBytes else {
             close(fd)
-            throw JobError(
-                code: JobError.fileUnreadable,
-                message: "\(display)\(fieldNote(field)) is \(st.st_size) bytes, over the limit of \(maxBytes)",
-                field: field)
+            throw JobError(code: JobError.fileUnreadable,
+                           message: "\(display)\(fieldNote(field)) is \(st.st_size) bytes, over the limit of \(maxBytes)", field: field)
         }
         // Back to blocking reads for a regular file.
         _ = fcntl(fd, F_SETFL, O_RDONLY)

@@ -13,10 +13,8 @@ public struct JobSettings: Sendable {
     /// Per-file size limit in bytes.
     public var maxFileBytes: Int
 
-    public init(
-        solver: SolverSettings = SolverSettings(), maxBudget: Int = 1000, threads: Int = 0,
-        memoryBudgetMB: Int = 0, maxFileBytes: Int = SafeFile.defaultMaxBytes
-    ) {
+    public init(solver: SolverSettings = SolverSettings(), maxBudget: Int = 1000, threads: Int = 0,
+                memoryBudgetMB: Int = 0, maxFileBytes: Int = SafeFile.defaultMaxBytes) {
         self.solver = solver
         self.maxBudget = maxBudget
         self.threads = threads
@@ -61,8 +59,7 @@ public struct ClaimedJob: Sendable {
     /// Checks every file the manifest names; throws the first `file.missing` / `file.unreadable`.
     public func checkFiles() throws {
         for (field, ref) in manifest.fileReferences {
-            let fd = try SafeFile.open(
-                path(of: ref), display: ref.description, field: field, maxBytes: settings.maxFileBytes)
+            let fd = try SafeFile.open(path(of: ref), display: ref.description, field: field, maxBytes: settings.maxFileBytes)
             close(fd)
         }
     }

@@ -29,10 +29,8 @@ public struct Manifest: Sendable, Equatable {
     public var operatorJSONObject: Any { operatorObject.mapValues(\.foundationValue) }
 
     /// Every top-level key a version-1 manifest may hold.
-    public static let keys: Set<String> = [
-        "version", "measurement", "operator", "noise_sigma", "solver", "truth",
-        "seed", "image_shape",
-    ]
+    public static let keys: Set<String> = ["version", "measurement", "operator", "noise_sigma", "solver", "truth",
+                                           "seed", "image_shape"]
     public static let requiredKeys: Set<String> = ["version", "measurement", "operator"]
     /// Operator types (the operator layer's ``OperatorKind``); other values are `operator.unknown`.
     public static let operatorTypes: Set<String> = Set(OperatorSpec.types)
@@ -49,9 +47,8 @@ public struct Manifest: Sendable, Equatable {
             throw JobError.manifest("\(file): the manifest must be a JSON object, not \(root.typeName)")
         }
         for key in o.keys.sorted() where !keys.contains(key) {
-            throw JobError.manifest(
-                "\(file): unknown key `\(key)` (allowed: \(keys.sorted().joined(separator: ", ")))",
-                field: key)
+            throw JobError.manifest("\(file): unknown key `\(key)` (allowed: \(keys.sorted().joined(separator: ", ")))",
+                                    field: key)
         }
         for key in requiredKeys.sorted() where o[key] == nil {
             throw JobError.manifest("\(file): required key `\(key)` is missing", field: key)
@@ -60,25 +57,21 @@ public struct Manifest: Sendable, Equatable {
             throw JobError.manifest("\(file): `version` must be the integer 1", field: "version")
         }
         guard version == 1 else {
-            throw JobError.manifest(
-                "\(file): unsupported manifest version \(version) (this daemon reads version 1)",
-                field: "version")
+            throw JobError.manifest("\(file): unsupported manifest version \(version) (this daemon reads version 1)",
+                                    field: "version")
         }
         let measurement = try FileReference.parse(o["measurement"]!, field: "measurement", file: file)
 
         guard let op = o["operator"]!.objectValue else {
-            throw JobError.manifest(
-                "\(file): `operator` must be an object, not \(o["operator"]!.typeName)", field: "operator")
+            throw JobError.manifest("\(file): `operator` must be an object, not \(o["operator"]!.typeName)", field: "operator")
         }
         guard let type = op["type"]?.stringValue else {
             throw JobError.manifest("\(file): `operator.type` must be a string", field: "operator.type")
         }
         guard operatorTypes.contains(type) else {
-            throw JobError(
-                code: JobError.operatorUnknown,
-                message:
-                    "\(file): unknown operator type `\(type)` (known: \(operatorTypes.sorted().joined(separator: ", ")))",
-                field: "operator.type")
+            throw JobError(code: JobError.operatorUnknown,
+                           message: "\(file): unknown operator type `\(type)` (known: \(operatorTypes.sorted().joined(separator: ", ")))",
+                           field: "operator.type")
         }
         // File names inside the operator obey the same rules as `measurement`.
         for key in operatorFileKeys where !(key == "kernel" && type == OperatorKind.superResolution.rawValue) {
@@ -106,15 +99,13 @@ public struct Manifest: Sendable, Equatable {
         var imageShape: [Int]?
         if let v = o["image_shape"] {
             guard case .array(let a) = v, a.count == 3, a.allSatisfy({ ($0.intValue ?? 0) >= 1 }) else {
-                throw JobError.manifest(
-                    "\(file): `image_shape` must be [C, H, W] with positive integers", field: "image_shape")
+                throw JobError.manifest("\(file): `image_shape` must be [C, H, W] with positive integers", field: "image_shape")
             }
             imageShape = a.compactMap(\.intValue)
         }
-        return Manifest(
-            version: version, measurement: measurement, operatorType: type, operatorObject: op,
-            noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
-            source: data)
+        return Manifest(version: version, measurement: measurement, operatorType: type, operatorObject: op,
+                        noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
+                        source: data)
     }
 
     /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`
@@ -136,9 +127,7 @@ public struct Manifest: Sendable, Equatable {
         for key in Manifest.operatorFileKeys {
             guard let s = operatorObject[key]?.stringValue else { continue }
             if key == "kernel" && operatorType == OperatorKind.superResolution.rawValue { continue }
-            if let r = try? FileReference.parse(.string(s), field: "operator.\(key)", file: "") {
-                refs.append(("operator.\(key)", r))
-            }
+            if let r = try? FileReference.parse(.string(s), field: "operator.\(key)", file: "") { refs.append(("operator.\(key)", r)) }
         }
         if let t = truth { refs.append(("truth", t)) }
         return refs

@@ -8,9 +8,7 @@ import Foundation
 
 extension OperatorError: CodedError {}
 extension SolverError: CodedError {
-    public var field: String? {
-        code == "memory.budget" ? "memory_budget_mb" : (code == "budget.exceeded" ? "solver.budget" : nil)
-    }
+    public var field: String? { code == "memory.budget" ? "memory_budget_mb" : (code == "budget.exceeded" ? "solver.budget" : nil) }
 }
 
 /// The loaded prior: the model file (opened once), its identity for metrics.json, and a pool of instances that
@@ -40,9 +38,7 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Opens the model file once and picks the convolutions' precision for the pool (`ComputeSelection`; `auto`
     /// measures the accuracy gate once). Every pooled instance and replica shares the same packed weights.
-    public static func open(
-        path: String, compute: ComputeMode = .auto, log: @escaping (String) -> Void = { _ in }
-    )
+    public static func open(path: String, compute: ComputeMode = .auto, log: @escaping (String) -> Void = { _ in })
         throws -> LoadedModel
     {
         let loaded = try LoadedModel(file: try ModelFile(path: path))
@@ -93,21 +89,16 @@ public struct ReconstructionRunner: JobRunner {
         // Geometry: the model fixes the image shape; a manifest may state it (and is refused if it differs).
         let imageShape = m.imageShape ?? model.sampleShape
         guard imageShape == model.sampleShape else {
-            throw JobError(
-                code: "measurement.shape",
-                message: "\(job.name).json: image_shape \(imageShape) does not match the model's \(model.sampleShape)",
-                field: "image_shape")
+            throw JobError(code: "measurement.shape",
+                           message: "\(job.name).json: image_shape \(imageShape) does not match the model's \(model.sampleShape)",
+                           field: "image_shape")
         }
         // Inputs.
         let measurementName = m.measurement.description
-        var meas = try JobInputs.measurement(
-            job.read(m.measurement, field: "measurement"), name: measurementName,
-            limits: InputLimits.png(forImage: imageShape))
-        let op = try OperatorFactory.make(spec: OperatorSpec(json: .object(m.operatorObject)), imageShape: imageShape) {
-            name, field in
+        var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName, limits: InputLimits.png(forImage: imageShape))
+        let op = try OperatorFactory.make(spec: OperatorSpec(json: .object(m.operatorObject)), imageShape: imageShape) { name, field in
             let ref = try FileReference.parse(.string(name), field: field, file: "\(job.name).json")
-            return try JobInputs.operatorArray(
-                job.read(ref, field: field), name: name, field: field, limits: InputLimits.png(forImage: imageShape))
+            return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field, limits: InputLimits.png(forImage: imageShape))
         }
         meas.y = try JobInputs.conform(meas.y, to: op.outputShape, name: measurementName, field: "measurement")
         let truth = try m.truth.map { ref in
@@ -124,7 +115,7 @@ public struct ReconstructionRunner: JobRunner {
         var pooled = true
         defer { if pooled { model.checkIn(net) } }
         if let c = job.settings.solver.compute, let mode = ComputeMode(rawValue: c), mode != .auto,
-            mode.rawValue != net.computePrecision.rawValue
+           mode.rawValue != net.computePrecision.rawValue
         {
             model.checkIn(net); pooled = false
             net = try model.file.instantiate()
@@ -132,24 +123,21 @@ public struct ReconstructionRunner: JobRunner {
                 throw JobError.manifest("\(job.name): solver.compute: \(e.message)", field: "solver.compute")
             }
         }
-        let plan = try MemoryPlan.plan(
-            p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
-            budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
+        let plan = try MemoryPlan.plan(p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
+                                       budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
         p.layerSpan = plan.layerSpan
 
         let problem = InverseProblem(model: net, schedule: model.schedule, op: op, y: meas.y, noiseSigma: m.noiseSigma)
         var lastBeat = Date.distantPast
-        let result = try Solvers.run(
-            p, problem: problem, makeReplica: { [net] in net.replica() },
-            progress: { pr in
-                let now = Date()
-                if now.timeIntervalSince(lastBeat) > 0.5 {
-                    lastBeat = now
-                    let frac = pr.budget > 0 && pr.budget < Int.max ? Double(pr.unetEvaluations) / Double(pr.budget) : 0
-                    control.progress(frac, "\(pr.method.rawValue) \(pr.iteration)/\(pr.iterations) \(pr.stage)")
-                }
-                return !control.isCancelled
-            }, observer: observer)
+        let result = try Solvers.run(p, problem: problem, makeReplica: { [net] in net.replica() }, progress: { pr in
+            let now = Date()
+            if now.timeIntervalSince(lastBeat) > 0.5 {
+                lastBeat = now
+                let frac = pr.budget > 0 && pr.budget < Int.max ? Double(pr.unetEvaluations) / Double(pr.budget) : 0
+                control.progress(frac, "\(pr.method.rawValue) \(pr.iteration)/\(pr.iterations) \(pr.stage)")
+            }
+            return !control.isCancelled
+        }, observer: observer)
         if result.stoppedBy == .cancelled { throw JobCancelled() }
 
         // Results.
@@ -176,16 +164,11 @@ public struct ReconstructionRunner: JobRunner {
         metrics["peak_rss_mb"] = peakRSSMegabytes() ?? NSNull()
         let panels = [Self.displayable(meas.y, op: op), x] + (truth.map { [$0] } ?? [])
         let labels = ["measurement", "\(p.method.rawValue)"] + (truth != nil ? ["truth"] : [])
-        try ResultFiles.write(
-            reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
-            metrics: metrics, to: outputDirectory)
-        let summary =
-            String(
-                format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
-                result.unetEvaluations, Date().timeIntervalSince(start))
-            + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
-        return JobOutcome(
-            method: p.method.rawValue, unetEvaluations: result.unetEvaluations, psnr: psnr, summary: summary)
+        try ResultFiles.write(reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
+                              metrics: metrics, to: outputDirectory)
+        let summary = String(format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
+                             result.unetEvaluations, Date().timeIntervalSince(start)) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
+        return JobOutcome(method: p.method.rawValue, unetEvaluations: result.unetEvaluations, psnr: psnr, summary: summary)
     }
 
     /// The measurement as a picture: inpainting shows unobserved pixels as mid-gray (their values are ignored).
@@ -200,8 +183,7 @@ public struct ReconstructionRunner: JobRunner {
     /// The job's solver parameters: its `solver` settings (config defaults merged with the manifest by the daemon)
     /// through the one settings → parameters mapping, with the manifest's seed.
     public static func parameters(for job: ClaimedJob, operatorType: String) throws -> SolverParameters {
-        try job.settings.solver.parameters(
-            operatorType: operatorType, maxBudget: job.settings.maxBudget,
-            seed: job.manifest.seed)
+        try job.settings.solver.parameters(operatorType: operatorType, maxBudget: job.settings.maxBudget,
+                                           seed: job.manifest.seed)
     }
 }

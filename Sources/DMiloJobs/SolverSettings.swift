@@ -45,15 +45,11 @@ public struct SolverSettings: Sendable, Equatable {
     /// Methods the solvers layer implements.
     public static let methods: Set<String> = Set(SolverMethod.allCases.map(\.rawValue))
     /// Every key a manifest's `solver` may hold; anything else is `manifest.invalid` (typos are caught).
-    public static let keys: Set<String> = [
-        "method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-        "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
-        "compute",
-    ]
+    public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
+                                           "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
+                                           "compute"]
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
-    public static let tuningKeys: Set<String> = keys.union([
-        "z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
-    ])
+    public static let tuningKeys: Set<String> = keys.union(["z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span"])
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
     public func overridden(by other: SolverSettings) -> SolverSettings {
@@ -82,24 +78,20 @@ public struct SolverSettings: Sendable, Equatable {
 
     /// Strict parse of a `solver` object; `path` prefixes field names in errors (`solver`). `allowed` is the key
     /// set (``keys`` for manifests and the daemon config, ``tuningKeys`` for the benchmark).
-    public static func parse(
-        _ value: JSONValue, path: String = "solver", file: String,
-        allowed: Set<String> = keys
-    ) throws -> SolverSettings {
+    public static func parse(_ value: JSONValue, path: String = "solver", file: String,
+                             allowed: Set<String> = keys) throws -> SolverSettings {
         guard let o = value.objectValue else {
             throw JobError.manifest("\(file): `\(path)` must be an object, not \(value.typeName)", field: path)
         }
         for key in o.keys.sorted() where !allowed.contains(key) {
-            throw JobError.manifest(
-                "\(file): unknown key `\(path).\(key)` (allowed: \(allowed.sorted().joined(separator: ", ")))",
-                field: "\(path).\(key)")
+            throw JobError.manifest("\(file): unknown key `\(path).\(key)` (allowed: \(allowed.sorted().joined(separator: ", ")))",
+                                    field: "\(path).\(key)")
         }
         var s = SolverSettings()
         if let m = o["method"] {
             guard let name = m.stringValue, methods.contains(name) else {
-                throw JobError.manifest(
-                    "\(file): `\(path).method` must be one of \(methods.sorted().joined(separator: ", "))",
-                    field: "\(path).method")
+                throw JobError.manifest("\(file): `\(path).method` must be one of \(methods.sorted().joined(separator: ", "))",
+                                        field: "\(path).method")
             }
             s.method = name
         }
@@ -128,22 +120,19 @@ public struct SolverSettings: Sendable, Equatable {
         s.baselineMu = try real("baseline_mu"); s.layerSpan = try int("layer_span")
         if let v = o["compute"] {
             guard let name = v.stringValue, ["f32", "bf16", "int8", "auto"].contains(name) else {
-                throw JobError.manifest(
-                    "\(file): `\(path).compute` must be one of auto, bf16, f32, int8", field: "\(path).compute")
+                throw JobError.manifest("\(file): `\(path).compute` must be one of auto, bf16, f32, int8", field: "\(path).compute")
             }
             s.compute = name
         }
         if let v = o["preset"] {
             guard let name = v.stringValue, presets.contains(name) else {
-                throw JobError.manifest(
-                    "\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",
-                    field: "\(path).preset")
+                throw JobError.manifest("\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",
+                                        field: "\(path).preset")
             }
             s.preset = name
         }
         if s.discrepancyTau == 0 {
-            throw JobError.manifest(
-                "\(file): `\(path).discrepancy_tau` must be positive", field: "\(path).discrepancy_tau")
+            throw JobError.manifest("\(file): `\(path).discrepancy_tau` must be positive", field: "\(path).discrepancy_tau")
         }
         return s
     }
@@ -158,10 +147,9 @@ public struct SolverSettings: Sendable, Equatable {
         var p: SolverParameters
         if preset == "paper" {
             guard let paper = SolverDefaults.paper(method: m, operatorType: operatorType) else {
-                throw JobError.manifest(
-                    "solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, "
-                        + "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
-                    field: "solver.preset")
+                throw JobError.manifest("solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, " +
+                                        "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
+                                        field: "solver.preset")
             }
             p = paper
         } else {
@@ -176,8 +164,7 @@ public struct SolverSettings: Sendable, Equatable {
         if let v = lrX { p.lrX = v }
         if let v = lambda { p.lambda = v }
         if let v = eta, v != 0, m != .dps {
-            throw JobError.manifest(
-                "solver.eta: only eta = 0 (deterministic DDIM) is supported for \(methodName)", field: "solver.eta")
+            throw JobError.manifest("solver.eta: only eta = 0 (deterministic DDIM) is supported for \(methodName)", field: "solver.eta")
         }
         if let v = discrepancyTau { p.discrepancyTau = v }
         if let v = zPrior { p.zPrior = v }

@@ -32,11 +32,9 @@ extension Conv2DShape {
 
 extension Conv2D {
     /// out = conv(x, W) + bias with packed weights. Overwrites `out`; `scratch` holds `s.lowPrecisionScratchCount`.
-    public static func forward(
-        _ s: Conv2DShape, x: UnsafePointer<Float>, packed: PackedConvWeights,
-        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
-        scratch: UnsafeMutablePointer<Float>
-    ) {
+    public static func forward(_ s: Conv2DShape, x: UnsafePointer<Float>, packed: PackedConvWeights,
+                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                               scratch: UnsafeMutablePointer<Float>) {
         let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
         let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount)
         for b in 0..<s.batch {
@@ -47,45 +45,39 @@ extension Conv2D {
                 accumulate = true
             }
             if s.isPointwise {
-                LowPrecisionGEMM.gemm(
-                    packed.forward, b: xb, ldb: hwOut, n: hwOut, c: ob, ldc: hwOut,
-                    accumulate: accumulate, scratch: q)
+                LowPrecisionGEMM.gemm(packed.forward, b: xb, ldb: hwOut, n: hwOut, c: ob, ldc: hwOut,
+                                      accumulate: accumulate, scratch: q)
                 continue
             }
             var y0 = 0
             while y0 < s.hOut {
                 let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
                 im2col(s, x: xb, rowStart: y0, rows: rows, col: scratch)
-                LowPrecisionGEMM.gemm(
-                    packed.forward, b: scratch, ldb: n, n: n, c: ob + y0 * s.wOut, ldc: hwOut,
-                    accumulate: accumulate, scratch: q)
+                LowPrecisionGEMM.gemm(packed.forward, b: scratch, ldb: n, n: n, c: ob + y0 * s.wOut, ldc: hwOut,
+                                      accumulate: accumulate, scratch: q)
                 y0 += rows
             }
         }
     }
 
     /// dx = ∂⟨dOut, conv(x)⟩/∂x with packed weights (Wᵀ layout). Overwrites `dx`.
-    public static func backwardInput(
-        _ s: Conv2DShape, dOut: UnsafePointer<Float>, packed: PackedConvWeights,
-        dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
-    ) {
+    public static func backwardInput(_ s: Conv2DShape, dOut: UnsafePointer<Float>, packed: PackedConvWeights,
+                                     dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
         let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount)
         for b in 0..<s.batch {
             let gb = dOut + b * s.cout * hwOut, dxb = dx + b * s.cin * hwIn
             if s.isPointwise {
-                LowPrecisionGEMM.gemm(
-                    packed.backward, b: gb, ldb: hwOut, n: hwOut, c: dxb, ldc: hwOut,
-                    accumulate: false, scratch: q)
+                LowPrecisionGEMM.gemm(packed.backward, b: gb, ldb: hwOut, n: hwOut, c: dxb, ldc: hwOut,
+                                      accumulate: false, scratch: q)
                 continue
             }
             dxb.update(repeating: 0, count: s.cin * hwIn)
             var y0 = 0
             while y0 < s.hOut {
                 let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
-                LowPrecisionGEMM.gemm(
-                    packed.backward, b: gb + y0 * s.wOut, ldb: hwOut, n: n, c: scratch, ldc: n,
-                    accumulate: false, scratch: q)
+                LowPrecisionGEMM.gemm(packed.backward, b: gb + y0 * s.wOut, ldb: hwOut, n: n, c: scratch, ldc: n,
+                                      accumulate: false, scratch: q)
                 col2imAdd(s, col: scratch, rowStart: y0, rows: rows, dx: dxb)
                 y0 += rows
             }

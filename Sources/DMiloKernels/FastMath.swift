@@ -5,8 +5,7 @@
 // reduction r = x − n·ln2 with ln2 split in two, a degree-6 polynomial for eʳ on |r| ≤ ln2/2 (error ≈ 1 ulp), and
 // 2ⁿ applied by adding n to the exponent bits.
 
-// 1.5 · 2²³: adding it rounds to an integer in the low mantissa bits
-@usableFromInline let expMagic: Float = 12_582_912
+@usableFromInline let expMagic: Float = 12_582_912  // 1.5 · 2²³: adding it rounds to an integer in the low mantissa bits
 
 /// eˣ for x in float range, accurate to ~2 ulp; results below e^−87.3 flush toward 1e−38, above e^88.7 clamp to 3.4e38.
 @inline(__always) @inlinable

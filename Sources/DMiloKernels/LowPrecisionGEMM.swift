@@ -11,7 +11,6 @@
 // re-scaled per row when packed (no float copy of the model is kept).
 
 import CDMiloSIMD
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,10 +34,8 @@ public enum CPUFeatures {
     /// The same flags ignoring DMILO_ISA (what the hardware and OS offer).
     public static var detected: [String] {
         let f = Int(dmilo_cpu_detected())
-        let names: [(Int, String)] = [
-            (DMILO_CPU_AVX2, "avx2+fma"), (DMILO_CPU_AVX512, "avx512"),
-            (DMILO_CPU_AVX512VNNI, "avx512vnni"), (DMILO_CPU_AVX512BF16, "avx512bf16"),
-        ]
+        let names: [(Int, String)] = [(DMILO_CPU_AVX2, "avx2+fma"), (DMILO_CPU_AVX512, "avx512"),
+                                      (DMILO_CPU_AVX512VNNI, "avx512vnni"), (DMILO_CPU_AVX512BF16, "avx512bf16")]
         return names.filter { f & $0.0 != 0 }.map { $0.1 }
     }
     /// Value of DMILO_ISA, or nil when unset.
@@ -50,8 +47,7 @@ public enum CPUFeatures {
     public static var summary: String {
         let cpu = detected.isEmpty ? "baseline" : detected.joined(separator: " ")
         let forced = forcedISA.map { ", DMILO_ISA=\($0)" } ?? ""
-        return
-            "kernels int8 \(String(cString: dmilo_kernel_name("q8"))), bf16 \(String(cString: dmilo_kernel_name("bf16"))), "
+        return "kernels int8 \(String(cString: dmilo_kernel_name("q8"))), bf16 \(String(cString: dmilo_kernel_name("bf16"))), "
             + "pack \(String(cString: dmilo_kernel_name("pack"))), "
             + "f32 OpenBLAS \(BLAS.coreName) (cpu: \(cpu)\(forced))"
     }
@@ -116,16 +112,12 @@ public enum LowPrecisionGEMM {
     }
 
     /// Floats of scratch (`scratchBytes` rounded up).
-    public static func scratchCount(_ p: ComputePrecision, k: Int, n: Int) -> Int {
-        (scratchBytes(p, k: k, n: n) + 3) / 4
-    }
+    public static func scratchCount(_ p: ComputePrecision, k: Int, n: Int) -> Int { (scratchBytes(p, k: k, n: n) + 3) / 4 }
 
     /// Splits the columns over `Threading.count` workers in multiples of 32; each packs its own columns of B into
     /// `scratch` (int8: quantised with one scale per column; bf16: rounded) and runs the dispatched kernel on them.
-    public static func gemm(
-        _ a: PackedMatrix, b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>,
-        ldc: Int, accumulate: Bool, scratch: UnsafeMutableRawPointer
-    ) {
+    public static func gemm(_ a: PackedMatrix, b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>,
+                            ldc: Int, accumulate: Bool, scratch: UnsafeMutableRawPointer) {
         let m = a.rows, k = a.k, kp = a.kp
         if m == 0 || n == 0 { return }
         let base = (Int(bitPattern: scratch) + 63) & ~63
@@ -145,9 +137,8 @@ public enum LowPrecisionGEMM {
             if a.precision == .int8 {
                 let q8 = q.assumingMemoryBound(to: Int8.self)
                 dmilo_q8_pack_b(bP.p, k, ldb, j0, nn, q8, sbP.p + j0 + 32 * t)
-                dmilo_gemm_q8(
-                    m, nn, kp, a.data.assumingMemoryBound(to: Int8.self), a.scales, a.sums, q8,
-                    sbP.p + j0 + 32 * t, cP.p + j0, ldc, acc)
+                dmilo_gemm_q8(m, nn, kp, a.data.assumingMemoryBound(to: Int8.self), a.scales, a.sums, q8,
+                              sbP.p + j0 + 32 * t, cP.p + j0, ldc, acc)
             } else {
                 let h = q.assumingMemoryBound(to: UInt16.self)
                 dmilo_bf16_pack_b(bP.p, k, ldb, j0, nn, h)

@@ -5,10 +5,8 @@
 /// Nearest-neighbour 2× upsampling, [B, C, h, w] → [B, C, 2h, 2w].
 public enum Upsample2x {
     /// out[b, c, 2i+di, 2j+dj] = x[b, c, i, j]. Overwrites `out`.
-    public static func forward(
-        batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
-        out: UnsafeMutablePointer<Float>
-    ) {
+    public static func forward(batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
+                               out: UnsafeMutablePointer<Float>) {
         let outP = SharedPointer(out), w2 = 2 * w
         Parallel.forEach(batch * channels, work: 4 * batch * channels * h * w) { p in
             let xp = x + p * h * w, op = outP.p + p * 4 * h * w
@@ -22,10 +20,8 @@ public enum Upsample2x {
     }
 
     /// dx[b, c, i, j] = Σ of the four dOut copies. `h`, `w` are the INPUT size. Overwrites `dx`.
-    public static func backwardInput(
-        batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
-        dx: UnsafeMutablePointer<Float>
-    ) {
+    public static func backwardInput(batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
+                                     dx: UnsafeMutablePointer<Float>) {
         let dxP = SharedPointer(dx), w2 = 2 * w
         Parallel.forEach(batch * channels, work: 4 * batch * channels * h * w) { p in
             let gp = dOut + p * 4 * h * w, dp = dxP.p + p * h * w
@@ -44,10 +40,8 @@ public enum Upsample2x {
 /// 2×2 average pooling with stride 2, [B, C, h, w] → [B, C, h/2, w/2] (odd trailing row/column dropped, as PyTorch).
 public enum AvgPool2x {
     /// out[b, c, i, j] = mean of x[b, c, 2i..2i+1, 2j..2j+1]. Overwrites `out`.
-    public static func forward(
-        batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
-        out: UnsafeMutablePointer<Float>
-    ) {
+    public static func forward(batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
+                               out: UnsafeMutablePointer<Float>) {
         let ho = h / 2, wo = w / 2
         let outP = SharedPointer(out)
         Parallel.forEach(batch * channels, work: batch * channels * h * w) { p in
@@ -64,10 +58,8 @@ public enum AvgPool2x {
     }
 
     /// dx[b, c, y, x] = dOut[b, c, y/2, x/2] / 4 (0 for a dropped odd row/column). `h`, `w` are the INPUT size.
-    public static func backwardInput(
-        batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
-        dx: UnsafeMutablePointer<Float>
-    ) {
+    public static func backwardInput(batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
+                                     dx: UnsafeMutablePointer<Float>) {
         let ho = h / 2, wo = w / 2
         let dxP = SharedPointer(dx)
         Parallel.forEach(batch * channels, work: batch * channels * h * w) { p in

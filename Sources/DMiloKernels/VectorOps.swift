@@ -3,9 +3,7 @@
 
 public enum Vec {
     /// y += a * x
-    @inlinable public static func axpy(
-        _ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>
-    ) {
+    @inlinable public static func axpy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         var i = 0
         while i < n { y[i] += a * x[i]; i &+= 1 }
     }
@@ -28,9 +26,7 @@ public enum Vec {
     @inlinable public static func sumSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double { dot(n, x, x) }
 
     /// out = x - y
-    @inlinable public static func sub(
-        _ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
-    ) {
+    @inlinable public static func sub(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         var i = 0
         while i < n { out[i] = x[i] - y[i]; i &+= 1 }
     }

@@ -62,8 +62,7 @@ public struct ADMConfig: Sendable, Equatable {
             throw FormatError(file: file, "is not a JSON object")
         }
         guard d["_class_name"] as? String == className else {
-            throw FormatError(
-                file: file, field: "_class_name", "must be \"\(className)\" for a guided-diffusion config")
+            throw FormatError(file: file, field: "_class_name", "must be \"\(className)\" for a guided-diffusion config")
         }
         var c = ADMConfig()
         let r = ConfigReader(d: d, file: file)
@@ -84,9 +83,7 @@ public struct ADMConfig: Sendable, Equatable {
             case "learn_sigma": c.learnSigma = try r.bool(key)
             case "use_new_attention_order": c.useNewAttentionOrder = try r.bool(key)
             case "class_cond":
-                guard try !r.bool(key) else {
-                    throw FormatError(file: file, field: key, "class-conditional models are not supported")
-                }
+                guard try !r.bool(key) else { throw FormatError(file: file, field: key, "class-conditional models are not supported") }
             case "out_channels": declaredOut = try r.int(key, min: 1)  // informational; checked below
             case "num_train_timesteps": c.numTrainTimesteps = try r.int(key, min: 2, max: NoiseSchedule.maxTrainSteps)
             case "beta_start": c.betaStart = try r.double(key)
@@ -94,15 +91,13 @@ public struct ADMConfig: Sendable, Equatable {
             case "beta_schedule": try r.expectString(key, "linear")
             case "prediction_type": try r.expectString(key, "epsilon")
             case "use_fp16", "use_checkpoint", "dropout":
-                // compute precision, training memory and training regularisation: no effect on our float32 inference
-                break
+                break  // compute precision, training memory and training regularisation: no effect on our float32 inference
             default:
                 throw FormatError(file: file, field: key, "unknown ADM config key")
             }
         }
         if let o = declaredOut, o != c.outChannels {
-            throw FormatError(
-                file: file, field: "out_channels", "is \(o) but learn_sigma and in_channels give \(c.outChannels)")
+            throw FormatError(file: file, field: "out_channels", "is \(o) but learn_sigma and in_channels give \(c.outChannels)")
         }
         try c.validate(file: file)
         return c
@@ -112,29 +107,22 @@ public struct ADMConfig: Sendable, Equatable {
     public func validate(file: String) throws {
         guard !channelMult.isEmpty else { throw FormatError(file: file, field: "channel_mult", "must not be empty") }
         for m in channelMult where m * numChannels > ConfigReader.maxValue {
-            throw FormatError(
-                file: file, field: "channel_mult", "width \(m) × \(numChannels) exceeds \(ConfigReader.maxValue)")
+            throw FormatError(file: file, field: "channel_mult", "width \(m) × \(numChannels) exceeds \(ConfigReader.maxValue)")
         }
         for (k, v) in [("num_head_channels", numHeadChannels), ("num_heads_upsample", numHeadsUpsample)] where v == 0 {
             throw FormatError(file: file, field: k, "must be -1 (unused) or positive, got 0")
         }
         for m in channelMult where (m * numChannels) % Self.groups != 0 {
-            throw FormatError(
-                file: file, field: "num_channels",
-                "width \(m * numChannels) is not divisible by GroupNorm32's 32 groups")
+            throw FormatError(file: file, field: "num_channels", "width \(m * numChannels) is not divisible by GroupNorm32's 32 groups")
         }
         for r in attentionResolutions where r > imageSize || imageSize % r != 0 {
-            throw FormatError(
-                file: file, field: "attention_resolutions", "\(r) does not divide image_size \(imageSize)")
+            throw FormatError(file: file, field: "attention_resolutions", "\(r) does not divide image_size \(imageSize)")
         }
         guard imageSize % spatialMultiple == 0 else {
-            throw FormatError(
-                file: file, field: "image_size",
-                "\(imageSize) is not divisible by \(spatialMultiple) (one halving per level)")
+            throw FormatError(file: file, field: "image_size", "\(imageSize) is not divisible by \(spatialMultiple) (one halving per level)")
         }
         guard betaStart > 0, betaEnd > betaStart, betaEnd < 1 else {
-            throw FormatError(
-                file: file, field: "beta_end", "schedule β \(betaStart)…\(betaEnd) is not increasing within (0, 1)")
+            throw FormatError(file: file, field: "beta_end", "schedule β \(betaStart)…\(betaEnd) is not increasing within (0, 1)")
         }
         // every width that carries attention (levels at an attention factor, and the middle block) splits into heads
         let ds = attentionDownsampleFactors
@@ -143,8 +131,7 @@ public struct ADMConfig: Sendable, Equatable {
         for w in widths {
             if numHeadChannels != -1 {
                 guard w % numHeadChannels == 0 else {
-                    throw FormatError(
-                        file: file, field: "num_head_channels", "\(numHeadChannels) does not divide width \(w)")
+                    throw FormatError(file: file, field: "num_head_channels", "\(numHeadChannels) does not divide width \(w)")
                 }
             } else {
                 for h in [numHeads, numHeadsUpsample == -1 ? numHeads : numHeadsUpsample] where w % h != 0 {

@@ -19,24 +19,19 @@ final class AttentionBlock: Step {
     private var q: UnsafeMutablePointer<Float>?, k: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?
     private var probs: UnsafeMutablePointer<Float>?
 
-    convenience init(
-        _ store: ParameterStore, _ p: String, channels: Int, headDim: Int, groups: Int?, eps: Float, rescale: Float
-    ) {
+    convenience init(_ store: ParameterStore, _ p: String, channels: Int, headDim: Int, groups: Int?, eps: Float, rescale: Float) {
         let heads = channels / headDim, inner = heads * headDim
-        self.init(
-            norm: groups.map { GroupNormLayer(store, p + ".group_norm", channels: channels, groups: $0, eps: eps) },
-            toQ: LinearLayer(store, p + ".to_q", inF: channels, outF: inner),
-            toK: LinearLayer(store, p + ".to_k", inF: channels, outF: inner),
-            toV: LinearLayer(store, p + ".to_v", inF: channels, outF: inner),
-            toOut: LinearLayer(store, p + ".to_out.0", inF: inner, outF: channels),
-            channels: channels, heads: heads, rescale: rescale)
+        self.init(norm: groups.map { GroupNormLayer(store, p + ".group_norm", channels: channels, groups: $0, eps: eps) },
+                  toQ: LinearLayer(store, p + ".to_q", inF: channels, outF: inner),
+                  toK: LinearLayer(store, p + ".to_k", inF: channels, outF: inner),
+                  toV: LinearLayer(store, p + ".to_v", inF: channels, outF: inner),
+                  toOut: LinearLayer(store, p + ".to_out.0", inF: inner, outF: channels),
+                  channels: channels, heads: heads, rescale: rescale)
     }
 
     /// From explicit layers: q, k, v [B·L, heads·headDim] with head h in columns h·headDim ..< (h+1)·headDim.
-    init(
-        norm: GroupNormLayer?, toQ: LinearLayer, toK: LinearLayer, toV: LinearLayer, toOut: LinearLayer,
-        channels: Int, heads: Int, rescale: Float
-    ) {
+    init(norm: GroupNormLayer?, toQ: LinearLayer, toK: LinearLayer, toV: LinearLayer, toOut: LinearLayer,
+         channels: Int, heads: Int, rescale: Float) {
         self.norm = norm; self.toQ = toQ; self.toK = toK; self.toV = toV; self.toOut = toOut
         self.channels = channels; self.heads = heads; self.headDim = toQ.outF / heads; self.rescale = rescale
     }
@@ -52,8 +47,7 @@ final class AttentionBlock: Step {
     }
 
     func tapeCount(_ g: Geometry) -> Int {
-        2 * g.batch * (norm?.groups ?? 0) + 3 * g.batch * g.spatial * inner + g.batch * heads * g.spatial * g.spatial
-            + 96
+        2 * g.batch * (norm?.groups ?? 0) + 3 * g.batch * g.spatial * inner + g.batch * heads * g.spatial * g.spatial + 96
     }
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
@@ -78,9 +72,8 @@ final class AttentionBlock: Step {
         toK.forward(n, x: tokens, out: k)
         toV.forward(n, x: tokens, out: v)
         let attn = ws.temp.alloc(n * inner)
-        Attention.forward(
-            batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q, k: k, v: v,
-            out: attn, probs: probs)
+        Attention.forward(batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q, k: k, v: v,
+                          out: attn, probs: probs)
         toOut.forward(n, x: attn, out: tokens)
         Transpose.tokensToChannels(batch: B, channels: C, length: L, x: tokens, out: out)
         addScaled(B * C * L, out, x, rescale, out)
@@ -92,20 +85,15 @@ final class AttentionBlock: Step {
         defer { ws.temp.release(to: m) }
         // residual path: dx = dOut / rescale
         var i = 0
-        if rescale == 1 {
-            dx.update(from: dOut, count: count)
-        } else {
-            while i < count { dx[i] = dOut[i] / rescale; i &+= 1 }
-        }
+        if rescale == 1 { dx.update(from: dOut, count: count) } else { while i < count { dx[i] = dOut[i] / rescale; i &+= 1 } }
         let gTok = ws.temp.alloc(n * C)
         Transpose.channelsToTokens(batch: B, channels: C, length: L, x: dx, out: gTok)
         let dAttn = ws.temp.alloc(n * inner)
         toOut.backward(n, dOut: gTok, dx: dAttn)
         let dq = ws.temp.alloc(n * inner), dk = ws.temp.alloc(n * inner), dv = ws.temp.alloc(n * inner)
         let scratch = ws.temp.alloc(Attention.scratchCount(batch: B, length: L, heads: heads, headDim: headDim))
-        Attention.backwardInput(
-            batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q!, k: k!, v: v!,
-            probs: probs!, dOut: dAttn, dq: dq, dk: dk, dv: dv, scratch: scratch)
+        Attention.backwardInput(batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q!, k: k!, v: v!,
+                                probs: probs!, dOut: dAttn, dq: dq, dk: dk, dv: dv, scratch: scratch)
         let dTok = gTok, tmp = ws.temp.alloc(n * C)
         toQ.backward(n, dOut: dq, dx: dTok)
         toK.backward(n, dOut: dk, dx: tmp)

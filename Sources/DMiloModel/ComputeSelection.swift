@@ -75,9 +75,7 @@ public enum ComputeSelection {
     /// the errors); `auto` takes the first of `CPUFeatures.fastestFirst` that passes, logging each refusal.
     /// Returns the precision set.
     @discardableResult
-    public static func apply(
-        _ mode: ComputeMode, to net: any DiffusionUNet, log: (String) -> Void = { _ in }
-    ) throws
+    public static func apply(_ mode: ComputeMode, to net: any DiffusionUNet, log: (String) -> Void = { _ in }) throws
         -> ComputePrecision
     {
         switch mode {
@@ -88,9 +86,8 @@ public enum ComputeSelection {
             let p: ComputePrecision = mode == .int8 ? .int8 : .bf16
             let r = try measure(net, p)
             guard r.passes else {
-                throw ModelError(
-                    "\(net.weightsPath): --compute \(p.rawValue) refused, its accuracy gate fails on this "
-                        + "model (\(r)); use --compute f32 or auto")
+                throw ModelError("\(net.weightsPath): --compute \(p.rawValue) refused, its accuracy gate fails on this "
+                                 + "model (\(r)); use --compute f32 or auto")
             }
             try net.setComputePrecision(p)
             return p
@@ -111,8 +108,7 @@ public enum ComputeSelection {
         }
     }
 
-    private static func pass(_ net: any DiffusionUNet, _ x: Tensor, _ t: Float, seed: UInt64) throws -> (Tensor, Tensor)
-    {
+    private static func pass(_ net: any DiffusionUNet, _ x: Tensor, _ t: Float, seed: UInt64) throws -> (Tensor, Tensor) {
         let (y, tape) = try net.forwardForVJP(x, timestep: t)
         var rng = SeededRandom(seed: seed)
         let ct = rng.gaussianTensor(shape: y.shape)

@@ -25,10 +25,7 @@ struct ConfigReader {
         }
         let v = n.intValue
         guard v >= min && v <= max else {
-            throw FormatError(
-                file: file, field: k,
-                "value \(v) is not supported (allowed \(min == Int.min ? "…" : String(min))…\(max == Int.max ? "" : String(max)))"
-            )
+            throw FormatError(file: file, field: k, "value \(v) is not supported (allowed \(min == Int.min ? "…" : String(min))…\(max == Int.max ? "" : String(max)))")
         }
         return v
     }
@@ -48,24 +45,18 @@ struct ConfigReader {
     }
 
     func bool(_ k: String) throws -> Bool {
-        guard let b = d[k] as? Bool else {
-            throw FormatError(file: file, field: k, "must be true or false, got \(describe(d[k]))")
-        }
+        guard let b = d[k] as? Bool else { throw FormatError(file: file, field: k, "must be true or false, got \(describe(d[k]))") }
         return b
     }
 
     func string(_ k: String) throws -> String {
-        guard let s = d[k] as? String else {
-            throw FormatError(file: file, field: k, "must be a string, got \(describe(d[k]))")
-        }
+        guard let s = d[k] as? String else { throw FormatError(file: file, field: k, "must be a string, got \(describe(d[k]))") }
         return s
     }
 
     func expectString(_ k: String, _ allowed: String) throws {
         let s = try string(k)
-        guard s == allowed else {
-            throw FormatError(file: file, field: k, "value \"\(s)\" is not supported (only \"\(allowed)\")")
-        }
+        guard s == allowed else { throw FormatError(file: file, field: k, "value \"\(s)\" is not supported (only \"\(allowed)\")") }
     }
 
     func enumValue<E: RawRepresentable>(_ k: String) throws -> E where E.RawValue == String {
@@ -76,27 +67,19 @@ struct ConfigReader {
 
     func enumList<E: RawRepresentable>(_ k: String) throws -> [E] where E.RawValue == String {
         guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of strings") }
-        guard a.count <= Self.maxLevels else {
-            throw FormatError(file: file, field: k, "has \(a.count) entries (at most \(Self.maxLevels))")
-        }
+        guard a.count <= Self.maxLevels else { throw FormatError(file: file, field: k, "has \(a.count) entries (at most \(Self.maxLevels))") }
         return try a.map { v in
             guard let s = v as? String else { throw FormatError(file: file, field: k, "must be a list of strings") }
-            guard let e = E(rawValue: s) else {
-                throw FormatError(file: file, field: k, "value \"\(s)\" is not supported")
-            }
+            guard let e = E(rawValue: s) else { throw FormatError(file: file, field: k, "value \"\(s)\" is not supported") }
             return e
         }
     }
 
     func intList(_ k: String) throws -> [Int] {
         guard let a = d[k] as? [Any] else { throw FormatError(file: file, field: k, "must be a list of integers") }
-        guard a.count <= Self.maxLevels else {
-            throw FormatError(file: file, field: k, "has \(a.count) entries (at most \(Self.maxLevels))")
-        }
+        guard a.count <= Self.maxLevels else { throw FormatError(file: file, field: k, "has \(a.count) entries (at most \(Self.maxLevels))") }
         return try a.map { v in
-            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0,
-                n.doubleValue <= Double(Self.maxValue)
-            else {
+            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue > 0, n.doubleValue <= Double(Self.maxValue) else {
                 throw FormatError(file: file, field: k, "must be a list of integers in 1…\(Self.maxValue)")
             }
             return n.intValue

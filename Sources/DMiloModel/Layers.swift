@@ -9,8 +9,7 @@ struct ConvLayer {
     let cin, cout, kernel, stride, padding: Int
 
     init(_ store: ParameterStore, _ prefix: String, cin: Int, cout: Int, kernel: Int, stride: Int = 1, padding: Int) {
-        // may stay compressed (WeightResidency)
-        weight = store.declare(prefix + ".weight", [cout, cin, kernel, kernel])
+        weight = store.declare(prefix + ".weight", [cout, cin, kernel, kernel])  // may stay compressed (WeightResidency)
         bias = store.declare(prefix + ".bias", [cout])
         self.cin = cin; self.cout = cout; self.kernel = kernel; self.stride = stride; self.padding = padding
         let patch = cin * kernel * kernel
@@ -21,32 +20,25 @@ struct ConvLayer {
         Conv2DShape(batch: batch, cin: cin, h: h, w: w, cout: cout, kernel: kernel, stride: stride, padding: padding)
     }
 
-    func forward(
-        _ ws: Workspace, _ batch: Int, _ h: Int, _ w: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
-    ) {
+    func forward(_ ws: Workspace, _ batch: Int, _ h: Int, _ w: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let s = shape(batch, h, w)
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
         if let pk = weight.packed {
-            Conv2D.forward(
-                s, x: x, packed: pk, bias: bias.ptr, out: out,
-                scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
+            Conv2D.forward(s, x: x, packed: pk, bias: bias.ptr, out: out,
+                           scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
             return
         }
-        Conv2D.forward(
-            s, x: x, weight: weight.values(ws), bias: bias.ptr, out: out, scratch: ws.temp.alloc(s.scratchCount))
+        Conv2D.forward(s, x: x, weight: weight.values(ws), bias: bias.ptr, out: out, scratch: ws.temp.alloc(s.scratchCount))
     }
 
     /// dx (input-sized) from dOut; overwrites dx.
-    func backward(
-        _ ws: Workspace, _ batch: Int, _ h: Int, _ w: Int, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
-    ) {
+    func backward(_ ws: Workspace, _ batch: Int, _ h: Int, _ w: Int, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let s = shape(batch, h, w)
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
         if let pk = weight.packed {
-            Conv2D.backwardInput(
-                s, dOut: dOut, packed: pk, dx: dx, scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
+            Conv2D.backwardInput(s, dOut: dOut, packed: pk, dx: dx, scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
             return
         }
         Conv2D.backwardInput(s, dOut: dOut, weight: weight.values(ws), dx: dx, scratch: ws.temp.alloc(s.scratchCount))
@@ -67,22 +59,16 @@ struct GroupNormLayer {
         self.channels = channels; self.groups = groups; self.eps = eps
     }
 
-    func forward(
-        _ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
-    ) {
-        GroupNorm.forward(
-            batch: batch, channels: channels, spatial: spatial, groups: groups, eps: eps, x: x,
-            gamma: gamma.ptr, beta: beta.ptr, out: out, mean: mean, rstd: rstd)
+    func forward(_ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        GroupNorm.forward(batch: batch, channels: channels, spatial: spatial, groups: groups, eps: eps, x: x,
+                          gamma: gamma.ptr, beta: beta.ptr, out: out, mean: mean, rstd: rstd)
     }
 
-    func backward(
-        _ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-        dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
-    ) {
-        GroupNorm.backwardInput(
-            batch: batch, channels: channels, spatial: spatial, groups: groups, x: x, gamma: gamma.ptr,
-            mean: mean, rstd: rstd, dOut: dOut, dx: dx)
+    func backward(_ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                  dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        GroupNorm.backwardInput(batch: batch, channels: channels, spatial: spatial, groups: groups, x: x, gamma: gamma.ptr,
+                                mean: mean, rstd: rstd, dOut: dOut, dx: dx)
     }
 }
 
@@ -132,13 +118,7 @@ protocol Step: AnyObject {
 
 /// out[i] = (a[i] + b[i]) / s, elementwise (residual add divided by the output scale factor, as diffusers does).
 @inline(__always)
-func addScaled(
-    _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ s: Float, _ out: UnsafeMutablePointer<Float>
-) {
+func addScaled(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ s: Float, _ out: UnsafeMutablePointer<Float>) {
     var i = 0
-    if s == 1 {
-        while i < n { out[i] = a[i] + b[i]; i &+= 1 }
-    } else {
-        while i < n { out[i] = (a[i] + b[i]) / s; i &+= 1 }
-    }
+    if s == 1 { while i < n { out[i] = a[i] + b[i]; i &+= 1 } } else { while i < n { out[i] = (a[i] + b[i]) / s; i &+= 1 } }
 }

@@ -13,10 +13,7 @@ public final class ModelFile: @unchecked Sendable {
     /// The container holding the weights.
     public enum Format: String, Sendable { case safetensors, gguf }
     /// The parsed architecture config.
-    public enum Config {
-        case unet2d(UNetConfig)
-        case adm(ADMConfig)
-    }
+    public enum Config { case unet2d(UNetConfig), adm(ADMConfig) }
 
     /// As given by the caller.
     public let path: String
@@ -49,17 +46,14 @@ public final class ModelFile: @unchecked Sendable {
             case GGUFKeys.architectureValue: architecture = .unet2d
             case DiffusionModels.admArchitecture: architecture = .adm
             default:
-                throw FormatError(
-                    file: path, field: GGUFKeys.architecture,
-                    "is \(arch ?? "missing"), expected \(GGUFKeys.architectureValue) or \(DiffusionModels.admArchitecture)"
-                )
+                throw FormatError(file: path, field: GGUFKeys.architecture,
+                                  "is \(arch ?? "missing"), expected \(GGUFKeys.architectureValue) or \(DiffusionModels.admArchitecture)")
             }
             guard let json = file.metadata[GGUFKeys.configJSON]?.stringValue else {
                 throw FormatError(file: path, field: GGUFKeys.configJSON, "is missing")
             }
             configJSON = Data(json.utf8)
-            config = try Self.parseConfig(
-                configJSON, adm: architecture == .adm, file: "\(path) (\(GGUFKeys.configJSON))")
+            config = try Self.parseConfig(configJSON, adm: architecture == .adm, file: "\(path) (\(GGUFKeys.configJSON))")
             schedule = try Self.schedule(of: file)
             return
         }
@@ -73,13 +67,10 @@ public final class ModelFile: @unchecked Sendable {
         config = try Self.parseConfig(configJSON, adm: architecture == .adm, file: cfg)
         let file = try SafetensorsFile(path: w)
         // guided-diffusion names are used as stored; diffusers legacy attention names are renamed
-        weights =
-            architecture == .adm
-            ? file : try RenamedWeightSource(file, rename: RenamedWeightSource.diffusersAttentionName)
+        weights = architecture == .adm ? file : try RenamedWeightSource(file, rename: RenamedWeightSource.diffusersAttentionName)
         if case .adm(let c) = config {
-            schedule = try NoiseSchedule(
-                validating: c.numTrainTimesteps, betaStart: c.betaStart, betaEnd: c.betaEnd,
-                betaSchedule: c.betaSchedule, file: cfg)
+            schedule = try NoiseSchedule(validating: c.numTrainTimesteps, betaStart: c.betaStart, betaEnd: c.betaEnd,
+                                         betaSchedule: c.betaSchedule, file: cfg)
         } else {
             schedule = NoiseSchedule()  // diffusers folders carry no schedule: the DDPM default
         }
@@ -107,12 +98,9 @@ public final class ModelFile: @unchecked Sendable {
     /// Folder → (config.json, weights file); a .safetensors file → (config.json beside it, the file).
     static func locate(_ path: String, isDirectory: Bool) throws -> (config: String, weights: String) {
         if isDirectory {
-            let candidates = ["diffusion_pytorch_model.safetensors", "model.safetensors"].map {
-                (path as NSString).appendingPathComponent($0)
-            }
+            let candidates = ["diffusion_pytorch_model.safetensors", "model.safetensors"].map { (path as NSString).appendingPathComponent($0) }
             guard let w = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-                throw ModelError(
-                    "\(path): folder has neither diffusion_pytorch_model.safetensors nor model.safetensors")
+                throw ModelError("\(path): folder has neither diffusion_pytorch_model.safetensors nor model.safetensors")
             }
             return ((path as NSString).appendingPathComponent("config.json"), w)
         }
@@ -134,15 +122,13 @@ public final class ModelFile: @unchecked Sendable {
             return t
         }
         if let p = md[GGUFKeys.predictionType], p.stringValue != "epsilon" {
-            throw FormatError(
-                file: file.path, field: GGUFKeys.predictionType, "is \(p); dmilo runs epsilon-prediction models only")
+            throw FormatError(file: file.path, field: GGUFKeys.predictionType, "is \(p); dmilo runs epsilon-prediction models only")
         }
-        return try NoiseSchedule(
-            validating: value(GGUFKeys.trainSteps, \.intValue, 1000, "an integer"),
-            betaStart: value(GGUFKeys.betaStart, \.doubleValue, 1e-4, "a number"),
-            betaEnd: value(GGUFKeys.betaEnd, \.doubleValue, 0.02, "a number"),
-            betaSchedule: value(GGUFKeys.betaSchedule, \.stringValue, "linear", "a string"),
-            file: file.path, keyPrefix: "dmilo.schedule.")
+        return try NoiseSchedule(validating: value(GGUFKeys.trainSteps, \.intValue, 1000, "an integer"),
+                                 betaStart: value(GGUFKeys.betaStart, \.doubleValue, 1e-4, "a number"),
+                                 betaEnd: value(GGUFKeys.betaEnd, \.doubleValue, 0.02, "a number"),
+                                 betaSchedule: value(GGUFKeys.betaSchedule, \.stringValue, "linear", "a string"),
+                                 file: file.path, keyPrefix: "dmilo.schedule.")
     }
 }
 

@@ -50,18 +50,14 @@ final class OpSequence {
             switch op {
             case .step(let s, let push):
                 if let c = channelsIn(s), c != g.channels {
-                    throw ModelError(
-                        "internal wiring error at op \(i): \(type(of: s)) expects \(c) channels, gets \(g.channels)")
+                    throw ModelError("internal wiring error at op \(i): \(type(of: s)) expects \(c) channels, gets \(g.channels)")
                 }
                 g = s.outputGeometry(g)
                 if push { stack.append(g) }
             case .concatSkip:
-                guard let s = stack.popLast() else {
-                    throw ModelError("internal wiring error: skip stack empty at op \(i)")
-                }
+                guard let s = stack.popLast() else { throw ModelError("internal wiring error: skip stack empty at op \(i)") }
                 guard s.height == g.height, s.width == g.width else {
-                    throw ModelError(
-                        "internal wiring error at op \(i): skip \(s.height)×\(s.width) vs \(g.height)×\(g.width)")
+                    throw ModelError("internal wiring error at op \(i): skip \(s.height)×\(s.width) vs \(g.height)×\(g.width)")
                 }
                 g.channels += s.channels
             }
@@ -91,9 +87,8 @@ final class OpSequence {
                 var og = g
                 og.channels += sg.channels
                 let out = ws.acts.alloc(og.count)
-                ChannelConcat.forward(
-                    batch: g.batch, c1: g.channels, c2: sg.channels, spatial: g.spatial, a: cur,
-                    b: skipPtr[nSkips]!, out: out)
+                ChannelConcat.forward(batch: g.batch, c1: g.channels, c2: sg.channels, spatial: g.spatial, a: cur,
+                                      b: skipPtr[nSkips]!, out: out)
                 cur = UnsafePointer(out); g = og
             }
             outGeo[i] = g
@@ -108,9 +103,7 @@ final class OpSequence {
     /// dL/d(input) for dL/d(output) = `cotangent` (count = output count), using the tape of the last recording
     /// forward (or, with `recompute`, re-recording each op just before its backward). Returns a pointer into
     /// `ws.grad`, valid until the next pass.
-    func backward(
-        _ ws: Workspace, cotangent: UnsafePointer<Float>, count: Int, recompute: Bool
-    ) -> UnsafeMutablePointer<Float> {
+    func backward(_ ws: Workspace, cotangent: UnsafePointer<Float>, count: Int, recompute: Bool) -> UnsafeMutablePointer<Float> {
         ws.grad.reset()
         var g = ws.grad.alloc(maxCount), other = ws.grad.alloc(maxCount)
         g.update(from: cotangent, count: count)
@@ -135,9 +128,8 @@ final class OpSequence {
                 let k = poppedSkip[i], sg = skipGeo[k], ig = inGeo[i]
                 let d = ws.grad.alloc(sg.count)
                 dSkip[k] = d
-                ChannelConcat.backwardInput(
-                    batch: ig.batch, c1: ig.channels, c2: sg.channels, spatial: ig.spatial,
-                    dOut: g, da: other, db: d)
+                ChannelConcat.backwardInput(batch: ig.batch, c1: ig.channels, c2: sg.channels, spatial: ig.spatial,
+                                            dOut: g, da: other, db: d)
                 swap(&g, &other)
             }
         }

@@ -66,8 +66,7 @@ public struct WeightMismatchError: Error, CustomStringConvertible, Sendable {
         if !missing.isEmpty { parts.append("missing tensors: \(missing.joined(separator: ", "))") }
         if !unexpected.isEmpty { parts.append("unexpected tensors: \(unexpected.joined(separator: ", "))") }
         if !wrongShape.isEmpty {
-            parts.append(
-                "wrong shapes: " + wrongShape.map { "\($0.0) is \($0.2), model needs \($0.1)" }.joined(separator: "; "))
+            parts.append("wrong shapes: " + wrongShape.map { "\($0.0) is \($0.2), model needs \($0.1)" }.joined(separator: "; "))
         }
         return "\(file): weights do not match the config: " + parts.joined(separator: "; ")
     }
@@ -78,8 +77,7 @@ final class ParameterStore {
     private(set) var params: [Parameter] = []
     private var byName: [String: Parameter] = [:]
     private var storage: UnsafeMutablePointer<Float>?
-    // never written
-    nonisolated(unsafe) private static let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    nonisolated(unsafe) private static let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)  // never written
 
     /// Declares parameter `name` with `shape`.
     func declare(_ name: String, _ shape: [Int]) -> Parameter {
@@ -128,9 +126,8 @@ final class ParameterStore {
         }
         let unexpected = source.weightNames.filter { byName[$0] == nil }.sorted()
         if !missing.isEmpty || !unexpected.isEmpty || !wrong.isEmpty {
-            throw WeightMismatchError(
-                file: source.sourcePath, missing: missing.sorted(), unexpected: unexpected,
-                wrongShape: wrong.sorted { $0.0 < $1.0 })
+            throw WeightMismatchError(file: source.sourcePath, missing: missing.sorted(), unexpected: unexpected,
+                                      wrongShape: wrong.sorted { $0.0 < $1.0 })
         }
         if residency == .compressedConvolutions {
             for p in params where p.shape.count == 4 && source.weightInfo(p.name)?.dtype != "F32" {

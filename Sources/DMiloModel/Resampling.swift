@@ -9,8 +9,7 @@ final class Downsample: Step {
     private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
 
     convenience init(_ store: ParameterStore, _ p: String, channels: Int, padding: Int) {
-        self.init(
-            conv: ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
+        self.init(conv: ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
     }
 
     /// From a stride-2 3×3 conv (guided-diffusion Downsample(use_conv=True) names it `op`, padding 1).
@@ -72,23 +71,18 @@ final class Upsample: Step {
         conv.weight.packer = { Upsample2xConv3x3.packWeights($0, cin: channels, cout: channels, weight: $1) }
     }
 
-    func outputGeometry(_ g: Geometry) -> Geometry {
-        Geometry(batch: g.batch, channels: conv.cout, height: 2 * g.height, width: 2 * g.width)
-    }
+    func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: 2 * g.height, width: 2 * g.width) }
     /// FLOPs of the equivalent upsample-then-conv (what PyTorch executes), so GFLOPS compare like for like.
     func flops(_ g: Geometry) -> Int { conv.flops(g.batch, 2 * g.height, 2 * g.width) }
     func tapeCount(_ g: Geometry) -> Int { 0 }
 
     private func scratch(_ ws: Workspace) -> UnsafeMutablePointer<Float> {
-        ws.temp.alloc(
-            Upsample2xConv3x3.scratchCount(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout))
+        ws.temp.alloc(Upsample2xConv3x3.scratchCount(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout))
     }
 
     private func lowPrecisionScratch(_ ws: Workspace, _ pk: PackedConvWeights) -> UnsafeMutablePointer<Float> {
-        ws.temp.alloc(
-            Upsample2xConv3x3.lowPrecisionScratchCount(
-                pk.precision, batch: g.batch, cin: conv.cin, h: g.height,
-                w: g.width, cout: conv.cout))
+        ws.temp.alloc(Upsample2xConv3x3.lowPrecisionScratchCount(pk.precision, batch: g.batch, cin: conv.cin, h: g.height,
+                                                                 w: g.width, cout: conv.cout))
     }
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
@@ -96,28 +90,24 @@ final class Upsample: Step {
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
-            Upsample2xConv3x3.forward(
-                batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
-                bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
+            Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
+                                      bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
             return
         }
-        Upsample2xConv3x3.forward(
-            batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x,
-            weight: conv.weight.values(ws), bias: conv.bias.ptr, out: out, scratch: scratch(ws))
+        Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x,
+                                  weight: conv.weight.values(ws), bias: conv.bias.ptr, out: out, scratch: scratch(ws))
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let m = ws.temp.mark
         defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
-            Upsample2xConv3x3.backwardInput(
-                batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
-                packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
+            Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
+                                            packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
             return
         }
-        Upsample2xConv3x3.backwardInput(
-            batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
-            weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
+        Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
+                                        weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
     }
 }
 
@@ -126,9 +116,7 @@ final class ConvStep: Step {
     let conv: ConvLayer
     private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
     init(_ conv: ConvLayer) { self.conv = conv }
-    func outputGeometry(_ g: Geometry) -> Geometry {
-        Geometry(batch: g.batch, channels: conv.cout, height: g.height, width: g.width)
-    }
+    func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: g.height, width: g.width) }
     func flops(_ g: Geometry) -> Int { conv.flops(g.batch, g.height, g.width) }
     func tapeCount(_ g: Geometry) -> Int { 0 }
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
@@ -147,9 +135,7 @@ final class OutputHead: Step {
     private var x: UnsafePointer<Float>?, mean: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?
 
     init(norm: GroupNormLayer, conv: ConvLayer) { self.norm = norm; self.conv = conv }
-    func outputGeometry(_ g: Geometry) -> Geometry {
-        Geometry(batch: g.batch, channels: conv.cout, height: g.height, width: g.width)
-    }
+    func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: g.height, width: g.width) }
     func flops(_ g: Geometry) -> Int { conv.flops(g.batch, g.height, g.width) }
 
     func tapeCount(_ g: Geometry) -> Int { 2 * g.batch * norm.groups + 32 }

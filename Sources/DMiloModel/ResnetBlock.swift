@@ -17,17 +17,15 @@ struct ResnetNames {
 
     /// diffusers ResnetBlock2D.
     static func diffusers(_ p: String) -> ResnetNames {
-        ResnetNames(
-            norm1: p + ".norm1", conv1: p + ".conv1", timeProj: p + ".time_emb_proj", norm2: p + ".norm2",
-            conv2: p + ".conv2", shortcut: p + ".conv_shortcut")
+        ResnetNames(norm1: p + ".norm1", conv1: p + ".conv1", timeProj: p + ".time_emb_proj", norm2: p + ".norm2",
+                    conv2: p + ".conv2", shortcut: p + ".conv_shortcut")
     }
 
     /// guided-diffusion ResBlock: in_layers = [GroupNorm32, SiLU, conv], emb_layers = [SiLU, Linear],
     /// out_layers = [GroupNorm32, SiLU, Dropout, conv], skip_connection = 1×1 conv (use_conv=False).
     static func adm(_ p: String) -> ResnetNames {
-        ResnetNames(
-            norm1: p + ".in_layers.0", conv1: p + ".in_layers.2", timeProj: p + ".emb_layers.1",
-            norm2: p + ".out_layers.0", conv2: p + ".out_layers.3", shortcut: p + ".skip_connection")
+        ResnetNames(norm1: p + ".in_layers.0", conv1: p + ".in_layers.2", timeProj: p + ".emb_layers.1",
+                    norm2: p + ".out_layers.0", conv2: p + ".out_layers.3", shortcut: p + ".skip_connection")
     }
 }
 
@@ -51,10 +49,8 @@ final class ResnetBlock: Step {
     private var mean1: UnsafeMutablePointer<Float>?, rstd1: UnsafeMutablePointer<Float>?
     private var mean2: UnsafeMutablePointer<Float>?, rstd2: UnsafeMutablePointer<Float>?
 
-    init(
-        _ store: ParameterStore, _ names: ResnetNames, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
-        scaleShift: Bool, outputScale: Float, resample: ResnetResample = .none
-    ) {
+    init(_ store: ParameterStore, _ names: ResnetNames, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
+         scaleShift: Bool, outputScale: Float, resample: ResnetResample = .none) {
         norm1 = GroupNormLayer(store, names.norm1, channels: cin, groups: groups, eps: eps)
         conv1 = ConvLayer(store, names.conv1, cin: cin, cout: cout, kernel: 3, padding: 1)
         timeProj = LinearLayer(store, names.timeProj, inF: temb, outF: scaleShift ? 2 * cout : cout)
@@ -65,13 +61,10 @@ final class ResnetBlock: Step {
         self.resample = resample
     }
 
-    convenience init(
-        _ store: ParameterStore, _ p: String, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
-        scaleShift: Bool, outputScale: Float
-    ) {
-        self.init(
-            store, .diffusers(p), cin: cin, cout: cout, temb: temb, groups: groups, eps: eps,
-            scaleShift: scaleShift, outputScale: outputScale)
+    convenience init(_ store: ParameterStore, _ p: String, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
+                     scaleShift: Bool, outputScale: Float) {
+        self.init(store, .diffusers(p), cin: cin, cout: cout, temb: temb, groups: groups, eps: eps,
+                  scaleShift: scaleShift, outputScale: outputScale)
     }
 
     /// Spatial size after the block's resampling.
@@ -100,9 +93,7 @@ final class ResnetBlock: Step {
     }
 
     /// Nearest 2× / 2×2 average pooling of a [B, C, g.height, g.width] buffer (`.none`: not called).
-    private func resampleForward(
-        _ B: Int, _ C: Int, _ g: Geometry, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
-    ) {
+    private func resampleForward(_ B: Int, _ C: Int, _ g: Geometry, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         if resample == .up {
             Upsample2x.forward(batch: B, channels: C, h: g.height, w: g.width, x: x, out: out)
         } else {
@@ -111,9 +102,7 @@ final class ResnetBlock: Step {
     }
 
     /// VJP of `resampleForward`: dOut at the resampled size, dx at g's size.
-    private func resampleBackward(
-        _ B: Int, _ C: Int, _ g: Geometry, _ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>
-    ) {
+    private func resampleBackward(_ B: Int, _ C: Int, _ g: Geometry, _ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
         if resample == .up {
             Upsample2x.backwardInput(batch: B, channels: C, h: g.height, w: g.width, dOut: dOut, dx: dx)
         } else {
@@ -181,9 +170,7 @@ final class ResnetBlock: Step {
         defer { ws.temp.release(to: m) }
         // d(out)/d(shortcut) = d(out)/d(h) = 1/outputScale
         let gOut: UnsafePointer<Float>
-        if outputScale == 1 {
-            gOut = dOut
-        } else {
+        if outputScale == 1 { gOut = dOut } else {
             let s = ws.temp.alloc(nOut)
             var i = 0
             while i < nOut { s[i] = dOut[i] / outputScale; i &+= 1 }
@@ -191,11 +178,7 @@ final class ResnetBlock: Step {
         }
         // shortcut path; with resampling it ends at the resampled x, which is spread back to x's size
         let dxs = resample == .none ? dx : ws.temp.alloc(nIn)
-        if let shortcut {
-            shortcut.backward(ws, B, H, W, dOut: gOut, dx: dxs)
-        } else {
-            dxs.update(from: gOut, count: nIn)
-        }
+        if let shortcut { shortcut.backward(ws, B, H, W, dOut: gOut, dx: dxs) } else { dxs.update(from: gOut, count: nIn) }
         if resample != .none { resampleBackward(B, cin, g, dxs, dx) }
 
         let t1 = ws.temp.alloc(nOut)
@@ -231,9 +214,7 @@ final class ResnetBlock: Step {
 }
 
 /// x[b, c, :] += v[b·stride + c] for a [B, C, HW] buffer.
-func addChannelBias(
-    _ B: Int, _ C: Int, _ HW: Int, _ x: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, stride: Int
-) {
+func addChannelBias(_ B: Int, _ C: Int, _ HW: Int, _ x: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, stride: Int) {
     for b in 0..<B {
         for c in 0..<C {
             let a = v[b * stride + c], row = x + (b * C + c) * HW

@@ -13,8 +13,7 @@ import Foundation
 public final class UNet2DModel: UNetRuntime<UNetConfig> {
     /// Builds the network for `config` and binds it strictly to `weights` (canonical diffusers names; wrap legacy
     /// checkpoints with `RenamedWeightSource`).
-    public convenience init(config: UNetConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws
-    {
+    public convenience init(config: UNetConfig, weights: any WeightSource, residency: WeightResidency = .float32) throws {
         try self.init(config: config, weights: weights, residency: residency, wiring: UNet2DModel.wiring)
     }
 
@@ -44,15 +43,11 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
         var ops: [Op] = []
         var resnets: [ResnetBlock] = []
         func resnet(_ p: String, _ cin: Int, _ cout: Int, scale: Float = 1) -> ResnetBlock {
-            let r = ResnetBlock(
-                store, p, cin: cin, cout: cout, temb: temb, groups: G, eps: eps, scaleShift: shift, outputScale: scale)
+            let r = ResnetBlock(store, p, cin: cin, cout: cout, temb: temb, groups: G, eps: eps, scaleShift: shift, outputScale: scale)
             resnets.append(r)
             return r
         }
-        ops.append(
-            .step(
-                ConvStep(ConvLayer(store, "conv_in", cin: c.inChannels, cout: boc[0], kernel: 3, padding: 1)),
-                pushesSkip: true))
+        ops.append(.step(ConvStep(ConvLayer(store, "conv_in", cin: c.inChannels, cout: boc[0], kernel: 3, padding: 1)), pushesSkip: true))
         var ch = boc[0]
         for (i, type) in c.downBlockTypes.enumerated() {
             let outC = boc[i]
@@ -60,34 +55,25 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
                 let r = resnet("down_blocks.\(i).resnets.\(j)", j == 0 ? ch : outC, outC)
                 if type.hasAttention {
                     ops.append(.step(r, pushesSkip: false))
-                    ops.append(
-                        .step(
-                            AttentionBlock(
-                                store, "down_blocks.\(i).attentions.\(j)", channels: outC,
-                                headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
-                            pushesSkip: true))
+                    ops.append(.step(AttentionBlock(store, "down_blocks.\(i).attentions.\(j)", channels: outC,
+                                                    headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
+                                     pushesSkip: true))
                 } else {
                     ops.append(.step(r, pushesSkip: true))
                 }
             }
             ch = outC
             if i != nb - 1 {
-                ops.append(
-                    .step(
-                        Downsample(
-                            store, "down_blocks.\(i).downsamplers.0", channels: outC, padding: c.downsamplePadding),
-                        pushesSkip: true))
+                ops.append(.step(Downsample(store, "down_blocks.\(i).downsamplers.0", channels: outC, padding: c.downsamplePadding),
+                                 pushesSkip: true))
             }
         }
         if c.hasMidBlock {
             let s = c.midBlockScaleFactor
             ops.append(.step(resnet("mid_block.resnets.0", ch, ch, scale: s), pushesSkip: false))
             if c.addAttention {
-                ops.append(
-                    .step(
-                        AttentionBlock(
-                            store, "mid_block.attentions.0", channels: ch, headDim: c.attentionHeadDim ?? ch,
-                            groups: c.midAttentionGroups, eps: eps, rescale: s), pushesSkip: false))
+                ops.append(.step(AttentionBlock(store, "mid_block.attentions.0", channels: ch, headDim: c.attentionHeadDim ?? ch,
+                                                groups: c.midAttentionGroups, eps: eps, rescale: s), pushesSkip: false))
             }
             ops.append(.step(resnet("mid_block.resnets.1", ch, ch, scale: s), pushesSkip: false))
         }
@@ -103,28 +89,19 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
                 ops.append(.concatSkip)
                 ops.append(.step(resnet("up_blocks.\(i).resnets.\(j)", resIn + skipC, outC), pushesSkip: false))
                 if type.hasAttention {
-                    ops.append(
-                        .step(
-                            AttentionBlock(
-                                store, "up_blocks.\(i).attentions.\(j)", channels: outC,
-                                headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
-                            pushesSkip: false))
+                    ops.append(.step(AttentionBlock(store, "up_blocks.\(i).attentions.\(j)", channels: outC,
+                                                    headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
+                                     pushesSkip: false))
                 }
             }
-            if i != nb - 1 {
-                ops.append(.step(Upsample(store, "up_blocks.\(i).upsamplers.0", channels: outC), pushesSkip: false))
-            }
+            if i != nb - 1 { ops.append(.step(Upsample(store, "up_blocks.\(i).upsamplers.0", channels: outC), pushesSkip: false)) }
         }
-        ops.append(
-            .step(
-                OutputHead(
-                    norm: GroupNormLayer(store, "conv_norm_out", channels: boc[0], groups: G, eps: eps),
-                    conv: ConvLayer(store, "conv_out", cin: boc[0], cout: c.outChannels, kernel: 3, padding: 1)),
-                pushesSkip: false))
-        var w = UNetWiring(
-            timeLinear1: timeLinear1, timeLinear2: timeLinear2, projection: projection, ops: ops,
-            resnets: resnets, inChannels: c.inChannels, outChannels: c.outChannels,
-            sampleSize: c.sampleSize, spatialMultiple: c.spatialMultiple)
+        ops.append(.step(OutputHead(norm: GroupNormLayer(store, "conv_norm_out", channels: boc[0], groups: G, eps: eps),
+                                    conv: ConvLayer(store, "conv_out", cin: boc[0], cout: c.outChannels, kernel: 3, padding: 1)),
+                         pushesSkip: false))
+        var w = UNetWiring(timeLinear1: timeLinear1, timeLinear2: timeLinear2, projection: projection, ops: ops,
+                           resnets: resnets, inChannels: c.inChannels, outChannels: c.outChannels,
+                           sampleSize: c.sampleSize, spatialMultiple: c.spatialMultiple)
         w.centerInput = c.centerInputSample
         return w
     }

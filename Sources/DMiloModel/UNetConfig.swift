@@ -6,8 +6,7 @@ import Foundation
 
 /// Architecture of a diffusers `UNet2DModel` (the subset dmilo implements).
 public struct UNetConfig: Sendable, Equatable {
-    public enum BlockType: String, Sendable {
-        case DownBlock2D, AttnDownBlock2D, UpBlock2D, AttnUpBlock2D
+    public enum BlockType: String, Sendable { case DownBlock2D, AttnDownBlock2D, UpBlock2D, AttnUpBlock2D
         public var hasAttention: Bool { self == .AttnDownBlock2D || self == .AttnUpBlock2D }
     }
     public enum TimeEmbedding: String, Sendable { case positional, fourier }
@@ -44,9 +43,7 @@ public struct UNetConfig: Sendable, Equatable {
     /// The time-embedding MLP width.
     public var timeEmbedDim: Int { timeEmbeddingDim ?? blockOutChannels[0] * 4 }
     /// Groups of the mid-block attention GroupNorm, nil = no norm (diffusers UNetMidBlock2D).
-    public var midAttentionGroups: Int? {
-        attnNormNumGroups ?? (resnetTimeScaleShift == .default ? normNumGroups : nil)
-    }
+    public var midAttentionGroups: Int? { attnNormNumGroups ?? (resnetTimeScaleShift == .default ? normNumGroups : nil) }
 
     /// Parses config.json bytes; `file` names the source in errors.
     public static func parse(_ data: Data, file: String) throws -> UNetConfig {
@@ -102,13 +99,10 @@ public struct UNetConfig: Sendable, Equatable {
         let n = blockOutChannels.count
         guard n >= 1 else { throw FormatError(file: file, field: "block_out_channels", "must not be empty") }
         guard downBlockTypes.count == n else {
-            throw FormatError(
-                file: file, field: "down_block_types",
-                "has \(downBlockTypes.count) entries, block_out_channels has \(n)")
+            throw FormatError(file: file, field: "down_block_types", "has \(downBlockTypes.count) entries, block_out_channels has \(n)")
         }
         guard upBlockTypes.count == n else {
-            throw FormatError(
-                file: file, field: "up_block_types", "has \(upBlockTypes.count) entries, block_out_channels has \(n)")
+            throw FormatError(file: file, field: "up_block_types", "has \(upBlockTypes.count) entries, block_out_channels has \(n)")
         }
         for t in downBlockTypes where t == .UpBlock2D || t == .AttnUpBlock2D {
             throw FormatError(file: file, field: "down_block_types", "\"\(t.rawValue)\" is an up block")
@@ -117,27 +111,21 @@ public struct UNetConfig: Sendable, Equatable {
             throw FormatError(file: file, field: "up_block_types", "\"\(t.rawValue)\" is a down block")
         }
         for ch in blockOutChannels where ch < 1 || ch % normNumGroups != 0 {
-            throw FormatError(
-                file: file, field: "norm_num_groups", "\(normNumGroups) does not divide block width \(ch)")
+            throw FormatError(file: file, field: "norm_num_groups", "\(normNumGroups) does not divide block width \(ch)")
         }
         if let g = attnNormNumGroups, blockOutChannels[n - 1] % g != 0 {
-            throw FormatError(
-                file: file, field: "attn_norm_num_groups", "\(g) does not divide \(blockOutChannels[n - 1])")
+            throw FormatError(file: file, field: "attn_norm_num_groups", "\(g) does not divide \(blockOutChannels[n - 1])")
         }
         if let hd = attentionHeadDim {
             for (i, t) in downBlockTypes.enumerated() where t.hasAttention && blockOutChannels[i] % hd != 0 {
-                throw FormatError(
-                    file: file, field: "attention_head_dim", "\(hd) does not divide block width \(blockOutChannels[i])")
+                throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide block width \(blockOutChannels[i])")
             }
             let rev = Array(blockOutChannels.reversed())
             for (i, t) in upBlockTypes.enumerated() where t.hasAttention && rev[i] % hd != 0 {
-                throw FormatError(
-                    file: file, field: "attention_head_dim", "\(hd) does not divide block width \(rev[i])")
+                throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide block width \(rev[i])")
             }
             if hasMidBlock && addAttention && blockOutChannels[n - 1] % hd != 0 {
-                throw FormatError(
-                    file: file, field: "attention_head_dim",
-                    "\(hd) does not divide mid width \(blockOutChannels[n - 1])")
+                throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide mid width \(blockOutChannels[n - 1])")
             }
         }
         if timeEmbeddingType == .fourier && timeEmbedDim < 1 {

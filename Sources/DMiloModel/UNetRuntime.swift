@@ -92,10 +92,8 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     /// Builds the wiring for `config`, checks it geometrically and binds it strictly to `weights` (every missing,
     /// unexpected and wrong-shape tensor reported at once).
-    init(
-        config: Config, weights: any WeightSource, residency: WeightResidency,
-        wiring wire: @escaping (Config, ParameterStore) -> UNetWiring
-    ) throws {
+    init(config: Config, weights: any WeightSource, residency: WeightResidency,
+         wiring wire: @escaping (Config, ParameterStore) -> UNetWiring) throws {
         try config.validate(file: weights.sourcePath)
         self.config = config
         weightsPath = weights.sourcePath
@@ -108,9 +106,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         self.wiring = build(store)
         body = OpSequence(wiring.ops)
         let m = wiring.spatialMultiple
-        try body.checkWiring(Geometry(batch: 1, channels: wiring.inChannels, height: m, width: m)) {
-            ($0 as? ResnetBlock)?.cin
-        }
+        try body.checkWiring(Geometry(batch: 1, channels: wiring.inChannels, height: m, width: m)) { ($0 as? ResnetBlock)?.cin }
         try store.load(from: weights, residency: residency)
         for q in wiring.legacyQKV { q.canonicalise() }
     }
@@ -136,9 +132,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     // MARK: NoisePredictor
 
-    public var sampleShape: (channels: Int, height: Int, width: Int) {
-        (wiring.inChannels, wiring.sampleSize, wiring.sampleSize)
-    }
+    public var sampleShape: (channels: Int, height: Int, width: Int) { (wiring.inChannels, wiring.sampleSize, wiring.sampleSize) }
     public var outputChannels: Int { wiring.outChannels }
     /// Number of float parameters.
     public var parameterCount: Int { store.floatCount }
@@ -158,12 +152,8 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     public func forwardForVJP(_ x: Tensor, timestep: Float) throws -> (output: Tensor, tape: any ActivationTape) {
         let y = try run(x, timestep: timestep, record: !recomputeActivations)
-        return (
-            y,
-            UNetTape(
-                model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
-                timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations)
-        )
+        return (y, UNetTape(model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
+                            timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations))
     }
 
     /// dL/dx for L = Σ cotangent ⊙ output. With `acceptsEpsilonCotangent` a cotangent with only the ε channels
@@ -183,8 +173,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
     public func vjpMemoryBytes(batch: Int) -> Int {
         let s = wiring.sampleSize, g = Geometry(batch: batch, channels: wiring.inChannels, height: s, width: s)
         let timeActs = batch * (wiring.timeLinear1.inF + 2 * wiring.timeLinear2.outF)
-        return body.vjpMemoryBytes(
-            g, recompute: recomputeActivations, extraActs: timeActs + (wiring.centerInput ? g.count : 0))
+        return body.vjpMemoryBytes(g, recompute: recomputeActivations, extraActs: timeActs + (wiring.centerInput ? g.count : 0))
     }
 
     /// Forward FLOPs (conv, linear and attention matmuls; ×2 multiply-adds) for input (B, C, H, W).
@@ -200,9 +189,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         guard x.shape.count == 4 else { throw ModelError("input must have shape (B, C, H, W), got \(x.shape)") }
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         guard b >= 1 else { throw ModelError("input batch is empty") }
-        guard c == wiring.inChannels else {
-            throw ModelError("input has \(c) channels, the model takes \(wiring.inChannels)")
-        }
+        guard c == wiring.inChannels else { throw ModelError("input has \(c) channels, the model takes \(wiring.inChannels)") }
         let m = wiring.spatialMultiple
         guard h >= m, w >= m, h % m == 0, w % m == 0 else {
             throw ModelError("input size \(h)×\(w) must be a positive multiple of \(m) (one halving per level)")
@@ -243,11 +230,9 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         let proj = ws.acts.alloc(B * l1.inF), hidden = ws.acts.alloc(B * T), emb = ws.acts.alloc(B * T)
         switch wiring.projection {
         case .sinusoidal(let dim, let flip, let shift):
-            TimestepEmbedding.sinusoidal(
-                timesteps: timestepScratch, dim: dim, flipSinToCos: flip, downscaleFreqShift: shift, out: proj)
+            TimestepEmbedding.sinusoidal(timesteps: timestepScratch, dim: dim, flipSinToCos: flip, downscaleFreqShift: shift, out: proj)
         case .fourier(let weight, let half):
-            TimestepEmbedding.fourier(
-                timesteps: timestepScratch, weight: weight.ptr, half: half, flipSinToCos: false, out: proj)
+            TimestepEmbedding.fourier(timesteps: timestepScratch, weight: weight.ptr, half: half, flipSinToCos: false, out: proj)
         }
         l1.forward(B, x: proj, out: hidden)
         SiLU.forward(count: B * T, x: hidden, out: hidden)
@@ -258,9 +243,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     private func epsilonPadded(_ cotangent: Tensor) -> Tensor {
         let C = wiring.inChannels, s = cotangent.shape
-        guard wiring.acceptsEpsilonCotangent, s.count == 4, s[1] == C, wiring.outChannels == 2 * C else {
-            return cotangent
-        }
+        guard wiring.acceptsEpsilonCotangent, s.count == 4, s[1] == C, wiring.outChannels == 2 * C else { return cotangent }
         let (B, HW) = (s[0], s[2] * s[3])
         let cot = Tensor(shape: [B, 2 * C, s[2], s[3]])  // zeroed: variance channels
         for b in 0..<B { (cot.data + b * 2 * C * HW).update(from: cotangent.data + b * C * HW, count: C * HW) }
@@ -285,21 +268,15 @@ final class UNetTape: ActivationTape {
     /// Made with `recomputeActivations`: only op outputs are stored.
     let recompute: Bool
     var consumed = false
-    init(
-        model: AnyObject, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
-        recompute: Bool
-    ) {
+    init(model: AnyObject, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
+         recompute: Bool) {
         self.model = model; self.generation = generation; self.inputShape = inputShape; self.outputShape = outputShape
         self.timestep = timestep; self.bytes = bytes; self.recompute = recompute
     }
 
     /// Checks that `tape` is a live, unused tape of `model` at generation `generation`, and marks it consumed.
-    static func claim(
-        _ tape: any ActivationTape, model: AnyObject, generation: Int, cotangentShape: [Int]
-    ) throws -> UNetTape {
-        guard let t = tape as? UNetTape, t.model === model else {
-            throw ModelError("vjp: tape was not made by this model")
-        }
+    static func claim(_ tape: any ActivationTape, model: AnyObject, generation: Int, cotangentShape: [Int]) throws -> UNetTape {
+        guard let t = tape as? UNetTape, t.model === model else { throw ModelError("vjp: tape was not made by this model") }
         guard t.generation == generation, !t.consumed else {
             throw ModelError("vjp: tape is stale (another forward ran since, or it was already used)")
         }

@@ -88,9 +88,7 @@ public final class RenamedWeightSource: WeightSource {
     /// diffusers' `_convert_deprecated_attention_blocks` renaming, applied to names inside `.attentions.N.`.
     public static func diffusersAttentionName(_ name: String) -> String {
         guard name.contains(".attentions.") else { return name }
-        for (old, new) in [
-            (".query.", ".to_q."), (".key.", ".to_k."), (".value.", ".to_v."), (".proj_attn.", ".to_out.0."),
-        ]
+        for (old, new) in [(".query.", ".to_q."), (".key.", ".to_k."), (".value.", ".to_v."), (".proj_attn.", ".to_out.0.")]
         where name.contains(old) {
             return name.replacingOccurrences(of: old, with: new)
         }

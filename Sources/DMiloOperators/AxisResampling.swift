@@ -39,10 +39,8 @@ public struct AxisResampling: Sendable, Equatable {
 /// and its exact transpose. Buffers are caller-owned (llm.c style).
 enum SeparableResampling {
     /// out (C, Ho, Wo) = Rw · (Rh · x) per channel. `tmp` holds C·Ho·W floats.
-    static func forward(
-        channels: Int, rows: AxisResampling, cols: AxisResampling,
-        x: UnsafePointer<Float>, tmp: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
-    ) {
+    static func forward(channels: Int, rows: AxisResampling, cols: AxisResampling,
+                        x: UnsafePointer<Float>, tmp: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let h = rows.inputLength, w = cols.inputLength, ho = rows.outputLength, wo = cols.outputLength
         for c in 0..<channels {
             // rows: tmp[c, o, :] = Σ_t w_t · x[c, idx_t, :] (contiguous rows, vectorises)
@@ -62,9 +60,7 @@ enum SeparableResampling {
                 let dst = out + (c * ho + o) * wo
                 for p in 0..<wo {
                     var s: Float = 0
-                    for t in 0..<cols.taps {
-                        s += cols.weights[p * cols.taps + t] * src[cols.indices[p * cols.taps + t]]
-                    }
+                    for t in 0..<cols.taps { s += cols.weights[p * cols.taps + t] * src[cols.indices[p * cols.taps + t]] }
                     dst[p] = s
                 }
             }
@@ -72,10 +68,8 @@ enum SeparableResampling {
     }
 
     /// dx (C, H, W) = Rhᵀ · (Rwᵀ · dOut) per channel (overwrites dx). `tmp` holds C·Ho·W floats.
-    static func transpose(
-        channels: Int, rows: AxisResampling, cols: AxisResampling,
-        dOut: UnsafePointer<Float>, tmp: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
-    ) {
+    static func transpose(channels: Int, rows: AxisResampling, cols: AxisResampling,
+                          dOut: UnsafePointer<Float>, tmp: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let h = rows.inputLength, w = cols.inputLength, ho = rows.outputLength, wo = cols.outputLength
         tmp.update(repeating: 0, count: channels * ho * w)
         dx.update(repeating: 0, count: channels * h * w)
@@ -85,9 +79,7 @@ enum SeparableResampling {
                 let dst = tmp + (c * ho + o) * w
                 for p in 0..<wo {
                     let g = src[p]
-                    for t in 0..<cols.taps {
-                        dst[cols.indices[p * cols.taps + t]] += cols.weights[p * cols.taps + t] * g
-                    }
+                    for t in 0..<cols.taps { dst[cols.indices[p * cols.taps + t]] += cols.weights[p * cols.taps + t] * g }
                 }
             }
             for o in 0..<ho {

@@ -16,18 +16,14 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
 
     /// - Parameters: kernel: (k, k) array (any (kh, kw) works), finite with a nonzero sum; requires k/2 < H, W.
     ///   field: manifest path named in errors.
-    public convenience init(
-        kernel: Tensor, imageShape: [Int], field: String = "operator.kernel",
-        geometry: BlurGeometry = .same
-    ) throws {
+    public convenience init(kernel: Tensor, imageShape: [Int], field: String = "operator.kernel",
+                            geometry: BlurGeometry = .same) throws {
         try self.init(name: "blur", kernel: kernel, imageShape: imageShape, field: field, geometry: geometry)
     }
 
     /// `factors` (u, v) with kernel = u vᵀ (up to scale) enables the separable path.
-    init(
-        name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil,
-        geometry: BlurGeometry = .same
-    ) throws {
+    init(name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil,
+         geometry: BlurGeometry = .same) throws {
         self.name = name
         self.geometry = geometry
         let c = try ReflectCorrelation(kernel: kernel, imageShape: imageShape, field: field, geometry: geometry)
@@ -35,10 +31,8 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         inputShape = imageShape
         outputShape = [imageShape[0], c.outHeight, c.outWidth]
         separable = factors.map { u, v in
-            (
-                Blur.reflectAxis(length: imageShape[1], outputLength: c.outHeight, taps: u),
-                Blur.reflectAxis(length: imageShape[2], outputLength: c.outWidth, taps: v)
-            )
+            (Blur.reflectAxis(length: imageShape[1], outputLength: c.outHeight, taps: u),
+             Blur.reflectAxis(length: imageShape[2], outputLength: c.outWidth, taps: v))
         }
     }
 
@@ -50,8 +44,7 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         for i in 0..<outputLength {
             for t in 0..<k { indices.append(reflectIndex(i + t - k / 2, length)); weights.append(Float(u[t] / s)) }
         }
-        return AxisResampling(
-            inputLength: length, outputLength: outputLength, taps: k, indices: indices, weights: weights)
+        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices, weights: weights)
     }
 
     /// The normalised kernel (kh, kw).
@@ -62,8 +55,7 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         let y = Tensor(shape: outputShape, zeroed: false)
         if let (rows, cols) = separable {
             let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-            SeparableResampling.forward(
-                channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
+            SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
         } else {
             correlation.forward(x.data, y.data)
         }
@@ -75,9 +67,8 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         let g = Tensor(shape: inputShape, zeroed: false)
         if let (rows, cols) = separable {
             let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-            SeparableResampling.transpose(
-                channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
-                tmp: tmp.data, dx: g.data)
+            SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
+                                          tmp: tmp.data, dx: g.data)
         } else {
             correlation.transpose(cotangent.data, g.data)
         }

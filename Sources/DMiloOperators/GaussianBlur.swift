@@ -1,5 +1,4 @@
 import DMiloKernels
-
 #if canImport(Glibc)
 import Glibc
 #else
@@ -17,22 +16,19 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
     public init(size: Int, sigma: Double, imageShape: [Int], geometry: BlurGeometry = .same) throws {
         self.size = size
         self.sigma = sigma
-        let k = try GaussianBlur.kernel(size: size, sigma: sigma)  // validates size and sigma first
+        let k = try GaussianBlur.kernel(size: size, sigma: sigma)   // validates size and sigma first
         let g = GaussianBlur.profile(size: size, sigma: sigma)
-        try super.init(
-            name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g),
-            geometry: geometry)
+        try super.init(name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g),
+                       geometry: geometry)
     }
 
     /// The normalised (size, size) kernel.
     public static func kernel(size: Int, sigma: Double) throws -> Tensor {
         guard size >= 1, size <= 255, size % 2 == 1 else {
-            throw OperatorError.invalid(
-                "operator.size", "gaussian_blur size must be an odd integer in 1...255, got \(size)")
+            throw OperatorError.invalid("operator.size", "gaussian_blur size must be an odd integer in 1...255, got \(size)")
         }
         guard sigma.isFinite, sigma > 0 else {
-            throw OperatorError.invalid(
-                "operator.sigma", "gaussian_blur sigma must be a finite number > 0, got \(sigma)")
+            throw OperatorError.invalid("operator.sigma", "gaussian_blur sigma must be a finite number > 0, got \(sigma)")
         }
         let g = profile(size: size, sigma: sigma)
         let s = g.reduce(0, +)
@@ -44,7 +40,7 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
     /// Unnormalised 1-D profile exp(−(j − size/2)² / (2σ²)).
     static func profile(size: Int, sigma: Double) -> [Double] {
         (0..<size).map { j -> Double in
-            let t = Double(j - size / 2) / sigma  // divide first: no 0/0 for tiny sigma
+            let t = Double(j - size / 2) / sigma   // divide first: no 0/0 for tiny sigma
             return exp(-t * t / 2)
         }
     }

@@ -21,16 +21,13 @@ struct JSONFields {
     /// Fails on the first key (sorted, for a stable message) that is not in `allowed`.
     func rejectUnknown(_ allowed: [String], context: String) throws {
         for key in object.keys.sorted() where !allowed.contains(key) {
-            throw OperatorError.invalid(
-                path(key),
+            throw OperatorError.invalid(path(key),
                 "unknown field \(path(key)) for \(context) (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
     func require(_ key: String, _ what: String) throws -> JSONValue {
-        guard let v = object[key] else {
-            throw OperatorError.invalid(path(key), "missing required field \(path(key)) (\(what))")
-        }
+        guard let v = object[key] else { throw OperatorError.invalid(path(key), "missing required field \(path(key)) (\(what))") }
         return v
     }
 
@@ -46,8 +43,7 @@ struct JSONFields {
     func double(_ key: String) throws -> Double {
         let v = try require(key, "a number")
         guard let d = v.doubleValue else {
-            throw OperatorError.invalid(
-                path(key), "\(path(key)) must be a finite number, got \(JSONFields.describe(v))")
+            throw OperatorError.invalid(path(key), "\(path(key)) must be a finite number, got \(JSONFields.describe(v))")
         }
         return d
     }
@@ -65,15 +61,13 @@ struct JSONFields {
         let v = try require(key, "a non-negative integer seed")
         if case .number(let n) = v, let u = n.uint64 { return u }
         if let i = JSONFields.integer(v), i >= 0 { return UInt64(i) }
-        throw OperatorError.invalid(
-            path(key), "\(path(key)) must be a non-negative integer, got \(JSONFields.describe(v))")
+        throw OperatorError.invalid(path(key), "\(path(key)) must be a non-negative integer, got \(JSONFields.describe(v))")
     }
 
     func intArray(_ key: String, count: Int) throws -> [Int] {
         let v = try require(key, "an array of \(count) integers")
         guard case .array(let a) = v, a.count == count else {
-            throw OperatorError.invalid(
-                path(key), "\(path(key)) must be an array of \(count) integers, got \(JSONFields.describe(v))")
+            throw OperatorError.invalid(path(key), "\(path(key)) must be an array of \(count) integers, got \(JSONFields.describe(v))")
         }
         return try a.map { e in
             guard let i = JSONFields.integer(e) else {
@@ -90,7 +84,7 @@ struct JSONFields {
     static func integer(_ v: JSONValue) -> Int? {
         guard case .number(let n) = v else { return nil }
         if let i = n.int64 { return Int(i) }
-        if n.uint64 != nil { return nil }  // above Int.max
+        if n.uint64 != nil { return nil }   // above Int.max
         return v.intValue
     }
 

@@ -1,5 +1,4 @@
 import DMiloKernels
-
 #if canImport(Glibc)
 import Glibc
 #else
@@ -24,12 +23,10 @@ public enum MotionKernel {
     /// A (size, size) kernel. size: odd, 1 … 255 (1 gives the identity); intensity ∈ [0, 1].
     public static func generate(size: Int, intensity: Double, seed: UInt64) throws -> Tensor {
         guard size >= 1, size <= 255, size % 2 == 1 else {
-            throw OperatorError.invalid(
-                "operator.size", "motion_blur size must be an odd integer in 1...255, got \(size)")
+            throw OperatorError.invalid("operator.size", "motion_blur size must be an odd integer in 1...255, got \(size)")
         }
         guard intensity.isFinite, intensity >= 0, intensity <= 1 else {
-            throw OperatorError.invalid(
-                "operator.intensity", "motion_blur intensity must be in [0, 1], got \(intensity)")
+            throw OperatorError.invalid("operator.intensity", "motion_blur intensity must be in [0, 1], got \(intensity)")
         }
         if size == 1 { return Tensor(shape: [1, 1], values: [1]) }
         var rng = SeededRandom(seed: seed, stream: "motion-kernel")

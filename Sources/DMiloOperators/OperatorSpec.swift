@@ -83,14 +83,11 @@ public enum OperatorSpec: Sendable, Equatable {
     public init(json: JSONValue) throws {
         let f = try JSONFields(json, prefix: "operator")
         guard f.has("type") else {
-            throw OperatorError.invalid(
-                "operator.type",
-                "missing required field operator.type (one of \(OperatorSpec.types.joined(separator: ", ")))")
+            throw OperatorError.invalid("operator.type", "missing required field operator.type (one of \(OperatorSpec.types.joined(separator: ", ")))")
         }
         let type = try f.string("type")
         guard let kind = OperatorKind(rawValue: type) else {
-            throw OperatorError(
-                code: "operator.unknown",
+            throw OperatorError(code: "operator.unknown",
                 message: "unknown operator type \"\(type)\" (known: \(OperatorSpec.types.joined(separator: ", ")))",
                 field: "operator.type")
         }
@@ -100,10 +97,8 @@ public enum OperatorSpec: Sendable, Equatable {
             let present = options.filter { f.has($0) }
             guard present.count == 1 else {
                 let list = options.map { "operator.\($0)" }.joined(separator: ", ")
-                throw OperatorError.invalid(
-                    present.count > 1 ? f.path(present[1]) : "operator",
-                    present.isEmpty
-                        ? "\(type) needs one of \(list)" : "\(type) takes only one of \(list), got \(present.count)")
+                throw OperatorError.invalid(present.count > 1 ? f.path(present[1]) : "operator",
+                    present.isEmpty ? "\(type) needs one of \(list)" : "\(type) takes only one of \(list), got \(present.count)")
             }
             return present[0]
         }
@@ -112,18 +107,14 @@ public enum OperatorSpec: Sendable, Equatable {
             guard f.has("geometry") else { return .same }
             let name = try f.string("geometry")
             guard let g = BlurGeometry(rawValue: name) else {
-                throw OperatorError.invalid(
-                    "operator.geometry",
-                    "operator.geometry must be one of \(BlurGeometry.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(name)\""
-                )
+                throw OperatorError.invalid("operator.geometry", "operator.geometry must be one of \(BlurGeometry.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(name)\"")
             }
             return g
         }
         /// `key` may only appear together with `owner`.
         func only(_ key: String, with owner: String) throws {
             if f.has(key) && !f.has(owner) {
-                throw OperatorError.invalid(
-                    f.path(key), "operator.\(key) is only valid together with operator.\(owner)")
+                throw OperatorError.invalid(f.path(key), "operator.\(key) is only valid together with operator.\(owner)")
             }
         }
 
@@ -141,8 +132,7 @@ public enum OperatorSpec: Sendable, Equatable {
             if f.has("kernel") {
                 let name = try f.string("kernel")
                 guard let k = SuperResolution.Kernel(rawValue: name) else {
-                    throw OperatorError.invalid(
-                        "operator.kernel", "super-resolution kernel must be \"bicubic\" or \"box\", got \"\(name)\"")
+                    throw OperatorError.invalid("operator.kernel", "super-resolution kernel must be \"bicubic\" or \"box\", got \"\(name)\"")
                 }
                 kernel = k
             }
@@ -155,15 +145,13 @@ public enum OperatorSpec: Sendable, Equatable {
             case "missing_fraction":
                 let fraction = try f.double("missing_fraction")
                 guard fraction >= 0, fraction < 1 else {
-                    throw OperatorError.invalid(
-                        "operator.missing_fraction", "missing_fraction must be in [0, 1), got \(fraction)")
+                    throw OperatorError.invalid("operator.missing_fraction", "missing_fraction must be in [0, 1), got \(fraction)")
                 }
                 self = .inpainting(.random(missingFraction: fraction, seed: try f.seed("mask_seed")))
             default:
                 let b = try f.intArray("box", count: 4)
                 guard b[0] >= 0, b[1] >= 0, b[2] >= 1, b[3] >= 1 else {
-                    throw OperatorError.invalid(
-                        "operator.box", "box [x, y, w, h] needs x, y >= 0 and w, h >= 1, got \(b)")
+                    throw OperatorError.invalid("operator.box", "box [x, y, w, h] needs x, y >= 0 and w, h >= 1, got \(b)")
                 }
                 self = .inpainting(.box(x: b[0], y: b[1], width: b[2], height: b[3]))
             }
@@ -184,12 +172,10 @@ public enum OperatorSpec: Sendable, Equatable {
             } else {
                 let size = try f.int("size"), intensity = try f.double("intensity"), seed = try f.seed("kernel_seed")
                 guard size >= 1, size <= 255, size % 2 == 1 else {
-                    throw OperatorError.invalid(
-                        "operator.size", "motion_blur size must be an odd integer in 1...255, got \(size)")
+                    throw OperatorError.invalid("operator.size", "motion_blur size must be an odd integer in 1...255, got \(size)")
                 }
                 guard intensity >= 0, intensity <= 1 else {
-                    throw OperatorError.invalid(
-                        "operator.intensity", "motion_blur intensity must be in [0, 1], got \(intensity)")
+                    throw OperatorError.invalid("operator.intensity", "motion_blur intensity must be in [0, 1], got \(intensity)")
                 }
                 self = .motionBlur(.random(size: size, intensity: intensity, seed: seed), geometry: try geometry())
             }
@@ -201,8 +187,7 @@ public enum OperatorSpec: Sendable, Equatable {
             } else {
                 let ratio = try f.double("ratio")
                 guard ratio > 0, ratio <= 1 else {
-                    throw OperatorError.invalid(
-                        "operator.ratio", "compressed-sensing ratio must be in (0, 1], got \(ratio)")
+                    throw OperatorError.invalid("operator.ratio", "compressed-sensing ratio must be in (0, 1], got \(ratio)")
                 }
                 self = .compressedSensing(.gaussian(ratio: ratio, seed: try f.seed("matrix_seed")))
             }
@@ -253,7 +238,7 @@ public enum OperatorSpec: Sendable, Equatable {
         case let .compressedSensing(.gaussian(ratio, seed)): o["ratio"] = ratio; o["matrix_seed"] = seed
         case .hdr(let gain): o["gain"] = gain
         }
-        if let g = blurGeometry, g != .same { o["geometry"] = g.rawValue }  // default left implicit
+        if let g = blurGeometry, g != .same { o["geometry"] = g.rawValue }   // default left implicit
         return o
     }
 }

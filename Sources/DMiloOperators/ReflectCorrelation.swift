@@ -1,5 +1,5 @@
-import DMiloKernels
 import Dispatch
+import DMiloKernels
 
 /// Per-channel 2-D cross-correlation (kernel not flipped) with numpy.pad(mode: "reflect") borders, the geometry
 /// every blur in docs/INTERFACE.md shares:
@@ -39,10 +39,8 @@ struct ReflectCorrelation: Sendable {
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         guard kh / 2 < h, kw / 2 < w else {
             // a generated kernel's size is a manifest value; a loaded one is the file's fault
-            throw OperatorError(
-                code: field == "operator.size" ? "manifest.invalid" : "file.invalid",
-                message:
-                    "blur kernel \(kh)x\(kw) is too large for the \(h)x\(w) image (reflect padding needs k/2 < H and W)",
+            throw OperatorError(code: field == "operator.size" ? "manifest.invalid" : "file.invalid",
+                message: "blur kernel \(kh)x\(kw) is too large for the \(h)x\(w) image (reflect padding needs k/2 < H and W)",
                 field: field)
         }
         var sum = 0.0

@@ -33,8 +33,7 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         }
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         guard h % factor == 0, w % factor == 0 else {
-            throw OperatorError.invalid(
-                "operator.factor",
+            throw OperatorError.invalid("operator.factor",
                 "super-resolution factor \(factor) must divide the image height and width, image is \(h)x\(w)")
         }
         self.factor = factor
@@ -55,8 +54,7 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         precondition(x.count == inputShape.reduce(1, *), "SuperResolution: input \(x.shape), expected \(inputShape)")
         let y = Tensor(shape: outputShape, zeroed: false)
         let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-        SeparableResampling.forward(
-            channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
+        SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
         return y
     }
 
@@ -64,9 +62,8 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         precondition(cotangent.count == outputShape.reduce(1, *), "SuperResolution: cotangent \(cotangent.shape)")
         let g = Tensor(shape: inputShape, zeroed: false)
         let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-        SeparableResampling.transpose(
-            channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
-            tmp: tmp.data, dx: g.data)
+        SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
+                                      tmp: tmp.data, dx: g.data)
         return g
     }
 
@@ -113,9 +110,8 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
                 weights.append(Float(wts[o * p + t]))
             }
         }
-        return AxisResampling(
-            inputLength: inputLength, outputLength: outLen, taps: live.count,
-            indices: indices, weights: weights)
+        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: live.count,
+                              indices: indices, weights: weights)
     }
 
     /// Block mean along one axis: output o = (1/f) Σ_{t<f} input[f·o + t].
@@ -125,7 +121,6 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         for o in 0..<outLen {
             for t in 0..<f { indices.append(f * o + t); weights.append(1 / Float(f)) }
         }
-        return AxisResampling(
-            inputLength: inputLength, outputLength: outLen, taps: f, indices: indices, weights: weights)
+        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: f, indices: indices, weights: weights)
     }
 }

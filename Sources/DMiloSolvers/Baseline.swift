@@ -19,22 +19,17 @@ enum BaselineSolver {
             let mu = (p.baselineMu ?? max(0.02, 2 * problem.noiseSigma)) * norm2
             x = conjugateGradient(op: op, y: problem.y, mu: Float(mu), eps: Float(1e-6 * norm2), iterations: 300)
         } else {
-            throw SolverError(
-                code: "solver.invalid",
-                message: "baseline: no classical estimator for the nonlinear operator \(op.name)")
+            throw SolverError(code: "solver.invalid", message: "baseline: no classical estimator for the nonlinear operator \(op.name)")
         }
         Vec.clamp(x.count, x.data, -1, 1)
-        return SolverResult(
-            x: x, unetEvaluations: 0, outerIterations: 1, stoppedBy: .iterations,
-            residualHistory: [problem.relativeResidual(x)])
+        return SolverResult(x: x, unetEvaluations: 0, outerIterations: 1, stoppedBy: .iterations,
+                            residualHistory: [problem.relativeResidual(x)])
     }
 
     static func pow2(_ v: Double) -> Double { v * v }
 
     /// CG for the normal equations with the smoothness term; x starts at 0.
-    static func conjugateGradient(
-        op: any MeasurementOperator, y: Tensor, mu: Float, eps: Float, iterations: Int
-    ) -> Tensor {
+    static func conjugateGradient(op: any MeasurementOperator, y: Tensor, mu: Float, eps: Float, iterations: Int) -> Tensor {
         let shape = op.inputShape
         func normal(_ v: Tensor) -> Tensor {
             let out = op.adjoint(op.apply(v))

@@ -8,17 +8,13 @@ import DMiloOperators
 ///     x_{t−1} ← x'_{t−1} − ζ·∇_{x_t} ‖y − A(x̂0(x_t))‖,   x̂0 = (x_t − s_t ε_θ(x_t, t)) / a_t
 /// (the un-squared norm, as in the official code). The gradient goes through the UNet's VJP.
 enum DPSSolver {
-    static func solve(
-        _ p: SolverParameters, problem: InverseProblem, model: any NoisePredictor,
-        progress: ProgressHandler, observer: IterateObserver?
-    ) throws -> SolverResult {
+    static func solve(_ p: SolverParameters, problem: InverseProblem, model: any NoisePredictor,
+                      progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
         let trainSteps = problem.schedule.trainSteps
         let counter = EvaluationCounter(budget: p.budget)
         // The sampling grid is fixed up front, so the budget shortens the grid rather than stopping it midway.
         let steps = min(p.dpsSteps, counter.remaining)
-        guard steps >= 1 else {
-            throw SolverError(code: "budget.exceeded", message: "dps needs at least 1 UNet evaluation")
-        }
+        guard steps >= 1 else { throw SolverError(code: "budget.exceeded", message: "dps needs at least 1 UNet evaluation") }
         let delta = trainSteps / steps
         let grid = DDIMGrid.dmplug(steps: steps, trainSteps: trainSteps)
         var rng = SeededRandom(seed: p.seed, stream: "dps-initial-noise")
@@ -63,12 +59,8 @@ enum DPSSolver {
                 history.append(problem.relativeResidual(x0c))
                 observer?(x0c, counter.count)
             }
-            if k % 5 == 0,
-                !progress(
-                    SolverProgress(
-                        method: .dps, stage: "step \(k + 1)/\(steps)", iteration: k + 1,
-                        iterations: steps, unetEvaluations: counter.count, budget: p.budget))
-            {
+            if k % 5 == 0, !progress(SolverProgress(method: .dps, stage: "step \(k + 1)/\(steps)", iteration: k + 1,
+                                                    iterations: steps, unetEvaluations: counter.count, budget: p.budget)) {
                 stop = .cancelled; break
             }
         }
@@ -77,8 +69,6 @@ enum DPSSolver {
         Vec.clamp(result.count, result.data, -1, 1)
         history.append(problem.relativeResidual(result))
         if steps < p.dpsSteps { stop = .budget }
-        return SolverResult(
-            x: result, unetEvaluations: counter.count, outerIterations: steps, stoppedBy: stop, residualHistory: history
-        )
+        return SolverResult(x: result, unetEvaluations: counter.count, outerIterations: steps, stoppedBy: stop, residualHistory: history)
     }
 }

@@ -12,21 +12,15 @@ final class ILOState {
     var nu: [Tensor]
 
     /// L[0] ~ N(0, I) from the job seed (or `params.initialNoise`), then a no-grad forward pass L[i+1] = S_i(L[i]); ν = 0.
-    init(
-        problem: InverseProblem, params: SolverParameters, replicas: [any NoisePredictor], counter: EvaluationCounter
-    ) throws {
+    init(problem: InverseProblem, params: SolverParameters, replicas: [any NoisePredictor], counter: EvaluationCounter) throws {
         let grid = DDIMGrid.dmilo(steps: params.steps, trainSteps: problem.schedule.trainSteps)
         let chain = DDIMStep.chain(grid: grid, trainSteps: problem.schedule.trainSteps, schedule: problem.schedule)
         let span = max(1, min(params.layerSpan, chain.count))
-        layers = stride(from: 0, to: chain.count, by: span).map {
-            DDIMSpan(steps: Array(chain[$0..<min($0 + span, chain.count)]))
-        }
+        layers = stride(from: 0, to: chain.count, by: span).map { DDIMSpan(steps: Array(chain[$0..<min($0 + span, chain.count)])) }
         self.replicas = replicas
         let shape = problem.op.inputShape
         var rng = SeededRandom(seed: params.seed, stream: "ilo-initial-noise")
-        var l: [Tensor] = [
-            params.initialNoise.map { Tensor(shape: shape, values: $0) } ?? rng.gaussianTensor(shape: shape)
-        ]
+        var l: [Tensor] = [params.initialNoise.map { Tensor(shape: shape, values: $0) } ?? rng.gaussianTensor(shape: shape)]
         for layer in layers { l.append(try layer.forward(l.last!, model: replicas[0], counter: counter)) }
         latents = l
         nu = layers.map { _ in Tensor(shape: shape) }
@@ -43,10 +37,8 @@ final class ILOState {
     ///     mean((B(S(z) + ν) − target)²) + λ·mean|ν| + zPrior·mean(z²)
     /// with a fresh Adam (groups ν: lrNu, z: lrZ), warm-started from the current z = L[idx] and ν[idx].
     /// Returns false when the budget or a cancellation stopped it early.
-    func sweep(
-        target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
-        reserve: Int, progress: (String) -> Bool
-    ) throws -> Bool {
+    func sweep(target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
+               reserve: Int, progress: (String) -> Bool) throws -> Bool {
         var target = y
         for idx in stride(from: layers.count - 1, through: 0, by: -1) {
             let useOperator = idx == layers.count - 1
@@ -55,9 +47,8 @@ final class ILOState {
             let n = Float(z.count)
             for it in 0..<params.inner {
                 guard counter.allows(innerCost(idx) + reserve) else { latents[idx] = z; nu[idx] = v; return false }
-                let (s, saved) = try layers[idx].forwardWithTapes(
-                    z, model: replicas[0], counter: counter, replicas: replicas)
-                s.axpy(1, v)  // u = S(z) + ν
+                let (s, saved) = try layers[idx].forwardWithTapes(z, model: replicas[0], counter: counter, replicas: replicas)
+                s.axpy(1, v)                                     // u = S(z) + ν
                 // d/du mean(r²) = (2/m)·J_Bᵀ r, r = B(u) − target
                 let gu: Tensor
                 if useOperator {
@@ -71,9 +62,9 @@ final class ILOState {
                     gu = r
                 }
                 let gz = try layers[idx].vjp(gu, saved: saved, replicas: replicas)
-                gz.axpy(2 * Float(params.zPrior) / n, z)  // ∇ zPrior·mean(z²)
+                gz.axpy(2 * Float(params.zPrior) / n, z)        // ∇ zPrior·mean(z²)
                 let gv = gu
-                let l1 = Float(params.lambda) / n  // ∇ λ·mean|ν| (sign, 0 at 0 like torch)
+                let l1 = Float(params.lambda) / n               // ∇ λ·mean|ν| (sign, 0 at 0 like torch)
                 for i in 0..<v.count { gv[i] += v[i] > 0 ? l1 : (v[i] < 0 ? -l1 : 0) }
                 adam.update(gradients: [gv, gz])
                 if it % 10 == 0, !progress("layer \(idx + 1)/\(layers.count) step \(it + 1)/\(params.inner)") {
@@ -103,19 +94,13 @@ final class ILOState {
 
     /// One outer iteration's projection, shared by DMILO (target y) and DMILO-PGD (target A(X)): the backward sweep,
     /// the forward re-simulation, and the stop decision (cancelled, budget spent, or the discrepancy principle met).
-    func project(
-        target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
-        counter: EvaluationCounter, progress: ProgressHandler
-    ) throws -> (x: Tensor, stop: StopReason?) {
+    func project(target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
+                 counter: EvaluationCounter, progress: ProgressHandler) throws -> (x: Tensor, stop: StopReason?) {
         var cancelled = false
-        let finished = try sweep(
-            target: target, problem: problem, params: p, counter: counter,
-            reserve: resimulationCost
-        ) { note in
-            let go = progress(
-                SolverProgress(
-                    method: p.method, stage: note, iteration: t, iterations: p.outer,
-                    unetEvaluations: counter.count, budget: p.budget))
+        let finished = try sweep(target: target, problem: problem, params: p, counter: counter,
+                                 reserve: resimulationCost) { note in
+            let go = progress(SolverProgress(method: p.method, stage: note, iteration: t, iterations: p.outer,
+                                             unetEvaluations: counter.count, budget: p.budget))
             if !go { cancelled = true }
             return go
         }
@@ -128,37 +113,31 @@ final class ILOState {
 
     /// The outer loop of both ILO methods: `target(&x, t)` returns what iteration t's projection fits (y for DMILO;
     /// A(X) after a gradient step on X for DMILO-PGD), then `project` replaces X by the projected image.
-    func iterate(
-        from start: Tensor, problem: InverseProblem, params p: SolverParameters, counter: EvaluationCounter,
-        progress: ProgressHandler, observer: IterateObserver?,
-        target: (inout Tensor, Int) throws -> Tensor
-    ) throws -> SolverResult {
+    func iterate(from start: Tensor, problem: InverseProblem, params p: SolverParameters, counter: EvaluationCounter,
+                 progress: ProgressHandler, observer: IterateObserver?,
+                 target: (inout Tensor, Int) throws -> Tensor) throws -> SolverResult {
         var x = start
         var history: [Double] = []
         var stop = StopReason.iterations
         var done = 0
         for t in 1...max(p.outer, 1) {
             let goal = try target(&x, t)
-            let step = try project(
-                target: goal, iteration: t, problem: problem, params: p, counter: counter,
-                progress: progress)
+            let step = try project(target: goal, iteration: t, problem: problem, params: p, counter: counter,
+                                   progress: progress)
             x = step.x
             done = t
             history.append(problem.relativeResidual(x))
             observer?(x, counter.count)
             if let s = step.stop { stop = s; break }
         }
-        return SolverResult(
-            x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
-            residualHistory: history)
+        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
+                            residualHistory: history)
     }
 
     /// The start both ILO methods share: the evaluation counter, the minimum budget (one sweep of N layers plus the
     /// forward re-simulation: 2N evaluations), and the layer state with its seeded latents.
-    static func begin(
-        _ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
-        method: String
-    ) throws -> (ILOState, EvaluationCounter) {
+    static func begin(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
+                      method: String) throws -> (ILOState, EvaluationCounter) {
         let counter = EvaluationCounter(budget: p.budget)
         try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: method)
         return (try ILOState(problem: problem, params: p, replicas: replicas, counter: counter), counter)

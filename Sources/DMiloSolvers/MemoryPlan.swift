@@ -21,11 +21,9 @@ public enum MemoryPlan {
     ///   - stepBytes: `NoisePredictor.vjpMemoryBytes(batch: 1)`.
     ///   - residentBytes: weights and other fixed memory.
     ///   - budgetBytes: nil = unlimited (the daemon always passes one; see `MachineMemory`).
-    public static func plan(_ p: SolverParameters, stepBytes: Int, residentBytes: Int, budgetBytes: Int?) throws -> Plan
-    {
+    public static func plan(_ p: SolverParameters, stepBytes: Int, residentBytes: Int, budgetBytes: Int?) throws -> Plan {
         guard p.steps >= 1, stepBytes >= 0, residentBytes >= 0 else {
-            throw SolverError(
-                code: "solver.invalid", message: "\(p.method.rawValue): steps must be >= 1 (got \(p.steps))")
+            throw SolverError(code: "solver.invalid", message: "\(p.method.rawValue): steps must be >= 1 (got \(p.steps))")
         }
         let tapes: Int
         switch p.method {
@@ -37,18 +35,12 @@ public enum MemoryPlan {
         let replicas = max(tapes, 1)
         let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
         guard let need = bytesNeeded(tapes: tapes, stepBytes: stepBytes, residentBytes: residentBytes) else {
-            throw SolverError(
-                code: "memory.budget",
-                message:
-                    "\(p.method.rawValue) with \(p.steps) steps needs more memory than can be addressed (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights)"
-            )
+            throw SolverError(code: "memory.budget",
+                              message: "\(p.method.rawValue) with \(p.steps) steps needs more memory than can be addressed (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights)")
         }
         if let budget = budgetBytes, need > budget {
-            throw SolverError(
-                code: "memory.budget",
-                message:
-                    "\(p.method.rawValue) with \(p.steps) steps needs \(mb(need)) (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights), over the memory budget of \(mb(budget))"
-            )
+            throw SolverError(code: "memory.budget",
+                              message: "\(p.method.rawValue) with \(p.steps) steps needs \(mb(need)) (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights), over the memory budget of \(mb(budget))")
         }
         return Plan(layerSpan: p.method == .dmplug ? p.steps : replicas, replicas: replicas, estimatedBytes: need)
     }

@@ -61,8 +61,7 @@ public enum SolverDefaults {
         case (.dmiloPGD, .inpainting?): p.lrZ = 2e-2; p.outer = 5; p.inner = 200; p.lrX = 0.5
         // lr_x 8 for SR×4 is 0.5/‖A‖²; leaving it to the rule keeps that for ×4 and scales it for ×2
         case (.dmiloPGD, .superResolution?): p.lrZ = 1e-2; p.outer = 10; p.inner = 400
-        case (.dmiloPGD, _):
-            p.lrZ = 2e-2; p.outer = 5; p.inner = 500; p.pgdForm = .unsquared; p.pgdSteps = 1000; p.lrX = 2
+        case (.dmiloPGD, _): p.lrZ = 2e-2; p.outer = 5; p.inner = 500; p.pgdForm = .unsquared; p.pgdSteps = 1000; p.lrX = 2
         case (.dmplug, _): p.lrZ = 1e-2; p.inner = 5000; p.outer = 10
         default: return nil
         }

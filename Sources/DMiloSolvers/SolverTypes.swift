@@ -71,9 +71,7 @@ public struct InverseProblem {
     public var y: Tensor
     public var noiseSigma: Double
 
-    public init(
-        model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double
-    ) {
+    public init(model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double) {
         self.model = model
         self.schedule = schedule
         self.op = op

@@ -56,12 +56,10 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public init() {}
 
-    public static let keys: Set<String> = [
-        "spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
-        "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
-        "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute",
-        "isolate_jobs", "settle_seconds", "stale_file_hours",
-    ]
+    public static let keys: Set<String> = ["spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
+                                           "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
+                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute",
+                                           "isolate_jobs", "settle_seconds", "stale_file_hours"]
     static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Reads and validates a config file; errors name the file and key.
@@ -86,23 +84,17 @@ public struct DaemonConfig: Sendable, Equatable {
         var c = DaemonConfig()
         func string(_ k: String) throws -> String? {
             guard let v = o[k] else { return nil }
-            guard let s = v.stringValue, !s.isEmpty else {
-                throw SpoolError("config \(file): `\(k)` must be a non-empty string")
-            }
+            guard let s = v.stringValue, !s.isEmpty else { throw SpoolError("config \(file): `\(k)` must be a non-empty string") }
             return s
         }
         func int(_ k: String, min: Int) throws -> Int? {
             guard let v = o[k] else { return nil }
-            guard let i = v.intValue, i >= min else {
-                throw SpoolError("config \(file): `\(k)` must be an integer >= \(min)")
-            }
+            guard let i = v.intValue, i >= min else { throw SpoolError("config \(file): `\(k)` must be an integer >= \(min)") }
             return i
         }
         func real(_ k: String) throws -> Double? {
             guard let v = o[k] else { return nil }
-            guard let d = v.doubleValue, d > 0 else {
-                throw SpoolError("config \(file): `\(k)` must be a positive number")
-            }
+            guard let d = v.doubleValue, d > 0 else { throw SpoolError("config \(file): `\(k)` must be a positive number") }
             return d
         }
         c.spool = try string("spool")
@@ -122,17 +114,13 @@ public struct DaemonConfig: Sendable, Equatable {
             c.watchdog = b
         }
         if let v = o["isolate_jobs"] {
-            guard case .bool(let b) = v else {
-                throw SpoolError("config \(file): `isolate_jobs` must be true or false")
-            }
+            guard case .bool(let b) = v else { throw SpoolError("config \(file): `isolate_jobs` must be true or false") }
             c.isolateJobs = b
         }
         if let v = try real("settle_seconds") { c.settleSeconds = v }
         if let v = try real("stale_file_hours") { c.staleFileHours = v }
         if let v = try string("log_level") {
-            guard logLevels.contains(v) else {
-                throw SpoolError("config \(file): `log_level` must be one of \(logLevels.sorted())")
-            }
+            guard logLevels.contains(v) else { throw SpoolError("config \(file): `log_level` must be one of \(logLevels.sorted())") }
             c.logLevel = v
         }
         if let v = try string("compute") {
@@ -146,9 +134,7 @@ public struct DaemonConfig: Sendable, Equatable {
                 guard type == "*" || Manifest.operatorTypes.contains(type) else {
                     throw SpoolError("config \(file): `solver_defaults.\(type)`: unknown operator type")
                 }
-                do {
-                    c.solverDefaults[type] = try SolverSettings.parse(s, path: "solver_defaults.\(type)", file: file)
-                } catch let e as JobError {
+                do { c.solverDefaults[type] = try SolverSettings.parse(s, path: "solver_defaults.\(type)", file: file) } catch let e as JobError {
                     throw SpoolError("config \(e.message)")
                 }
             }
@@ -162,13 +148,11 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Settings for one job: config defaults for its operator type, overridden by the manifest. The budget is capped
     /// at `maxBudget` once, where the settings become solver parameters (`SolverSettings.parameters`).
     public func jobSettings(for manifest: Manifest) -> JobSettings {
-        var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(
-            by: solverDefaults[manifest.operatorType] ?? SolverSettings())
+        var solver = (solverDefaults["*"] ?? SolverSettings()).overridden(by: solverDefaults[manifest.operatorType] ?? SolverSettings())
         if let m = manifest.solver { solver = solver.overridden(by: m) }
         // 0 = derived from the machine (cgroup memory.max or RAM, shared by the concurrent jobs), never unlimited.
         let budget = memoryBudgetMB > 0 ? memoryBudgetMB : MachineMemory.defaultJobBudgetMB(jobs: jobs)
-        return JobSettings(
-            solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: budget,
-            maxFileBytes: maxFileMB << 20)
+        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: budget,
+                           maxFileBytes: maxFileMB << 20)
     }
 }

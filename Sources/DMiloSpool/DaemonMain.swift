@@ -14,10 +14,7 @@ public enum DaemonMain {
         public var threads: Int?
         public var memoryBudgetMB: Int?
         public var jobs: Int?
-        public init(
-            spool: String? = nil, model: String? = nil, threads: Int? = nil, memoryBudgetMB: Int? = nil,
-            jobs: Int? = nil
-        ) {
+        public init(spool: String? = nil, model: String? = nil, threads: Int? = nil, memoryBudgetMB: Int? = nil, jobs: Int? = nil) {
             self.spool = spool
             self.model = model
             self.threads = threads
@@ -46,10 +43,8 @@ public enum DaemonMain {
 
     /// Runs the daemon; prints `dmilod: error: <reason>` and returns 1 when the spool or model is unusable.
     /// `workerArguments`: the arguments a job worker is started with (before its `--job-*` ones); nil = ours without `--once`.
-    public static func run(
-        configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader,
-        workerArguments: [String]? = nil
-    ) async -> Int32 {
+    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader,
+                           workerArguments: [String]? = nil) async -> Int32 {
         func fatal(_ reason: String) -> Int32 {
             FileHandle.standardError.write(Data("<3>dmilod: error: \(JournalLogHandler.escaped(reason))\n".utf8))
             return 1
@@ -77,9 +72,7 @@ public enum DaemonMain {
             l.logLevel = level(config.logLevel)
             return l
         }()
-        guard let spoolPath = config.spool else {
-            return fatal("no spool given (--spool DIR or \"spool\" in the config)")
-        }
+        guard let spoolPath = config.spool else { return fatal("no spool given (--spool DIR or \"spool\" in the config)") }
         let spool = Spool(root: URL(fileURLWithPath: spoolPath))
         do { try spool.prepare() } catch { return fatal("\(error)") }
         // The model is loaded (and verified) here, before READY=1, even when jobs run in worker processes: a bad
@@ -88,10 +81,8 @@ public enum DaemonMain {
         do { inProcess = try loader(config) } catch { return fatal("\(error)") }
         let isolated: IsolatedRunner?
         if let exe = IsolatedRunner.currentExecutable() {
-            isolated = IsolatedRunner(
-                executable: exe,
-                arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
-                config: snapshot)
+            isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
+                                      config: snapshot)
         } else {
             isolated = nil
         }
@@ -100,14 +91,11 @@ public enum DaemonMain {
             return base
         }
         let runner = choose(config, inProcess)
-        if config.isolateJobs && isolated == nil {
-            logger.warning("cannot resolve /proc/self/exe: jobs run inside the daemon")
-        }
+        if config.isolateJobs && isolated == nil { logger.warning("cannot resolve /proc/self/exe: jobs run inside the daemon") }
         for name in spool.removeStaleOutputs() { logger.notice("removed stale temporary output \(name)") }
 
         let notifier = SystemdNotifier(watchdog: config.watchdog)
-        let daemon = SpoolDaemon(
-            spool: spool, config: config, runner: runner, logger: logger, notifier: notifier, once: once)
+        let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: logger, notifier: notifier, once: once)
         let reloadLock = NSLock()
         nonisolated(unsafe) var current = config
         let onReload: @Sendable () -> Void = {
@@ -126,10 +114,7 @@ public enum DaemonMain {
                     next.jobs = current.jobs
                 }
                 let newRunner = next.model != current.model ? try loader(next) : nil
-                daemon.reload(
-                    config: next,
-                    runner: newRunner.map { choose(next, $0) }
-                        ?? (next.isolateJobs != current.isolateJobs ? choose(next, inProcess) : nil))
+                daemon.reload(config: next, runner: newRunner.map { choose(next, $0) } ?? (next.isolateJobs != current.isolateJobs ? choose(next, inProcess) : nil))
                 current = next
                 snapshot.data = bytes
                 logger.notice("configuration reloaded\(newRunner != nil ? " (model reloaded)" : "")")
@@ -138,20 +123,14 @@ public enum DaemonMain {
             }
         }
         let onStarted: @Sendable () -> Void = {
-            logger.notice(
-                "dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : ""), version \(BuildVersion.description)"
-            )
+            logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : ""), version \(BuildVersion.description)")
             notifier.ready()
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(
-                        service: DaemonService(daemon: daemon, onReload: onReload, onStarted: onStarted),
-                        successTerminationBehavior: .gracefullyShutdownGroup)
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: DaemonService(daemon: daemon, onReload: onReload, onStarted: onStarted),
+                             successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
         do { try await group.run() } catch {
             logger.error("service group: \(error)")
             return 1

@@ -2,7 +2,6 @@ import DMiloJobs
 import Foundation
 import Logging
 import ServiceLifecycle
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,9 +19,7 @@ public struct DaemonService: Service {
 
     /// `onStarted` runs once the signal handlers are in place (send READY=1 there, not earlier: a SIGHUP
     /// before the handler exists would kill the process).
-    public init(
-        daemon: SpoolDaemon, onReload: @escaping @Sendable () -> Void, onStarted: @escaping @Sendable () -> Void = {}
-    ) {
+    public init(daemon: SpoolDaemon, onReload: @escaping @Sendable () -> Void, onStarted: @escaping @Sendable () -> Void = {}) {
         self.daemon = daemon
         self.onReload = onReload
         self.onStarted = onStarted

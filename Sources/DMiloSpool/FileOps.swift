@@ -1,6 +1,4 @@
-import DMiloJobs
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,9 +19,7 @@ enum FileOps {
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFDIR else {
-            return false
-        }
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFDIR else { return false }
         return fsync(fd) == 0
     }
 
@@ -151,6 +147,8 @@ enum FileOps {
         return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
+
+import DMiloJobs
 
 enum SafeFileRead {
     static func small(_ path: String) throws -> Data {

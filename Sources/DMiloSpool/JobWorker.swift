@@ -1,6 +1,5 @@
 import DMiloJobs
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,9 +51,7 @@ public enum JobWorker {
 
     static func sendResult(_ obj: [String: Any]) {
         // Never fails: every value is a string, number or null.
-        let data =
-            (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]))
-            ?? Data(#"{"status":"error","code":"internal.error","message":"unencodable result"}"#.utf8)
+        let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data(#"{"status":"error","code":"internal.error","message":"unencodable result"}"#.utf8)
         send("R\t" + String(decoding: data, as: UTF8.self))
     }
 
@@ -64,10 +61,8 @@ public enum JobWorker {
         sendResult(o)
     }
 
-    public static func run(
-        configPath: String?, overrides: DaemonMain.Overrides, loader: RunnerLoader,
-        jobDirectory: String, outputDirectory: String, manifestFile: String
-    ) -> Int32 {
+    public static func run(configPath: String?, overrides: DaemonMain.Overrides, loader: RunnerLoader,
+                           jobDirectory: String, outputDirectory: String, manifestFile: String) -> Int32 {
         let control = JobControl(onProgress: { fraction, note in
             let clean = note.map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }
             send("P\t\(fraction)\t\(String(clean))")
@@ -81,30 +76,23 @@ public enum JobWorker {
         do {
             let cfg: DaemonConfig
             switch ProcessInfo.processInfo.environment[configEnv] {
-            case "stdin":
-                cfg = try DaemonMain.effectiveConfig(readStdin(), file: configPath ?? "-", overrides: overrides)
+            case "stdin": cfg = try DaemonMain.effectiveConfig(readStdin(), file: configPath ?? "-", overrides: overrides)
             case "none": cfg = try DaemonMain.effectiveConfig(nil, file: "-", overrides: overrides)
             default: cfg = try DaemonMain.effectiveConfig(configPath: configPath, overrides: overrides)
             }
             // The spool is the one this job was claimed in (work/NAME → root), whatever the config says now.
-            let spool = Spool(
-                root: URL(fileURLWithPath: jobDirectory).deletingLastPathComponent().deletingLastPathComponent())
-            let data = try SafeFile.read(
-                "\(jobDirectory)/\(manifestFile)", display: manifestFile, field: nil,
-                maxBytes: cfg.maxManifestKB << 10)
+            let spool = Spool(root: URL(fileURLWithPath: jobDirectory).deletingLastPathComponent().deletingLastPathComponent())
+            let data = try SafeFile.read("\(jobDirectory)/\(manifestFile)", display: manifestFile, field: nil,
+                                         maxBytes: cfg.maxManifestKB << 10)
             let manifest = try Manifest.parse(data, file: manifestFile)
-            let job = ClaimedJob(
-                name: String(manifestFile.dropLast(5)), manifest: manifest,
-                jobDirectory: URL(fileURLWithPath: jobDirectory),
-                calibrationDirectory: URL(fileURLWithPath: spool.calibration),
-                settings: cfg.jobSettings(for: manifest))
+            let job = ClaimedJob(name: String(manifestFile.dropLast(5)), manifest: manifest,
+                                 jobDirectory: URL(fileURLWithPath: jobDirectory),
+                                 calibrationDirectory: URL(fileURLWithPath: spool.calibration),
+                                 settings: cfg.jobSettings(for: manifest))
             let runner = try loader(cfg)
-            let outcome = try runner.run(
-                job: job, outputDirectory: URL(fileURLWithPath: outputDirectory), control: control)
-            var o: [String: Any] = [
-                "status": "done", "method": outcome.method, "unet_evaluations": outcome.unetEvaluations,
-                "summary": outcome.summary,
-            ]
+            let outcome = try runner.run(job: job, outputDirectory: URL(fileURLWithPath: outputDirectory), control: control)
+            var o: [String: Any] = ["status": "done", "method": outcome.method, "unet_evaluations": outcome.unetEvaluations,
+                                    "summary": outcome.summary]
             if let p = outcome.psnr, p.isFinite { o["psnr"] = p }
             sendResult(o)
         } catch is JobCancelled {

@@ -31,9 +31,7 @@ public struct JournalLogHandler: LogHandler {
         var line = "<\(priority(level))>\(escaped(message))"
         for (k, v) in metadata.sorted(by: { $0.key < $1.key }) {
             let s = escaped("\(v)")
-            line +=
-                s.contains(" ") || s.contains("\"")
-                ? " \(escaped(k))=\"\(s.replacingOccurrences(of: "\"", with: "\\x22"))\"" : " \(escaped(k))=\(s)"
+            line += s.contains(" ") || s.contains("\"") ? " \(escaped(k))=\"\(s.replacingOccurrences(of: "\"", with: "\\x22"))\"" : " \(escaped(k))=\(s)"
         }
         return line + "\n"
     }
@@ -57,15 +55,12 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        log(
-            level: event.level, message: event.message, metadata: event.metadata, source: event.source,
+        log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
             file: event.file, function: event.function, line: event.line)
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-        source: String, file: String, function: String, line: UInt
-    ) {
+    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+                    source: String, file: String, function: String, line: UInt) {
         let merged = metadata.merging(explicit ?? [:]) { $1 }
         let text = JournalLogHandler.format(level: level, message: "\(message)", metadata: merged)
         FileHandle.standardError.write(Data(text.utf8))

@@ -1,6 +1,5 @@
 import DMiloVersion
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,28 +48,27 @@ public final class MetricsFile: @unchecked Sendable {
     public func render() -> String {
         lock.lock(); defer { lock.unlock() }
         var s = """
-            # HELP dmilo_build_info Version of the running dmilod (value always 1).
-            # TYPE dmilo_build_info gauge
-            dmilo_build_info{version="\(BuildVersion.semver)",commit="\(BuildVersion.commit)",built="\(BuildVersion.date)"} 1
-            # HELP dmilo_jobs_total Jobs finished since the daemon started, by outcome.
-            # TYPE dmilo_jobs_total counter
-            dmilo_jobs_total{status="done"} \(done)
-            dmilo_jobs_total{status="failed"} \(failed)
-            # HELP dmilo_queue_length Manifests waiting in incoming/.
-            # TYPE dmilo_queue_length gauge
-            dmilo_queue_length \(queue)
-            # HELP dmilo_disk_full 1 while the spool's disk is full (no job starts; jobs stay queued).
-            # TYPE dmilo_disk_full gauge
-            dmilo_disk_full \(diskFull ? 1 : 0)
+        # HELP dmilo_build_info Version of the running dmilod (value always 1).
+        # TYPE dmilo_build_info gauge
+        dmilo_build_info{version="\(BuildVersion.semver)",commit="\(BuildVersion.commit)",built="\(BuildVersion.date)"} 1
+        # HELP dmilo_jobs_total Jobs finished since the daemon started, by outcome.
+        # TYPE dmilo_jobs_total counter
+        dmilo_jobs_total{status="done"} \(done)
+        dmilo_jobs_total{status="failed"} \(failed)
+        # HELP dmilo_queue_length Manifests waiting in incoming/.
+        # TYPE dmilo_queue_length gauge
+        dmilo_queue_length \(queue)
+        # HELP dmilo_disk_full 1 while the spool's disk is full (no job starts; jobs stay queued).
+        # TYPE dmilo_disk_full gauge
+        dmilo_disk_full \(diskFull ? 1 : 0)
 
-            """
+        """
         if let d = lastDuration {
             s += "# HELP dmilo_last_job_duration_seconds Wall time of the last finished job.\n"
             s += "# TYPE dmilo_last_job_duration_seconds gauge\ndmilo_last_job_duration_seconds \(d)\n"
         }
         if let r = lastPeakRSS {
-            s +=
-                "# HELP dmilo_last_job_peak_rss_bytes Peak resident memory of the daemon during the last job (lifetime peak when jobs > 1).\n"
+            s += "# HELP dmilo_last_job_peak_rss_bytes Peak resident memory of the daemon during the last job (lifetime peak when jobs > 1).\n"
             s += "# TYPE dmilo_last_job_peak_rss_bytes gauge\ndmilo_last_job_peak_rss_bytes \(r)\n"
         }
         if let t = lastSuccess {

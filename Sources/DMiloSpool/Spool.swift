@@ -1,6 +1,5 @@
 import DMiloJobs
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,30 +67,25 @@ public final class Spool: @unchecked Sendable {
         var out: [Candidate] = []
         // Names that are not UTF-8 cannot be opened through a String path: they are claimed by their bytes and
         // failed with `manifest.invalid` (the job folder gets a sanitized name).
-        for raw in FileOps.listRaw(incoming)
-        where String(validatingUTF8: raw.map { CChar(bitPattern: $0) } + [0]) == nil {
+        for raw in FileOps.listRaw(incoming) where String(validatingUTF8: raw.map { CChar(bitPattern: $0) } + [0]) == nil {
             guard raw.count > 5, raw.suffix(5).elementsEqual(".json".utf8), raw.first != 0x2E else { continue }
             let shown = raw.dropLast(5).map { b -> String in
                 (0x20..<0x7F).contains(b) && b != 0x5C ? String(UnicodeScalar(b)) : String(format: "\\x%02x", b)
             }.joined()
-            out.append(
-                Candidate(
-                    manifestFile: "\(shown).json", name: shown, manifest: nil,
-                    error: JobError.manifest("manifest file name `\(shown).json` is not valid UTF-8"),
-                    missing: [], mtime: 0, rawName: raw))
+            out.append(Candidate(manifestFile: "\(shown).json", name: shown, manifest: nil,
+                                 error: JobError.manifest("manifest file name `\(shown).json` is not valid UTF-8"),
+                                 missing: [], mtime: 0, rawName: raw))
         }
         for file in FileOps.list(incoming) where file.hasSuffix(".json") && !file.hasPrefix(".") {
             let path = "\(incoming)/\(file)"
             if !FileOps.lexists(path) { continue }  // a lossy decoding of a non-UTF-8 name (handled above)
             let name = String(file.dropLast(5))
-            var c = Candidate(
-                manifestFile: file, name: name, manifest: nil, error: nil, missing: [],
-                mtime: FileOps.mtime(path) ?? 0)
+            var c = Candidate(manifestFile: file, name: name, manifest: nil, error: nil, missing: [],
+                              mtime: FileOps.mtime(path) ?? 0)
             do {
                 let data = try SafeFile.read(path, display: file, field: nil, maxBytes: maxManifestBytes)
                 if !JobName.isValid(name) {
-                    throw JobError.manifest(
-                        "\(file): job name `\(name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
+                    throw JobError.manifest("\(file): job name `\(name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
                 }
                 let m = try Manifest.parse(data, file: file)
                 c.manifest = m
@@ -105,8 +99,7 @@ public final class Spool: @unchecked Sendable {
                 }
             } catch let e as JobError {
                 if e.code == JobError.fileMissing { continue }  // vanished meanwhile (claimed by another daemon)
-                c.error =
-                    e.code == JobError.fileUnreadable
+                c.error = e.code == JobError.fileUnreadable
                     ? JobError.manifest("manifest \(e.message)") : e
             } catch {
                 c.error = JobError.manifest("\(file): \(error)")
@@ -186,8 +179,7 @@ public final class Spool: @unchecked Sendable {
         // The claim itself: exactly one rename of incoming/NAME.json succeeds.
         if let raw = c.rawName {
             guard FileOps.renameRaw(dir: incoming, name: raw, to: "\(dir)/\(manifestFile)") else { return abandon() }
-            try? FileOps.writeAtomically(
-                Data("manifest file name `\(c.manifestFile)` is not valid UTF-8".utf8), to: "\(dir)/.invalid-name")
+            try? FileOps.writeAtomically(Data("manifest file name `\(c.manifestFile)` is not valid UTF-8".utf8), to: "\(dir)/.invalid-name")
         } else {
             guard rename("\(incoming)/\(c.manifestFile)", "\(dir)/\(c.manifestFile)") == 0 else { return abandon() }
         }
@@ -196,9 +188,7 @@ public final class Spool: @unchecked Sendable {
         var files: [String] = []
         if let m = c.manifest {
             for (_, ref) in m.fileReferences { if case .job(let n) = ref { files.append(n) } }
-        } else if let data = try? SafeFile.read(
-            "\(dir)/\(c.manifestFile)", display: c.manifestFile, field: nil, maxBytes: 1 << 20)
-        {
+        } else if let data = try? SafeFile.read("\(dir)/\(c.manifestFile)", display: c.manifestFile, field: nil, maxBytes: 1 << 20) {
             files = Manifest.bestEffortJobFiles(data)
         }
         for n in files {
@@ -206,8 +196,7 @@ public final class Spool: @unchecked Sendable {
         }
         FileOps.fsyncPath(dir)
         FileOps.fsyncPath(incoming)
-        let job = WorkJob(
-            dirName: dirName, path: dir, name: c.rawName == nil ? c.name : base, manifestFile: manifestFile, lockFD: fd)
+        let job = WorkJob(dirName: dirName, path: dir, name: c.rawName == nil ? c.name : base, manifestFile: manifestFile, lockFD: fd)
         if c.rawName != nil { job.displayName = c.name }
         return job
     }
@@ -233,8 +222,7 @@ public final class Spool: @unchecked Sendable {
             guard let fd = lock(dir, create: true) else { continue }
             let manifestFile = FileOps.readSmall("\(dir)/.manifest") ?? ""
             let publishing = FileOps.readSmall("\(dir)/.final")
-            let hasManifest =
-                !manifestFile.isEmpty && !manifestFile.contains("/") && FileOps.lexists("\(dir)/\(manifestFile)")
+            let hasManifest = !manifestFile.isEmpty && !manifestFile.contains("/") && FileOps.lexists("\(dir)/\(manifestFile)")
             if !hasManifest && publishing == nil {
                 let jobFiles = FileOps.list(dir).filter { !$0.hasPrefix(".") }
                 let stale = hadLock || (FileOps.mtime(dir).map { Date().timeIntervalSince1970 - $0 > 30 } ?? false)
@@ -317,9 +305,8 @@ public final class Spool: @unchecked Sendable {
             }
             guard let final = published else { throw SpoolError("no free name for \(base) in \(parent)") }
             FileOps.fsyncPath(parent)
-            try FileOps.writeAtomically(
-                Data("\(parentName)/\((final as NSString).lastPathComponent)".utf8),
-                to: "\(job.path)/.published")
+            try FileOps.writeAtomically(Data("\(parentName)/\((final as NSString).lastPathComponent)".utf8),
+                                        to: "\(job.path)/.published")
         }
         // No output folder left: the rename already happened (before a crash); `.published` says where.
         let final = FileOps.readSmall("\(job.path)/.published").map { root.appendingPathComponent($0).path } ?? parent
@@ -360,23 +347,18 @@ public final class Spool: @unchecked Sendable {
     public func requeue(_ job: WorkJob, attempts: Int) -> Bool {
         if let out = Optional("\(done)/.tmp-\(job.dirName)"), FileOps.lexists(out) { FileOps.removeTree(out) }
         let files = job.files.filter { $0 != job.manifestFile }
-        if FileOps.lexists("\(incoming)/\(job.manifestFile)")
-            || files.contains(where: { FileOps.lexists("\(incoming)/\($0)") })
-        {
+        if FileOps.lexists("\(incoming)/\(job.manifestFile)") || files.contains(where: { FileOps.lexists("\(incoming)/\($0)") }) {
             return false
         }
         guard JobName.isValid(job.name), job.invalidName == nil else { return false }
         if attempts > 0 {
             if mkdir(attemptsStore, 0o750) != 0 && errno != EEXIST { return false }
-            guard (try? FileOps.writeAtomically(Data("\(attempts)\n".utf8), to: "\(attemptsStore)/\(job.name)")) != nil
-            else { return false }
+            guard (try? FileOps.writeAtomically(Data("\(attempts)\n".utf8), to: "\(attemptsStore)/\(job.name)")) != nil else { return false }
         } else {
             unlink("\(attemptsStore)/\(job.name)")
         }
         for f in files where !FileOps.moveNoReplace("\(job.path)/\(f)", "\(incoming)/\(f)") { return false }
-        guard FileOps.moveNoReplace("\(job.path)/\(job.manifestFile)", "\(incoming)/\(job.manifestFile)") else {
-            return false
-        }
+        guard FileOps.moveNoReplace("\(job.path)/\(job.manifestFile)", "\(incoming)/\(job.manifestFile)") else { return false }
         FileOps.fsyncPath(incoming)
         removeWorkFolder(job)
         return true

@@ -36,10 +36,8 @@ public final class SpoolDaemon: @unchecked Sendable {
     /// Ready candidates of the last scan not yet claimed (reversed: next at the end). Guarded by `claimLock`.
     private var pending: [Spool.Candidate] = []
 
-    public init(
-        spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
-        notifier: SystemdNotifier, once: Bool
-    ) {
+    public init(spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
+                notifier: SystemdNotifier, once: Bool) {
         self.spool = spool
         self.config = config
         self.runner = runner
@@ -49,11 +47,8 @@ public final class SpoolDaemon: @unchecked Sendable {
         self.once = once
         let log = logger
         metrics.onStateChange = { ok, path, reason in
-            if ok {
-                log.notice("metrics file \(path) written again")
-            } else {
-                log.warning("cannot write metrics file \(path): \(reason) (logged once until it works again)")
-            }
+            if ok { log.notice("metrics file \(path) written again") }
+            else { log.warning("cannot write metrics file \(path): \(reason) (logged once until it works again)") }
         }
     }
 
@@ -114,11 +109,7 @@ public final class SpoolDaemon: @unchecked Sendable {
             while !isStopping {
                 let rescan = state.withLock { config.rescanSeconds }
                 let tick = min(rescan, notifier.pingInterval ?? rescan, 0.5)
-                let event =
-                    watcher?.wait(timeout: tick)
-                    ?? {
-                        usleep(useconds_t(tick * 1e6)); return false
-                    }()
+                let event = watcher?.wait(timeout: tick) ?? { usleep(useconds_t(tick * 1e6)); return false }()
                 state.lock()
                 if event { wakeups += 1 }
                 state.broadcast()
@@ -193,10 +184,7 @@ public final class SpoolDaemon: @unchecked Sendable {
                     return nil
                 }
                 if let job = claimed {
-                    metrics.setQueue(
-                        state.withLock {
-                            queueLength = max(0, queueLength - 1); return queueLength
-                        })
+                    metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
                     return job
                 }
             }
@@ -217,9 +205,7 @@ public final class SpoolDaemon: @unchecked Sendable {
         if now - state.withLock({ lastStaleSweep }) > 60 {
             state.withLock { lastStaleSweep = now }
             for f in spool.removeStaleFiles(olderThan: staleHours * 3600, candidates: candidates) {
-                logger.notice(
-                    "removed unclaimed data file incoming/\(f): no manifest names it and it is older than \(staleHours) h"
-                )
+                logger.notice("removed unclaimed data file incoming/\(f): no manifest names it and it is older than \(staleHours) h")
             }
         }
         let present = Set(candidates.map(\.manifestFile))
@@ -231,9 +217,7 @@ public final class SpoolDaemon: @unchecked Sendable {
         return candidates.filter { c in
             // A manifest written in place (not renamed in) may be read half-written: a parse error on a file younger
             // than `settle_seconds` is retried on a later scan rather than failing the job.
-            if c.error?.code == JobError.manifestInvalid && c.rawName == nil && !once && now - c.mtime < settle {
-                return false
-            }
+            if c.error?.code == JobError.manifestInvalid && c.rawName == nil && !once && now - c.mtime < settle { return false }
             guard !c.missing.isEmpty && c.error == nil else { return true }
             let first = state.withLock { () -> Double in
                 if let t = firstSeenMissing[c.manifestFile] { return t }
@@ -267,10 +251,9 @@ public final class SpoolDaemon: @unchecked Sendable {
         let started = Date()
         let previous = spool.attempts(of: job)
         if previous >= cfg.attempts {
-            let e = JobError(
-                code: JobError.jobCrashed,
-                message: "\(job.manifestFile): the job's process died \(previous) time(s) while running it; giving up",
-                field: nil)
+            let e = JobError(code: JobError.jobCrashed,
+                             message: "\(job.manifestFile): the job's process died \(previous) time(s) while running it; giving up",
+                             field: nil)
             finishFailed(job, error: e, log: log, started: started)
             return .finished
         }
@@ -300,22 +283,18 @@ public final class SpoolDaemon: @unchecked Sendable {
             if let reason = job.invalidName {
                 throw JobError.manifest("\(job.manifestFile): \(reason)")
             }
-            let data = try SafeFile.read(
-                "\(job.path)/\(job.manifestFile)", display: job.manifestFile, field: nil,
-                maxBytes: cfg.maxManifestKB << 10)
+            let data = try SafeFile.read("\(job.path)/\(job.manifestFile)", display: job.manifestFile, field: nil,
+                                         maxBytes: cfg.maxManifestKB << 10)
             if !JobName.isValid(job.name) {
-                throw JobError.manifest(
-                    "\(job.manifestFile): job name `\(job.name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
+                throw JobError.manifest("\(job.manifestFile): job name `\(job.name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
             }
             let manifest = try Manifest.parse(data, file: job.manifestFile)
-            claimed = ClaimedJob(
-                name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
-                calibrationDirectory: URL(fileURLWithPath: spool.calibration),
-                settings: cfg.jobSettings(for: manifest))
+            claimed = ClaimedJob(name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
+                                 calibrationDirectory: URL(fileURLWithPath: spool.calibration),
+                                 settings: cfg.jobSettings(for: manifest))
             try claimed.checkFiles()
         } catch let e as JobError {
-            let e2 =
-                e.code == JobError.fileUnreadable && e.field == nil ? JobError.manifest("manifest \(e.message)") : e
+            let e2 = e.code == JobError.fileUnreadable && e.field == nil ? JobError.manifest("manifest \(e.message)") : e
             finishFailed(job, error: e2, log: log, started: started)
             return .finished
         } catch {
@@ -342,9 +321,8 @@ public final class SpoolDaemon: @unchecked Sendable {
             metrics.record(status: "done", duration: seconds, peakRSS: peak())
             state.withLock { doneCount += 1 }
             diskOK()
-            log.info(
-                "job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
-                metadata: ["UNET_EVALS": "\(outcome.unetEvaluations)"])
+            log.info("job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
+                     metadata: ["UNET_EVALS": "\(outcome.unetEvaluations)"])
         } catch is JobCancelled {
             FileOps.removeTree(output)
             // Interrupted by us, not a crash: the attempt does not count.
@@ -369,9 +347,8 @@ public final class SpoolDaemon: @unchecked Sendable {
             spool.release(job)
         } catch {
             FileOps.removeTree(output)
-            finishFailed(
-                job, error: JobError(code: JobError.internalError, message: "\(job.manifestFile): \(error)"),
-                log: log, started: started)
+            finishFailed(job, error: JobError(code: JobError.internalError, message: "\(job.manifestFile): \(error)"),
+                         log: log, started: started)
         }
         return .finished
     }
@@ -391,9 +368,7 @@ public final class SpoolDaemon: @unchecked Sendable {
         let published = ErrorCodes.publishable(error)
         do {
             let final = try spool.fail(job, error: published)
-            metrics.record(
-                status: "failed", duration: Date().timeIntervalSince(started),
-                peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes())
+            metrics.record(status: "failed", duration: Date().timeIntervalSince(started), peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes())
             state.withLock { failedCount += 1 }
             diskOK()
             var m: Logger.Metadata = ["ERROR": "\(published.code)"]
@@ -413,18 +388,12 @@ public final class SpoolDaemon: @unchecked Sendable {
     private func diskFull(_ reason: String) {
         let entered = state.withLock { () -> Bool in
             let first = diskFullSince == nil
-            if first {
-                diskFullSince = Date().timeIntervalSince1970; diskBackoff = 1
-            } else {
-                diskBackoff = min(diskBackoff * 2, 300)
-            }
+            if first { diskFullSince = Date().timeIntervalSince1970; diskBackoff = 1 } else { diskBackoff = min(diskBackoff * 2, 300) }
             diskRetryAt = Date().timeIntervalSince1970 + diskBackoff
             return first
         }
         if entered {
-            logger.error(
-                "disk full: no new job starts until space is free (retrying with back-off up to 5 min); jobs stay queued: \(reason)"
-            )
+            logger.error("disk full: no new job starts until space is free (retrying with back-off up to 5 min); jobs stay queued: \(reason)")
             metrics.setDiskFull(true)
         }
     }
@@ -435,9 +404,7 @@ public final class SpoolDaemon: @unchecked Sendable {
             return diskFullSince
         }
         if let since = left {
-            logger.notice(
-                "disk space available again after \(String(format: "%.0f", Date().timeIntervalSince1970 - since)) s; resuming"
-            )
+            logger.notice("disk space available again after \(String(format: "%.0f", Date().timeIntervalSince1970 - since)) s; resuming")
             metrics.setDiskFull(false)
         }
     }

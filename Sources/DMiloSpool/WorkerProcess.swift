@@ -1,6 +1,5 @@
 import DMiloJobs
 import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,9 +61,7 @@ public struct IsolatedRunner: JobRunner {
         var locked = true
         defer { if locked { Self.spawnLock.unlock() } }
         guard pipe(&fds) == 0 else {
-            throw JobError(
-                code: JobError.internalError, message: "cannot create a pipe for the job worker: \(FileOps.errnoText())"
-            )
+            throw JobError(code: JobError.internalError, message: "cannot create a pipe for the job worker: \(FileOps.errnoText())")
         }
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
@@ -77,18 +74,13 @@ public struct IsolatedRunner: JobRunner {
         var cfgPipe: [Int32] = [-1, -1]
         guard pipe(&cfgPipe) == 0 else {
             close(fds[0]); close(fds[1])
-            throw JobError(
-                code: JobError.internalError, message: "cannot create a pipe for the job worker: \(FileOps.errnoText())"
-            )
+            throw JobError(code: JobError.internalError, message: "cannot create a pipe for the job worker: \(FileOps.errnoText())")
         }
         _ = fcntl(cfgPipe[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(cfgPipe[1], F_SETFD, FD_CLOEXEC)
         posix_spawn_file_actions_adddup2(&actions, cfgPipe[0], STDIN_FILENO)
-        let args =
-            [executable] + arguments + [
-                "--job-worker", job.jobDirectory.path, "--job-output", outputDirectory.path,
-                "--job-manifest", "\(job.name).json",
-            ]
+        let args = [executable] + arguments + ["--job-worker", job.jobDirectory.path, "--job-output", outputDirectory.path,
+                                               "--job-manifest", "\(job.name).json"]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         // The child learns our pid (it exits when we die, so a kill -9'd daemon leaves no worker writing into a
@@ -122,9 +114,7 @@ public struct IsolatedRunner: JobRunner {
         close(cfgPipe[1])
         guard rc == 0 else {
             close(fds[0])
-            throw JobError(
-                code: JobError.internalError,
-                message: "cannot start the job worker \(executable): \(String(cString: strerror(rc)))")
+            throw JobError(code: JobError.internalError, message: "cannot start the job worker \(executable): \(String(cString: strerror(rc)))")
         }
         defer { close(fds[0]) }
 
@@ -140,11 +130,8 @@ public struct IsolatedRunner: JobRunner {
                 if termSentAt == nil { termSentAt = Date() }
                 if let t = termSentAt {
                     let waited = Date().timeIntervalSince(t)
-                    if waited > cancelGrace {
-                        kill(pid, SIGKILL)
-                    } else if lastTerm.map({ Date().timeIntervalSince($0) >= 0.5 }) ?? true {
-                        kill(pid, SIGTERM); lastTerm = Date()
-                    }
+                    if waited > cancelGrace { kill(pid, SIGKILL) }
+                    else if lastTerm.map({ Date().timeIntervalSince($0) >= 0.5 }) ?? true { kill(pid, SIGTERM); lastTerm = Date() }
                 }
             }
             var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
@@ -175,23 +162,19 @@ public struct IsolatedRunner: JobRunner {
         if let text = result, let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
             switch obj["status"] as? String {
             case "done":
-                return JobOutcome(
-                    method: obj["method"] as? String ?? "", unetEvaluations: obj["unet_evaluations"] as? Int ?? 0,
-                    psnr: obj["psnr"] as? Double, summary: obj["summary"] as? String ?? "")
+                return JobOutcome(method: obj["method"] as? String ?? "", unetEvaluations: obj["unet_evaluations"] as? Int ?? 0,
+                                  psnr: obj["psnr"] as? Double, summary: obj["summary"] as? String ?? "")
             case "cancelled":
                 throw JobCancelled()
             case "error":
-                throw JobError(
-                    code: obj["code"] as? String ?? JobError.internalError,
-                    message: obj["message"] as? String ?? "", field: obj["field"] as? String)
+                throw JobError(code: obj["code"] as? String ?? JobError.internalError,
+                               message: obj["message"] as? String ?? "", field: obj["field"] as? String)
             default: break
             }
         }
         if termSentAt != nil { throw JobCancelled() }  // stopped by us before it could answer
-        let how =
-            signalled
-            ? "was killed by signal \(status & 0x7f) (\(String(cString: strsignal(status & 0x7f))))"
-            : "exited with status \((status >> 8) & 0xff) without a result"
+        let how = signalled ? "was killed by signal \(status & 0x7f) (\(String(cString: strsignal(status & 0x7f))))"
+                            : "exited with status \((status >> 8) & 0xff) without a result"
         throw WorkerDied(status: how)
     }
 

@@ -7,11 +7,9 @@ import DMiloModel
 import Foundation
 
 struct InspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "inspect", abstract: "Describe a model: architecture, tensors, bytes, checksum.")
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Describe a model: architecture, tensors, bytes, checksum.")
 
-    @Argument(help: "diffusers or converted ADM folder (config.json + safetensors), .safetensors or .gguf file")
-    var model: String
+    @Argument(help: "diffusers or converted ADM folder (config.json + safetensors), .safetensors or .gguf file") var model: String
 
     func run() throws {
         let file = try ModelFile(path: model)
@@ -20,31 +18,21 @@ struct InspectCommand: ParsableCommand {
         print("weights:      \(net.weightsPath)")
         print("architecture: \(net.architectureSummary)")
         if let c = (net as? UNet2DModel)?.config {
-            print(
-                "time MLP:     \(c.timeEmbedDim) wide; mid block \(c.hasMidBlock ? "resnet-\(c.addAttention ? "attention-" : "")resnet, scale \(c.midBlockScaleFactor)" : "none")"
-            )
+            print("time MLP:     \(c.timeEmbedDim) wide; mid block \(c.hasMidBlock ? "resnet-\(c.addAttention ? "attention-" : "")resnet, scale \(c.midBlockScaleFactor)" : "none")")
         }
-        print(
-            "parameters:   \(net.parameterCount) (\(String(format: "%.2f", Double(net.parameterCount) / 1e6)) M), \(net.tensorDTypes.count) tensors"
-        )
+        print("parameters:   \(net.parameterCount) (\(String(format: "%.2f", Double(net.parameterCount) / 1e6)) M), \(net.tensorDTypes.count) tensors")
         var counts: [String: Int] = [:]
         for (_, d) in net.tensorDTypes { counts[d, default: 0] += 1 }
-        print(
-            "tensor types: "
-                + counts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+        print("tensor types: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
         let size = (try? FileManager.default.attributesOfItem(atPath: net.weightsPath)[.size] as? Int) ?? nil
         print("bytes:        file \(size.map(String.init) ?? "?"), float32 in memory \(net.parameterBytes)")
         let flops = net.forwardFlops(batch: 1)
-        print(
-            "compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²"
-        )
+        print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²")
         print("kernels:      \(CPUFeatures.summary)")
         print("memory:       ~\(net.vjpMemoryBytes(batch: 1) / (1 << 20)) MiB workspace for forward+VJP at batch 1")
         let s = file.schedule
         let stored = file.format == .gguf || file.architecture == .adm
-        print(
-            "schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))"
-        )
+        print("schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))")
         print("sha256:       \(try file.sha256())")
     }
 }

@@ -13,8 +13,7 @@ struct ReconstructCommand: ParsableCommand {
         commandName: "reconstruct",
         abstract: "Run one job manifest exactly as dmilod would; results go to --out.")
 
-    @Argument(
-        help: "Job manifest (NAME.json); the files it names are resolved beside it (calibration/FILE: ./calibration).")
+    @Argument(help: "Job manifest (NAME.json); the files it names are resolved beside it (calibration/FILE: ./calibration).")
     var job: String
     @Option(help: "Model: diffusers or converted ADM folder, .safetensors or .gguf.") var model: String
     @Option(help: "Output folder (created; must be empty if it exists).") var out: String
@@ -23,11 +22,8 @@ struct ReconstructCommand: ParsableCommand {
     var memoryBudget: Int = 0
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
     @Option(help: computeHelp) var compute: ComputeMode = .auto
-    @Option(
-        name: .customLong("initial-noise"),
-        help:
-            "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file."
-    )
+    @Option(name: .customLong("initial-noise"),
+            help: "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file.")
     var initialNoise: String?
 
     func run() throws {
@@ -37,28 +33,21 @@ struct ReconstructCommand: ParsableCommand {
             throw CLIError("\(out): exists and is not empty")
         }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let loaded = try LoadedModel.open(path: model, compute: compute) {
-            FileHandle.standardError.write(Data(($0 + "\n").utf8))
-        }
+        let loaded = try LoadedModel.open(path: model, compute: compute) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let claimed = try ClaimedJob.load(manifestPath: job) { manifest in
-            JobSettings(
-                solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
-                memoryBudgetMB: memoryBudget)
+            JobSettings(solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
+                        memoryBudgetMB: memoryBudget)
         }
         let tty = isatty(STDERR_FILENO) == 1
         let control = JobControl { fraction, note in
-            if tty {
-                FileHandle.standardError.write(Data(String(format: "\r%3.0f%% %@\u{1B}[K", fraction * 100, note).utf8))
-            }
+            if tty { FileHandle.standardError.write(Data(String(format: "\r%3.0f%% %@\u{1B}[K", fraction * 100, note).utf8)) }
         }
         do {
             var runner = ReconstructionRunner(model: loaded)
             if let initialNoise {
                 let noise = try NPY.read(path: initialNoise)
                 guard noise.values.count == loaded.sampleShape.reduce(1, *) else {
-                    throw CLIError(
-                        "--initial-noise: \(initialNoise) has shape \(noise.shape), the model's images are \(loaded.sampleShape)"
-                    )
+                    throw CLIError("--initial-noise: \(initialNoise) has shape \(noise.shape), the model's images are \(loaded.sampleShape)")
                 }
                 runner.initialNoise = noise.values
             }
@@ -67,9 +56,7 @@ struct ReconstructCommand: ParsableCommand {
             print(outcome.summary)
             print("results in \(outURL.path)")
         } catch let e as CodedError {
-            let doc: [String: Any] = [
-                "job": claimed.name, "error": e.code, "message": e.message, "field": e.field ?? NSNull(),
-            ]
+            let doc: [String: Any] = ["job": claimed.name, "error": e.code, "message": e.message, "field": e.field ?? NSNull()]
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
             try data.write(to: outURL.appendingPathComponent("error.json"))
             throw CLIError("\(e.code): \(e.message)")

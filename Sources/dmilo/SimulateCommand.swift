@@ -7,8 +7,7 @@ import Foundation
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract:
-            "Make a measurement (NAME.npy), its truth and a manifest (NAME.json, written last) from a clean image.")
+        abstract: "Make a measurement (NAME.npy), its truth and a manifest (NAME.json, written last) from a clean image.")
 
     @Option(help: "Clean image (.png, or .npy in model units).") var image: String
     @Option(help: "Operator: a JSON object (inline, or a path to a .json file), as the manifest's `operator`.")
@@ -21,21 +20,17 @@ struct SimulateCommand: ParsableCommand {
     func run() throws {
         func object(_ text: String, what: String) throws -> [String: Any] {
             let raw: Data
-            if FileManager.default.fileExists(atPath: text) {
-                raw = try Data(contentsOf: URL(fileURLWithPath: text))
-            } else {
-                raw = Data(text.utf8)
-            }
+            if FileManager.default.fileExists(atPath: text) { raw = try Data(contentsOf: URL(fileURLWithPath: text)) }
+            else { raw = Data(text.utf8) }
             guard let o = try? JSONSerialization.jsonObject(with: raw) as? [String: Any] else {
                 throw CLIError("--\(what) must be a JSON object or a path to one")
             }
             return o
         }
         do {
-            let out = try Simulation.run(
-                image: image, operatorSpec: try object(self.operator, what: "operator"),
-                noiseSigma: noiseSigma, seed: seed, manifest: URL(fileURLWithPath: self.out),
-                solver: try solver.map { try object($0, what: "solver") })
+            let out = try Simulation.run(image: image, operatorSpec: try object(self.operator, what: "operator"),
+                                         noiseSigma: noiseSigma, seed: seed, manifest: URL(fileURLWithPath: self.out),
+                                         solver: try solver.map { try object($0, what: "solver") })
             print(out.manifest.path)
         } catch let e as CodedError {
             throw CLIError("\(e.code): \(e.message)")

@@ -7,15 +7,12 @@ import Foundation
 /// test hook is not part of the release binaries.
 @main
 struct DMilodTest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dmilod-test",
-        abstract: "dmilod with a model-free test runner (tests only).")
+    static let configuration = CommandConfiguration(commandName: "dmilod-test",
+                                                    abstract: "dmilod with a model-free test runner (tests only).")
 
     @OptionGroup var options: DaemonOptions
 
-    @Option(
-        name: .customLong("test-runner"),
-        help: "sleep:MS | crash:MS | stall:MS | abort:MS | nan:MS | diskfull:MS runner without a model.")
+    @Option(name: .customLong("test-runner"), help: "sleep:MS | crash:MS | stall:MS | abort:MS | nan:MS | diskfull:MS runner without a model.")
     var testRunner: String
 
     func validate() throws {

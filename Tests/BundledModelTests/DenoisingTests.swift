@@ -1,25 +1,21 @@
+import Foundation
+import XCTest
 import DMiloImage
 import DMiloKernels
 import DMiloModel
-import Foundation
-import XCTest
 
 /// The bundled Fashion-MNIST DDPM is a real prior: on held-out test images (Tests/Data, never trained on), its x0
 /// estimate from ε̂ at t = 100/200/300 has a small fraction of the MSE of the best affine shrinkage a·x_t + b fitted
 /// on the same images (the model card's targets: ≤ 0.15 / 0.16 / 0.17).
 final class DenoisingTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func testX0EstimateBeatsBestAffineShrinkage() throws {
         let model = try UNet2DModel.load(path: Self.root.appendingPathComponent("Models/fashion-mnist-32").path)
         let dir = Self.root.appendingPathComponent("Tests/Data/fashion-mnist-test")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".png") }
-            .sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".png") }.sorted()
         XCTAssertGreaterThanOrEqual(files.count, 16)
-        let images = try files.prefix(16).map {
-            try PNGImage.read(from: dir.appendingPathComponent($0).path).modelUnits()
-        }
+        let images = try files.prefix(16).map { try PNGImage.read(from: dir.appendingPathComponent($0).path).modelUnits() }
         let n = images[0].count
         let batch = Tensor(shape: [images.count, 1, 32, 32])
         for (k, im) in images.enumerated() { (batch.data + k * n).update(from: im.data, count: n) }
@@ -36,9 +32,7 @@ final class DenoisingTests: XCTestCase {
             mseModel /= Double(xt.count)
             // Least squares x0 ≈ c1·x_t + c0 over all pixels.
             var sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
-            for i in 0..<xt.count {
-                let x = Double(xt[i]), y = Double(batch[i]); sx += x; sy += y; sxx += x * x; sxy += x * y
-            }
+            for i in 0..<xt.count { let x = Double(xt[i]), y = Double(batch[i]); sx += x; sy += y; sxx += x * x; sxy += x * y }
             let m = Double(xt.count)
             let c1 = (m * sxy - sx * sy) / (m * sxx - sx * sx), c0 = (sy - c1 * sx) / m
             var mseAffine = 0.0

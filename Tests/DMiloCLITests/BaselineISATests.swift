@@ -10,8 +10,7 @@ final class BaselineISATests: XCTestCase {
         #if !arch(x86_64)
         throw XCTSkip("not an x86-64 host")
         #else
-        for p in ["/usr/bin/qemu-x86_64", "/usr/bin/qemu-x86_64-static"]
-        where FileManager.default.isExecutableFile(atPath: p) {
+        for p in ["/usr/bin/qemu-x86_64", "/usr/bin/qemu-x86_64-static"] where FileManager.default.isExecutableFile(atPath: p) {
             return p
         }
         throw XCTSkip("qemu-x86_64 not installed (Debian package qemu-user): baseline-CPU run skipped")
@@ -36,11 +35,9 @@ final class BaselineISATests: XCTestCase {
 
     /// NPY v1.0 float32 (B, C, H, W).
     func writeNPY(_ url: URL, shape: [Int], seed: UInt64) throws {
-        var header =
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", "))), }"
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", "))), }"
         while (10 + header.count + 1) % 64 != 0 { header += " " }
-        var data =
-            Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.count + 1), 0]) + Data((header + "\n").utf8)
+        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.count + 1), 0]) + Data((header + "\n").utf8)
         var s = seed
         for _ in 0..<shape.reduce(1, *) {
             s = s &* 6364136223846793005 &+ 1442695040888963407
@@ -77,10 +74,8 @@ final class BaselineISATests: XCTestCase {
         try writeNPY(c, shape: [1, 1, 32, 32], seed: 2)
         func eval(_ tag: String, emulated: Bool) throws -> ([Float], [Float]) {
             let out = dir.appendingPathComponent("\(tag)-y.npy"), g = dir.appendingPathComponent("\(tag)-g.npy")
-            let args = [
-                "eval", "--model", model, "--input", x.path, "--timestep", "400", "--out", out.path,
-                "--cotangent", c.path, "--input-grad", g.path, "--compute", "f32", "--threads", "1",
-            ]
+            let args = ["eval", "--model", model, "--input", x.path, "--timestep", "400", "--out", out.path,
+                        "--cotangent", c.path, "--input-grad", g.path, "--compute", "f32", "--threads", "1"]
             let (status, err) = emulated ? try run(qemu, ["-cpu", "Nehalem", dmilo] + args) : try run(dmilo, args)
             XCTAssertEqual(status, 0, "\(tag): \(err)")
             return (try readNPY(out), try readNPY(g))

@@ -6,8 +6,7 @@ import Foundation
 import XCTest
 
 final class BenchMemoryTests: XCTestCase {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The dmilo executable built beside the test bundle (`swift test` builds every product).
     static func dmiloBinary() throws -> String {
@@ -22,16 +21,13 @@ final class BenchMemoryTests: XCTestCase {
     }
 
     func testChildProcessPeakRSSForTwoStepCounts() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bench-memory-test-\(UUID().uuidString)")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("bench-memory-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Self.dmiloBinary())
-        p.arguments = [
-            "bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
-            "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-            "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path,
-        ]
+        p.arguments = ["bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
+                       "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
+                       "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path]
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
@@ -43,20 +39,15 @@ final class BenchMemoryTests: XCTestCase {
         let lines = text.split(separator: "\n")
         XCTAssertEqual(lines.first, "| N | dmilo | dmplug |")
         for n in [1, 2] {
-            guard let row = lines.first(where: { $0.hasPrefix("| \(n) |") }) else {
-                return XCTFail("no row for N = \(n):\n\(text)")
-            }
-            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.compactMap(
-                Double.init)
-            XCTAssertEqual(cells.count, 3, String(row))  // N, dmilo, dmplug
+            guard let row = lines.first(where: { $0.hasPrefix("| \(n) |") }) else { return XCTFail("no row for N = \(n):\n\(text)") }
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.compactMap(Double.init)
+            XCTAssertEqual(cells.count, 3, String(row))       // N, dmilo, dmplug
             // A child that loaded the 10 MB model and ran a VJP is well above 10 MiB; a parent's or a zero reading is not.
             for mib in cells.dropFirst() { XCTAssertTrue(mib > 10 && mib < 100_000, String(row)) }
         }
         // Each child really ran its job: its reconstruction is there.
         for name in ["dmilo-n1", "dmilo-n2", "dmplug-n1", "dmplug-n2"] {
-            XCTAssertTrue(
-                FileManager.default.fileExists(
-                    atPath: work.appendingPathComponent("out-\(name)/reconstruction.npy").path), name)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("out-\(name)/reconstruction.npy").path), name)
         }
     }
 }

@@ -7,18 +7,15 @@ import XCTest
 
 final class BenchThroughputTests: XCTestCase {
     func testTwoConfigurationsDrainEveryJob() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bench-throughput-test-\(UUID().uuidString)")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("bench-throughput-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         let repo = BenchMemoryTests.repo
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try BenchMemoryTests.dmiloBinary())
-        p.arguments = [
-            "bench", "throughput", "--model", repo.appendingPathComponent("Models/fashion-mnist-32").path,
-            "--image", repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-            "--solver", #"{"method":"dmilo","steps":1,"outer":1,"inner":1,"lr_x":1.0}"#,
-            "--jobs", "1,2", "--threads", "1,0", "--count", "2", "--work", work.path,
-        ]
+        p.arguments = ["bench", "throughput", "--model", repo.appendingPathComponent("Models/fashion-mnist-32").path,
+                       "--image", repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
+                       "--solver", #"{"method":"dmilo","steps":1,"outer":1,"inner":1,"lr_x":1.0}"#,
+                       "--jobs", "1,2", "--threads", "1,0", "--count", "2", "--work", work.path]
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()

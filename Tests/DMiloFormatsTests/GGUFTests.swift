@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-
 @testable import DMiloFormats
 
 final class GGUFTests: XCTestCase {
@@ -16,9 +15,7 @@ final class GGUFTests: XCTestCase {
     /// A file written by PyPI gguf's GGUFWriter reads back with the same metadata and dequantised values.
     func testReadsFileWrittenByReferenceWriter() throws {
         let f = try GGUFFile(path: Self.fixtures.appendingPathComponent("reference.gguf").path)
-        let expected =
-            try JSONSerialization.jsonObject(
-                with: Data(contentsOf: Self.fixtures.appendingPathComponent("reference-gguf.json"))) as! [String: Any]
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("reference-gguf.json"))) as! [String: Any]
         XCTAssertEqual(f.metadata["general.architecture"]?.stringValue, "dmilo.test")
         XCTAssertEqual(f.metadata["test.u32"], .uint32(123456))
         XCTAssertEqual(f.metadata["test.i32"], .int32(-42))
@@ -43,9 +40,7 @@ final class GGUFTests: XCTestCase {
 
     /// Our Q8_0 quantiser is byte-identical to gguf's reference quantiser on the same input.
     func testQ8_0BytesMatchReferenceQuantiser() throws {
-        let expected =
-            try JSONSerialization.jsonObject(
-                with: Data(contentsOf: Self.fixtures.appendingPathComponent("reference-gguf.json"))) as! [String: Any]
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("reference-gguf.json"))) as! [String: Any]
         let input = (expected["q8_input"] as! [Double]).map(Float.init)
         let hex = expected["q8_bytes_hex"] as! String
         var out = [UInt8](repeating: 0, count: GGMLType.q8_0.byteCount(elements: input.count))
@@ -57,16 +52,13 @@ final class GGUFTests: XCTestCase {
         var w = GGUFWriter()
         let values: [(String, GGUFValue)] = [
             ("a.u8", .uint8(7)), ("a.i8", .int8(-7)), ("a.u16", .uint16(65000)), ("a.i16", .int16(-3000)),
-            ("a.u32", .uint32(4_000_000_000)), ("a.i32", .int32(-5)), ("a.f32", .float32(1.25)),
-            ("a.bool", .bool(false)),
+            ("a.u32", .uint32(4_000_000_000)), ("a.i32", .int32(-5)), ("a.f32", .float32(1.25)), ("a.bool", .bool(false)),
             ("a.str", .string("x y z")), ("a.u64", .uint64(.max)), ("a.i64", .int64(.min)), ("a.f64", .float64(.pi)),
-            ("a.arr", .array([.float32(1), .float32(2)])),
-            ("a.nested", .array([.array([.int32(1)]), .array([.int32(2), .int32(3)])])),
+            ("a.arr", .array([.float32(1), .float32(2)])), ("a.nested", .array([.array([.int32(1)]), .array([.int32(2), .int32(3)])])),
         ]
         for (k, v) in values { w.add(k, v) }
         var r = SeededRandomish(seed: 3)
-        let t32 = (0..<60).map { _ in r.next() }, t16 = (0..<10).map { _ in r.next() },
-            tq = (0..<96).map { _ in r.next() }
+        let t32 = (0..<60).map { _ in r.next() }, t16 = (0..<10).map { _ in r.next() }, tq = (0..<96).map { _ in r.next() }
         w.addTensor("t.f32", shape: [3, 4, 5], values: t32, type: .f32)
         w.addTensor("t.f16", shape: [10], values: t16, type: .f16)
         w.addTensor("t.q8", shape: [3, 32], values: tq, type: .q8_0)
@@ -94,22 +86,20 @@ final class GGUFTests: XCTestCase {
         w.add("k", .string("v"))
         w.addTensor("t", shape: [2, 32], values: [Float](repeating: 0.5, count: 64), type: .q8_0)
         let good = w.encoded()
-        func expectError(
-            _ bytes: [UInt8], _ fragment: String, file: StaticString = #filePath, line: UInt = #line
-        ) throws {
+        func expectError(_ bytes: [UInt8], _ fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
             let p = try tempFile(bytes)
             XCTAssertThrowsError(try GGUFFile(path: p), file: file, line: line) { e in
                 XCTAssertTrue("\(e)".contains(fragment), "\(e)", file: file, line: line)
                 XCTAssertTrue("\(e)".contains(p), "error names the file: \(e)", file: file, line: line)
             }
         }
-        try expectError(Array(good.prefix(good.count - 40)), "outside the file")  // data truncated (past the padding)
-        try expectError(Array(good.prefix(30)), "truncated")  // header truncated
+        try expectError(Array(good.prefix(good.count - 40)), "outside the file")          // data truncated (past the padding)
+        try expectError(Array(good.prefix(30)), "truncated")                               // header truncated
         var bad = good; bad[0] = 0x58
         try expectError(bad, "magic")
         bad = good; bad[4] = 2
         try expectError(bad, "version")
-        bad = good; bad[8] = 0xFF; bad[15] = 0x7F  // absurd tensor count
+        bad = good; bad[8] = 0xFF; bad[15] = 0x7F                                          // absurd tensor count
         try expectError(bad, "implausibly large")
         XCTAssertNoThrow(try GGUFFile(path: try tempFile(good)))
     }

@@ -1,7 +1,6 @@
 import DMiloKernels
 import Foundation
 import XCTest
-
 @testable import DMiloFormats
 
 final class NPYTests: XCTestCase {
@@ -26,9 +25,7 @@ final class NPYTests: XCTestCase {
         return p
     }
 
-    func f32(_ v: [Float]) -> [UInt8] {
-        v.flatMap { x in withUnsafeBytes(of: x.bitPattern.littleEndian) { Array($0) } }
-    }
+    func f32(_ v: [Float]) -> [UInt8] { v.flatMap { x in withUnsafeBytes(of: x.bitPattern.littleEndian) { Array($0) } } }
 
     func testRoundTrip() throws {
         for shape in [[2, 3, 4], [5], [], [1, 1, 2, 2]] {
@@ -56,8 +53,7 @@ final class NPYTests: XCTestCase {
     func testFloat64AndV2() throws {
         let d: [Double] = [1.5, -2, 1e-3]
         let bytes = d.flatMap { x in withUnsafeBytes(of: x.bitPattern.littleEndian) { Array($0) } }
-        let a = try NPY.read(
-            path: file("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", data: bytes, major: 2))
+        let a = try NPY.read(path: file("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", data: bytes, major: 2))
         XCTAssertEqual(a.shape, [3])
         XCTAssertEqual(a.values, [1.5, -2, 1e-3])
     }
@@ -71,32 +67,24 @@ final class NPYTests: XCTestCase {
     }
 
     func testFortranOrderRefused() {
-        assertError(
-            file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data: f32([1, 2, 3, 4])),
-            ["fortran_order"])
+        assertError(file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data: f32([1, 2, 3, 4])), ["fortran_order"])
     }
 
     func testBigEndianRefused() {
-        assertError(
-            file("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0]),
-            ["descr", "big-endian"])
+        assertError(file("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0]), ["descr", "big-endian"])
     }
 
     func testOtherDTypeRefused() {
-        assertError(
-            file("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", data: [UInt8](repeating: 0, count: 8)),
-            ["descr", "<i8"])
+        assertError(file("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", data: [UInt8](repeating: 0, count: 8)), ["descr", "<i8"])
     }
 
     func testTruncatedData() {
-        assertError(
-            file("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data: f32([1, 2])), ["truncated"])
+        assertError(file("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data: f32([1, 2])), ["truncated"])
     }
 
     func testTruncatedHeaderAndBadMagic() {
         let p = tmp("bad.npy")
-        FileManager.default.createFile(
-            atPath: p, contents: Data([0x93] + Array("NUMPY".utf8) + [1, 0, 200, 0] + Array("{'descr'".utf8)))
+        FileManager.default.createFile(atPath: p, contents: Data([0x93] + Array("NUMPY".utf8) + [1, 0, 200, 0] + Array("{'descr'".utf8)))
         assertError(p, ["truncated"])
         let q = tmp("notnpy.npy")
         FileManager.default.createFile(atPath: q, contents: Data(Array("hello world, not numpy".utf8)))
@@ -105,8 +93,7 @@ final class NPYTests: XCTestCase {
 
     /// A file written by numpy itself (np.save of float32 (2,3)), bytes inlined.
     func testNumpyWrittenHeader() throws {
-        let a = try NPY.read(
-            path: file("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", data: f32([0, 1, 2, 3, 4, 5])))
+        let a = try NPY.read(path: file("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", data: f32([0, 1, 2, 3, 4, 5])))
         XCTAssertEqual(a.shape, [2, 3])
         XCTAssertEqual(a.values, [0, 1, 2, 3, 4, 5])
     }

@@ -7,8 +7,7 @@ enum Fixtures {
     /// Tests/DMiloImageTests/Fixtures as copied into the test bundle.
     static var root: URL {
         get throws {
-            try XCTUnwrap(
-                Bundle.module.url(forResource: "Fixtures", withExtension: nil), "Fixtures missing from bundle")
+            try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil), "Fixtures missing from bundle")
         }
     }
 

@@ -1,6 +1,5 @@
 import DMiloKernels
 import XCTest
-
 @testable import DMiloImage
 
 /// PSNR/SSIM against scikit-image 0.26 values in Fixtures/metrics.json (Tools/make_image_fixtures.py).
@@ -9,7 +8,7 @@ final class MetricsTests: XCTestCase {
         let name: String
         let truth: Tensor
         let estimate: Tensor
-        let psnr: Double  // +inf where the fixture says null
+        let psnr: Double // +inf where the fixture says null
         let ssim: Double
     }
 
@@ -19,10 +18,9 @@ final class MetricsTests: XCTestCase {
             let shape = try XCTUnwrap(p["shape"] as? [Int])
             let t = try XCTUnwrap(p["truth"] as? [Double]).map { Float($0) }
             let e = try XCTUnwrap(p["estimate"] as? [Double]).map { Float($0) }
-            return Pair(
-                name: try XCTUnwrap(p["name"] as? String), truth: Tensor(shape: shape, values: t),
-                estimate: Tensor(shape: shape, values: e), psnr: (p["psnr"] as? Double) ?? .infinity,
-                ssim: try XCTUnwrap(p["ssim"] as? Double))
+            return Pair(name: try XCTUnwrap(p["name"] as? String), truth: Tensor(shape: shape, values: t),
+                        estimate: Tensor(shape: shape, values: e), psnr: (p["psnr"] as? Double) ?? .infinity,
+                        ssim: try XCTUnwrap(p["ssim"] as? Double))
         }
     }
 
@@ -50,9 +48,7 @@ final class MetricsTests: XCTestCase {
         let clamped = try XCTUnwrap(try pairs().first { $0.name.hasSuffix("clamped") })
         XCTAssertTrue(clamped.estimate.array.contains { abs($0) > 1 })
         // A value beyond 1 counts as 1: PSNR of [2] vs [1] is infinite.
-        XCTAssertEqual(
-            try Metrics.psnr(truth: Tensor(shape: [1], values: [1]), estimate: Tensor(shape: [1], values: [2])),
-            .infinity)
+        XCTAssertEqual(try Metrics.psnr(truth: Tensor(shape: [1], values: [1]), estimate: Tensor(shape: [1], values: [2])), .infinity)
     }
 
     func testSSIMOfImageWithItselfIsOneAndShapesAreChecked() throws {

@@ -1,7 +1,6 @@
 import DMiloKernels
 import Foundation
 import XCTest
-
 @testable import DMiloImage
 
 final class PNGReadWriteTests: XCTestCase {
@@ -25,9 +24,8 @@ final class PNGReadWriteTests: XCTestCase {
             }
             let image = try PNGImage.read(from: path)
             let header = try PNGHeader.read(from: path)
-            XCTAssertEqual(
-                [header.width, header.height, header.channels, header.sampleBitDepth],
-                [image.width, image.height, image.channels, image.bitDepth], name)
+            XCTAssertEqual([header.width, header.height, header.channels, header.sampleBitDepth],
+                           [image.width, image.height, image.channels, image.bitDepth], name)
             XCTAssertEqual(image.width, f["width"] as? Int, name)
             XCTAssertEqual(image.height, f["height"] as? Int, name)
             XCTAssertEqual(image.channels, f["channels"] as? Int, name)
@@ -54,9 +52,8 @@ final class PNGReadWriteTests: XCTestCase {
             // Our files carry no colour-space chunk (gAMA 1.0 would mislead viewers of 16-bit output).
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             for chunk in ["gAMA", "sRGB", "iCCP", "cHRM"] {
-                XCTAssertNil(
-                    bytes.indices.dropLast(4).first { String(decoding: bytes[$0..<$0 + 4], as: UTF8.self) == chunk },
-                    "\(chunk) in written file")
+                XCTAssertNil(bytes.indices.dropLast(4).first { String(decoding: bytes[$0..<$0 + 4], as: UTF8.self) == chunk },
+                             "\(chunk) in written file")
             }
         }
     }
@@ -64,8 +61,7 @@ final class PNGReadWriteTests: XCTestCase {
     /// Python (pypng) can read what we write: checked through the fixture direction only, so here we check the
     /// header bytes a foreign reader relies on.
     func testWrittenHeaderMatchesImage() throws {
-        let image = try PNGImage(
-            width: 3, height: 2, channels: 3, bitDepth: 16, samples: [UInt16](repeating: 7, count: 18))
+        let image = try PNGImage(width: 3, height: 2, channels: 3, bitDepth: 16, samples: [UInt16](repeating: 7, count: 18))
         let bytes = try image.encoded()
         let header = try PNGChunks.header(bytes, path: "x")
         XCTAssertEqual(header, PNGHeader(width: 3, height: 2, bitDepth: 16, colorType: 2, interlaced: false))
@@ -96,7 +92,7 @@ final class PNGReadWriteTests: XCTestCase {
         XCTAssertEqual(SampleMapping.sample(1.7, maxValue: 255), 255)
         XCTAssertEqual(SampleMapping.sample(-3, maxValue: 255), 0)
         XCTAssertEqual(SampleMapping.sample(.nan, maxValue: 255), 0)
-        XCTAssertEqual(SampleMapping.sample(0, maxValue: 255), 128)  // 127.5 rounds away from zero
+        XCTAssertEqual(SampleMapping.sample(0, maxValue: 255), 128) // 127.5 rounds away from zero
         let q = try PNGImage(modelUnits: Tensor(shape: [2, 2], values: [-1, 1, 0.5, 2]), bitDepth: 8)
         XCTAssertEqual(q.channels, 1)
         XCTAssertEqual(q.samples, [0, 255, 191, 255])
@@ -130,9 +126,8 @@ final class PNGReadWriteTests: XCTestCase {
 
     func testTruncatedAndCorruptFilesAreClearErrors() throws {
         let dir = try scratchDirectory(self)
-        let image = try PNGImage(
-            width: 40, height: 30, channels: 3, bitDepth: 8,
-            samples: (0..<3600).map { UInt16($0 * 7 % 256) })
+        let image = try PNGImage(width: 40, height: 30, channels: 3, bitDepth: 8,
+                                 samples: (0..<3600).map { UInt16($0 * 7 % 256) })
         let bytes = try image.encoded()
         let truncated = dir + "/truncated.png"
         try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: truncated))
@@ -145,10 +140,7 @@ final class PNGReadWriteTests: XCTestCase {
         }
         // A flipped byte inside IDAT breaks its CRC.
         var corrupt = bytes
-        let idat = try XCTUnwrap(
-            corrupt.indices.first {
-                String(decoding: corrupt[$0..<min($0 + 4, corrupt.count)], as: UTF8.self) == "IDAT"
-            })
+        let idat = try XCTUnwrap(corrupt.indices.first { String(decoding: corrupt[$0..<min($0 + 4, corrupt.count)], as: UTF8.self) == "IDAT" })
         corrupt[idat + 10] ^= 0xFF
         XCTAssertThrowsError(try PNGImage.decode(corrupt, path: "crc.png")) { error in
             XCTAssertEqual((error as? PNGError)?.kind, .corrupt, "\(error)")
@@ -159,9 +151,7 @@ final class PNGReadWriteTests: XCTestCase {
         let text = dir + "/text.png"
         try Data("hello, not a png".utf8).write(to: URL(fileURLWithPath: text))
         XCTAssertThrowsError(try PNGImage.read(from: text)) { XCTAssertEqual(($0 as? PNGError)?.kind, .notPNG) }
-        XCTAssertThrowsError(try PNGHeader.read(from: dir + "/absent.png")) {
-            XCTAssertEqual(($0 as? PNGError)?.kind, .missing)
-        }
+        XCTAssertThrowsError(try PNGHeader.read(from: dir + "/absent.png")) { XCTAssertEqual(($0 as? PNGError)?.kind, .missing) }
         XCTAssertThrowsError(try PNGHeader.read(from: text)) { XCTAssertEqual(($0 as? PNGError)?.kind, .notPNG) }
         XCTAssertThrowsError(try PNGImage.read(from: dir + "/absent.png")) { error in
             XCTAssertEqual((error as? PNGError)?.code, "file.missing")

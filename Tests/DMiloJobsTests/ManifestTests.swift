@@ -1,8 +1,7 @@
-import DMiloSolvers
 import Foundation
 import XCTest
-
 @testable import DMiloJobs
+import DMiloSolvers
 
 final class ManifestTests: XCTestCase {
     func parse(_ text: String) throws -> Manifest { try Manifest.parse(Data(text.utf8), file: "job.json") }
@@ -21,11 +20,10 @@ final class ManifestTests: XCTestCase {
     }
 
     func testInterfaceExampleParses() throws {
-        let m = try parse(
-            """
-            {"version": 1, "measurement": "frame-17.npy", "operator": {"type": "super_resolution", "factor": 4},
-             "noise_sigma": 0.01, "solver": {"method": "dmilo-pgd"}, "truth": "frame-17-truth.png", "seed": 123}
-            """)
+        let m = try parse("""
+        {"version": 1, "measurement": "frame-17.npy", "operator": {"type": "super_resolution", "factor": 4},
+         "noise_sigma": 0.01, "solver": {"method": "dmilo-pgd"}, "truth": "frame-17-truth.png", "seed": 123}
+        """)
         XCTAssertEqual(m.version, 1)
         XCTAssertEqual(m.measurement, .job("frame-17.npy"))
         XCTAssertEqual(m.operatorType, "super_resolution")
@@ -38,71 +36,51 @@ final class ManifestTests: XCTestCase {
     }
 
     func testDefaultsAndOperatorFiles() throws {
-        let m = try parse(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "compressed_sensing", "matrix": "calibration/A.npy"}}"#
-        )
+        let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "compressed_sensing", "matrix": "calibration/A.npy"}}"#)
         XCTAssertEqual(m.seed, 0)
         XCTAssertEqual(m.noiseSigma, 0)
         XCTAssertNil(m.solver)
         XCTAssertEqual(m.fileReferences.map(\.field), ["measurement", "operator.matrix"])
         XCTAssertEqual(m.fileReferences[1].ref, .calibration("A.npy"))
         // SR `kernel` names a kernel shape, not a file.
-        let sr = try parse(
-            #"{"version": 1, "measurement": "y.png", "operator": {"type": "super_resolution", "factor": 2, "kernel": "box"}}"#
-        )
+        let sr = try parse(#"{"version": 1, "measurement": "y.png", "operator": {"type": "super_resolution", "factor": 2, "kernel": "box"}}"#)
         XCTAssertEqual(sr.fileReferences.count, 1)
-        let blur = try parse(
-            #"{"version": 1, "measurement": "y.png", "operator": {"type": "blur", "kernel": "k.npy"}}"#)
+        let blur = try parse(#"{"version": 1, "measurement": "y.png", "operator": {"type": "blur", "kernel": "k.npy"}}"#)
         XCTAssertEqual(blur.fileReferences.map(\.ref), [.job("y.png"), .job("k.npy")])
     }
 
     func testSolverSettingsAllKeysAndTypes() throws {
-        let m = try parse(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"method": "dps", "steps": 10, "outer": 2, "inner": 3, "lr": 0.1, "lr_z": 0.01, "lr_nu": 0.001, "lr_x": 0.5, "lambda": 0.1, "eta": 0, "budget": 100, "discrepancy_tau": 1.2}, "image_shape": [3, 32, 32]}"#
-        )
+        let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"method": "dps", "steps": 10, "outer": 2, "inner": 3, "lr": 0.1, "lr_z": 0.01, "lr_nu": 0.001, "lr_x": 0.5, "lambda": 0.1, "eta": 0, "budget": 100, "discrepancy_tau": 1.2}, "image_shape": [3, 32, 32]}"#)
         let s = try XCTUnwrap(m.solver)
         XCTAssertEqual(s.discrepancyTau, 1.2)
-        XCTAssertEqual(s.steps, 10); XCTAssertEqual(s.outer, 2); XCTAssertEqual(s.inner, 3);
-        XCTAssertEqual(s.budget, 100)
-        XCTAssertEqual(s.lrZ, 0.01); XCTAssertEqual(s.lrNu, 0.001); XCTAssertEqual(s.lrX, 0.5);
-        XCTAssertEqual(s.lambda, 0.1)
+        XCTAssertEqual(s.steps, 10); XCTAssertEqual(s.outer, 2); XCTAssertEqual(s.inner, 3); XCTAssertEqual(s.budget, 100)
+        XCTAssertEqual(s.lrZ, 0.01); XCTAssertEqual(s.lrNu, 0.001); XCTAssertEqual(s.lrX, 0.5); XCTAssertEqual(s.lambda, 0.1)
         XCTAssertEqual(m.imageShape, [3, 32, 32])
         // The runner turns the manifest's settings into solver parameters (discrepancy rule on, budget capped).
         var settings = JobSettings()
         settings.solver = s
         settings.maxBudget = 60
-        let job = ClaimedJob(
-            name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
-            calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
+        let job = ClaimedJob(name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
+                             calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
         let p = try ReconstructionRunner.parameters(for: job, operatorType: "denoise")
         XCTAssertEqual(p.discrepancyTau, 1.2)
         XCTAssertEqual(p.budget, 60)
-        XCTAssertNil(
-            try ReconstructionRunner.parameters(
-                for: ClaimedJob(
-                    name: "j",
-                    manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#),
-                    jobDirectory: URL(fileURLWithPath: "/tmp"), calibrationDirectory: URL(fileURLWithPath: "/tmp"),
-                    settings: JobSettings()), operatorType: "denoise"
-            ).discrepancyTau)
+        XCTAssertNil(try ReconstructionRunner.parameters(for: ClaimedJob(name: "j", manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#), jobDirectory: URL(fileURLWithPath: "/tmp"), calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: JobSettings()), operatorType: "denoise").discrepancyTau)
     }
 
     /// `"preset": "paper"` starts from the official per-task values; the manifest's own keys still win.
     func testPaperPreset() throws {
         func params(_ solver: String, _ op: String) throws -> SolverParameters {
-            let m = try parse(
-                #"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": \#(solver)}"#)
+            let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": \#(solver)}"#)
             var settings = JobSettings()
             settings.solver = try XCTUnwrap(m.solver)
             settings.maxBudget = 20_000
-            let job = ClaimedJob(
-                name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
-                calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
+            let job = ClaimedJob(name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
+                                 calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
             return try ReconstructionRunner.parameters(for: job, operatorType: op)
         }
         let inp = try params(#"{"method": "dmilo-pgd", "preset": "paper"}"#, "inpainting")
-        XCTAssertEqual(inp.outer, 5); XCTAssertEqual(inp.inner, 200); XCTAssertEqual(inp.lrX, 0.5);
-        XCTAssertEqual(inp.lrZ, 2e-2)
+        XCTAssertEqual(inp.outer, 5); XCTAssertEqual(inp.inner, 200); XCTAssertEqual(inp.lrX, 0.5); XCTAssertEqual(inp.lrZ, 2e-2)
         let sr = try params(#"{"method": "dmilo-pgd", "preset": "paper", "inner": 7}"#, "super_resolution")
         XCTAssertEqual(sr.outer, 10); XCTAssertEqual(sr.inner, 7); XCTAssertEqual(sr.lrZ, 1e-2)
         let deblur = try params(#"{"method": "dmilo-pgd", "preset": "paper"}"#, "gaussian_blur")
@@ -111,9 +89,8 @@ final class ManifestTests: XCTestCase {
         XCTAssertThrowsError(try params(#"{"method": "dmilo", "preset": "paper"}"#, "compressed_sensing")) { e in
             XCTAssertEqual((e as? JobError)?.field, "solver.preset")
         }
-        expectError(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"preset": "fast"}}"#,
-            field: "solver.preset")
+        expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"preset": "fast"}}"#,
+                    field: "solver.preset")
     }
 
     func testStrictRejections() {
@@ -128,27 +105,16 @@ final class ManifestTests: XCTestCase {
         expectError(#"{"version": true, \#(ok)}"#, field: "version")
         expectError(#"{"version": 1.5, \#(ok)}"#, field: "version")
         expectError(#"{"version": 1, "measurement": 3, "operator": {"type": "denoise"}}"#, field: "measurement")
-        expectError(
-            #"{"version": 1, "measurement": "../y.npy", "operator": {"type": "denoise"}}"#, field: "measurement")
-        expectError(
-            #"{"version": 1, "measurement": "/etc/passwd", "operator": {"type": "denoise"}}"#, field: "measurement")
-        expectError(
-            #"{"version": 1, "measurement": "sub/y.npy", "operator": {"type": "denoise"}}"#, field: "measurement")
-        expectError(
-            #"{"version": 1, "measurement": ".hidden.npy", "operator": {"type": "denoise"}}"#, field: "measurement")
-        expectError(
-            #"{"version": 1, "measurement": "calibration/../../x", "operator": {"type": "denoise"}}"#,
-            field: "measurement")
-        expectError(
-            #"{"version": 1, "measurement": "other.json", "operator": {"type": "denoise"}}"#, field: "measurement")
+        expectError(#"{"version": 1, "measurement": "../y.npy", "operator": {"type": "denoise"}}"#, field: "measurement")
+        expectError(#"{"version": 1, "measurement": "/etc/passwd", "operator": {"type": "denoise"}}"#, field: "measurement")
+        expectError(#"{"version": 1, "measurement": "sub/y.npy", "operator": {"type": "denoise"}}"#, field: "measurement")
+        expectError(#"{"version": 1, "measurement": ".hidden.npy", "operator": {"type": "denoise"}}"#, field: "measurement")
+        expectError(#"{"version": 1, "measurement": "calibration/../../x", "operator": {"type": "denoise"}}"#, field: "measurement")
+        expectError(#"{"version": 1, "measurement": "other.json", "operator": {"type": "denoise"}}"#, field: "measurement")
         expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"factor": 2}}"#, field: "operator.type")
         expectError(#"{"version": 1, "measurement": "y.npy", "operator": "denoise"}"#, field: "operator")
-        expectError(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "xray"}}"#, code: "operator.unknown",
-            field: "operator.type")
-        expectError(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "../m.png"}}"#,
-            field: "operator.mask")
+        expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "xray"}}"#, code: "operator.unknown", field: "operator.type")
+        expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "../m.png"}}"#, field: "operator.mask")
         expectError(#"{"version": 1, \#(ok), "solver": {"method": "magic"}}"#, field: "solver.method")
         expectError(#"{"version": 1, \#(ok), "solver": {"stpes": 3}}"#, field: "solver.stpes")
         expectError(#"{"version": 1, \#(ok), "solver": {"steps": 0}}"#, field: "solver.steps")
@@ -161,14 +127,11 @@ final class ManifestTests: XCTestCase {
         expectError(#"{"version": 1, \#(ok), "seed": true}"#, field: "seed")
         expectError(#"{"version": 1, \#(ok), "truth": 7}"#, field: "truth")
         expectError(#"{"version": 1, \#(ok), "image_shape": [3, 32]}"#, field: "image_shape")
-        expectError(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "version": NaN}"#, field: nil)
+        expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "version": NaN}"#, field: nil)
     }
 
     func testJobNames() {
-        for good in ["a", "frame-17", "A.b_c-1", String(repeating: "x", count: 128)] {
-            XCTAssertTrue(JobName.isValid(good), good)
-        }
+        for good in ["a", "frame-17", "A.b_c-1", String(repeating: "x", count: 128)] { XCTAssertTrue(JobName.isValid(good), good) }
         for bad in ["", ".hidden", "a b", "a/b", "..", "é", String(repeating: "x", count: 129), "a\u{0}b"] {
             XCTAssertFalse(JobName.isValid(bad), bad)
         }
@@ -178,10 +141,7 @@ final class ManifestTests: XCTestCase {
     }
 
     func testBestEffortJobFilesOfARejectedManifest() {
-        let files = Manifest.bestEffortJobFiles(
-            Data(
-                #"{"version": 9, "measurement": "m.npy", "truth": "../t.png", "operator": {"mask": "k.npy", "matrix": "calibration/A.npy"}}"#
-                    .utf8))
+        let files = Manifest.bestEffortJobFiles(Data(#"{"version": 9, "measurement": "m.npy", "truth": "../t.png", "operator": {"mask": "k.npy", "matrix": "calibration/A.npy"}}"#.utf8))
         XCTAssertEqual(files, ["m.npy", "k.npy"])
     }
 }
@@ -197,11 +157,7 @@ final class SafeFileTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
     func code(_ name: String, max: Int = 1 << 20) -> String? {
-        do {
-            _ = try SafeFile.read(
-                dir.appendingPathComponent(name).path, display: name, field: "measurement", maxBytes: max);
-            return nil
-        } catch let e as JobError {
+        do { _ = try SafeFile.read(dir.appendingPathComponent(name).path, display: name, field: "measurement", maxBytes: max); return nil } catch let e as JobError {
             XCTAssertEqual(e.field, "measurement")
             XCTAssertTrue(e.message.contains(name), e.message)
             return e.code
@@ -210,14 +166,10 @@ final class SafeFileTests: XCTestCase {
 
     func testRefusesLinksDirectoriesFifosAndLargeFiles() throws {
         try Data("hello".utf8).write(to: dir.appendingPathComponent("ok.npy"))
-        XCTAssertEqual(
-            try SafeFile.read(dir.appendingPathComponent("ok.npy").path, display: "ok.npy", field: nil),
-            Data("hello".utf8))
+        XCTAssertEqual(try SafeFile.read(dir.appendingPathComponent("ok.npy").path, display: "ok.npy", field: nil), Data("hello".utf8))
         XCTAssertEqual(symlink("/etc/passwd", dir.appendingPathComponent("link.npy").path), 0)
-        XCTAssertEqual(
-            symlink(dir.appendingPathComponent("ok.npy").path, dir.appendingPathComponent("inner.npy").path), 0)
-        try FileManager.default.createDirectory(
-            at: dir.appendingPathComponent("d.npy"), withIntermediateDirectories: false)
+        XCTAssertEqual(symlink(dir.appendingPathComponent("ok.npy").path, dir.appendingPathComponent("inner.npy").path), 0)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("d.npy"), withIntermediateDirectories: false)
         XCTAssertEqual(mkfifo(dir.appendingPathComponent("f.npy").path, 0o644), 0)
         try Data(count: 2048).write(to: dir.appendingPathComponent("big.npy"))
         XCTAssertNil(code("ok.npy"))
@@ -235,12 +187,8 @@ final class SafeFileTests: XCTestCase {
         try FileManager.default.createDirectory(at: cal, withIntermediateDirectories: false)
         try Data([1]).write(to: dir.appendingPathComponent("y.npy"))
         try Data([2]).write(to: cal.appendingPathComponent("mask.npy"))
-        let m = try Manifest.parse(
-            Data(
-                #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/mask.npy"}, "truth": "t.png"}"#
-                    .utf8), file: "j.json")
-        let job = ClaimedJob(
-            name: "j", manifest: m, jobDirectory: dir, calibrationDirectory: cal, settings: JobSettings())
+        let m = try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/mask.npy"}, "truth": "t.png"}"#.utf8), file: "j.json")
+        let job = ClaimedJob(name: "j", manifest: m, jobDirectory: dir, calibrationDirectory: cal, settings: JobSettings())
         XCTAssertEqual(job.path(of: .calibration("mask.npy")), cal.appendingPathComponent("mask.npy").path)
         XCTAssertEqual(try job.read(.calibration("mask.npy"), field: "operator.mask"), Data([2]))
         XCTAssertThrowsError(try job.checkFiles()) { e in
@@ -274,16 +222,12 @@ final class LockedBox<T>: @unchecked Sendable {
 final class ManifestLoadingTests: XCTestCase {
     func testLoadResolvesBesideTheManifestAndAppliesTheSameRules() throws {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("mload-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(
-            at: dir.appendingPathComponent("calibration"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("calibration"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data([1]).write(to: dir.appendingPathComponent("y.npy"))
         try Data([2]).write(to: dir.appendingPathComponent("calibration/m.npy"))
-        try Data(
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/m.npy"}, "solver": {"steps": 4}}"#
-                .utf8
-        )
-        .write(to: dir.appendingPathComponent("job-1.json"))
+        try Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/m.npy"}, "solver": {"steps": 4}}"#.utf8)
+            .write(to: dir.appendingPathComponent("job-1.json"))
         let job = try ClaimedJob.load(manifestPath: dir.appendingPathComponent("job-1.json").path) { m in
             JobSettings(solver: m.solver ?? SolverSettings(), maxBudget: 10)
         }
@@ -291,13 +235,10 @@ final class ManifestLoadingTests: XCTestCase {
         XCTAssertEqual(job.settings.solver.steps, 4)
         XCTAssertEqual(try job.read(.calibration("m.npy"), field: "operator.mask"), Data([2]))
         try Data(String(repeating: " ", count: 2000).utf8).write(to: dir.appendingPathComponent("big.json"))
-        XCTAssertThrowsError(
-            try ClaimedJob.load(manifestPath: dir.appendingPathComponent("big.json").path, maxManifestBytes: 1000)
-        ) {
+        XCTAssertThrowsError(try ClaimedJob.load(manifestPath: dir.appendingPathComponent("big.json").path, maxManifestBytes: 1000)) {
             XCTAssertEqual(($0 as? JobError)?.code, "file.unreadable")
         }
-        try Data(#"{"version": 1, "measurement": "gone.npy", "operator": {"type": "denoise"}}"#.utf8).write(
-            to: dir.appendingPathComponent("j2.json"))
+        try Data(#"{"version": 1, "measurement": "gone.npy", "operator": {"type": "denoise"}}"#.utf8).write(to: dir.appendingPathComponent("j2.json"))
         XCTAssertThrowsError(try ClaimedJob.load(manifestPath: dir.appendingPathComponent("j2.json").path)) {
             XCTAssertEqual(($0 as? JobError)?.code, "file.missing")
         }
@@ -307,10 +248,7 @@ final class ManifestLoadingTests: XCTestCase {
 final class OperatorObjectTests: XCTestCase {
     /// The operators layer reads NSNumber objCType to tell booleans, integers and reals apart.
     func testOperatorJSONObjectKeepsJSONTypes() throws {
-        let m = try Manifest.parse(
-            Data(
-                #"{"version": 1, "measurement": "y.npy", "operator": {"type": "gaussian_blur", "size": 5, "sigma": 1.5, "flag": true, "box": [1, 2]}}"#
-                    .utf8), file: "j.json")
+        let m = try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "gaussian_blur", "size": 5, "sigma": 1.5, "flag": true, "box": [1, 2]}}"#.utf8), file: "j.json")
         for object in [m.operatorJSONObject, m.operatorObject.mapValues(\.foundationValue) as Any] {
             let o = try XCTUnwrap(object as? [String: Any])
             XCTAssertEqual(o["type"] as? String, "gaussian_blur")

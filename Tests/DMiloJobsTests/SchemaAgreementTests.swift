@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-
 @testable import DMiloJobs
 
 /// schemas/manifest.schema.json and the Swift parser must agree: same key sets, and the same verdict on a set
@@ -32,8 +31,7 @@ final class SchemaAgreementTests: XCTestCase {
             return Set(a.compactMap(\.stringValue))
         }
         XCTAssertEqual(enumSet(solver?["properties"]?.objectValue?["method"]), SolverSettings.methods)
-        XCTAssertEqual(
-            enumSet(props["operator"]?.objectValue?["properties"]?.objectValue?["type"]), Manifest.operatorTypes)
+        XCTAssertEqual(enumSet(props["operator"]?.objectValue?["properties"]?.objectValue?["type"]), Manifest.operatorTypes)
     }
 
     func testVerdictsAgreeOnGoodAndBadManifests() throws {
@@ -100,55 +98,40 @@ final class SchemaAgreementTests: XCTestCase {
 
     // MARK: a small JSON Schema (2020-12 subset) validator
 
-    static let known: Set<String> = [
-        "$schema", "$id", "title", "description", "type", "additionalProperties", "required",
-        "$defs", "properties", "$ref", "pattern", "minimum", "exclusiveMinimum", "const", "enum", "items",
-        "minItems", "maxItems",
-    ]
+    static let known: Set<String> = ["$schema", "$id", "title", "description", "type", "additionalProperties", "required",
+                                     "$defs", "properties", "$ref", "pattern", "minimum", "exclusiveMinimum", "const", "enum", "items",
+                                     "minItems", "maxItems"]
 
-    func validate(_ v: JSONValue, against s: JSONValue, root: [String: JSONValue], path: String, errors: inout [String])
-    {
+    func validate(_ v: JSONValue, against s: JSONValue, root: [String: JSONValue], path: String, errors: inout [String]) {
         guard let s = s.objectValue else { XCTFail("schema at \(path) is not an object"); return }
-        for k in s.keys where !Self.known.contains(k) {
-            XCTFail("schema keyword \(k) unsupported by the test validator")
-        }
+        for k in s.keys where !Self.known.contains(k) { XCTFail("schema keyword \(k) unsupported by the test validator") }
         if let ref = s["$ref"]?.stringValue {
             let name = String(ref.dropFirst("#/$defs/".count))
-            guard ref.hasPrefix("#/$defs/"), let target = root["$defs"]?.objectValue?[name] else {
-                XCTFail("bad $ref \(ref)"); return
-            }
+            guard ref.hasPrefix("#/$defs/"), let target = root["$defs"]?.objectValue?[name] else { XCTFail("bad $ref \(ref)"); return }
             validate(v, against: target, root: root, path: path, errors: &errors)
         }
         if let t = s["type"]?.stringValue {
             let ok: Bool
             switch (t, v) {
-            case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null),
-                ("number", .number):
-                ok = true
+            case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null), ("number", .number): ok = true
             case ("integer", .number): ok = v.intValue != nil
             default: ok = false
             }
-            if !ok { errors.append("\(path): not \(t)"); return }
+            if !ok { errors.append("\(path): not \(t)") ; return }
         }
         if let c = s["const"], c != v { errors.append("\(path): not const") }
         if case .array(let options)? = s["enum"], !options.contains(v) { errors.append("\(path): not in enum") }
         if let p = s["pattern"]?.stringValue, let str = v.stringValue {
             let re = try! NSRegularExpression(pattern: p)
-            if re.firstMatch(in: str, range: NSRange(str.startIndex..., in: str)) == nil {
-                errors.append("\(path): pattern")
-            }
+            if re.firstMatch(in: str, range: NSRange(str.startIndex..., in: str)) == nil { errors.append("\(path): pattern") }
         }
         if let m = s["minimum"]?.doubleValue, let d = v.doubleValue, d < m { errors.append("\(path): minimum") }
-        if let m = s["exclusiveMinimum"]?.doubleValue, let d = v.doubleValue, d <= m {
-            errors.append("\(path): exclusiveMinimum")
-        }
+        if let m = s["exclusiveMinimum"]?.doubleValue, let d = v.doubleValue, d <= m { errors.append("\(path): exclusiveMinimum") }
         if case .array(let items) = v {
             if let n = s["minItems"]?.intValue, items.count < n { errors.append("\(path): minItems") }
             if let n = s["maxItems"]?.intValue, items.count > n { errors.append("\(path): maxItems") }
             if let itemSchema = s["items"] {
-                for (i, item) in items.enumerated() {
-                    validate(item, against: itemSchema, root: root, path: "\(path)[\(i)]", errors: &errors)
-                }
+                for (i, item) in items.enumerated() { validate(item, against: itemSchema, root: root, path: "\(path)[\(i)]", errors: &errors) }
             }
         }
         if case .object(let o) = v {

@@ -3,28 +3,21 @@
 
 import CDMiloSIMD
 import XCTest
-
 @testable import DMiloKernels
 
 final class LowPrecisionGEMMTests: XCTestCase {
     /// Odd sizes on purpose: row tails (not a multiple of 8/4), column tails (not 16/32), k not a multiple of 4.
-    let shapes: [(m: Int, n: Int, k: Int)] = [
-        (1, 1, 1), (5, 7, 3), (13, 33, 70), (64, 130, 288), (37, 9, 577), (9, 65, 6),
-    ]
+    let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (5, 7, 3), (13, 33, 70), (64, 130, 288), (37, 9, 577), (9, 65, 6)]
 
     func randomMatrix(_ rows: Int, _ cols: Int, seed: UInt64) -> [Float] {
         var r = SeededRandom(seed: seed)
         return (0..<(rows * cols)).map { _ in Float(r.gaussian()) * (r.uniform() < 0.1 ? 4 : 1) }
     }
 
-    typealias Q8Kernel = (
-        Int, Int, Int, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?,
-        UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int32
-    ) -> Void
-    typealias BF16Kernel = (
-        Int, Int, Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
-        Int, Int32
-    ) -> Void
+    typealias Q8Kernel = (Int, Int, Int, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?,
+                          UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void
+    typealias BF16Kernel = (Int, Int, Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
+                            Int, Int32) -> Void
 
     /// Fast paths present on this CPU (ignoring DMILO_ISA: the tests exercise every path the hardware can run).
     var q8Paths: [(String, Q8Kernel)] {
@@ -44,9 +37,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
 
     /// Packs a (m×k, rows) and b (k×n, columns) for int8 with the reference packer, checking the AVX-512 packer (if
     /// the CPU has it) writes the same bytes and scales.
-    func packInt8(
-        _ a: [Float], _ b: [Float], _ s: (m: Int, n: Int, k: Int)
-    )
+    func packInt8(_ a: [Float], _ b: [Float], _ s: (m: Int, n: Int, k: Int))
         -> (qa: [Int8], sa: [Float], asum: [Int32], qb: [Int8], sb: [Float], kp: Int)
     {
         let kp = dmilo_packed_k(s.k), np = dmilo_packed_n(s.n)
@@ -70,8 +61,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
         for (si, s) in shapes.enumerated() {
             let a = randomMatrix(s.m, s.k, seed: UInt64(si)), b = randomMatrix(s.k, s.n, seed: UInt64(100 + si))
             let p = packInt8(a, b, s)
-            XCTAssertEqual(
-                p.asum, (0..<s.m).map { i in p.qa[(i * p.kp)..<(i * p.kp + p.kp)].reduce(0) { $0 + Int32($1) } })
+            XCTAssertEqual(p.asum, (0..<s.m).map { i in p.qa[(i * p.kp)..<(i * p.kp + p.kp)].reduce(0) { $0 + Int32($1) } })
             XCTAssertFalse(p.qa.contains(-128) || p.qb.contains(-128), "the sign trick / VNNI offset need |q| ≤ 127")
             for accumulate: Int32 in [0, 1] {
                 var ref = [Float](repeating: 0.5, count: s.m * s.n)
@@ -120,17 +110,11 @@ final class LowPrecisionGEMMTests: XCTestCase {
         for (si, s) in shapes.enumerated() {
             let a = randomMatrix(s.m, s.k, seed: UInt64(10 + si)), b = randomMatrix(s.k, s.n, seed: UInt64(200 + si))
             let exact = f64Product(a, b, s.m, s.n, s.k)
-            let packed = a.withUnsafeBufferPointer {
-                PackedMatrix(.int8, rows: s.m, k: s.k, values: $0.baseAddress!, ld: s.k)
-            }
+            let packed = a.withUnsafeBufferPointer { PackedMatrix(.int8, rows: s.m, k: s.k, values: $0.baseAddress!, ld: s.k) }
             var c = [Float](repeating: 0, count: s.m * s.n)
-            let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: 4 * LowPrecisionGEMM.scratchCount(.int8, k: s.k, n: s.n), alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * LowPrecisionGEMM.scratchCount(.int8, k: s.k, n: s.n), alignment: 64)
             defer { scratch.deallocate() }
-            b.withUnsafeBufferPointer {
-                LowPrecisionGEMM.gemm(
-                    packed, b: $0.baseAddress!, ldb: s.n, n: s.n, c: &c, ldc: s.n, accumulate: false, scratch: scratch)
-            }
+            b.withUnsafeBufferPointer { LowPrecisionGEMM.gemm(packed, b: $0.baseAddress!, ldb: s.n, n: s.n, c: &c, ldc: s.n, accumulate: false, scratch: scratch) }
             var worst = 0.0
             for i in 0..<s.m {
                 let rowA = a[(i * s.k)..<((i + 1) * s.k)]
@@ -138,8 +122,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
                 for j in 0..<s.n {
                     let col = (0..<s.k).map { Double(abs(b[$0 * s.n + j])) }
                     let sb = col.max()! / 127, sumB = col.reduce(0, +)
-                    let bound =
-                        sa / 2 * sumB + sb / 2 * sumA + Double(s.k) * sa * sb / 4 + 1e-5 * abs(exact[i * s.n + j])
+                    let bound = sa / 2 * sumB + sb / 2 * sumA + Double(s.k) * sa * sb / 4 + 1e-5 * abs(exact[i * s.n + j])
                     let err = abs(Double(c[i * s.n + j]) - exact[i * s.n + j])
                     XCTAssertLessThanOrEqual(err, bound, "\(s) (\(i), \(j))")
                     worst = max(worst, err / bound)
@@ -155,17 +138,11 @@ final class LowPrecisionGEMMTests: XCTestCase {
         for (si, s) in shapes.enumerated() {
             let a = randomMatrix(s.m, s.k, seed: UInt64(20 + si)), b = randomMatrix(s.k, s.n, seed: UInt64(300 + si))
             let exact = f64Product(a, b, s.m, s.n, s.k), absSum = absProduct(a, b, s.m, s.n, s.k)
-            let packed = a.withUnsafeBufferPointer {
-                PackedMatrix(.bf16, rows: s.m, k: s.k, values: $0.baseAddress!, ld: s.k)
-            }
+            let packed = a.withUnsafeBufferPointer { PackedMatrix(.bf16, rows: s.m, k: s.k, values: $0.baseAddress!, ld: s.k) }
             var c = [Float](repeating: 1, count: s.m * s.n)
-            let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: 4 * LowPrecisionGEMM.scratchCount(.bf16, k: s.k, n: s.n), alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * LowPrecisionGEMM.scratchCount(.bf16, k: s.k, n: s.n), alignment: 64)
             defer { scratch.deallocate() }
-            b.withUnsafeBufferPointer {
-                LowPrecisionGEMM.gemm(
-                    packed, b: $0.baseAddress!, ldb: s.n, n: s.n, c: &c, ldc: s.n, accumulate: true, scratch: scratch)
-            }
+            b.withUnsafeBufferPointer { LowPrecisionGEMM.gemm(packed, b: $0.baseAddress!, ldb: s.n, n: s.n, c: &c, ldc: s.n, accumulate: true, scratch: scratch) }
             for i in 0..<c.count {
                 let bound = (2 * 0x1p-8 + 0x1p-16 + Double(s.k + 2) * 0x1p-24) * Double(absSum[i]) + 1e-6
                 XCTAssertLessThanOrEqual(abs(Double(c[i]) - 1 - exact[i]), bound, "\(s) entry \(i)")
@@ -179,17 +156,11 @@ final class LowPrecisionGEMMTests: XCTestCase {
         let s = (m: 24, n: 40, k: 100)
         let a = randomMatrix(s.m, s.k, seed: 1), b = randomMatrix(s.k, s.n, seed: 2)
         func run(_ p: ComputePrecision) -> [Float] {
-            let packed = a.withUnsafeBufferPointer {
-                PackedMatrix(p, rows: s.m, k: s.k, values: $0.baseAddress!, ld: s.k)
-            }
+            let packed = a.withUnsafeBufferPointer { PackedMatrix(p, rows: s.m, k: s.k, values: $0.baseAddress!, ld: s.k) }
             var c = [Float](repeating: 0, count: s.m * s.n)
-            let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: 4 * LowPrecisionGEMM.scratchCount(p, k: s.k, n: s.n), alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * LowPrecisionGEMM.scratchCount(p, k: s.k, n: s.n), alignment: 64)
             defer { scratch.deallocate() }
-            b.withUnsafeBufferPointer {
-                LowPrecisionGEMM.gemm(
-                    packed, b: $0.baseAddress!, ldb: s.n, n: s.n, c: &c, ldc: s.n, accumulate: false, scratch: scratch)
-            }
+            b.withUnsafeBufferPointer { LowPrecisionGEMM.gemm(packed, b: $0.baseAddress!, ldb: s.n, n: s.n, c: &c, ldc: s.n, accumulate: false, scratch: scratch) }
             return c
         }
         let saved = getenv("DMILO_ISA").map { String(cString: $0) }
@@ -218,17 +189,13 @@ final class LowPrecisionGEMMTests: XCTestCase {
 
     func f64Product(_ a: [Float], _ b: [Float], _ m: Int, _ n: Int, _ k: Int) -> [Double] {
         var c = [Double](repeating: 0, count: m * n)
-        for i in 0..<m {
-            for t in 0..<k { let v = Double(a[i * k + t]); for j in 0..<n { c[i * n + j] += v * Double(b[t * n + j]) } }
-        }
+        for i in 0..<m { for t in 0..<k { let v = Double(a[i * k + t]); for j in 0..<n { c[i * n + j] += v * Double(b[t * n + j]) } } }
         return c
     }
 
     func absProduct(_ a: [Float], _ b: [Float], _ m: Int, _ n: Int, _ k: Int) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
-        for i in 0..<m {
-            for t in 0..<k { let v = abs(a[i * k + t]); for j in 0..<n { c[i * n + j] += v * abs(b[t * n + j]) } }
-        }
+        for i in 0..<m { for t in 0..<k { let v = abs(a[i * k + t]); for j in 0..<n { c[i * n + j] += v * abs(b[t * n + j]) } } }
         return c
     }
 }

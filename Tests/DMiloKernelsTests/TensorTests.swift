@@ -1,5 +1,4 @@
 import XCTest
-
 @testable import DMiloKernels
 
 final class TensorTests: XCTestCase {

@@ -4,7 +4,6 @@
 import DMiloKernels
 import Foundation
 import XCTest
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,8 +20,7 @@ final class ThreadPoolTests: XCTestCase {
                             let p = h.baseAddress
                             Parallel.chunked(n, chunks: chunks) { i in p![i] += 1 }
                         }
-                        XCTAssertEqual(
-                            hits, [Int32](repeating: 1, count: n), "budget \(budget) n \(n) chunks \(chunks)")
+                        XCTAssertEqual(hits, [Int32](repeating: 1, count: n), "budget \(budget) n \(n) chunks \(chunks)")
                     }
                     var hits = [Int32](repeating: 0, count: n)
                     hits.withUnsafeMutableBufferPointer { h in
@@ -80,13 +78,9 @@ final class ThreadPoolTests: XCTestCase {
                             }
                         }
                         var distinct: [pthread_t] = []
-                        for o in owners where !distinct.contains(where: { pthread_equal($0, o) != 0 }) {
-                            distinct.append(o)
-                        }
+                        for o in owners where !distinct.contains(where: { pthread_equal($0, o) != 0 }) { distinct.append(o) }
                         report.maxThreadsPerLoop = max(report.maxThreadsPerLoop, distinct.count)
-                        if budget == 1 && distinct.contains(where: { pthread_equal($0, me) == 0 }) {
-                            report.foreignThreads += 1
-                        }
+                        if budget == 1 && distinct.contains(where: { pthread_equal($0, me) == 0 }) { report.foreignThreads += 1 }
                         report.sums.append(values.reduce(0, +))
                     }
                 }
@@ -145,9 +139,8 @@ final class ThreadPoolTests: XCTestCase {
                         var c = c0
                         Threading.withBudget(budget) {
                             c.withUnsafeMutableBufferPointer { cp in
-                                ParallelGEMM.sgemm(
-                                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a,
-                                    lda: lda, b: b, ldb: ldb, beta: 2, c: cp.baseAddress!, ldc: n)
+                                ParallelGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a,
+                                                   lda: lda, b: b, ldb: ldb, beta: 2, c: cp.baseAddress!, ldc: n)
                             }
                         }
                         var worst = 0.0
@@ -159,8 +152,7 @@ final class ThreadPoolTests: XCTestCase {
                                 worst = max(worst, abs(Double(c[i * n + j]) - ref) / (1 + abs(ref)))
                             }
                         }
-                        XCTAssertLessThan(
-                            worst, 1e-4, "m \(m) n \(n) k \(k) tA \(transA) tB \(transB) budget \(budget)")
+                        XCTAssertLessThan(worst, 1e-4, "m \(m) n \(n) k \(k) tA \(transA) tB \(transB) budget \(budget)")
                     }
                 }
             }

@@ -1,6 +1,5 @@
 import DMiloKernels
 import XCTest
-
 @testable import DMiloModel
 
 /// The ADM input VJP against central finite differences of its own forward (independent of the deepinv fixtures):
@@ -19,15 +18,13 @@ final class ADMFiniteDifferenceTests: XCTestCase {
         func central(_ v: Tensor, _ eps: Float) throws -> Double {
             let xp = x.copy(), xm = x.copy()
             xp.axpy(eps, v); xm.axpy(-eps, v)
-            return (try net.forward(xp, timestep: timestep).dot(c) - net.forward(xm, timestep: timestep).dot(c))
-                / (2 * Double(eps))
+            return (try net.forward(xp, timestep: timestep).dot(c) - net.forward(xm, timestep: timestep).dot(c)) / (2 * Double(eps))
         }
         for _ in 0..<2 {
             let v = rng.gaussianTensor(shape: x.shape)
             let fd = try (4 * central(v, 5e-3) - central(v, 1e-2)) / 3
             let an = g.dot(v)
-            XCTAssertEqual(
-                an, fd, accuracy: 1e-2 * max(abs(fd), 1), "\(name): analytic \(an) vs finite difference \(fd)")
+            XCTAssertEqual(an, fd, accuracy: 1e-2 * max(abs(fd), 1), "\(name): analytic \(an) vs finite difference \(fd)")
         }
     }
 

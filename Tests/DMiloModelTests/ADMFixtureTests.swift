@@ -2,7 +2,6 @@ import DMiloFormats
 import DMiloKernels
 import Foundation
 import XCTest
-
 @testable import DMiloModel
 
 /// Our ADMUNet against deepinv's DiffUNet (guided-diffusion's UNetModel), float64 autograd reference from
@@ -29,12 +28,10 @@ final class ADMFixtureTests: XCTestCase {
         XCTAssertLessThanOrEqual(e, 1e-4, "\(name): output rel. error \(e)", file: file, line: line)
         for pass in 0..<2 {  // the second pass runs on the re-sized arenas
             let (y2, tape) = try net.forwardForVJP(x, timestep: t)
-            XCTAssertEqual(
-                y2.array, y.array, "\(name): recording forward differs from plain forward", file: file, line: line)
+            XCTAssertEqual(y2.array, y.array, "\(name): recording forward differs from plain forward", file: file, line: line)
             let g = try net.vjp(tape, cotangent: cot)
             let eg = Fixtures.relativeMaxError(g, wantGrad)
-            XCTAssertLessThanOrEqual(
-                eg, 1e-3, "\(name) pass \(pass): input-grad rel. error \(eg)", file: file, line: line)
+            XCTAssertLessThanOrEqual(eg, 1e-3, "\(name) pass \(pass): input-grad rel. error \(eg)", file: file, line: line)
             if pass == 1 { print("ADM fixture \(name): output rel. error \(e), input-grad rel. error \(eg)") }
         }
     }
@@ -57,9 +54,7 @@ final class ADMFixtureTests: XCTestCase {
         let (B, H, W) = (full.shape[0], full.shape[2], full.shape[3]), HW = H * W
         let eps = Tensor(shape: [B, 3, H, W]), padded = Tensor(shape: full.shape)
         for b in 0..<B {
-            for i in 0..<(3 * HW) {
-                eps[b * 3 * HW + i] = full[b * 6 * HW + i]; padded[b * 6 * HW + i] = full[b * 6 * HW + i]
-            }
+            for i in 0..<(3 * HW) { eps[b * 3 * HW + i] = full[b * 6 * HW + i]; padded[b * 6 * HW + i] = full[b * 6 * HW + i] }
         }
         let (_, t1) = try net.forwardForVJP(x, timestep: t)
         let g1 = try net.vjp(t1, cotangent: eps)
@@ -73,8 +68,7 @@ final class ADMFixtureTests: XCTestCase {
     /// Recompute knob: bit-identical gradients, smaller tape; the memory estimate covers the arenas.
     func testADMRecomputeAndMemoryEstimate() throws {
         let name = "adm_variants_f16"
-        let a = try DiffusionModels.load(path: Self.modelPath(name)),
-            b = try DiffusionModels.load(path: Self.modelPath(name))
+        let a = try DiffusionModels.load(path: Self.modelPath(name)), b = try DiffusionModels.load(path: Self.modelPath(name))
         b.recomputeActivations = true
         let x = try Fixtures.array(name, "x.npy"), cot = try Fixtures.array(name, "cotangent.npy")
         var ga: [Float] = [], gb: [Float] = []
@@ -130,8 +124,8 @@ final class ADMFixtureTests: XCTestCase {
         }
         refused("num_chanels", 32)
         refused("class_cond", true)
-        refused("num_channels", 48)  // not a multiple of GroupNorm32's groups
-        refused("out_channels", 6)  // learn_sigma false → 3
+        refused("num_channels", 48)           // not a multiple of GroupNorm32's groups
+        refused("out_channels", 6)            // learn_sigma false → 3
         refused("attention_resolutions", [5])
         refused("beta_schedule", "cosine")
         d["_class_name"] = "UNet2DModel"
@@ -146,9 +140,7 @@ final class ADMFixtureTests: XCTestCase {
         for p in 0..<3 {
             for h in 0..<heads {
                 for i in 0..<d {
-                    XCTAssertEqual(
-                        ADMQKV.legacyRow(forNewRow: p * C + h * d + i, channels: C, heads: heads), h * 3 * d + p * d + i
-                    )
+                    XCTAssertEqual(ADMQKV.legacyRow(forNewRow: p * C + h * d + i, channels: C, heads: heads), h * 3 * d + p * d + i)
                     seen.insert(p * C + h * d + i)
                 }
             }

@@ -1,5 +1,4 @@
 import XCTest
-
 @testable import DMiloModel
 
 final class ArenaTests: XCTestCase {

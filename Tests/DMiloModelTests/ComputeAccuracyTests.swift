@@ -5,7 +5,6 @@
 import DMiloKernels
 import Foundation
 import XCTest
-
 @testable import DMiloModel
 
 final class ComputeAccuracyTests: XCTestCase {
@@ -42,9 +41,7 @@ final class ComputeAccuracyTests: XCTestCase {
         var log: [String] = []
         let chosen = try ComputeSelection.apply(.auto, to: net) { log.append($0) }
         XCTAssertEqual(chosen, CPUFeatures.avx512bf16 ? .bf16 : .f32, log.joined(separator: "\n"))
-        if CPUFeatures.avx512vnni {
-            XCTAssertTrue(log.first?.contains("int8 not used") ?? false, log.joined(separator: "\n"))
-        }
+        if CPUFeatures.avx512vnni { XCTAssertTrue(log.first?.contains("int8 not used") ?? false, log.joined(separator: "\n")) }
     }
 
     /// The f32 mode is untouched by packing and unpacking.
@@ -58,18 +55,15 @@ final class ComputeAccuracyTests: XCTestCase {
         let int8 = try net.forward(x, timestep: 300)
         try net.setComputePrecision(.f32)
         let after = try net.forward(x, timestep: 300)
-        XCTAssertEqual(
-            Array(UnsafeBufferPointer(start: before.data, count: before.count)),
-            Array(UnsafeBufferPointer(start: after.data, count: after.count)))
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: before.data, count: before.count)),
+                       Array(UnsafeBufferPointer(start: after.data, count: after.count)))
         XCTAssertGreaterThan(ComputeSelection.relError(int8, before), 0)
     }
 
     func testFailingGateRefusesExplicitModeAndAutoFallsBack() throws {
         let net = try DiffusionModels.load(path: bundled)
-        AccuracyGate.overrides = [
-            .int8: AccuracyGate(output: 1e-9, gradient: 1e-9),
-            .bf16: AccuracyGate(output: 1e-9, gradient: 1e-9),
-        ]
+        AccuracyGate.overrides = [.int8: AccuracyGate(output: 1e-9, gradient: 1e-9),
+                                  .bf16: AccuracyGate(output: 1e-9, gradient: 1e-9)]
         XCTAssertThrowsError(try ComputeSelection.apply(.int8, to: net)) { e in
             let m = "\(e)"
             XCTAssertTrue(m.contains("--compute int8 refused") && m.contains("diffusion_pytorch_model.safetensors"), m)
@@ -86,8 +80,7 @@ final class ComputeAccuracyTests: XCTestCase {
 
     /// A Q8_0 GGUF keeps its convolution weights compressed (no float copy) and runs int8 from them.
     func testQ8GGUFRunsInt8WithoutFloatCopy() throws {
-        let q8 = try DiffusionModels.load(
-            path: Self.root.appendingPathComponent("Models/fashion-mnist-32/model-q8_0.gguf").path)
+        let q8 = try DiffusionModels.load(path: Self.root.appendingPathComponent("Models/fashion-mnist-32/model-q8_0.gguf").path)
         let f32Bytes = q8.parameterCount * 4
         XCTAssertLessThan(q8.parameterBytes, f32Bytes / 5, "convolution weights must not be resident as float32")
         let r = try ComputeSelection.measure(q8, .int8)

@@ -1,6 +1,5 @@
 import DMiloKernels
 import XCTest
-
 @testable import DMiloModel
 
 /// The input VJP against central finite differences of the forward pass (independent of the PyTorch fixtures):
@@ -17,12 +16,10 @@ final class FiniteDifferenceTests: XCTestCase {
             let v = rng.gaussianTensor(shape: x.shape)
             let xp = x.copy(), xm = x.copy()
             xp.axpy(eps, v); xm.axpy(-eps, v)
-            let lp = try model.forward(xp, timestep: timestep).dot(c),
-                lm = try model.forward(xm, timestep: timestep).dot(c)
+            let lp = try model.forward(xp, timestep: timestep).dot(c), lm = try model.forward(xm, timestep: timestep).dot(c)
             let fd = (lp - lm) / (2 * Double(eps))
             let an = g.dot(v)
-            XCTAssertEqual(
-                an, fd, accuracy: 2e-3 * max(abs(fd), 1), "\(name): analytic \(an) vs finite difference \(fd)")
+            XCTAssertEqual(an, fd, accuracy: 2e-3 * max(abs(fd), 1), "\(name): analytic \(an) vs finite difference \(fd)")
         }
     }
 

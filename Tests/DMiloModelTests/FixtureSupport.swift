@@ -1,7 +1,6 @@
 import DMiloFormats
 import DMiloKernels
 import Foundation
-
 @testable import DMiloModel
 
 /// Paths of the golden fixtures written by Tools/make_fixtures.py.
@@ -9,9 +8,7 @@ enum Fixtures {
     static let names = ["cifar10_layout", "bundled_f16", "scale_shift_bf16", "legacy_attention", "fourier_misc"]
 
     static func folder(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil) else {
-            fatalError("fixtures not bundled")
-        }
+        guard let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil) else { fatalError("fixtures not bundled") }
         return url.appendingPathComponent(name).path
     }
 

@@ -2,14 +2,12 @@ import DMiloFormats
 import DMiloKernels
 import Foundation
 import XCTest
-
 @testable import DMiloModel
 
 /// A corrupt model file is an error naming the file and the field, before anything is sized from it; never an
 /// abort. The mutation loops run seeded random edits of the bundled model's GGUF and safetensors headers.
 final class ModelFileHardeningTests: XCTestCase {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let bundled = repo.appendingPathComponent("Models/fashion-mnist-32").path
 
     func temp(_ name: String, _ bytes: [UInt8]) throws -> String {
@@ -39,27 +37,18 @@ final class ModelFileHardeningTests: XCTestCase {
 
     func testScheduleIsValidatedBeforeAllocation() throws {
         let steps = GGUFKeys.trainSteps
-        // absent keys: DDPM default
-        XCTAssertEqual(try ModelFile(path: try scheduleFile([])).schedule, NoiseSchedule())
+        XCTAssertEqual(try ModelFile(path: try scheduleFile([])).schedule, NoiseSchedule())  // absent keys: DDPM default
         XCTAssertEqual(try ModelFile(path: try scheduleFile([(steps, .uint32(4000))])).schedule.trainSteps, 4000)
-        for bad: GGUFValue in [
-            .uint32(0xFFFF_FFFF), .uint32(0), .int32(-1000), .int64(.min), .uint64(.max), .float32(.nan),
-            .string("1000"),
-        ] {
+        for bad: GGUFValue in [.uint32(0xFFFF_FFFF), .uint32(0), .int32(-1000), .int64(.min), .uint64(.max), .float32(.nan), .string("1000")] {
             assertRefused(try scheduleFile([(steps, bad)]), field: steps)
         }
-        for bad: GGUFValue in [
-            .float32(.nan), .float32(-0.02), .float32(0), .float64(.infinity), .float32(1), .string("x"),
-        ] {
+        for bad: GGUFValue in [.float32(.nan), .float32(-0.02), .float32(0), .float64(.infinity), .float32(1), .string("x")] {
             assertRefused(try scheduleFile([(GGUFKeys.betaStart, bad)]), field: GGUFKeys.betaStart)
             assertRefused(try scheduleFile([(GGUFKeys.betaEnd, bad)]), field: GGUFKeys.betaEnd)
         }
-        assertRefused(
-            try scheduleFile([(GGUFKeys.betaStart, .float32(0.5)), (GGUFKeys.betaEnd, .float32(0.1))]),
-            field: GGUFKeys.betaEnd)
+        assertRefused(try scheduleFile([(GGUFKeys.betaStart, .float32(0.5)), (GGUFKeys.betaEnd, .float32(0.1))]), field: GGUFKeys.betaEnd)
         assertRefused(try scheduleFile([(GGUFKeys.betaSchedule, .string("cosine"))]), field: GGUFKeys.betaSchedule)
-        assertRefused(
-            try scheduleFile([(GGUFKeys.predictionType, .string("v_prediction"))]), field: GGUFKeys.predictionType)
+        assertRefused(try scheduleFile([(GGUFKeys.predictionType, .string("v_prediction"))]), field: GGUFKeys.predictionType)
     }
 
     func testADMScheduleAndHeadsAreValidated() throws {
@@ -67,36 +56,26 @@ final class ModelFileHardeningTests: XCTestCase {
         let json = try XCTUnwrap(gguf.metadata[GGUFKeys.configJSON]?.stringValue)
         var d = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
         XCTAssertNoThrow(try ADMConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"))
-        for (k, v) in [
-            ("num_train_timesteps", 0xFFFF_FFFF as Any), ("num_train_timesteps", -1), ("num_train_timesteps", 0),
-            ("num_head_channels", 0), ("num_heads_upsample", 0), ("image_size", 1 << 40), ("num_channels", 1 << 30),
-            ("channel_mult", [1, 2, 4, 8, 16, 32, 64, 128, 256]), ("channel_mult", [1 << 20]),
-        ] {
+        for (k, v) in [("num_train_timesteps", 0xFFFF_FFFF as Any), ("num_train_timesteps", -1), ("num_train_timesteps", 0),
+                       ("num_head_channels", 0), ("num_heads_upsample", 0), ("image_size", 1 << 40), ("num_channels", 1 << 30),
+                       ("channel_mult", [1, 2, 4, 8, 16, 32, 64, 128, 256]), ("channel_mult", [1 << 20])] {
             let saved = d[k]
             d[k] = v
-            XCTAssertThrowsError(
-                try ADMConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"), "\(k) = \(v)"
-            ) { e in
-                XCTAssertEqual(
-                    (e as? FormatError)?.field.map { ["channel_mult", "num_channels", k].contains($0) }, true, "\(e)")
+            XCTAssertThrowsError(try ADMConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"), "\(k) = \(v)") { e in
+                XCTAssertEqual((e as? FormatError)?.field.map { ["channel_mult", "num_channels", k].contains($0) }, true, "\(e)")
             }
             d[k] = saved
         }
     }
 
     func testAbsurdUNetConfigValuesAreRefused() throws {
-        var d =
-            try JSONSerialization.jsonObject(
-                with: Data(contentsOf: URL(fileURLWithPath: Self.bundled + "/config.json"))) as! [String: Any]
-        for (k, v) in [
-            ("block_out_channels", [1 << 40, 1 << 40, 1 << 40] as Any), ("sample_size", 1 << 31),
-            ("layers_per_block", 1 << 20), ("attention_head_dim", 1 << 33),
-            ("down_block_types", Array(repeating: "DownBlock2D", count: 70)),
-        ] {
+        var d = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.bundled + "/config.json"))) as! [String: Any]
+        for (k, v) in [("block_out_channels", [1 << 40, 1 << 40, 1 << 40] as Any), ("sample_size", 1 << 31),
+                       ("layers_per_block", 1 << 20), ("attention_head_dim", 1 << 33),
+                       ("down_block_types", Array(repeating: "DownBlock2D", count: 70))] {
             let saved = d[k]
             d[k] = v
-            XCTAssertThrowsError(try UNetConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"), k) {
-                e in
+            XCTAssertThrowsError(try UNetConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"), k) { e in
                 XCTAssertEqual((e as? FormatError)?.field, k, "\(e)")
             }
             d[k] = saved
@@ -148,8 +127,7 @@ final class ModelFileHardeningTests: XCTestCase {
                 XCTAssertTrue("\(e)".contains(p), "\(e)")
             }
         }
-        let st = [UInt8](
-            try Data(contentsOf: URL(fileURLWithPath: Self.bundled + "/diffusion_pytorch_model.safetensors")))
+        let st = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.bundled + "/diffusion_pytorch_model.safetensors")))
         for cut in [0, 7, 8, 100, st.count / 2, st.count - 1] {
             let p = try temp("cut.safetensors", Array(st[0..<cut]))
             XCTAssertThrowsError(try SafetensorsFile(path: p), "cut at \(cut)")
@@ -162,13 +140,11 @@ final class ModelFileHardeningTests: XCTestCase {
             withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { b.append(contentsOf: $0) }
             return try temp("h.safetensors", b + Array(json.utf8) + [UInt8](repeating: 0, count: payload))
         }
-        for json in [
-            #"{"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}}"#,
-            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,9007199254740990]}}"#,
-            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}}"#,
-            #"{"a":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}}"#,
-            String(repeating: "[", count: 100_000),
-        ] {
+        for json in [#"{"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}}"#,
+                     #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,9007199254740990]}}"#,
+                     #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}}"#,
+                     #"{"a":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}}"#,
+                     String(repeating: "[", count: 100_000)] {
             XCTAssertThrowsError(try SafetensorsFile(path: try header(json)), String(json.prefix(60)))
         }
     }
@@ -188,9 +164,7 @@ final class ModelFileHardeningTests: XCTestCase {
             var header = Array(original[0..<headerLength])
             for _ in 0...(rng.next() % 4) {
                 let at = Int(rng.next() % UInt64(headerLength))
-                header[at] =
-                    rng.next() % 2 == 0
-                    ? UInt8(truncatingIfNeeded: rng.next()) : header[at] ^ (1 << UInt8(rng.next() % 8))
+                header[at] = rng.next() % 2 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : header[at] ^ (1 << UInt8(rng.next() % 8))
             }
             try handle.seek(toOffset: 0)
             handle.write(Data(header))
@@ -228,9 +202,8 @@ final class ModelFileHardeningTests: XCTestCase {
             try FileManager.default.copyItem(atPath: Self.bundled + "/" + f, toPath: dir + "/" + f)
         }
         let n = try SafetensorsFile(path: dir + "/diffusion_pytorch_model.safetensors").file.uint64LE(at: 0, what: "")
-        let (errors, loads) = try mutate(
-            folder: dir, file: "diffusion_pytorch_model.safetensors", headerLength: 8 + Int(n),
-            cases: 1000, seed: 17)
+        let (errors, loads) = try mutate(folder: dir, file: "diffusion_pytorch_model.safetensors", headerLength: 8 + Int(n),
+                                         cases: 1000, seed: 17)
         print("safetensors header mutations: \(errors) refused, \(loads) loaded")
         XCTAssertEqual(errors + loads, 1000)
         XCTAssertGreaterThan(errors, 250)

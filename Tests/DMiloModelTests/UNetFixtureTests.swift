@@ -1,7 +1,6 @@
 import DMiloFormats
 import DMiloKernels
 import XCTest
-
 @testable import DMiloModel
 
 /// Our UNet2DModel against diffusers (float64 autograd reference from Tools/make_fixtures.py).
@@ -22,13 +21,11 @@ final class UNetFixtureTests: XCTestCase {
         // Twice, so the second pass runs on the re-sized arenas (steady state) and must give identical results.
         for pass in 0..<2 {
             let (y2, tape) = try model.forwardForVJP(x, timestep: t)
-            XCTAssertEqual(
-                y2.array, y.array, "\(name): recording forward differs from plain forward", file: file, line: line)
+            XCTAssertEqual(y2.array, y.array, "\(name): recording forward differs from plain forward", file: file, line: line)
             let g = try model.vjp(tape, cotangent: cot)
             XCTAssertEqual(g.shape, x.shape, file: file, line: line)
             let eg = Fixtures.relativeMaxError(g, wantGrad)
-            XCTAssertLessThanOrEqual(
-                eg, 1e-3, "\(name) pass \(pass): input-grad rel. error \(eg)", file: file, line: line)
+            XCTAssertLessThanOrEqual(eg, 1e-3, "\(name) pass \(pass): input-grad rel. error \(eg)", file: file, line: line)
             if pass == 1 { print("fixture \(name): output rel. error \(e), input-grad rel. error \(eg)") }
         }
     }
@@ -94,8 +91,7 @@ final class UNetFixtureTests: XCTestCase {
     /// The recompute knob gives bit-identical gradients with a smaller workspace.
     func testRecomputeActivations() throws {
         for name in ["bundled_f16", "scale_shift_bf16", "fourier_misc"] {
-            let a = try UNet2DModel.load(path: Fixtures.folder(name)),
-                b = try UNet2DModel.load(path: Fixtures.folder(name))
+            let a = try UNet2DModel.load(path: Fixtures.folder(name)), b = try UNet2DModel.load(path: Fixtures.folder(name))
             b.recomputeActivations = true
             let x = try Fixtures.array(name, "x.npy"), cot = try Fixtures.array(name, "cotangent.npy")
             let t = try Fixtures.array(name, "timestep.npy")[0]

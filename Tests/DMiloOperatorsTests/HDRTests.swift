@@ -1,6 +1,5 @@
-import DMiloKernels
 import XCTest
-
+import DMiloKernels
 @testable import DMiloOperators
 
 final class HDRTests: XCTestCase {
@@ -17,7 +16,7 @@ final class HDRTests: XCTestCase {
         let x = TestSupport.random(shape, seed: 5)
         for i in 0..<x.count {
             x[i] *= 0.5
-            if abs(abs(Float(gain) * x[i]) - 1) < 0.1 { x[i] += 0.1 }  // keep 2·eps·gain clear of ±1
+            if abs(abs(Float(gain) * x[i]) - 1) < 0.1 { x[i] += 0.1 }   // keep 2·eps·gain clear of ±1
         }
         let c = TestSupport.random(shape, seed: 6)
         let g = op.vjp(at: x, cotangent: c)
@@ -38,8 +37,7 @@ final class HDRTests: XCTestCase {
     /// PyTorch clamp convention: the boundary itself passes the gradient.
     func testBoundaryPassesGradient() throws {
         let op = try HDR(gain: 2, imageShape: [1, 1, 3])
-        let g = op.vjp(
-            at: Tensor(shape: [1, 1, 3], values: [0.5, -0.5, 0.51]), cotangent: Tensor(shape: [1, 1, 3], repeating: 1))
+        let g = op.vjp(at: Tensor(shape: [1, 1, 3], values: [0.5, -0.5, 0.51]), cotangent: Tensor(shape: [1, 1, 3], repeating: 1))
         XCTAssertEqual(g.array, [2, 2, 0])
     }
 

@@ -1,6 +1,5 @@
-import DMiloKernels
 import XCTest
-
+import DMiloKernels
 @testable import DMiloOperators
 
 final class InpaintingTests: XCTestCase {
@@ -13,8 +12,7 @@ final class InpaintingTests: XCTestCase {
         let other = try Inpainting(missingFraction: 0.7, maskSeed: 124, imageShape: [3, 256, 256])
         XCTAssertNotEqual(op.mask, other.mask)
         // floor, not round: 0.29·100 = 28.999… → 28 (as Python's int())
-        XCTAssertEqual(
-            100 - (try Inpainting(missingFraction: 0.29, maskSeed: 0, imageShape: [1, 10, 10])).observedCount, 28)
+        XCTAssertEqual(100 - (try Inpainting(missingFraction: 0.29, maskSeed: 0, imageShape: [1, 10, 10])).observedCount, 28)
         XCTAssertEqual((try Inpainting(missingFraction: 0, maskSeed: 0, imageShape: [1, 10, 10])).observedCount, 100)
         // missing pixels are spread over the image (not a prefix of the scan order)
         let firstRow = op.mask[0..<256].filter { $0 == 0 }.count
@@ -25,7 +23,7 @@ final class InpaintingTests: XCTestCase {
         let op = try Inpainting(box: [1, 2, 3, 1], imageShape: [2, 4, 5])
         let y = op.apply(Tensor(shape: [2, 4, 5], repeating: 1))
         var expected = [Float](repeating: 1, count: 20)
-        for c in 1...3 { expected[2 * 5 + c] = 0 }  // row 2, columns 1…3
+        for c in 1...3 { expected[2 * 5 + c] = 0 }   // row 2, columns 1…3
         XCTAssertEqual(y.array, expected + expected)
     }
 

@@ -1,6 +1,5 @@
-import DMiloKernels
 import XCTest
-
+import DMiloKernels
 @testable import DMiloOperators
 
 final class MotionBlurTests: XCTestCase {
@@ -30,10 +29,7 @@ final class MotionBlurTests: XCTestCase {
     func testIntensityIncreasesSpread() throws {
         func inked(_ intensity: Double) throws -> Int {
             try (0..<8).reduce(0) { n, seed in
-                n
-                    + (try MotionKernel.generate(size: 31, intensity: intensity, seed: UInt64(seed))).array.filter {
-                        $0 > 1e-3
-                    }.count
+                n + (try MotionKernel.generate(size: 31, intensity: intensity, seed: UInt64(seed))).array.filter { $0 > 1e-3 }.count
             }
         }
         XCTAssertGreaterThan(try inked(1.0), try inked(0.0))
@@ -45,9 +41,7 @@ final class MotionBlurTests: XCTestCase {
         for seed: UInt64 in 0..<5 {
             let k = try MotionKernel.generate(size: size, intensity: 0.8, seed: seed)
             var r = 0.0, c = 0.0
-            for i in 0..<size {
-                for j in 0..<size { r += Double(k[i * size + j]) * Double(i); c += Double(k[i * size + j]) * Double(j) }
-            }
+            for i in 0..<size { for j in 0..<size { r += Double(k[i * size + j]) * Double(i); c += Double(k[i * size + j]) * Double(j) } }
             XCTAssertEqual(r, Double(size / 2), accuracy: 0.5)
             XCTAssertEqual(c, Double(size / 2), accuracy: 0.5)
         }

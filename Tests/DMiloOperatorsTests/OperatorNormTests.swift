@@ -1,19 +1,14 @@
-import DMiloKernels
 import XCTest
-
+import DMiloKernels
 @testable import DMiloOperators
 
 final class OperatorNormTests: XCTestCase {
     func testKnownNorms() throws {
         let shape = [3, 24, 40]
         XCTAssertEqual(try OperatorNorm.estimate(Denoise(imageShape: shape)), 1, accuracy: 1e-4)
-        XCTAssertEqual(
-            try OperatorNorm.estimate(Inpainting(missingFraction: 0.5, maskSeed: 1, imageShape: shape)), 1,
-            accuracy: 1e-4)
+        XCTAssertEqual(try OperatorNorm.estimate(Inpainting(missingFraction: 0.5, maskSeed: 1, imageShape: shape)), 1, accuracy: 1e-4)
         // box SR: A Aᵀ = I / f², so ‖A‖ = 1/f
-        XCTAssertEqual(
-            try OperatorNorm.estimate(SuperResolution(factor: 4, kernel: .box, imageShape: shape)), 0.25, accuracy: 1e-4
-        )
+        XCTAssertEqual(try OperatorNorm.estimate(SuperResolution(factor: 4, kernel: .box, imageShape: shape)), 0.25, accuracy: 1e-4)
     }
 
     /// A matrix whose singular values are known: rows are scaled unit vectors, ‖A‖ = largest scale.

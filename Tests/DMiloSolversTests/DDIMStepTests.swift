@@ -1,7 +1,6 @@
+import XCTest
 import DMiloKernels
 import DMiloModel
-import XCTest
-
 @testable import DMiloSolvers
 
 final class DDIMStepTests: XCTestCase {
@@ -30,10 +29,8 @@ final class DDIMStepTests: XCTestCase {
         let (out, _) = try step.apply(x, model: m, keep: false)
         let e = try m.forward(x.copy().reshape([1, 1, 2, 2]), timestep: 666)
         for i in 0..<4 {
-            let at = Float(m.schedule.alphaBar(666).squareRoot()),
-                st = Float((1 - m.schedule.alphaBar(666)).squareRoot())
-            let ap = Float(m.schedule.alphaBar(333).squareRoot()),
-                sp = Float((1 - m.schedule.alphaBar(333)).squareRoot())
+            let at = Float(m.schedule.alphaBar(666).squareRoot()), st = Float((1 - m.schedule.alphaBar(666)).squareRoot())
+            let ap = Float(m.schedule.alphaBar(333).squareRoot()), sp = Float((1 - m.schedule.alphaBar(333)).squareRoot())
             let x0 = min(max((x[i] - st * e[i]) / at, -1), 1)
             let e2 = (x[i] - at * x0) / st
             XCTAssertEqual(out[i], ap * x0 + sp * e2, accuracy: 1e-5)
@@ -47,7 +44,7 @@ final class DDIMStepTests: XCTestCase {
     /// VJP through one step and through a 3-step span vs central finite differences (Float64 accumulation of ⟨c, Δ⟩).
     func testStepAndSpanVJPAgainstFiniteDifferences() throws {
         let m = GaussianPredictor(h: 4, w: 4, nonlinear: true)
-        let replicas: [any NoisePredictor] = [m, m, m]  // the test double keeps no state between tapes
+        let replicas: [any NoisePredictor] = [m, m, m]   // the test double keeps no state between tapes
         let chain = DDIMStep.chain(grid: DDIMGrid.dmilo(steps: 3), trainSteps: 1000, schedule: m.schedule)
         var r = SeededRandom(seed: 3)
         // Small latents so no x0 sits on a clip boundary (the function is smooth there).
@@ -64,8 +61,7 @@ final class DDIMStepTests: XCTestCase {
                 let fp = try span.forward(xp, model: m, counter: counter).dot(c)
                 let fm = try span.forward(xm, model: m, counter: counter).dot(c)
                 let fd = (fp - fm) / Double(2 * h)
-                XCTAssertEqual(
-                    Double(g[i]), fd, accuracy: 2e-2 * max(1, abs(fd)), "span \(span.steps.count), pixel \(i)")
+                XCTAssertEqual(Double(g[i]), fd, accuracy: 2e-2 * max(1, abs(fd)), "span \(span.steps.count), pixel \(i)")
             }
         }
     }
@@ -74,7 +70,7 @@ final class DDIMStepTests: XCTestCase {
     func testClipKillsTheModelPath() throws {
         let m = GaussianPredictor(h: 1, w: 1)
         let step = DDIMStep(t: 333, delta: 333, schedule: m.schedule)
-        let x = Tensor(shape: [1, 1, 1], values: [30.0])  // far outside: the posterior-mean x0 (≈ 5.6) clips to 1
+        let x = Tensor(shape: [1, 1, 1], values: [30.0])   // far outside: the posterior-mean x0 (≈ 5.6) clips to 1
         let (_, saved) = try step.apply(x, model: m, keep: true)
         let g = try step.vjp(Tensor(shape: [1, 1, 1], values: [1]), saved: saved!, model: m)
         XCTAssertEqual(g[0], step.sP / step.sT, accuracy: 1e-6)

@@ -1,8 +1,7 @@
+import XCTest
 import DMiloKernels
 import DMiloModel
 import DMiloOperators
-import XCTest
-
 @testable import DMiloSolvers
 
 final class SolverTests: XCTestCase {
@@ -22,9 +21,7 @@ final class SolverTests: XCTestCase {
         XCTAssertEqual(Double(p[1]), -1.9 - 0.1 * (m1 / bc1) / ((v1 / bc2).squareRoot() + 1e-8), accuracy: 1e-5)
     }
 
-    func problem(
-        _ m: GaussianPredictor, op: any MeasurementOperator, truth: Tensor, sigma: Double = 0.01
-    ) -> InverseProblem {
+    func problem(_ m: GaussianPredictor, op: any MeasurementOperator, truth: Tensor, sigma: Double = 0.01) -> InverseProblem {
         let y = op.apply(truth)
         var r = SeededRandom(seed: 9, stream: "noise")
         for i in 0..<y.count { y[i] += Float(r.gaussian() * sigma) }
@@ -52,8 +49,7 @@ final class SolverTests: XCTestCase {
             XCTAssertLessThanOrEqual(res.unetEvaluations, 1000, "\(method)")
             for i in 0..<res.x.count { XCTAssertLessThanOrEqual(abs(res.x[i]), 1, "\(method)") }
             if method != .baseline {
-                XCTAssertLessThan(
-                    res.residualHistory.last!, res.residualHistory.first! - 0.1, "\(method): \(res.residualHistory)")
+                XCTAssertLessThan(res.residualHistory.last!, res.residualHistory.first! - 0.1, "\(method): \(res.residualHistory)")
             }
             XCTAssertLessThan(res.residualHistory.last!, 0.55, "\(method)")
         }
@@ -91,11 +87,7 @@ final class SolverTests: XCTestCase {
         let op = try Denoise(imageShape: [1, 8, 8])
         let prob = problem(m, op: op, truth: gaussianImage(m, seed: 2))
         var calls = 0
-        let res = try Solvers.run(
-            quick(.dmiloPGD, op: "denoise"), problem: prob,
-            progress: { _ in
-                calls += 1; return calls < 3
-            })
+        let res = try Solvers.run(quick(.dmiloPGD, op: "denoise"), problem: prob, progress: { _ in calls += 1; return calls < 3 })
         XCTAssertEqual(res.stoppedBy, .cancelled)
         XCTAssertEqual(res.x.count, 64)
     }
@@ -123,19 +115,15 @@ final class SolverTests: XCTestCase {
             XCTAssertEqual((e as? SolverError)?.code, "memory.budget")
         }
         p.method = .dmplug
-        XCTAssertEqual(
-            try MemoryPlan.plan(p, stepBytes: 100, residentBytes: 1000, budgetBytes: nil).estimatedBytes, 1400)
+        XCTAssertEqual(try MemoryPlan.plan(p, stepBytes: 100, residentBytes: 1000, budgetBytes: nil).estimatedBytes, 1400)
         XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 100, residentBytes: 1000, budgetBytes: 1399))
         // A client's step count that would wrap Int is refused, never wrapped into a small estimate.
         p.steps = 870_058_519_462
-        XCTAssertThrowsError(
-            try MemoryPlan.plan(p, stepBytes: 30 << 20, residentBytes: 14 << 20, budgetBytes: 2048 << 20)
-        ) { e in
+        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 30 << 20, residentBytes: 14 << 20, budgetBytes: 2048 << 20)) { e in
             XCTAssertEqual((e as? SolverError)?.code, "memory.budget")
         }
         p.steps = Int.max
-        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 30 << 20, residentBytes: 14 << 20, budgetBytes: nil)) {
-            e in
+        XCTAssertThrowsError(try MemoryPlan.plan(p, stepBytes: 30 << 20, residentBytes: 14 << 20, budgetBytes: nil)) { e in
             XCTAssertEqual((e as? SolverError)?.code, "memory.budget")
         }
     }
@@ -155,12 +143,8 @@ final class SolverTests: XCTestCase {
     /// lr_x rule: 0.5/‖A‖² reproduces the official SR×4 value 8 (‖A‖² = 1/16 for an averaging ×4 resizer).
     func testPGDStepSizeRuleMatchesOfficialValues() throws {
         var p = SolverParameters(method: .dmiloPGD)
-        XCTAssertEqual(
-            try DMILOPGDSolver.stepSize(p, op: try SuperResolution(factor: 4, kernel: .box, imageShape: [1, 16, 16])),
-            8, accuracy: 0.05)
-        XCTAssertEqual(
-            try DMILOPGDSolver.stepSize(
-                p, op: try Inpainting(missingFraction: 0.7, maskSeed: 1, imageShape: [1, 8, 8])), 0.5, accuracy: 1e-3)
+        XCTAssertEqual(try DMILOPGDSolver.stepSize(p, op: try SuperResolution(factor: 4, kernel: .box, imageShape: [1, 16, 16])), 8, accuracy: 0.05)
+        XCTAssertEqual(try DMILOPGDSolver.stepSize(p, op: try Inpainting(missingFraction: 0.7, maskSeed: 1, imageShape: [1, 8, 8])), 0.5, accuracy: 1e-3)
         p.lrX = 3
         XCTAssertEqual(try DMILOPGDSolver.stepSize(p, op: try Denoise(imageShape: [1, 4, 4])), 3)
     }

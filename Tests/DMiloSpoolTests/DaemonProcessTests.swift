@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,8 +10,7 @@ final class DaemonProcessTests: XCTestCase {
     /// Config for fast tests: quick rescans, short grace for missing files.
     func fastConfig(_ spool: TempSpool, extra: String = "") throws -> String {
         let path = spool.url("dmilod.json").path
-        try Data(#"{"rescan_seconds": 0.2, "missing_file_grace_seconds": 0.3\#(extra)}"#.utf8).write(
-            to: URL(fileURLWithPath: path))
+        try Data(#"{"rescan_seconds": 0.2, "missing_file_grace_seconds": 0.3\#(extra)}"#.utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
 
@@ -22,114 +20,39 @@ final class DaemonProcessTests: XCTestCase {
         try s.drop("mask.npy", TempSpool.npy)
         try FileManager.default.moveItem(at: s.url("incoming/mask.npy"), to: s.url("calibration/mask.npy"))
         try s.dropGoodJob("good1")
-        try s.dropGoodJob(
-            "good2", extra: #", "solver": {"method": "dmilo", "steps": 3}, "seed": 7, "noise_sigma": 0.05"#)
+        try s.dropGoodJob("good2", extra: #", "solver": {"method": "dmilo", "steps": 3}, "seed": 7, "noise_sigma": 0.05"#)
         try s.drop("good3.npy", TempSpool.npy)
         try s.drop("good3-truth.npy", TempSpool.npy)
-        try s.drop(
-            "good3.json",
-            Data(
-                #"{"version": 1, "measurement": "good3.npy", "truth": "good3-truth.npy", "operator": {"type": "inpainting", "mask": "calibration/mask.npy"}}"#
-                    .utf8))
+        try s.drop("good3.json", Data(#"{"version": 1, "measurement": "good3.npy", "truth": "good3-truth.npy", "operator": {"type": "inpainting", "mask": "calibration/mask.npy"}}"#.utf8))
 
         // name → (manifest text, expected code, expected field, extra data files that must travel with it)
         var hostile: [(String, String, String, String?, [String])] = [
-            (
-                "unknown-key",
-                #"{"version": 1, "measurement": "unknown-key.npy", "operator": {"type": "denoise"}, "colour": "red"}"#,
-                "manifest.invalid", "colour", ["unknown-key.npy"]
-            ),
-            (
-                "unknown-solver-key",
-                #"{"version": 1, "measurement": "usk.npy", "operator": {"type": "denoise"}, "solver": {"stpes": 3}}"#,
-                "manifest.invalid", "solver.stpes", ["usk.npy"]
-            ),
-            (
-                "bad-version", #"{"version": 2, "measurement": "bv.npy", "operator": {"type": "denoise"}}"#,
-                "manifest.invalid", "version", ["bv.npy"]
-            ),
-            (
-                "version-string", #"{"version": "1", "measurement": "vs.npy", "operator": {"type": "denoise"}}"#,
-                "manifest.invalid", "version", ["vs.npy"]
-            ),
-            (
-                "wrong-type", #"{"version": 1, "measurement": 5, "operator": {"type": "denoise"}}"#, "manifest.invalid",
-                "measurement", []
-            ),
-            (
-                "dotdot", #"{"version": 1, "measurement": "../../etc/passwd", "operator": {"type": "denoise"}}"#,
-                "manifest.invalid", "measurement", []
-            ),
-            (
-                "absolute", #"{"version": 1, "measurement": "/etc/passwd", "operator": {"type": "denoise"}}"#,
-                "manifest.invalid", "measurement", []
-            ),
-            (
-                "calib-escape",
-                #"{"version": 1, "measurement": "calibration/../x.npy", "operator": {"type": "denoise"}}"#,
-                "manifest.invalid", "measurement", []
-            ),
-            (
-                "symlink", #"{"version": 1, "measurement": "passwd.npy", "operator": {"type": "denoise"}}"#,
-                "file.unreadable", "measurement", ["passwd.npy"]
-            ),
-            (
-                "missing", #"{"version": 1, "measurement": "nothere.npy", "operator": {"type": "denoise"}}"#,
-                "file.missing", "measurement", []
-            ),
-            (
-                "calib-missing",
-                #"{"version": 1, "measurement": "cm.npy", "operator": {"type": "inpainting", "mask": "calibration/nope.npy"}}"#,
-                "file.missing", "operator.mask", ["cm.npy"]
-            ),
+            ("unknown-key", #"{"version": 1, "measurement": "unknown-key.npy", "operator": {"type": "denoise"}, "colour": "red"}"#, "manifest.invalid", "colour", ["unknown-key.npy"]),
+            ("unknown-solver-key", #"{"version": 1, "measurement": "usk.npy", "operator": {"type": "denoise"}, "solver": {"stpes": 3}}"#, "manifest.invalid", "solver.stpes", ["usk.npy"]),
+            ("bad-version", #"{"version": 2, "measurement": "bv.npy", "operator": {"type": "denoise"}}"#, "manifest.invalid", "version", ["bv.npy"]),
+            ("version-string", #"{"version": "1", "measurement": "vs.npy", "operator": {"type": "denoise"}}"#, "manifest.invalid", "version", ["vs.npy"]),
+            ("wrong-type", #"{"version": 1, "measurement": 5, "operator": {"type": "denoise"}}"#, "manifest.invalid", "measurement", []),
+            ("dotdot", #"{"version": 1, "measurement": "../../etc/passwd", "operator": {"type": "denoise"}}"#, "manifest.invalid", "measurement", []),
+            ("absolute", #"{"version": 1, "measurement": "/etc/passwd", "operator": {"type": "denoise"}}"#, "manifest.invalid", "measurement", []),
+            ("calib-escape", #"{"version": 1, "measurement": "calibration/../x.npy", "operator": {"type": "denoise"}}"#, "manifest.invalid", "measurement", []),
+            ("symlink", #"{"version": 1, "measurement": "passwd.npy", "operator": {"type": "denoise"}}"#, "file.unreadable", "measurement", ["passwd.npy"]),
+            ("missing", #"{"version": 1, "measurement": "nothere.npy", "operator": {"type": "denoise"}}"#, "file.missing", "measurement", []),
+            ("calib-missing", #"{"version": 1, "measurement": "cm.npy", "operator": {"type": "inpainting", "mask": "calibration/nope.npy"}}"#, "file.missing", "operator.mask", ["cm.npy"]),
             ("nonjson", "{\"version\": 1, \"measurement\": ", "manifest.invalid", nil, []),
             ("array-root", "[1, 2, 3]", "manifest.invalid", nil, []),
-            (
-                "directory", #"{"version": 1, "measurement": "adir", "operator": {"type": "denoise"}}"#,
-                "file.unreadable", "measurement", ["adir"]
-            ),
-            (
-                "fifo", #"{"version": 1, "measurement": "fifo.npy", "operator": {"type": "denoise"}}"#,
-                "file.unreadable", "measurement", ["fifo.npy"]
-            ),
-            (
-                "truncated", #"{"version": 1, "measurement": "trunc.npy", "operator": {"type": "denoise"}}"#,
-                "file.unreadable", "measurement", ["trunc.npy"]
-            ),
-            (
-                "unknown-operator", #"{"version": 1, "measurement": "uo.npy", "operator": {"type": "xray"}}"#,
-                "operator.unknown", "operator.type", ["uo.npy"]
-            ),
-            (
-                "operator-string", #"{"version": 1, "measurement": "os.npy", "operator": "denoise"}"#,
-                "manifest.invalid", "operator", ["os.npy"]
-            ),
-            (
-                "bool-seed", #"{"version": 1, "measurement": "bs.npy", "operator": {"type": "denoise"}, "seed": true}"#,
-                "manifest.invalid", "seed", ["bs.npy"]
-            ),
-            (
-                "bad-method",
-                #"{"version": 1, "measurement": "bm.npy", "operator": {"type": "denoise"}, "solver": {"method": "magic"}}"#,
-                "manifest.invalid", "solver.method", ["bm.npy"]
-            ),
-            (
-                "steals-manifest", #"{"version": 1, "measurement": "good1.json", "operator": {"type": "denoise"}}"#,
-                "manifest.invalid", "measurement", []
-            ),
+            ("directory", #"{"version": 1, "measurement": "adir", "operator": {"type": "denoise"}}"#, "file.unreadable", "measurement", ["adir"]),
+            ("fifo", #"{"version": 1, "measurement": "fifo.npy", "operator": {"type": "denoise"}}"#, "file.unreadable", "measurement", ["fifo.npy"]),
+            ("truncated", #"{"version": 1, "measurement": "trunc.npy", "operator": {"type": "denoise"}}"#, "file.unreadable", "measurement", ["trunc.npy"]),
+            ("unknown-operator", #"{"version": 1, "measurement": "uo.npy", "operator": {"type": "xray"}}"#, "operator.unknown", "operator.type", ["uo.npy"]),
+            ("operator-string", #"{"version": 1, "measurement": "os.npy", "operator": "denoise"}"#, "manifest.invalid", "operator", ["os.npy"]),
+            ("bool-seed", #"{"version": 1, "measurement": "bs.npy", "operator": {"type": "denoise"}, "seed": true}"#, "manifest.invalid", "seed", ["bs.npy"]),
+            ("bad-method", #"{"version": 1, "measurement": "bm.npy", "operator": {"type": "denoise"}, "solver": {"method": "magic"}}"#, "manifest.invalid", "solver.method", ["bm.npy"]),
+            ("steals-manifest", #"{"version": 1, "measurement": "good1.json", "operator": {"type": "denoise"}}"#, "manifest.invalid", "measurement", []),
         ]
         // Nesting deep enough to overflow a naive recursive parser, and a manifest over the 1 MiB limit.
-        hostile.append(
-            (
-                "deep", String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000),
-                "manifest.invalid", nil, []
-            ))
+        hostile.append(("deep", String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000), "manifest.invalid", nil, []))
         // (huge)
-        hostile.append(
-            (
-                "huge", "{\"version\": 1, \"pad\": \"" + String(repeating: "x", count: 1_100_000) + "\"}",
-                "manifest.invalid", nil, []
-            ))
+        hostile.append(("huge", "{\"version\": 1, \"pad\": \"" + String(repeating: "x", count: 1_100_000) + "\"}", "manifest.invalid", nil, []))
         for (name, text, _, _, files) in hostile {
             for f in files where f.hasSuffix(".npy") && !["passwd.npy", "fifo.npy", "trunc.npy"].contains(f) {
                 try s.drop(f, TempSpool.npy)
@@ -141,10 +64,8 @@ final class DaemonProcessTests: XCTestCase {
         try FileManager.default.createDirectory(at: s.url("incoming/adir"), withIntermediateDirectories: false)
         try s.drop("trunc.npy", TempSpool.npy.prefix(4))
         // A badly named job and a manifest that is itself a symlink.
-        try s.drop(
-            "bad name!.json", Data(#"{"version": 1, "measurement": "x.npy", "operator": {"type": "denoise"}}"#.utf8))
-        try Data(#"{"version": 1, "measurement": "good1.npy", "operator": {"type": "denoise"}}"#.utf8).write(
-            to: s.url("elsewhere.json"))
+        try s.drop("bad name!.json", Data(#"{"version": 1, "measurement": "x.npy", "operator": {"type": "denoise"}}"#.utf8))
+        try Data(#"{"version": 1, "measurement": "good1.npy", "operator": {"type": "denoise"}}"#.utf8).write(to: s.url("elsewhere.json"))
         XCTAssertEqual(symlink(s.url("elsewhere.json").path, s.url("incoming/mlink.json").path), 0)
 
         let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--test-runner", "sleep:20"])
@@ -160,9 +81,7 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(s.visible("done"), ["good1", "good2", "good3"])
         for g in ["good1", "good2", "good3"] {
             let files = s.list("done/\(g)")
-            for f in ["result.txt", "metrics.json", "\(g).json", "\(g).npy"] {
-                XCTAssertTrue(files.contains(f), "\(g): \(files)")
-            }
+            for f in ["result.txt", "metrics.json", "\(g).json", "\(g).npy"] { XCTAssertTrue(files.contains(f), "\(g): \(files)") }
         }
         XCTAssertTrue(s.list("done/good3").contains("good3-truth.npy"))
         XCTAssertEqual(s.list("calibration"), ["mask.npy"], "calibration files stay where they are")
@@ -170,9 +89,7 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertTrue(r2.contains("method=dmilo"), r2)
 
         for (name, _, code, field, files) in hostile {
-            guard let e = s.errorJSON(name) else {
-                XCTFail("no failed/\(name)/error.json; failed=\(s.visible("failed"))"); continue
-            }
+            guard let e = s.errorJSON(name) else { XCTFail("no failed/\(name)/error.json; failed=\(s.visible("failed"))"); continue }
             XCTAssertEqual(e["error"] as? String, code, "\(name): \(e)")
             XCTAssertEqual(e["field"] as? String, field, "\(name): \(e)")
             XCTAssertEqual(e["job"] as? String, name)
@@ -241,10 +158,7 @@ final class DaemonProcessTests: XCTestCase {
         // come faster than a worker starts, so the first job may collect many.
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--config", cfg, "--test-runner", "sleep:0"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(
-            s.visible("done"), names,
-            "lost or duplicated jobs after \(kills) kills; failed: \(s.visible("failed").map { "\($0): \(String(describing: s.errorJSON($0)))" })\n\(r.stderr)"
-        )
+        XCTAssertEqual(s.visible("done"), names, "lost or duplicated jobs after \(kills) kills; failed: \(s.visible("failed").map { "\($0): \(String(describing: s.errorJSON($0)))" })\n\(r.stderr)")
         XCTAssertEqual(s.visible("failed"), [])
         XCTAssertEqual(s.list("work"), [])
         XCTAssertEqual(s.list("incoming"), [])
@@ -261,8 +175,7 @@ final class DaemonProcessTests: XCTestCase {
         try s.dropGoodJob("poison")
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "crash:10"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(
-            r.stderr.components(separatedBy: "job's worker process was killed by signal 9").count - 1, 3, r.stderr)
+        XCTAssertEqual(r.stderr.components(separatedBy: "job's worker process was killed by signal 9").count - 1, 3, r.stderr)
         XCTAssertEqual(s.errorJSON("poison")?["error"] as? String, "job.crashed")
         XCTAssertTrue(s.list("failed/poison").contains("poison.npy"))
         XCTAssertEqual(s.list("work"), [])
@@ -273,9 +186,7 @@ final class DaemonProcessTests: XCTestCase {
     // (c) several writers drop 120 jobs while the daemon runs: all accounted for exactly once.
     func testConcurrentWritersUnderLoad() throws {
         let s = try TempSpool()
-        let d = try DaemonProcess([
-            "--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "sleep:0",
-        ])
+        let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "sleep:0"])
         let writers = 4, perWriter = 30
         DispatchQueue.concurrentPerform(iterations: writers) { w in
             for i in 0..<perWriter {
@@ -284,9 +195,7 @@ final class DaemonProcessTests: XCTestCase {
             }
         }
         let total = writers * perWriter
-        XCTAssertTrue(
-            waitUntil(timeout: 60) { s.visible("done").count >= total },
-            "done \(s.visible("done").count)\n\(d.stderr.suffix(2000))")
+        XCTAssertTrue(waitUntil(timeout: 60) { s.visible("done").count >= total }, "done \(s.visible("done").count)\n\(d.stderr.suffix(2000))")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(), 0)
         let done = s.visible("done")
@@ -313,9 +222,7 @@ final class DaemonProcessTests: XCTestCase {
         var pids = Set<String>()
         for n in done {
             let text = try String(contentsOf: s.url("done/\(n)/result.txt"), encoding: .utf8)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("pid=") }) {
-                pids.insert(String(line))
-            }
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("pid=") }) { pids.insert(String(line)) }
         }
         XCTAssertEqual(pids.count, 2, "both daemons should have taken jobs")
     }
@@ -333,18 +240,15 @@ final class DaemonProcessTests: XCTestCase {
             for (i, b) in sockPath.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
         }
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         XCTAssertEqual(bound, 0, String(cString: strerror(errno)))
         var tv = timeval(tv_sec: 0, tv_usec: 50_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
 
         try s.dropGoodJob("n1")
-        let d = try DaemonProcess(
-            ["--spool", s.path, "--config", try fastConfig(s), "--test-runner", "sleep:400"],
-            environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "200000"])
+        let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--test-runner", "sleep:400"],
+                                  environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "200000"])
         var messages: [String] = []
         func drain(_ seconds: Double) {
             let end = Date().addingTimeInterval(seconds)
@@ -377,25 +281,20 @@ final class DaemonProcessTests: XCTestCase {
     func testWatchdogStarvesWhileAJobStalls() throws {
         let s = try TempSpool()
         let n = try NotifyListener(path: s.url("notify.sock").path)
-        let d = try DaemonProcess(
-            ["--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "stall:1500"],
-            environment: ["NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "200000"])
+        let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "stall:1500"],
+                                  environment: ["NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "200000"])
         n.drain(0.6)
         XCTAssertGreaterThanOrEqual(n.messages.filter { $0.text == "WATCHDOG=1" }.count, 3, "idle daemon pings")
         try s.dropGoodJob("hung")
         XCTAssertTrue(waitUntil(timeout: 10) { s.visible("work") == ["hung"] })
         let stallStart = Date()
         n.drain(1.0)
-        let during = n.messages.filter {
-            $0.text == "WATCHDOG=1" && $0.time > stallStart.addingTimeInterval(0.3)
-                && $0.time < stallStart.addingTimeInterval(1.0)
-        }
+        let during = n.messages.filter { $0.text == "WATCHDOG=1" && $0.time > stallStart.addingTimeInterval(0.3) && $0.time < stallStart.addingTimeInterval(1.0) }
         XCTAssertEqual(during.count, 0, "pinged while the only job made no progress for > WATCHDOG_USEC")
         XCTAssertTrue(waitUntil(timeout: 10) { s.visible("done") == ["hung"] })
         let after = Date()
         n.drain(0.6)
-        XCTAssertGreaterThanOrEqual(
-            n.messages.filter { $0.text == "WATCHDOG=1" && $0.time > after }.count, 2, "pings resume when idle")
+        XCTAssertGreaterThanOrEqual(n.messages.filter { $0.text == "WATCHDOG=1" && $0.time > after }.count, 2, "pings resume when idle")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(), 0)
     }
@@ -412,9 +311,7 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(d.wait(timeout: 10), 0, d.stderr)
         XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "stop should not wait for the 20 s job")
         XCTAssertEqual(s.visible("incoming"), ["long.json", "long.npy"])
-        XCTAssertFalse(
-            FileManager.default.fileExists(atPath: s.url("incoming/.long.attempts").path),
-            "counters never live in incoming/")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.url("incoming/.long.attempts").path), "counters never live in incoming/")
         XCTAssertEqual(s.list("work"), [])
         XCTAssertTrue(d.stderr.contains("put back to incoming/"), d.stderr)
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "sleep:10"])
@@ -436,17 +333,12 @@ final class DaemonProcessTests: XCTestCase {
         try s.dropGoodJob("m1")
         try s.drop("m2.json", Data("nonsense".utf8))
         XCTAssertTrue(waitUntil(timeout: 10) { s.visible("done").count == 1 && s.visible("failed").count == 1 })
-        XCTAssertTrue(
-            waitUntil(timeout: 5) {
-                ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains(
-                    "dmilo_jobs_total{status=\"failed\"} 1")
-            })
+        XCTAssertTrue(waitUntil(timeout: 5) {
+            ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_jobs_total{status=\"failed\"} 1")
+        })
         let text = try String(contentsOfFile: prom, encoding: .utf8)
-        for needle in [
-            "dmilo_jobs_total{status=\"done\"} 1", "dmilo_queue_length 0", "dmilo_last_job_duration_seconds ",
-            "dmilo_last_job_peak_rss_bytes ", "dmilo_last_success_timestamp_seconds ",
-            "# TYPE dmilo_jobs_total counter",
-        ] {
+        for needle in ["dmilo_jobs_total{status=\"done\"} 1", "dmilo_queue_length 0", "dmilo_last_job_duration_seconds ",
+                       "dmilo_last_job_peak_rss_bytes ", "dmilo_last_success_timestamp_seconds ", "# TYPE dmilo_jobs_total counter"] {
             XCTAssertTrue(text.contains(needle), "\(needle) missing in:\n\(text)")
         }
         XCTAssertTrue(text.hasSuffix("\n"))
@@ -465,8 +357,7 @@ final class DaemonProcessTests: XCTestCase {
         XCTAssertEqual(r1.stderr.split(separator: "\n").count, 1, r1.stderr)
         XCTAssertTrue(r1.stderr.contains("/nonexistent/spool"), r1.stderr)
         let s = try TempSpool()
-        let r2 = try DaemonProcess.run(
-            ["--spool", s.path, "--model", s.url("missing.gguf").path], executable: try XCTUnwrap(DaemonBinary.product))
+        let r2 = try DaemonProcess.run(["--spool", s.path, "--model", s.url("missing.gguf").path], executable: try XCTUnwrap(DaemonBinary.product))
         XCTAssertEqual(r2.status, 1)
         XCTAssertEqual(r2.stderr.split(separator: "\n").count, 1, r2.stderr)
         XCTAssertTrue(r2.stderr.contains("missing.gguf"), r2.stderr)

@@ -5,8 +5,7 @@ import XCTest
 /// The documented error codes are one list (ErrorCodes.documented), the same as docs/error-codes.md, and no source
 /// file throws a code outside it (the daemon would publish such a code as internal.error).
 final class ErrorCodeTests: XCTestCase {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func testDocumentationListsExactlyTheCodes() throws {
         let doc = try String(contentsOf: Self.repo.appendingPathComponent("docs/error-codes.md"), encoding: .utf8)
@@ -16,10 +15,8 @@ final class ErrorCodeTests: XCTestCase {
         }
         XCTAssertEqual(documented, ErrorCodes.documented.map(\.code))
         XCTAssertEqual(Set(documented).count, documented.count, "duplicate code")
-        for required in [
-            "manifest.invalid", "file.missing", "file.unreadable", "operator.unknown", "budget.exceeded",
-            "memory.budget", "measurement.shape", "job.crashed", "internal.error", "result.nonfinite",
-        ] {
+        for required in ["manifest.invalid", "file.missing", "file.unreadable", "operator.unknown", "budget.exceeded",
+                         "memory.budget", "measurement.shape", "job.crashed", "internal.error", "result.nonfinite"] {
             XCTAssertTrue(ErrorCodes.all.contains(required), required)
         }
     }

@@ -1,9 +1,7 @@
 import DMiloJobs
 import Foundation
 import XCTest
-
 @testable import DMiloSpool
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,18 +22,14 @@ final class HardeningTests: XCTestCase {
         let s = try TempSpool()
         try s.dropGoodJob("abort-me")
         for n in ["h1", "h2", "h3", "h4"] { try s.dropGoodJob(n) }
-        let d = try DaemonProcess([
-            "--spool", s.path, "--config", try config(s), "--jobs", "2", "--test-runner", "abort:400",
-        ])
-        XCTAssertTrue(
-            waitUntil(timeout: 60) { s.visible("done").count == 4 && s.visible("failed").count == 1 },
-            "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
+        let d = try DaemonProcess(["--spool", s.path, "--config", try config(s), "--jobs", "2", "--test-runner", "abort:400"])
+        XCTAssertTrue(waitUntil(timeout: 60) { s.visible("done").count == 4 && s.visible("failed").count == 1 },
+                      "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
         XCTAssertTrue(d.process.isRunning, "the daemon died with the job:\n\(d.stderr)")
         XCTAssertEqual(s.visible("done"), ["h1", "h2", "h3", "h4"])
         XCTAssertEqual(s.errorJSON("abort-me")?["error"] as? String, "job.crashed")
         XCTAssertEqual(d.stderr.components(separatedBy: "killed by signal 6").count - 1, 3, d.stderr)
-        XCTAssertFalse(
-            d.stderr.contains("Backtracing"), "worker crashes are one log line each, not a multi-line backtrace")
+        XCTAssertFalse(d.stderr.contains("Backtracing"), "worker crashes are one log line each, not a multi-line backtrace")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(), 0)
         XCTAssertEqual(s.list("work"), [])
@@ -53,19 +47,14 @@ final class HardeningTests: XCTestCase {
         d.signal(SIGHUP)
         XCTAssertTrue(waitUntil(timeout: 10) { d.stderr.contains("reload failed") }, d.stderr)
         try s.dropGoodJob("after-bad-reload")
-        XCTAssertTrue(
-            waitUntil(timeout: 20) { s.visible("done") == ["after-bad-reload"] },
-            "failed=\(s.visible("failed")) \(d.stderr)")
-        XCTAssertTrue(
-            try String(contentsOf: s.url("done/after-bad-reload/result.txt"), encoding: .utf8).contains("method=dps"))
+        XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done") == ["after-bad-reload"] }, "failed=\(s.visible("failed")) \(d.stderr)")
+        XCTAssertTrue(try String(contentsOf: s.url("done/after-bad-reload/result.txt"), encoding: .utf8).contains("method=dps"))
         _ = try config(s, #", "solver_defaults": {"*": {"method": "dmplug"}}"#)
         d.signal(SIGHUP)
         XCTAssertTrue(waitUntil(timeout: 10) { d.stderr.contains("configuration reloaded") }, d.stderr)
         try s.dropGoodJob("after-good-reload")
         XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done").count == 2 }, d.stderr)
-        XCTAssertTrue(
-            try String(contentsOf: s.url("done/after-good-reload/result.txt"), encoding: .utf8).contains(
-                "method=dmplug"))
+        XCTAssertTrue(try String(contentsOf: s.url("done/after-good-reload/result.txt"), encoding: .utf8).contains("method=dmplug"))
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(), 0)
     }
@@ -73,16 +62,13 @@ final class HardeningTests: XCTestCase {
     // Item 5: a manifest named `x\n<0>FORGED.json` cannot write a journal line of its own (any priority).
     func testJobNamesCannotForgeLogLines() throws {
         let s = try TempSpool()
-        try s.drop(
-            "x\n<0>FORGED.json", Data(#"{"version": 1, "measurement": "x.npy", "operator": {"type": "denoise"}}"#.utf8))
+        try s.drop("x\n<0>FORGED.json", Data(#"{"version": 1, "measurement": "x.npy", "operator": {"type": "denoise"}}"#.utf8))
         try s.drop("y\u{1b}[2J\r<1>ALSO.json", Data("{".utf8))
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "sleep:1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(s.visible("failed").count, 2, "\(s.visible("failed"))")
         for line in r.stderr.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
-            XCTAssertTrue(
-                line.hasPrefix("<3>") || line.hasPrefix("<4>") || line.hasPrefix("<5>") || line.hasPrefix("<6>"),
-                "forged line: \(line)")
+            XCTAssertTrue(line.hasPrefix("<3>") || line.hasPrefix("<4>") || line.hasPrefix("<5>") || line.hasPrefix("<6>"), "forged line: \(line)")
             XCTAssertFalse(line.contains("\r") || line.contains("\u{1b}"), "control character in: \(line)")
         }
         XCTAssertTrue(r.stderr.contains(#"x\x0a<0>FORGED"#), r.stderr)
@@ -124,27 +110,18 @@ final class HardeningTests: XCTestCase {
         // A data file no manifest names, unchanged for longer than stale_file_hours (0.36 s here), is removed.
         try s.drop("orphan.npy", TempSpool.npy)
         usleep(1_000_000)
-        let d = try DaemonProcess([
-            "--spool", s.path, "--config", try config(s, #", "stale_file_hours": 0.0001"#), "--test-runner", "sleep:1",
-        ])
-        XCTAssertTrue(
-            waitUntil(timeout: 10) { d.stderr.contains("removed unclaimed data file incoming/orphan.npy") }, d.stderr)
+        let d = try DaemonProcess(["--spool", s.path, "--config", try config(s, #", "stale_file_hours": 0.0001"#), "--test-runner", "sleep:1"])
+        XCTAssertTrue(waitUntil(timeout: 10) { d.stderr.contains("removed unclaimed data file incoming/orphan.npy") }, d.stderr)
         try s.drop("slow.npy", TempSpool.npy)
         // Written in place, in two halves 0.3 s apart (less than settle_seconds).
         let manifest = Data(#"{"version": 1, "measurement": "slow.npy", "operator": {"type": "denoise"}}"#.utf8)
-        let h = try XCTUnwrap(
-            FileHandle(
-                forWritingAtPath: {
-                    FileManager.default.createFile(atPath: s.url("incoming/slow.json").path, contents: nil);
-                    return s.url("incoming/slow.json").path
-                }()))
+        let h = try XCTUnwrap(FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: s.url("incoming/slow.json").path, contents: nil); return s.url("incoming/slow.json").path }()))
         h.write(manifest.prefix(20))
         usleep(300_000)
         h.write(manifest.dropFirst(20))
         try h.close()
-        XCTAssertTrue(
-            waitUntil(timeout: 20) { s.visible("done") == ["slow"] && s.visible("failed") == ["bad_xff"] },
-            "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
+        XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done") == ["slow"] && s.visible("failed") == ["bad_xff"] },
+                      "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
         XCTAssertEqual(s.errorJSON("bad_xff")?["error"] as? String, "manifest.invalid")
         XCTAssertEqual(s.list("incoming"), [])
         d.signal(SIGTERM)
@@ -160,12 +137,9 @@ final class HardeningTests: XCTestCase {
         try s.drop("copied.npy", TempSpool.npy)
         var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
         XCTAssertEqual(utimensat(AT_FDCWD, s.url("incoming/copied.npy").path, &times, 0), 0)
-        XCTAssertEqual(
-            spool.removeStaleFiles(olderThan: 3600, candidates: spool.scanIncoming(maxManifestBytes: 1 << 20)), [])
+        XCTAssertEqual(spool.removeStaleFiles(olderThan: 3600, candidates: spool.scanIncoming(maxManifestBytes: 1 << 20)), [])
         try s.dropGoodJob("named")
-        XCTAssertEqual(
-            spool.removeStaleFiles(olderThan: -1, candidates: spool.scanIncoming(maxManifestBytes: 1 << 20)),
-            ["copied.npy"])
+        XCTAssertEqual(spool.removeStaleFiles(olderThan: -1, candidates: spool.scanIncoming(maxManifestBytes: 1 << 20)), ["copied.npy"])
         XCTAssertEqual(s.list("incoming"), ["named.json", "named.npy"])
     }
 
@@ -173,15 +147,11 @@ final class HardeningTests: XCTestCase {
     func testUnwritableMetricsFileIsLoggedOnce() throws {
         let s = try TempSpool()
         for n in ["m1", "m2", "m3"] { try s.dropGoodJob(n) }
-        let r = try DaemonProcess.run([
-            "--spool", s.path, "--once", "--config",
-            try config(s, #", "metrics_file": "/nonexistent-dir/dmilo.prom""#), "--test-runner", "sleep:1",
-        ])
+        let r = try DaemonProcess.run(["--spool", s.path, "--once", "--config",
+                                       try config(s, #", "metrics_file": "/nonexistent-dir/dmilo.prom""#), "--test-runner", "sleep:1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(s.visible("done").count, 3)
-        XCTAssertEqual(
-            r.stderr.components(separatedBy: "cannot write metrics file /nonexistent-dir/dmilo.prom").count - 1, 1,
-            r.stderr)
+        XCTAssertEqual(r.stderr.components(separatedBy: "cannot write metrics file /nonexistent-dir/dmilo.prom").count - 1, 1, r.stderr)
     }
 
     // Item 13: a hard link (to a file outside the spool) is refused like a symlink.
@@ -205,27 +175,18 @@ final class HardeningTests: XCTestCase {
         let prom = s.url("dmilo.prom").path
         for n in ["d1", "d2", "d3"] { try s.dropGoodJob(n) }
         FileManager.default.createFile(atPath: s.url("tmp/FULL").path, contents: nil)
-        let d = try DaemonProcess([
-            "--spool", s.path, "--config", try config(s, #", "metrics_file": "\#(prom)""#),
-            "--test-runner", "diskfull:1",
-        ])
-        XCTAssertTrue(
-            waitUntil(timeout: 20) {
-                ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_disk_full 1")
-            }, d.stderr)
+        let d = try DaemonProcess(["--spool", s.path, "--config", try config(s, #", "metrics_file": "\#(prom)""#),
+                                   "--test-runner", "diskfull:1"])
+        XCTAssertTrue(waitUntil(timeout: 20) { ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_disk_full 1") }, d.stderr)
         sleep(4)  // several back-off rounds
         XCTAssertEqual(s.visible("failed"), [], d.stderr)
         XCTAssertEqual(s.visible("done"), [])
-        XCTAssertEqual(
-            d.stderr.components(separatedBy: "disk full:").count - 1, 1, "one line per state change:\n\(d.stderr)")
+        XCTAssertEqual(d.stderr.components(separatedBy: "disk full:").count - 1, 1, "one line per state change:\n\(d.stderr)")
         XCTAssertLessThan(d.stderr.split(separator: "\n").count, 40, "no log flood:\n\(d.stderr)")
         try FileManager.default.removeItem(atPath: s.url("tmp/FULL").path)
         XCTAssertTrue(waitUntil(timeout: 30) { s.visible("done") == ["d1", "d2", "d3"] }, d.stderr)
         XCTAssertTrue(d.stderr.contains("disk space available again"), d.stderr)
-        XCTAssertTrue(
-            waitUntil(timeout: 5) {
-                ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_disk_full 0")
-            })
+        XCTAssertTrue(waitUntil(timeout: 5) { ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_disk_full 0") })
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(), 0)
         XCTAssertEqual(s.list("done").filter { $0.hasPrefix(".") } + s.list("failed").filter { $0.hasPrefix(".") }, [])
@@ -239,16 +200,10 @@ final class HardeningTests: XCTestCase {
         guard getuid() == 0, Self.sh("mount -t tmpfs -o size=2m tmpfs \(mnt.path)") == 0 else {
             throw XCTSkip("cannot mount a tmpfs here (not root or no mount permission)")
         }
-        for d in ["incoming", "calibration", "tmp"] {
-            try FileManager.default.createDirectory(
-                at: mnt.appendingPathComponent(d), withIntermediateDirectories: true)
-        }
+        for d in ["incoming", "calibration", "tmp"] { try FileManager.default.createDirectory(at: mnt.appendingPathComponent(d), withIntermediateDirectories: true) }
         let s = TempSpool(existing: mnt)
         for n in (0..<10).map({ "t\($0)" }) { try s.dropGoodJob(n) }
-        for d in ["work", "done", "failed"] {
-            try FileManager.default.createDirectory(
-                at: mnt.appendingPathComponent(d), withIntermediateDirectories: true)
-        }
+        for d in ["work", "done", "failed"] { try FileManager.default.createDirectory(at: mnt.appendingPathComponent(d), withIntermediateDirectories: true) }
         // Fill what is left.
         let filler = mnt.appendingPathComponent("filler").path
         _ = Self.sh("dd if=/dev/zero of=\(filler) bs=4k 2>/dev/null")
@@ -259,8 +214,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(s.visible("failed"), [], d.stderr)
         XCTAssertLessThan(d.stderr.split(separator: "\n").count, 40, "no log flood:\n\(d.stderr)")
         unlink(filler)
-        XCTAssertTrue(
-            waitUntil(timeout: 60) { s.visible("done").count == 10 }, "done=\(s.visible("done"))\n\(d.stderr)")
+        XCTAssertTrue(waitUntil(timeout: 60) { s.visible("done").count == 10 }, "done=\(s.visible("done"))\n\(d.stderr)")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(), 0)
         XCTAssertEqual(s.visible("failed"), [])
@@ -271,10 +225,8 @@ final class HardeningTests: XCTestCase {
     func testDefaultMemoryBudgetComesFromTheMachine() throws {
         let s = try TempSpool()
         let proc = s.url("proc"), cg = s.url("cgroup")
-        try FileManager.default.createDirectory(
-            at: proc.appendingPathComponent("self"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(
-            at: cg.appendingPathComponent("system.slice/dmilod.service"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: proc.appendingPathComponent("self"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: cg.appendingPathComponent("system.slice/dmilod.service"), withIntermediateDirectories: true)
         try Data("MemTotal:        8000000 kB\nMemFree: 1 kB\n".utf8).write(to: proc.appendingPathComponent("meminfo"))
         try Data("0::/system.slice/dmilod.service\n".utf8).write(to: proc.appendingPathComponent("self/cgroup"))
         try Data("4294967296\n".utf8).write(to: cg.appendingPathComponent("system.slice/dmilod.service/memory.max"))
@@ -287,8 +239,7 @@ final class HardeningTests: XCTestCase {
         try Data("max\n".utf8).write(to: cg.appendingPathComponent("system.slice/dmilod.service/memory.max"))
         XCTAssertEqual(MachineMemory.limitBytes(procRoot: proc.path, cgroupRoot: cg.path), 8_000_000 * 1024)
         // The daemon's job settings never carry "unlimited".
-        let manifest = try Manifest.parse(
-            Data(#"{"version": 1, "measurement": "a.npy", "operator": {"type": "denoise"}}"#.utf8), file: "a.json")
+        let manifest = try Manifest.parse(Data(#"{"version": 1, "measurement": "a.npy", "operator": {"type": "denoise"}}"#.utf8), file: "a.json")
         XCTAssertGreaterThanOrEqual(DaemonConfig().jobSettings(for: manifest).memoryBudgetMB, 256)
     }
 
@@ -327,9 +278,7 @@ final class HardeningTests: XCTestCase {
         func job(_ name: String, _ extra: String, measurement: String? = nil) throws {
             let m = measurement ?? "\(name).npy"
             if measurement == nil { try s.drop(m, npy) }
-            try s.drop(
-                "\(name).json",
-                Data(#"{"version": 1, "measurement": "\#(m)", "operator": {"type": "denoise"}\#(extra)}"#.utf8))
+            try s.drop("\(name).json", Data(#"{"version": 1, "measurement": "\#(m)", "operator": {"type": "denoise"}\#(extra)}"#.utf8))
         }
         try job("bomb", #", "solver": {"method": "dmplug", "steps": 300, "budget": 600}"#)
         try job("wrap", #", "solver": {"method": "dmplug", "steps": 870058519462}"#)
@@ -337,13 +286,11 @@ final class HardeningTests: XCTestCase {
         // An all-zero 8192x8192 gray PNG compresses to a few tens of KB.
         try s.drop("big.png", Self.zeroPNG(width: 8192, height: 8192))
         try job("bigpng", "", measurement: "big.png")
-        let r = try DaemonProcess.run(
-            ["--spool", s.path, "--model", model, "--once", "--threads", "1", "--memory-budget", "512"],
-            timeout: 300, executable: product)
+        let r = try DaemonProcess.run(["--spool", s.path, "--model", model, "--once", "--threads", "1", "--memory-budget", "512"],
+                                      timeout: 300, executable: product)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(s.visible("done"), ["ok"], r.stderr)
-        XCTAssertEqual(
-            s.errorJSON("bomb")?["error"] as? String, "memory.budget", "\(String(describing: s.errorJSON("bomb")))")
+        XCTAssertEqual(s.errorJSON("bomb")?["error"] as? String, "memory.budget", "\(String(describing: s.errorJSON("bomb")))")
         XCTAssertEqual(s.errorJSON("wrap")?["error"] as? String, "manifest.invalid")
         XCTAssertEqual(s.errorJSON("wrap")?["field"] as? String, "solver.steps")
 
@@ -351,36 +298,27 @@ final class HardeningTests: XCTestCase {
         // output.unwritable with a message about writing files).
         let nanModel = s.url("nan-model")
         try FileManager.default.createDirectory(at: nanModel, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            atPath: model + "/config.json", toPath: nanModel.appendingPathComponent("config.json").path)
+        try FileManager.default.copyItem(atPath: model + "/config.json", toPath: nanModel.appendingPathComponent("config.json").path)
         var st = try Data(contentsOf: URL(fileURLWithPath: model + "/diffusion_pytorch_model.safetensors"))
         let n = Int(st.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
         let stHeader = try XCTUnwrap(JSONSerialization.jsonObject(with: st.subdata(in: 8..<(8 + n))) as? [String: Any])
         let entry = try XCTUnwrap(stHeader["conv_out.weight"] as? [String: Any])
         let offsets = try XCTUnwrap(entry["data_offsets"] as? [Int])
         XCTAssertEqual(entry["dtype"] as? String, "F32")
-        for i in stride(from: 8 + n + offsets[0], to: 8 + n + offsets[1], by: 4) {
-            st.replaceSubrange(i..<(i + 4), with: [0x00, 0x00, 0xC0, 0x7F])
-        }
+        for i in stride(from: 8 + n + offsets[0], to: 8 + n + offsets[1], by: 4) { st.replaceSubrange(i..<(i + 4), with: [0x00, 0x00, 0xC0, 0x7F]) }
         try st.write(to: nanModel.appendingPathComponent("diffusion_pytorch_model.safetensors"))
         try job("nan", #", "solver": {"method": "dmilo", "steps": 2, "outer": 1, "inner": 1}"#)
-        let r2 = try DaemonProcess.run(
-            ["--spool", s.path, "--model", nanModel.path, "--once", "--threads", "1"], timeout: 300, executable: product
-        )
+        let r2 = try DaemonProcess.run(["--spool", s.path, "--model", nanModel.path, "--once", "--threads", "1"], timeout: 300, executable: product)
         XCTAssertEqual(r2.status, 0, r2.stderr)
         let e = try XCTUnwrap(s.errorJSON("nan"), r2.stderr)
         XCTAssertEqual(e["error"] as? String, "result.nonfinite")
         XCTAssertTrue((e["message"] as? String ?? "").contains("NaN"), "\(e)")
-        XCTAssertEqual(
-            s.errorJSON("bigpng")?["error"] as? String, "image.too_large",
-            "\(String(describing: s.errorJSON("bigpng")))")
+        XCTAssertEqual(s.errorJSON("bigpng")?["error"] as? String, "image.too_large", "\(String(describing: s.errorJSON("bigpng")))")
     }
 
     /// A gray 8-bit PNG of zeros (a few KB for millions of pixels: the "decompression bomb" of item 13).
     static func zeroPNG(width: Int, height: Int) -> Data {
-        func be32(_ v: Int) -> [UInt8] {
-            [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)]
-        }
+        func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
         func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
             let tb = Array(type.utf8) + body
             return be32(body.count) + tb + be32(Int(crc32(tb)))
@@ -416,8 +354,6 @@ final class HardeningTests: XCTestCase {
         var a: UInt32 = 1, b: UInt32 = 0
         for x in data { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
         let adler = (b << 16) | a
-        return [0x78, 0xDA] + deflate + [
-            UInt8(adler >> 24), UInt8(adler >> 16 & 0xff), UInt8(adler >> 8 & 0xff), UInt8(adler & 0xff),
-        ]
+        return [0x78, 0xDA] + deflate + [UInt8(adler >> 24), UInt8(adler >> 16 & 0xff), UInt8(adler >> 8 & 0xff), UInt8(adler & 0xff)]
     }
 }

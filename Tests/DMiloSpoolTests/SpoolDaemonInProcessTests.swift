@@ -2,7 +2,6 @@ import DMiloJobs
 import Foundation
 import Logging
 import XCTest
-
 @testable import DMiloSpool
 
 /// A runner shaped like the real one: behaviour chosen by job name.
@@ -14,14 +13,11 @@ struct ScriptedRunner: JobRunner {
         seen.record(job.name, job.settings)
         switch job.name {
         case "shape":
-            throw JobError(
-                code: JobError.measurementShape, message: "\(job.manifest.measurement): shape (2, 2) is not (C, H, W)",
-                field: "measurement")
+            throw JobError(code: JobError.measurementShape, message: "\(job.manifest.measurement): shape (2, 2) is not (C, H, W)", field: "measurement")
         case "boom":
             throw NSError(domain: "bug", code: 42)
         case "coded":
-            throw ForeignCodedError(
-                code: "file.invalid", message: "k.npy: kernel must be square", field: "operator.kernel")
+            throw ForeignCodedError(code: "file.invalid", message: "k.npy: kernel must be square", field: "operator.kernel")
         case "oddcode":
             throw ForeignCodedError(code: "truth.mismatch", message: "t.npy: not documented anywhere", field: "truth")
         case "cancel":
@@ -59,17 +55,14 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         let s = try TempSpool()
         let spool = Spool(root: s.root)
         try spool.prepare()
-        var config = try DaemonConfig.parse(
-            Data(#"{"max_budget": 50, "solver_defaults": {"denoise": {"method": "dps", "budget": 500}}}"#.utf8),
-            file: "c.json")
+        var config = try DaemonConfig.parse(Data(#"{"max_budget": 50, "solver_defaults": {"denoise": {"method": "dps", "budget": 500}}}"#.utf8), file: "c.json")
         config.rescanSeconds = 0.1
         for n in ["ok", "shape", "boom", "coded", "oddcode"] { try s.dropGoodJob(n) }
         try s.dropGoodJob("tuned", extra: #", "solver": {"method": "dmilo", "steps": 4, "budget": 20}"#)
         let box = DaemonBox()
         let runner = ScriptedRunner(stop: { box.daemon?.requestStop() })
-        let daemon = SpoolDaemon(
-            spool: spool, config: config, runner: runner, logger: Logger(label: "test"),
-            notifier: SystemdNotifier(watchdog: false), once: true)
+        let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: Logger(label: "test"),
+                                 notifier: SystemdNotifier(watchdog: false), once: true)
         box.daemon = daemon
         daemon.run()
         XCTAssertEqual(s.visible("done"), ["ok", "tuned"])
@@ -83,9 +76,7 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         // Only documented codes reach error.json: anything else is published as internal.error, naming the original.
         XCTAssertEqual(s.errorJSON("oddcode")?["error"] as? String, "internal.error")
         XCTAssertTrue((s.errorJSON("oddcode")?["message"] as? String ?? "").contains("truth.mismatch"))
-        XCTAssertEqual(
-            s.list("failed/boom"), ["boom.json", "boom.npy", "error.json"],
-            "partial outputs of a failed run are dropped")
+        XCTAssertEqual(s.list("failed/boom"), ["boom.json", "boom.npy", "error.json"], "partial outputs of a failed run are dropped")
         XCTAssertEqual(runner.seen["ok"]?.solver.method, "dps")
         XCTAssertEqual(runner.seen["ok"]?.maxBudget, 50)
         XCTAssertEqual(
@@ -104,9 +95,8 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         try s.dropGoodJob("cancel")
         let box = DaemonBox()
         let runner = ScriptedRunner(stop: { box.daemon?.requestStop() })
-        let daemon = SpoolDaemon(
-            spool: spool, config: DaemonConfig(), runner: runner, logger: Logger(label: "test"),
-            notifier: SystemdNotifier(watchdog: false), once: true)
+        let daemon = SpoolDaemon(spool: spool, config: DaemonConfig(), runner: runner, logger: Logger(label: "test"),
+                                 notifier: SystemdNotifier(watchdog: false), once: true)
         box.daemon = daemon
         daemon.run()
         XCTAssertEqual(s.visible("incoming"), ["cancel.json", "cancel.npy"])

@@ -2,9 +2,7 @@ import DMiloJobs
 import Foundation
 import Logging
 import XCTest
-
 @testable import DMiloSpool
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -101,8 +99,7 @@ final class SpoolUnitTests: XCTestCase {
         let spool = Spool(root: s.root)
         try spool.prepare()
         try s.drop("metrics.npy", TempSpool.npy)
-        try s.drop(
-            "m.json", Data(#"{"version": 1, "measurement": "metrics.npy", "operator": {"type": "denoise"}}"#.utf8))
+        try s.drop("m.json", Data(#"{"version": 1, "measurement": "metrics.npy", "operator": {"type": "denoise"}}"#.utf8))
         let job = try XCTUnwrap(spool.claim(spool.scanIncoming(maxManifestBytes: 1 << 20)[0]))
         let out = try spool.outputFolder(for: job, failed: false)
         try Data("out".utf8).write(to: URL(fileURLWithPath: "\(out)/metrics.npy"))
@@ -133,34 +130,25 @@ final class SpoolUnitTests: XCTestCase {
     }
 
     func testConfigParsingIsStrictAndMergesSolverDefaults() throws {
-        let c = try DaemonConfig.parse(
-            Data(
-                #"""
-                {"spool": "/s", "model": "/m.gguf", "threads": 2, "memory_budget_mb": 512, "jobs": 2, "max_budget": 100,
-                 "attempts": 5, "watchdog": false, "metrics_file": "/x.prom", "rescan_seconds": 1.5,
-                 "missing_file_grace_seconds": 10, "max_file_mb": 8, "max_manifest_kb": 64, "log_level": "debug",
-                 "solver_defaults": {"*": {"method": "dmilo", "steps": 3}, "inpainting": {"method": "dmilo-pgd", "budget": 500}}}
-                """#.utf8), file: "c.json")
-        XCTAssertEqual(c.spool, "/s"); XCTAssertEqual(c.jobs, 2); XCTAssertEqual(c.attempts, 5);
-        XCTAssertFalse(c.watchdog)
+        let c = try DaemonConfig.parse(Data(#"""
+        {"spool": "/s", "model": "/m.gguf", "threads": 2, "memory_budget_mb": 512, "jobs": 2, "max_budget": 100,
+         "attempts": 5, "watchdog": false, "metrics_file": "/x.prom", "rescan_seconds": 1.5,
+         "missing_file_grace_seconds": 10, "max_file_mb": 8, "max_manifest_kb": 64, "log_level": "debug",
+         "solver_defaults": {"*": {"method": "dmilo", "steps": 3}, "inpainting": {"method": "dmilo-pgd", "budget": 500}}}
+        """#.utf8), file: "c.json")
+        XCTAssertEqual(c.spool, "/s"); XCTAssertEqual(c.jobs, 2); XCTAssertEqual(c.attempts, 5); XCTAssertFalse(c.watchdog)
         XCTAssertEqual(c.rescanSeconds, 1.5); XCTAssertEqual(c.maxFileMB, 8); XCTAssertEqual(c.logLevel, "debug")
-        let m = try Manifest.parse(
-            Data(
-                #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "box": [0, 0, 4, 4]}, "solver": {"outer": 7}}"#
-                    .utf8), file: "j.json")
+        let m = try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "box": [0, 0, 4, 4]}, "solver": {"outer": 7}}"#.utf8), file: "j.json")
         let js = c.jobSettings(for: m)
         XCTAssertEqual(js.solver.method, "dmilo-pgd", "operator default beats *")
         XCTAssertEqual(js.solver.steps, 3, "* default fills gaps")
         XCTAssertEqual(js.solver.outer, 7, "manifest wins")
         XCTAssertEqual(js.maxBudget, 100)
-        XCTAssertEqual(
-            try js.solver.parameters(operatorType: "inpainting", maxBudget: js.maxBudget, seed: 0).budget, 100,
-            "budget capped at max_budget")
+        XCTAssertEqual(try js.solver.parameters(operatorType: "inpainting", maxBudget: js.maxBudget, seed: 0).budget, 100,
+                       "budget capped at max_budget")
         XCTAssertEqual(js.maxFileBytes, 8 << 20)
-        for bad in [
-            #"{"treads": 1}"#, #"{"jobs": 0}"#, #"{"jobs": "2"}"#, #"{"watchdog": 1}"#, #"{"log_level": "loud"}"#,
-            #"{"solver_defaults": {"xray": {}}}"#, #"{"solver_defaults": {"*": {"stpes": 1}}}"#, "[]", "nope",
-        ] {
+        for bad in [#"{"treads": 1}"#, #"{"jobs": 0}"#, #"{"jobs": "2"}"#, #"{"watchdog": 1}"#, #"{"log_level": "loud"}"#,
+                    #"{"solver_defaults": {"xray": {}}}"#, #"{"solver_defaults": {"*": {"stpes": 1}}}"#, "[]", "nope"] {
             XCTAssertThrowsError(try DaemonConfig.parse(Data(bad.utf8), file: "c.json"), bad) { e in
                 XCTAssertTrue("\(e)".contains("c.json"), "\(e)")
             }
@@ -172,18 +160,12 @@ final class SpoolUnitTests: XCTestCase {
     }
 
     func testJournalLineFormat() {
-        XCTAssertEqual(
-            JournalLogHandler.format(
-                level: .warning, message: "job failed", metadata: ["JOB": "a", "ERROR": "file.missing"]),
-            "<4>job failed ERROR=file.missing JOB=a\n")
-        XCTAssertEqual(
-            JournalLogHandler.format(level: .info, message: "two\nlines", metadata: ["M": "x y"]),
-            "<6>two\\x0alines M=\"x y\"\n")
+        XCTAssertEqual(JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "a", "ERROR": "file.missing"]),
+                       "<4>job failed ERROR=file.missing JOB=a\n")
+        XCTAssertEqual(JournalLogHandler.format(level: .info, message: "two\nlines", metadata: ["M": "x y"]), "<6>two\\x0alines M=\"x y\"\n")
         // A client's job name cannot end the line, start one at another priority or hide in a quoted value.
-        XCTAssertEqual(
-            JournalLogHandler.format(
-                level: .warning, message: "job failed", metadata: ["JOB": "x\n<0>FORGED\r\u{1b}[2J\"q\\"]),
-            "<4>job failed JOB=\"x\\x0a<0>FORGED\\x0d\\x1b[2J\\x22q\\x5c\"\n")
+        XCTAssertEqual(JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "x\n<0>FORGED\r\u{1b}[2J\"q\\"]),
+                       "<4>job failed JOB=\"x\\x0a<0>FORGED\\x0d\\x1b[2J\\x22q\\x5c\"\n")
         XCTAssertEqual(JournalLogHandler.escaped("a\u{2028}b\u{85}c\u{7f}"), "a\\u{2028}b\\u{0085}c\\x7f")
         XCTAssertEqual(JournalLogHandler.format(level: .error, message: "e", metadata: [:]), "<3>e\n")
         XCTAssertEqual(JournalLogHandler.format(level: .debug, message: "d", metadata: [:]), "<7>d\n")
@@ -200,11 +182,8 @@ final class SpoolUnitTests: XCTestCase {
         m.record(status: "failed", duration: 1.5, peakRSS: 1000)
         m.record(status: "done", duration: 2.5, peakRSS: 2000)
         text = try String(contentsOfFile: path, encoding: .utf8)
-        for line in [
-            "dmilo_jobs_total{status=\"done\"} 1", "dmilo_jobs_total{status=\"failed\"} 1",
-            "dmilo_last_job_duration_seconds 2.5",
-            "dmilo_last_job_peak_rss_bytes 2000", "# TYPE dmilo_queue_length gauge",
-        ] {
+        for line in ["dmilo_jobs_total{status=\"done\"} 1", "dmilo_jobs_total{status=\"failed\"} 1", "dmilo_last_job_duration_seconds 2.5",
+                     "dmilo_last_job_peak_rss_bytes 2000", "# TYPE dmilo_queue_length gauge"] {
             XCTAssertTrue(text.contains(line + "\n"), line)
         }
         // Every sample line is `name{labels} value` with a HELP/TYPE for its name.
@@ -230,21 +209,16 @@ final class SpoolUnitTests: XCTestCase {
     }
 
     func testSystemdUnitVerifies() throws {
-        let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }
+        let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let analyze else { throw XCTSkip("systemd-analyze not installed; unit not verified") }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let unit = try String(contentsOf: repo.appendingPathComponent("Systemd/dmilod.service"), encoding: .utf8)
-        XCTAssertTrue(
-            unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("NotifyAccess=main"))
+        XCTAssertTrue(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("NotifyAccess=main"))
         // verify needs ExecStart's binary to exist: point it at the built dmilod (or any executable).
         let exe = DaemonBinary.path ?? "/bin/true"
         let s = try TempSpool()
         let path = s.url("dmilod.service")
-        try unit.replacingOccurrences(of: "/usr/local/bin/dmilod", with: exe).write(
-            to: path, atomically: true, encoding: .utf8)
+        try unit.replacingOccurrences(of: "/usr/local/bin/dmilod", with: exe).write(to: path, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: analyze)
         p.arguments = ["verify", path.path]
@@ -273,19 +247,16 @@ final class InstallTests: XCTestCase {
     func testMakeInstallFilesStagesEverything() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/make") else { throw XCTSkip("make not installed") }
         guard let exe = DaemonBinary.path else { throw XCTSkip("dmilod not built") }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let s = try TempSpool()
         let stage = s.url("stage").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
         p.currentDirectoryURL = repo
         // DESTDIR empty and PREFIX inside the temp folder, so the unit's ExecStart names a file that exists.
-        p.arguments = [
-            "-s", "install-files", "BIN=\((exe as NSString).deletingLastPathComponent)", "BINARIES=dmilod",
-            "PREFIX=\(stage)/usr", "SYSCONFDIR=\(stage)/etc", "UNITDIR=\(stage)/units",
-            "SYSUSERSDIR=\(stage)/sysusers", "TMPFILESDIR=\(stage)/tmpfiles", "MODEL=", "DESTDIR=",
-        ]
+        p.arguments = ["-s", "install-files", "BIN=\((exe as NSString).deletingLastPathComponent)", "BINARIES=dmilod",
+                       "PREFIX=\(stage)/usr", "SYSCONFDIR=\(stage)/etc", "UNITDIR=\(stage)/units",
+                       "SYSUSERSDIR=\(stage)/sysusers", "TMPFILESDIR=\(stage)/tmpfiles", "MODEL=", "DESTDIR="]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -293,11 +264,8 @@ final class InstallTests: XCTestCase {
         let log = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, log)
-        for f in [
-            "usr/bin/dmilod", "units/dmilod.service", "sysusers/dmilo.conf", "tmpfiles/dmilo.conf",
-            "etc/dmilo/dmilod.json",
-            "usr/share/dmilo/manifest.schema.json", "usr/share/doc/dmilo/dmilod.md",
-        ] {
+        for f in ["usr/bin/dmilod", "units/dmilod.service", "sysusers/dmilo.conf", "tmpfiles/dmilo.conf", "etc/dmilo/dmilod.json",
+                  "usr/share/dmilo/manifest.schema.json", "usr/share/doc/dmilo/dmilod.md"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(stage)/\(f)"), f)
         }
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: "\(stage)/usr/bin/dmilod"))
@@ -348,29 +316,24 @@ final class SystemdSnippetTests: XCTestCase {
     /// sysusers creates user+group dmilo; tmpfiles creates the spool with setgid, group-writable incoming/ and tmp/.
     func testSysusersAndTmpfilesCreateTheSpool() throws {
         let tools = ["/usr/bin/systemd-sysusers", "/usr/bin/systemd-tmpfiles"]
-        guard tools.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("systemd tools not installed")
-        }
+        guard tools.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) else { throw XCTSkip("systemd tools not installed") }
         guard getuid() == 0 else { throw XCTSkip("tmpfiles --root needs root to chown") }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let s = try TempSpool()
         let root = s.url("root").path
         try FileManager.default.createDirectory(atPath: "\(root)/etc", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "\(root)/usr/lib/tmpfiles.d", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: "\(root)/etc/passwd", contents: nil)
         FileManager.default.createFile(atPath: "\(root)/etc/group", contents: nil)
-        let (rc1, out1) = try run(
-            tools[0], ["--root=\(root)", repo.appendingPathComponent("Systemd/dmilo.sysusers").path])
+        let (rc1, out1) = try run(tools[0], ["--root=\(root)", repo.appendingPathComponent("Systemd/dmilo.sysusers").path])
         XCTAssertEqual(rc1, 0, out1)
         let passwd = try String(contentsOfFile: "\(root)/etc/passwd", encoding: .utf8)
         let group = try String(contentsOfFile: "\(root)/etc/group", encoding: .utf8)
         XCTAssertTrue(passwd.hasPrefix("dmilo:x:"), passwd)
         XCTAssertTrue(passwd.contains("/usr/sbin/nologin"))
         XCTAssertTrue(group.hasPrefix("dmilo:x:"), group)
-        try FileManager.default.copyItem(
-            at: repo.appendingPathComponent("Systemd/dmilo.tmpfiles"),
-            to: URL(fileURLWithPath: "\(root)/usr/lib/tmpfiles.d/dmilo.conf"))
+        try FileManager.default.copyItem(at: repo.appendingPathComponent("Systemd/dmilo.tmpfiles"),
+                                         to: URL(fileURLWithPath: "\(root)/usr/lib/tmpfiles.d/dmilo.conf"))
         let (rc2, out2) = try run(tools[1], ["--root=\(root)", "--create", "dmilo.conf"])
         XCTAssertEqual(rc2, 0, out2)
         func mode(_ rel: String) -> mode_t {

@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,12 +12,9 @@ final class TempSpool: @unchecked Sendable {
     init() throws {
         root = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("dmilod-test-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(
-            at: root.appendingPathComponent("incoming"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(
-            at: root.appendingPathComponent("calibration"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(
-            at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("incoming"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("calibration"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
     }
 
     /// A spool at an existing folder (e.g. a tmpfs mount); the folder is emptied, not removed, at the end.
@@ -47,17 +43,13 @@ final class TempSpool: @unchecked Sendable {
     func drop(_ name: String, _ data: Data) throws {
         let tmp = url("tmp/.\(name).\(UUID().uuidString)")
         try data.write(to: tmp)
-        guard rename(tmp.path, url("incoming/\(name)").path) == 0 else {
-            throw NSError(domain: "rename", code: Int(errno))
-        }
+        guard rename(tmp.path, url("incoming/\(name)").path) == 0 else { throw NSError(domain: "rename", code: Int(errno)) }
     }
 
     /// Drops a good job: NAME.npy then NAME.json.
     func dropGoodJob(_ name: String, extra: String = "") throws {
         try drop("\(name).npy", TempSpool.npy)
-        try drop(
-            "\(name).json",
-            Data(#"{"version": 1, "measurement": "\#(name).npy", "operator": {"type": "denoise"}\#(extra)}"#.utf8))
+        try drop("\(name).json", Data(#"{"version": 1, "measurement": "\#(name).npy", "operator": {"type": "denoise"}\#(extra)}"#.utf8))
     }
 
     func list(_ dir: String) -> [String] {
@@ -79,16 +71,14 @@ enum DaemonBinary {
     static var path: String? { find(name) }
     static var product: String? { find("dmilod") }
     static var repo: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
     static func find(_ name: String) -> String? {
         var candidates: [URL] = []
         if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
         for b in Bundle.allBundles { candidates.append(b.bundleURL.deletingLastPathComponent()) }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         candidates.append(repo.appendingPathComponent(".build/debug"))
         for dir in candidates {
             let p = dir.appendingPathComponent(name).path
@@ -100,12 +90,7 @@ enum DaemonBinary {
     static func require() throws -> String {
         guard let p = path else {
             // `swift test` builds every product, so a missing binary is a real failure, not a reason to skip.
-            throw NSError(
-                domain: "dmilod", code: 1,
-                userInfo: [
-                    NSLocalizedDescriptionKey:
-                        "dmilod-test binary not found beside the tests (swift build --product dmilod-test)"
-                ])
+            throw NSError(domain: "dmilod", code: 1, userInfo: [NSLocalizedDescriptionKey: "dmilod-test binary not found beside the tests (swift build --product dmilod-test)"])
         }
         return p
     }
@@ -126,8 +111,7 @@ final class DaemonProcess {
         env.removeValue(forKey: "WATCHDOG_PID")
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        stderrURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
-            "dmilod-stderr-\(UUID().uuidString)")
+        stderrURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("dmilod-stderr-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardOutput = FileHandle.nullDevice
@@ -153,10 +137,8 @@ final class DaemonProcess {
     }
 
     /// Runs dmilod to completion (for --once runs).
-    static func run(
-        _ args: [String], timeout: Double = 60, environment: [String: String] = [:],
-        executable: String? = nil
-    ) throws -> (status: Int32?, stderr: String) {
+    static func run(_ args: [String], timeout: Double = 60, environment: [String: String] = [:],
+                    executable: String? = nil) throws -> (status: Int32?, stderr: String) {
         let p = try DaemonProcess(args, environment: environment, executable: executable)
         let s = p.wait(timeout: timeout)
         return (s, p.stderr)
@@ -189,9 +171,7 @@ final class NotifyListener {
             for (i, b) in path.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
         }
         let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard fd >= 0, r == 0 else { throw NSError(domain: "bind", code: Int(errno)) }
         var tv = timeval(tv_sec: 0, tv_usec: 20_000)

@@ -59,9 +59,7 @@ public enum OpProfile {
 
     /// Starts timing `kind` (one line at a kernel's entry: `let timer = OpProfile.begin(.norm); defer { OpProfile.end(timer) }`).
     @inlinable
-    public static func begin(_ kind: OpKind) -> OpTimer {
-        enabled ? beginSlow(kind) : OpTimer(kind: -1, start: 0, overhead: 0)
-    }
+    public static func begin(_ kind: OpKind) -> OpTimer { enabled ? beginSlow(kind) : OpTimer(kind: -1, start: 0, overhead: 0) }
 
     /// Ends a timer from `begin`.
     @inlinable

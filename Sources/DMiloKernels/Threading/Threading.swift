@@ -5,7 +5,6 @@
 // over the same pool instead (see ParallelGEMM.swift).
 
 import COpenBLAS
-
 #if canImport(Glibc)
 import Glibc
 #endif
