@@ -81,7 +81,8 @@ clean:
 	rm -rf .build .build-static dist $(STAMP)
 
 # Formatting with the toolchain's swift-format and the repository's .swift-format (4 spaces, 120 columns).
-# `fmt` rewrites the Swift sources in place; `fmt-check` fails if any would change or a lint rule fires.
+# `fmt` rewrites the Swift sources in place; `fmt-check` fails if any would change or a lint rule fires (not part of
+# `make test` yet: see README "Development").
 FMT_PATHS := Package.swift Sources Tests Quantization
 fmt:
 	$(SWIFT) format format --in-place --recursive --parallel $(FMT_PATHS)
