@@ -46,9 +46,8 @@ public final class LoadedModel: @unchecked Sendable {
         return loaded
     }
 
-    /// Precision of the convolutions (`f32`, `bf16`, `int8`) and the kernels the CPU dispatch chose, for metrics.json.
+    /// Precision of the pool's convolutions (`f32`, `bf16`, `int8`).
     public var compute: String { pool.prototype.computePrecision.rawValue }
-    public var kernels: String { CPUFeatures.summary }
 
     static func weightKind(_ counts: [String: Int]) -> String {
         if counts.keys.contains(where: { $0.contains("q8") }) { return "q8_0" }
