@@ -20,20 +20,27 @@ final class BenchMemoryTests: XCTestCase {
         throw XCTSkip("dmilo binary not found beside the tests")
     }
 
-    func testChildProcessPeakRSSForTwoStepCounts() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("bench-memory-test-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: work) }
+    /// Runs the built `dmilo` with `args`; returns its exit status and standard output.
+    static func runDmilo(_ args: [String]) throws -> (status: Int32, stdout: String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try Self.dmiloBinary())
-        p.arguments = ["bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
-                       "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-                       "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path]
+        p.executableURL = URL(fileURLWithPath: try dmiloBinary())
+        p.arguments = args
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        return (p.terminationStatus, text)
+    }
+
+    func testChildProcessPeakRSSForTwoStepCounts() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("bench-memory-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let (status, text) = try Self.runDmilo(
+            ["bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
+             "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
+             "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path])
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("whole child process (wait4 ru_maxrss"), text)
 
         let lines = text.split(separator: "\n")

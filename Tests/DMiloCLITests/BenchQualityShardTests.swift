@@ -7,15 +7,8 @@ import XCTest
 
 final class BenchQualityShardTests: XCTestCase {
     func run(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try BenchMemoryTests.dmiloBinary())
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "\(args): \(text)")
+        let (status, text) = try BenchMemoryTests.runDmilo(args)
+        XCTAssertEqual(status, 0, "\(args): \(text)")
         return text
     }
 

@@ -10,18 +10,12 @@ final class BenchThroughputTests: XCTestCase {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("bench-throughput-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         let repo = BenchMemoryTests.repo
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try BenchMemoryTests.dmiloBinary())
-        p.arguments = ["bench", "throughput", "--model", repo.appendingPathComponent("Models/fashion-mnist-32").path,
-                       "--image", repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-                       "--solver", #"{"method":"dmilo","steps":1,"outer":1,"inner":1,"lr_x":1.0}"#,
-                       "--jobs", "1,2", "--threads", "1,0", "--count", "2", "--work", work.path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try BenchMemoryTests.runDmilo(
+            ["bench", "throughput", "--model", repo.appendingPathComponent("Models/fashion-mnist-32").path,
+             "--image", repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
+             "--solver", #"{"method":"dmilo","steps":1,"outer":1,"inner":1,"lr_x":1.0}"#,
+             "--jobs", "1,2", "--threads", "1,0", "--count", "2", "--work", work.path])
+        XCTAssertEqual(status, 0, text)
 
         let lines = text.split(separator: "\n")
         XCTAssertEqual(lines.first, "| jobs | threads | jobs/min (median) | s per job | runs (s) |")

@@ -91,9 +91,7 @@ final class HardeningTests: XCTestCase {
         try s.dropGoodJob("nan")
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "nan:1"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let e = try XCTUnwrap(s.errorJSON("nan"))
-        XCTAssertEqual(e["error"] as? String, "result.nonfinite")
-        XCTAssertTrue((e["message"] as? String ?? "").contains("NaN"), "\(e)")
+        try assertFailed(s, "nan", code: "result.nonfinite", messageContains: "NaN")
     }
 
     // Item 9: a non-UTF-8 manifest name is failed with a code (not left forever); a manifest written in place is
@@ -163,9 +161,7 @@ final class HardeningTests: XCTestCase {
         try s.drop("hl.json", Data(#"{"version": 1, "measurement": "hl.npy", "operator": {"type": "denoise"}}"#.utf8))
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "sleep:1"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let e = try XCTUnwrap(s.errorJSON("hl"))
-        XCTAssertEqual(e["error"] as? String, "file.unreadable")
-        XCTAssertTrue((e["message"] as? String ?? "").contains("hard link"), "\(e)")
+        try assertFailed(s, "hl", code: "file.unreadable", messageContains: "hard link")
     }
 
     // Item 4 (injected): while writes fail with ENOSPC the jobs stay queued, one log line per state change, the
@@ -310,9 +306,7 @@ final class HardeningTests: XCTestCase {
         try job("nan", #", "solver": {"method": "dmilo", "steps": 2, "outer": 1, "inner": 1}"#)
         let r2 = try DaemonProcess.run(["--spool", s.path, "--model", nanModel.path, "--once", "--threads", "1"], timeout: 300, executable: product)
         XCTAssertEqual(r2.status, 0, r2.stderr)
-        let e = try XCTUnwrap(s.errorJSON("nan"), r2.stderr)
-        XCTAssertEqual(e["error"] as? String, "result.nonfinite")
-        XCTAssertTrue((e["message"] as? String ?? "").contains("NaN"), "\(e)")
+        try assertFailed(s, "nan", code: "result.nonfinite", messageContains: "NaN", context: r2.stderr)
         XCTAssertEqual(s.errorJSON("bigpng")?["error"] as? String, "image.too_large", "\(String(describing: s.errorJSON("bigpng")))")
     }
 
@@ -355,5 +349,13 @@ final class HardeningTests: XCTestCase {
         for x in data { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
         let adler = (b << 16) | a
         return [0x78, 0xDA] + deflate + [UInt8(adler >> 24), UInt8(adler >> 16 & 0xff), UInt8(adler >> 8 & 0xff), UInt8(adler & 0xff)]
+    }
+
+    /// Job `name` is in failed/ with `code` in its error.json and a message containing `text`.
+    func assertFailed(_ s: TempSpool, _ name: String, code: String, messageContains text: String, context: String = "",
+                      file: StaticString = #filePath, line: UInt = #line) throws {
+        let e = try XCTUnwrap(s.errorJSON(name), context, file: file, line: line)
+        XCTAssertEqual(e["error"] as? String, code, file: file, line: line)
+        XCTAssertTrue((e["message"] as? String ?? "").contains(text), "\(e)", file: file, line: line)
     }
 }
