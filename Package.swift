@@ -72,7 +72,7 @@ let package = Package(
                                "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .executableTarget(name: "dmilo",
-                          dependencies: ["DMiloBench", "DMiloJobs", "DMiloSolvers", "DMiloModel", "DMiloImage",
+                          dependencies: ["DMiloBench", "DMiloJobs", "DMiloSpool", "DMiloSolvers", "DMiloModel", "DMiloImage",
                                          "DMiloFormats", "DMiloKernels", "DMiloVersion",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),

@@ -21,7 +21,7 @@ public enum ErrorCodes {
         ("model.unknown", "the manifest's `model` names no configured model"),
         ("result.nonfinite", "the reconstruction or its residual is NaN or infinite (e.g. `noise_sigma: 1e308`, measurements near the float range, a model with NaN weights)"),
         ("output.unwritable", "the results could not be written for a reason other than a full disk (a full disk leaves the job queued instead)"),
-        ("job.cancelled", "a client cancelled the job (`cancel/NAME`)"),
+        ("job.cancelled", "a client cancelled the job (`cancel/NAME`), or deleted its folder in `work/` while it ran (then the inputs are gone)"),
         ("job.crashed", "the job's worker process died (crash, out-of-memory kill, watchdog) `attempts` times in a row"),
         ("internal.error", "a bug: an error without a documented code (its message says which)"),
     ]

@@ -27,6 +27,8 @@ public struct JobError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let memoryBudget = "memory.budget"
     /// The daemon died (crash, OOM kill, watchdog) while running the job `attempts` times in a row.
     public static let jobCrashed = "job.crashed"
+    /// A client cancelled the job (`cancel/NAME`), or deleted its `work/` folder while it ran.
+    public static let jobCancelled = "job.cancelled"
     /// The runner failed with an error that is not a `JobError` (a bug, not bad input).
     public static let internalError = "internal.error"
 

@@ -85,9 +85,19 @@ public struct JobOutcome: Sendable {
 /// The runner's line back to the daemon while a job runs: progress (feeds systemd `STATUS=` and the watchdog,
 /// so call it at least every few seconds, e.g. per DDIM step or solver iteration) and cancellation.
 public final class JobControl: @unchecked Sendable {
-    private let lock = NSLock()
+    let lock = NSLock()
     private var cancelled = false
     private let onProgress: @Sendable (Double, String) -> Void
+    /// Where ``report(_:)`` writes the job's progress.json (set by the daemon; nil: not written, as in `dmilo reconstruct`).
+    var progressPath: String?
+    /// Time of the last ``report(_:)`` that went out (it sends at most one a second).
+    var lastReport = 0.0
+
+    /// The progress.json path for ``report(_:)``.
+    public var progressFile: String? {
+        get { lock.withLock { progressPath } }
+        set { lock.withLock { progressPath = newValue } }
+    }
 
     /// `onProgress(fraction in [0,1], note)` is called synchronously from the runner's thread.
     public init(onProgress: @escaping @Sendable (Double, String) -> Void = { _, _ in }) {

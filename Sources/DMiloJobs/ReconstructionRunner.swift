@@ -126,18 +126,15 @@ public struct ReconstructionRunner: JobRunner {
                                        budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
         p.layerSpan = plan.layerSpan
 
-        let problem = InverseProblem(model: net, schedule: model.schedule, op: op, y: meas.y, noiseSigma: m.noiseSigma)
-        var lastBeat = Date.distantPast
-        let result = try Solvers.run(p, problem: problem, makeReplica: { [net] in net.replica() }, progress: { pr in
-            let now = Date()
-            if now.timeIntervalSince(lastBeat) > 0.5 {
-                lastBeat = now
-                let frac = pr.budget > 0 && pr.budget < Int.max ? Double(pr.unetEvaluations) / Double(pr.budget) : 0
-                control.progress(frac, "\(pr.method.rawValue) \(pr.iteration)/\(pr.iterations) \(pr.stage)")
-            }
-            return !control.isCancelled
-        }, observer: observer)
+        // Progress and cancellation ride on the solver's evaluation counter (every method counts there).
+        let monitor = JobProgressMonitor(control: control, method: p.method.rawValue,
+                                         budget: p.budget == Int.max ? nil : p.budget, started: start)
+        let problem = InverseProblem(model: net, schedule: model.schedule, op: op, y: meas.y, noiseSigma: m.noiseSigma,
+                                     monitor: monitor)
+        let result = try Solvers.run(p, problem: problem, makeReplica: { [net] in net.replica() },
+                                     progress: monitor.update, observer: observer)
         if result.stoppedBy == .cancelled { throw JobCancelled() }
+        monitor.stage("writing results", residual: result.residualHistory.last)
 
         // Results.
         let x = result.x

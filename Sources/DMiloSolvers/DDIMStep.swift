@@ -116,7 +116,7 @@ struct DDIMSpan {
 
     func forward(_ x: Tensor, model: any NoisePredictor, counter: EvaluationCounter) throws -> Tensor {
         var z = x
-        for s in steps { z = try s.apply(z, model: model, keep: false).0; counter.add(1) }
+        for s in steps { z = try s.apply(z, model: model, keep: false).0; try counter.add(1) }
         return z
     }
 
@@ -128,7 +128,7 @@ struct DDIMSpan {
         var saved: [DDIMStep.Saved] = []
         for (k, s) in steps.enumerated() {
             let (out, sv) = try s.apply(z, model: replicas[k], keep: true)
-            z = out; saved.append(sv!); counter.add(1)
+            z = out; saved.append(sv!); try counter.add(1)
         }
         return (z, saved)
     }

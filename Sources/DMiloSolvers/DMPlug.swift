@@ -9,7 +9,7 @@ enum DMPlugSolver {
     /// `inner` is the number of Adam iterations (the official 5,000 does not fit a CPU budget).
     static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
                       progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
-        let counter = EvaluationCounter(budget: p.budget)
+        let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: "dmplug")
         let grid = DDIMGrid.dmplug(steps: p.steps, trainSteps: problem.schedule.trainSteps)
         let sampler = DDIMSpan(steps: DDIMStep.chain(grid: grid, trainSteps: problem.schedule.trainSteps, schedule: problem.schedule))
@@ -40,7 +40,8 @@ enum DMPlugSolver {
             }
             if it % 5 == 0, !progress(SolverProgress(method: .dmplug, stage: "iteration \(it + 1)/\(p.inner)",
                                                      iteration: it + 1, iterations: p.inner,
-                                                     unetEvaluations: counter.count, budget: p.budget)) {
+                                                     unetEvaluations: counter.count, budget: p.budget,
+                                                     inner: it + 1, residual: history.last)) {
                 stop = .cancelled; break
             }
         }

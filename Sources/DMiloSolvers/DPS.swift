@@ -11,7 +11,7 @@ enum DPSSolver {
     static func solve(_ p: SolverParameters, problem: InverseProblem, model: any NoisePredictor,
                       progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
         let trainSteps = problem.schedule.trainSteps
-        let counter = EvaluationCounter(budget: p.budget)
+        let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         // The sampling grid is fixed up front, so the budget shortens the grid rather than stopping it midway.
         let steps = min(p.dpsSteps, counter.remaining)
         guard steps >= 1 else { throw SolverError(code: "budget.exceeded", message: "dps needs at least 1 UNet evaluation") }
@@ -29,7 +29,7 @@ enum DPSSolver {
             let abarT = problem.schedule.alphaBar(t), abarP = problem.schedule.alphaBar(t - delta)
             let aT = Float(abarT.squareRoot()), sT = Float((1 - abarT).squareRoot())
             let (out, tape) = try model.forwardForVJP(x.copy().reshape(shape4), timestep: Float(t))
-            counter.add(1)
+            try counter.add(1)
             let x0 = Tensor(shape: x.shape, zeroed: false)
             for i in 0..<x.count { x0[i] = (x[i] - sT * out[i]) / aT }
             // ∇_x ‖A(x̂0) − y‖ = (1/a_t)·g + J_εᵀ(−(s_t/a_t)·g),  g = J_Aᵀ r/‖r‖
@@ -60,7 +60,8 @@ enum DPSSolver {
                 observer?(x0c, counter.count)
             }
             if k % 5 == 0, !progress(SolverProgress(method: .dps, stage: "step \(k + 1)/\(steps)", iteration: k + 1,
-                                                    iterations: steps, unetEvaluations: counter.count, budget: p.budget)) {
+                                                    iterations: steps, unetEvaluations: counter.count, budget: p.budget,
+                                                    inner: k + 1, residual: history.last)) {
                 stop = .cancelled; break
             }
         }

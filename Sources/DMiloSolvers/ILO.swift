@@ -38,7 +38,7 @@ final class ILOState {
     /// with a fresh Adam (groups ν: lrNu, z: lrZ), warm-started from the current z = L[idx] and ν[idx].
     /// Returns false when the budget or a cancellation stopped it early.
     func sweep(target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
-               reserve: Int, progress: (String) -> Bool) throws -> Bool {
+               reserve: Int, progress: (_ note: String, _ inner: Int) -> Bool) throws -> Bool {
         var target = y
         for idx in stride(from: layers.count - 1, through: 0, by: -1) {
             let useOperator = idx == layers.count - 1
@@ -67,7 +67,7 @@ final class ILOState {
                 let l1 = Float(params.lambda) / n               // ∇ λ·mean|ν| (sign, 0 at 0 like torch)
                 for i in 0..<v.count { gv[i] += v[i] > 0 ? l1 : (v[i] < 0 ? -l1 : 0) }
                 adam.update(gradients: [gv, gz])
-                if it % 10 == 0, !progress("layer \(idx + 1)/\(layers.count) step \(it + 1)/\(params.inner)") {
+                if it % 10 == 0, !progress("layer \(idx + 1)/\(layers.count) step \(it + 1)/\(params.inner)", it + 1) {
                     latents[idx] = z; nu[idx] = v; return false
                 }
             }
@@ -95,12 +95,13 @@ final class ILOState {
     /// One outer iteration's projection, shared by DMILO (target y) and DMILO-PGD (target A(X)): the backward sweep,
     /// the forward re-simulation, and the stop decision (cancelled, budget spent, or the discrepancy principle met).
     func project(target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
-                 counter: EvaluationCounter, progress: ProgressHandler) throws -> (x: Tensor, stop: StopReason?) {
+                 counter: EvaluationCounter, residual: Double?, progress: ProgressHandler) throws -> (x: Tensor, stop: StopReason?) {
         var cancelled = false
         let finished = try sweep(target: target, problem: problem, params: p, counter: counter,
-                                 reserve: resimulationCost) { note in
+                                 reserve: resimulationCost) { note, inner in
             let go = progress(SolverProgress(method: p.method, stage: note, iteration: t, iterations: p.outer,
-                                             unetEvaluations: counter.count, budget: p.budget))
+                                             unetEvaluations: counter.count, budget: p.budget, inner: inner,
+                                             residual: residual))
             if !go { cancelled = true }
             return go
         }
@@ -123,7 +124,7 @@ final class ILOState {
         for t in 1...max(p.outer, 1) {
             let goal = try target(&x, t)
             let step = try project(target: goal, iteration: t, problem: problem, params: p, counter: counter,
-                                   progress: progress)
+                                   residual: history.last, progress: progress)
             x = step.x
             done = t
             history.append(problem.relativeResidual(x))
@@ -138,7 +139,7 @@ final class ILOState {
     /// forward re-simulation: 2N evaluations), and the layer state with its seeded latents.
     static func begin(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
                       method: String) throws -> (ILOState, EvaluationCounter) {
-        let counter = EvaluationCounter(budget: p.budget)
+        let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: method)
         return (try ILOState(problem: problem, params: p, replicas: replicas, counter: counter), counter)
     }

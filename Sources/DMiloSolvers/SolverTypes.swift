@@ -70,13 +70,17 @@ public struct InverseProblem {
     public var op: any MeasurementOperator
     public var y: Tensor
     public var noiseSigma: Double
+    /// Sees every UNet evaluation the solver counts (progress reports, cancellation); nil = nobody watches.
+    public var monitor: (any EvaluationMonitor)?
 
-    public init(model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double) {
+    public init(model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double,
+                monitor: (any EvaluationMonitor)? = nil) {
         self.model = model
         self.schedule = schedule
         self.op = op
         self.y = y
         self.noiseSigma = noiseSigma
+        self.monitor = monitor
     }
 
     /// ‖y − A(x)‖
@@ -113,6 +117,11 @@ public struct SolverProgress: Sendable {
     public var iterations: Int
     public var unetEvaluations: Int
     public var budget: Int
+    /// Inner iteration (1-based) within the outer one: ILO's Adam step of the current layer; DMPlug's and DPS's
+    /// iteration is their only loop, so it is `iteration` again.
+    public var inner = 0
+    /// The latest ‖y − A(x)‖/‖y‖ the solver computed (nil before the first); never computed just to report it.
+    public var residual: Double? = nil
 }
 
 public typealias ProgressHandler = (SolverProgress) -> Bool
@@ -137,12 +146,27 @@ public struct SolverError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// Counts UNet forward passes and enforces the budget.
+/// Watches a running solver from outside. Every method counts its UNet evaluations through ``EvaluationCounter``,
+/// so the counter is the one place where a job's progress is seen and where it can be stopped mid-iteration.
+public protocol EvaluationMonitor: AnyObject {
+    /// Called after each counted evaluation with the running total. Runs once per UNet evaluation, so it must be
+    /// cheap (no file-system access per call). Throwing stops the solver: the error leaves `Solvers.run` as is.
+    func evaluated(total: Int, budget: Int) throws
+}
+
+/// Counts UNet forward passes and enforces the budget; reports each count to the problem's monitor.
 final class EvaluationCounter {
     let budget: Int
     private(set) var count = 0
-    init(budget: Int) { self.budget = budget }
-    func add(_ n: Int) { count += n }
+    private let monitor: (any EvaluationMonitor)?
+    init(budget: Int, monitor: (any EvaluationMonitor)? = nil) {
+        self.budget = budget
+        self.monitor = monitor
+    }
+    func add(_ n: Int) throws {
+        count += n
+        try monitor?.evaluated(total: count, budget: budget)
+    }
     /// True when `n` more evaluations fit.
     func allows(_ n: Int) -> Bool { count + n <= budget }
     /// Evaluations left.

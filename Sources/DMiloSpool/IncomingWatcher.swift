@@ -3,17 +3,21 @@ import Foundation
 import Glibc
 #endif
 
-/// inotify on `incoming/` (IN_CLOSE_WRITE | IN_MOVED_TO): wakes the daemon when a client finishes a file or
-/// renames one in. Events are lossy (queue overflow, restarts), so the daemon also rescans periodically.
+/// inotify on spool folders (IN_CLOSE_WRITE | IN_MOVED_TO): wakes the daemon when a client finishes a file or
+/// renames one into `incoming/` or `cancel/`, and `dmilo wait` when a result is renamed into `done/` or `failed/`.
+/// Events are lossy (queue overflow, restarts), so the daemon also rescans periodically.
 final class IncomingWatcher: @unchecked Sendable {
     private let fd: Int32
 
     /// nil if inotify is unavailable (the daemon then relies on rescans).
-    init?(directory: String) {
+    convenience init?(directory: String) { self.init(directories: [directory]) }
+
+    /// One descriptor watching every folder in `directories`; nil if any of them cannot be watched.
+    init?(directories: [String]) {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
-        if inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) < 0 {
-            close(fd)
+        // Returning nil after `fd` is set runs deinit, which closes it.
+        for directory in directories where inotify_add_watch(fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO)) < 0 {
             return nil
         }
     }

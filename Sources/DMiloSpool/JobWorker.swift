@@ -67,6 +67,7 @@ public enum JobWorker {
             let clean = note.map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }
             send("P\t\(fraction)\t\(String(clean))")
         })
+        control.progressFile = Spool.progressFile(jobDirectory: jobDirectory, manifestFile: manifestFile)
         watchParent()
         signal(SIGTERM, SIG_IGN)
         let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())

@@ -23,6 +23,8 @@ public final class Spool: @unchecked Sendable {
     public var failed: String { root.appendingPathComponent("failed").path }
     public var tmp: String { root.appendingPathComponent("tmp").path }
     public var calibration: String { root.appendingPathComponent("calibration").path }
+    /// `cancel/NAME`: a client's request to cancel job NAME (see CancelRequests.swift).
+    public var cancel: String { root.appendingPathComponent("cancel").path }
 
     public init(root: URL) { self.root = root }
 
@@ -31,7 +33,7 @@ public final class Spool: @unchecked Sendable {
         guard FileOps.isDirectory(root.path) else {
             throw SpoolError("spool \(root.path) is not a directory")
         }
-        for dir in [incoming, work, done, failed, tmp] {
+        for dir in [incoming, work, done, failed, tmp, cancel] {
             if !FileOps.isDirectory(dir) {
                 if mkdir(dir, 0o2775) != 0 && errno != EEXIST {
                     throw SpoolError("cannot create \(dir): \(FileOps.errnoText())")
@@ -281,6 +283,7 @@ public final class Spool: @unchecked Sendable {
         let parentName = isFailure ? "failed" : "done"
         let parent = isFailure ? failed : done
         let output = "\(parent)/.tmp-\(job.dirName)"
+        discardProgress(job)
         if FileOps.readSmall("\(job.path)/.final") != parentName {
             try FileOps.writeAtomically(Data(parentName.utf8), to: "\(job.path)/.final")
         }
@@ -315,7 +318,9 @@ public final class Spool: @unchecked Sendable {
     }
 
     private func removeWorkFolder(_ job: WorkJob) {
-        for f in [".final", ".published", ".attempts", ".manifest", ".invalid-name"] { unlink("\(job.path)/\(f)") }
+        for f in [".final", ".published", ".attempts", ".manifest", ".invalid-name", JobControl.progressTempName] {
+            unlink("\(job.path)/\(f)")
+        }
         unlink("\(job.path)/.lock")
         if rmdir(job.path) == 0 { FileOps.fsyncPath(work) }
         close(job.lockFD)
@@ -346,6 +351,7 @@ public final class Spool: @unchecked Sendable {
     /// would collide; the job then stays in `work/` (unlocked) and is picked up as an orphan later.
     public func requeue(_ job: WorkJob, attempts: Int) -> Bool {
         if let out = Optional("\(done)/.tmp-\(job.dirName)"), FileOps.lexists(out) { FileOps.removeTree(out) }
+        discardProgress(job)
         let files = job.files.filter { $0 != job.manifestFile }
         if FileOps.lexists("\(incoming)/\(job.manifestFile)") || files.contains(where: { FileOps.lexists("\(incoming)/\($0)") }) {
             return false

@@ -20,8 +20,14 @@ public final class SpoolDaemon: @unchecked Sendable {
     private var queueLength = 0
     private var doneCount = 0
     private var failedCount = 0
-    /// Running jobs: worker index → (job name, fraction, note, time of last progress, control).
-    private var running: [Int: (name: String, fraction: Double, note: String, last: Double, control: JobControl)] = [:]
+    /// Running jobs: worker index → (job name, fraction, note, time of last progress, control, the job, why it is being
+    /// cancelled by a client or by its folder's deletion; nil = not, or a graceful stop).
+    private var running: [Int: (name: String, fraction: Double, note: String, last: Double, control: JobControl,
+                                job: Spool.WorkJob, cancel: CancelCause?)] = [:]
+    private enum CancelCause { case client, vanished }
+    /// A cancel request naming no queued or running job is removed after this many seconds (it may have been made
+    /// just before the job's manifest arrived, or while the job moved from `incoming/` to `work/`).
+    static let unmatchedCancelSeconds = 60.0
     /// First time a manifest with missing files was seen (for `missing_file_grace_seconds`).
     private var firstSeenMissing: [String: Double] = [:]
     private var lastProgressStatus = 0.0
@@ -89,7 +95,7 @@ public final class SpoolDaemon: @unchecked Sendable {
 
     /// Runs until ``requestStop()`` (or, with `once`, until nothing is left). Blocks the calling thread.
     public func run() {
-        let watcher = IncomingWatcher(directory: spool.incoming)
+        let watcher = IncomingWatcher(directories: [spool.incoming, spool.cancel])
         if watcher == nil { logger.warning("inotify unavailable; relying on periodic rescans") }
         metrics.write()
         let workers = max(1, config.jobs)
@@ -114,6 +120,7 @@ public final class SpoolDaemon: @unchecked Sendable {
                 if event { wakeups += 1 }
                 state.broadcast()
                 state.unlock()
+                serveCancelRequests()
             }
         }
         watchThread.start()
@@ -268,8 +275,9 @@ public final class SpoolDaemon: @unchecked Sendable {
         let control = JobControl(onProgress: { [weak self] fraction, note in
             self?.progress(worker: worker, fraction: fraction, note: note)
         })
+        control.progressFile = spool.progressFile(for: job)
         state.withLock {
-            running[worker] = (job.name, 0, "starting", Date().timeIntervalSince1970, control)
+            running[worker] = (job.name, 0, "starting", Date().timeIntervalSince1970, control, job, nil)
             if stopping { control.cancel() }
         }
         updateStatus()
@@ -289,6 +297,8 @@ public final class SpoolDaemon: @unchecked Sendable {
                 throw JobError.manifest("\(job.manifestFile): job name `\(job.name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
             }
             let manifest = try Manifest.parse(data, file: job.manifestFile)
+            // Cancelled while queued (or while the daemon was down): never started.
+            if spool.isCancelRequested(job.name) { throw Spool.cancelledError(job, running: false) }
             claimed = ClaimedJob(name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
                                  calibrationDirectory: URL(fileURLWithPath: spool.calibration),
                                  settings: cfg.jobSettings(for: manifest))
@@ -314,8 +324,12 @@ public final class SpoolDaemon: @unchecked Sendable {
         }
         if !cfg.isolateJobs && cfg.jobs == 1 { MetricsFile.resetPeakRSS() }
         func peak() -> Int { IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes() }
+        func cancelCause() -> CancelCause? {
+            state.withLock { running[worker]?.cancel } ?? (spool.isVanished(job) ? .vanished : nil)
+        }
         do {
             let outcome = try runner.run(job: claimed, outputDirectory: URL(fileURLWithPath: output), control: control)
+            if spool.isVanished(job) { throw JobCancelled() }  // deleted after its last evaluation: no inputs to publish
             let final = try spool.publish(job, failed: false)
             let seconds = Date().timeIntervalSince(started)
             metrics.record(status: "done", duration: seconds, peakRSS: peak())
@@ -323,10 +337,19 @@ public final class SpoolDaemon: @unchecked Sendable {
             diskOK()
             log.info("job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
                      metadata: ["UNET_EVALS": "\(outcome.unetEvaluations)"])
+            if cancelCause() == .client {
+                spool.removeCancelRequest(job.name)
+                log.notice("the job finished before its cancel request could stop it; request removed")
+            }
         } catch is JobCancelled {
             FileOps.removeTree(output)
-            // Interrupted by us, not a crash: the attempt does not count.
-            putBack(job, attempts: previous, log: log, why: "graceful stop")
+            switch cancelCause() {
+            case .client?, .vanished?:
+                finishFailed(job, error: Spool.cancelledError(job, running: true), log: log, started: started)
+            case nil:
+                // Interrupted by us, not a crash: the attempt does not count.
+                putBack(job, attempts: previous, log: log, why: "graceful stop")
+            }
         } catch let e as IsolatedRunner.WorkerDied {
             _ = peak()
             FileOps.removeTree(output)
@@ -341,6 +364,9 @@ public final class SpoolDaemon: @unchecked Sendable {
             _ = peak()
             FileOps.removeTree(output)
             finishFailed(job, error: JobError(e), log: log, started: started)
+        } catch let e as SpoolError where spool.isVanished(job) {
+            FileOps.removeTree(output)
+            finishFailed(job, error: JobError(code: JobError.jobCancelled, message: "\(e)"), log: log, started: started)
         } catch let e as SpoolError {
             log.error("cannot publish results: \(e); job stays in work/")
             if ResultChecks.isDiskFull(e.description) { diskFull(e.description) }
@@ -365,9 +391,14 @@ public final class SpoolDaemon: @unchecked Sendable {
     }
 
     private func finishFailed(_ job: Spool.WorkJob, error: JobError, log: Logger, started: Date) {
-        let published = ErrorCodes.publishable(error)
+        // A job folder deleted under us ends as cancelled (see Spool.failVanished), whatever else went wrong.
+        let vanished = spool.isVanished(job)
+        let published = vanished ? JobError(code: JobError.jobCancelled, message: "work/\(job.dirName) was deleted while the job ran")
+                                 : ErrorCodes.publishable(error)
+        // The client's cancel request is served by this failure (cancelled) or moot (failed anyway).
+        defer { if published.code == JobError.jobCancelled { spool.removeCancelRequest(job.name) } }
         do {
-            let final = try spool.fail(job, error: published)
+            let final = try vanished ? spool.failVanished(job) : spool.fail(job, error: published)
             metrics.record(status: "failed", duration: Date().timeIntervalSince(started), peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes())
             state.withLock { failedCount += 1 }
             diskOK()
@@ -379,6 +410,68 @@ public final class SpoolDaemon: @unchecked Sendable {
             if ResultChecks.isDiskFull("\(error)") { diskFull("\(error)") }
             spool.release(job)
         }
+    }
+
+    // MARK: cancel requests
+
+    /// Serves `cancel/` (called from the watcher loop, at most every 0.5 s and on inotify events): a running job is
+    /// flagged (its runner stops at the next UNet evaluation), a queued one is claimed and failed at once, a request
+    /// naming no such job is removed after ``unmatchedCancelSeconds``. Also notices running jobs whose `work/` folder
+    /// was deleted and stops them the same way.
+    private func serveCancelRequests() {
+        for name in spool.removeInvalidCancelFiles() {
+            logger.notice("removed cancel/\(name): not a valid job name")
+        }
+        let requests = spool.cancelRequests()
+        let names = Set(requests.map(\.name))
+        var matched = Set<String>()
+        let toStop: [(JobControl, String, CancelCause)] = state.withLock {
+            var out: [(JobControl, String, CancelCause)] = []
+            for (worker, r) in running {
+                if names.contains(r.name) { matched.insert(r.name) }
+                guard r.cancel == nil else { continue }
+                let cause: CancelCause? = names.contains(r.name) ? .client : (spool.isVanished(r.job) ? .vanished : nil)
+                if let cause {
+                    running[worker]?.cancel = cause
+                    out.append((r.control, r.name, cause))
+                }
+            }
+            return out
+        }
+        for (control, name, cause) in toStop {
+            logger.notice(cause == .client ? "cancel requested: stopping the running job"
+                                           : "the job's folder in work/ was deleted: stopping the job",
+                          metadata: ["JOB": "\(name)"])
+            control.cancel()
+        }
+        for r in requests where !matched.contains(r.name) {
+            if cancelQueued(r.name) { continue }
+            if spool.workFolder(ofJob: r.name) != nil { continue }  // claimed just now, or run by another daemon
+            if r.age > Self.unmatchedCancelSeconds {
+                spool.removeCancelRequest(r.name)
+                logger.notice("removed cancel/\(r.name): no job of that name was queued or running for \(Int(Self.unmatchedCancelSeconds)) s")
+            }
+        }
+    }
+
+    /// Claims the queued job `name` (if its manifest is in `incoming/`) and fails it as cancelled, inputs kept.
+    private func cancelQueued(_ name: String) -> Bool {
+        let manifestFile = "\(name).json"
+        let path = "\(spool.incoming)/\(manifestFile)"
+        let maxBytes = state.withLock { config.maxManifestKB << 10 }
+        let job: Spool.WorkJob? = claimLock.withLock {
+            guard FileOps.lexists(path) else { return nil }
+            // The manifest tells the claim which data files move with it (a broken one: best effort, as for any job).
+            let manifest = (try? SafeFile.read(path, display: manifestFile, field: nil, maxBytes: maxBytes))
+                .flatMap { try? Manifest.parse($0, file: manifestFile) }
+            return spool.claim(Spool.Candidate(manifestFile: manifestFile, name: name, manifest: manifest, error: nil,
+                                               missing: [], mtime: 0))
+        }
+        guard let job else { return false }
+        var log = logger
+        log[metadataKey: "JOB"] = "\(name)"
+        finishFailed(job, error: Spool.cancelledError(job, running: false), log: log, started: Date())
+        return true
     }
 
     // MARK: disk full

@@ -20,6 +20,10 @@ struct DMiloCommand: AsyncParsableCommand {
             ReconstructCommand.self,
             SimulateCommand.self,
             SampleCommand.self,
+            SubmitCommand.self,
+            WaitCommand.self,
+            StatusCommand.self,
+            CancelCommand.self,
         ]
     )
 

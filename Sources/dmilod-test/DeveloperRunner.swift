@@ -6,7 +6,8 @@ import Foundation
 /// Test-only runner behind `dmilod-test --test-runner`, so the daemon's protocol can be exercised without a model.
 ///
 /// - `sleep:MS`: reads every file the job names (safe open), rejects a `.npy` measurement without the NPY magic
-///   (`file.unreadable`), sleeps MS milliseconds in 10 ms slices reporting progress and honouring cancellation,
+///   (`file.unreadable`), sleeps MS milliseconds in 10 ms slices reporting progress (one slice = one "UNet
+///   evaluation" in progress.json) and honouring cancellation,
 ///   then writes `result.txt` (job name, pid, method) and a small `metrics.json`.
 /// - `crash:MS`: like `sleep`, then kills the process with SIGKILL (for crash-recovery tests).
 /// - `stall:MS`: sleeps MS milliseconds in one piece without reporting progress (a hung solver, for watchdog tests).
@@ -48,10 +49,15 @@ struct DeveloperRunner: JobRunner {
         }
         if mode == .stall { usleep(useconds_t(milliseconds * 1000)) }
         let slices = mode == .stall ? 0 : max(1, milliseconds / 10)
+        let started = Date()
         for i in 0..<slices {
             try control.checkCancelled()
             usleep(useconds_t(milliseconds * 1000 / slices))
             control.progress(Double(i + 1) / Double(slices), "slice \(i + 1)/\(slices)")
+            // One slice stands for one UNet evaluation, so progress.json looks like a real job's.
+            control.report(JobProgress(method: job.settings.solver.method ?? "dmilo-pgd", stage: "slice \(i + 1)/\(slices)",
+                                       outer: 1, inner: i + 1, unetEvaluations: i + 1, budget: slices,
+                                       elapsedSeconds: Date().timeIntervalSince(started)))
         }
         if mode == .crash { kill(getpid(), SIGKILL) }
         if mode == .abort && job.name.hasPrefix("abort") { abort() }
