@@ -85,7 +85,7 @@ extension JobControl {
     /// No fsync: progress is ephemeral, only its atomicity matters (a reader never sees half a file). A failed write
     /// (e.g. the job's folder was deleted) is ignored: progress must never fail a job.
     static func write(_ p: JobProgress, to path: String) {
-        guard let data = try? JSONSerialization.data(withJSONObject: p.jsonObject, options: [.sortedKeys]) else { return }
+        guard let data = try? JSONSerialization.data(withJSONObject: p.jsonObject, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         let tmp = (path as NSString).deletingLastPathComponent + "/" + progressTempName
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { return }

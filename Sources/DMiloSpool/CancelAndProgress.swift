@@ -53,7 +53,8 @@ extension Spool {
         let now = Date().timeIntervalSince1970
         return FileOps.list(cancel).filter { JobName.isValid($0) }.map { name in
             var st = stat()
-            let t = lstat("\(cancel)/\(name)", &st) == 0 ? Double(max(st.st_mtim.tv_sec, st.st_ctim.tv_sec)) : now
+            // mtime: a client may renew a request by touching it.
+            let t = lstat("\(cancel)/\(name)", &st) == 0 ? Double(st.st_mtim.tv_sec) : now
             return CancelRequest(name: name, age: now - t)
         }
     }

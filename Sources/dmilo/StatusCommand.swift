@@ -17,7 +17,7 @@ struct StatusCommand: ParsableCommand {
         let s: SpoolClient.Status
         do { s = try SpoolClient(root: spool).status() } catch let e as SpoolClient.Refusal { throw CLIError(e.description) }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: s.jsonObject, options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: s.jsonObject, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return
         }
