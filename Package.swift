@@ -11,7 +11,7 @@
 //   DMiloOperators sensor physics A(x) with adjoints / VJPs
 //   DMiloSolvers  DDIM steps, DMILO, DMILO-PGD, DMPlug, DPS, classical baselines
 //   DMiloJobs     manifest, one reconstruction job end to end (shared by `dmilo reconstruct` and `dmilod`)
-//   DMiloSpool    spool protocol, inotify, job worker processes, systemd notify/watchdog, metrics
+//   DMiloSpool    spool protocol (daemon and client side: dmilo submit/wait/status/cancel), inotify, job worker processes, systemd notify/watchdog, metrics
 //   DMiloVersion  version, git commit and build date (CDMiloVersion holds the stamped strings)
 //   DMiloQuantization (Quantization/) F32/F16/Q8_0 conversion policy and reports
 //   DMiloBench    `dmilo bench …` (speed, memory, quality tables) and kernel micro-benchmarks: tooling, not product
