@@ -53,11 +53,13 @@ struct DeveloperRunner: JobRunner {
         for i in 0..<slices {
             try control.checkCancelled()
             usleep(useconds_t(milliseconds * 1000 / slices))
-            control.progress(Double(i + 1) / Double(slices), "slice \(i + 1)/\(slices)")
-            // One slice stands for one UNet evaluation, so progress.json looks like a real job's.
-            control.report(JobProgress(method: job.settings.solver.method ?? "dmilo-pgd", stage: "slice \(i + 1)/\(slices)",
-                                       outer: 1, inner: i + 1, unetEvaluations: i + 1, budget: slices,
-                                       elapsedSeconds: Date().timeIntervalSince(started)))
+            // One slice stands for one UNet evaluation, so progress.json and STATUS= look like a real job's. Progress
+            // goes out every slice too (report() sends at most one a second): the watchdog tests need it often.
+            let p = JobProgress(method: job.settings.solver.method ?? "dmilo-pgd", stage: "slice \(i + 1)/\(slices)",
+                                outer: 1, inner: i + 1, unetEvaluations: i + 1, budget: slices,
+                                elapsedSeconds: Date().timeIntervalSince(started))
+            control.progress(p.fraction, p.summary)
+            control.report(p)
         }
         if mode == .crash { kill(getpid(), SIGKILL) }
         if mode == .abort && job.name.hasPrefix("abort") { abort() }

@@ -140,8 +140,9 @@ final class SpoolClientTests: XCTestCase {
         _ = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "sleep:10"])
         XCTAssertEqual(s.visible("done"), ["good"])
         XCTAssertEqual(s.visible("failed"), ["broken"])
+        let notify = try NotifyListener(path: s.url("notify.sock").path)
         let d = try DaemonProcess(["--spool", s.path, "--config", try config(s, #", "isolate_jobs": \#(isolated)"#),
-                                   "--test-runner", "sleep:30000"])
+                                   "--test-runner", "sleep:30000"], environment: ["NOTIFY_SOCKET": notify.path])
         XCTAssertEqual(try dmilo(["submit", "--spool", s.path, try jobFolder(s, "long")]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 10) { (self.progressJSON(s, "long")?["unet_evaluations"] as? Int ?? 0) > 0 }, d.stderr)
         XCTAssertEqual(try dmilo(["submit", "--spool", s.path, try jobFolder(s, "later")]).status, 0)
@@ -164,6 +165,10 @@ final class SpoolClientTests: XCTestCase {
         // progress.json is rewritten (at most once a second) while the job runs.
         let before = progress["unet_evaluations"] as? Int ?? 0
         XCTAssertTrue(waitUntil(timeout: 5) { (self.progressJSON(s, "long")?["unet_evaluations"] as? Int ?? 0) > before })
+        // The same summary as systemd STATUS=.
+        notify.drain(1.2)
+        let statuses = notify.messages.map(\.text).filter { $0.hasPrefix("STATUS=running long ") }
+        XCTAssertTrue(statuses.contains { $0.contains("UNet evaluations") && $0.contains("/3000") }, "\(statuses.suffix(3))")
         let text = try dmilo(["status", "--spool", s.path])
         XCTAssertTrue(text.out.contains("running (1)\n  long  ") && text.out.contains("UNet evaluations"), text.out)
 
