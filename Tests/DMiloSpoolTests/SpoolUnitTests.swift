@@ -123,7 +123,7 @@ final class SpoolUnitTests: XCTestCase {
     func testSpoolPrepareCreatesFoldersAndRejectsBadRoots() throws {
         let s = try TempSpool()
         try Spool(root: s.root).prepare()
-        XCTAssertEqual(s.list(""), ["calibration", "done", "failed", "incoming", "tmp", "work"])
+        XCTAssertEqual(s.list(""), ["calibration", "cancel", "done", "failed", "incoming", "tmp", "work"])
         XCTAssertThrowsError(try Spool(root: s.url("nope")).prepare())
         try Data().write(to: s.url("file"))
         XCTAssertThrowsError(try Spool(root: s.url("file")).prepare())
