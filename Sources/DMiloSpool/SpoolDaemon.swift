@@ -333,10 +333,12 @@ public final class SpoolDaemon: @unchecked Sendable {
             }
             let manifest = try Manifest.parse(data, file: job.manifestFile)
             log[metadataKey: "OPERATOR"] = "\(manifest.operatorType)"
-            if cfg.modelPath(named: manifest.model) == nil {
+            // Checked here too (the runner checks again) so a job naming an unconfigured model fails without a worker
+            // process being started for it. A manifest without `model` takes the default, which the runner provides.
+            if let name = manifest.model, cfg.modelPath(named: name) == nil {
                 let known = cfg.modelPaths.keys.sorted().joined(separator: ", ")
                 throw JobError(code: JobError.modelUnknown,
-                               message: "\(job.manifestFile): model `\(manifest.model ?? "default")` is not configured (configured: \(known.isEmpty ? "none" : known))",
+                               message: "\(job.manifestFile): model `\(name)` is not configured (configured: \(known.isEmpty ? "none" : known))",
                                field: "model")
             }
             log[metadataKey: "MODEL"] = "\(manifest.model ?? "default")"
