@@ -107,10 +107,8 @@ public struct Manifest: Sendable, Equatable {
         }
         var model: String?
         if let v = o["model"] {
-            // The daemon's model names are [A-Za-z0-9._-]{1,64}; anything else can name no model.
-            guard let s = v.stringValue, !s.isEmpty, s.utf8.count <= 64,
-                  s.utf8.allSatisfy({ b in b == 0x2E || b == 0x5F || b == 0x2D || (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) })
-            else {
+            // The daemon's model names follow one rule; anything else can name no model.
+            guard let s = v.stringValue, ModelRegistry.isValidName(s) else {
                 throw JobError.manifest("\(file): `model` must be a model name [A-Za-z0-9._-]{1,64}", field: "model")
             }
             model = s

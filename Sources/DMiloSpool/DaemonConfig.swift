@@ -162,20 +162,13 @@ public struct DaemonConfig: Sendable, Equatable {
         return c
     }
 
-    /// A model name (`default` or a key of `models`): `[A-Za-z0-9._-]{1,64}`, so it is safe in logs and metrics.
-    public static func isValidModelName(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy { b in
-            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x2E || b == 0x5F || b == 0x2D
-        }
-    }
-
     static func parseModels(_ v: JSONValue, file: String) throws -> [String: String] {
         guard let o = v.objectValue, !o.isEmpty else {
             throw SpoolError("config \(file): `models` must be a non-empty object {NAME: PATH}")
         }
         var out: [String: String] = [:]
         for (name, path) in o {
-            guard isValidModelName(name) else {
+            guard ModelRegistry.isValidName(name) else {
                 throw SpoolError("config \(file): `models`: name `\(name)` is not [A-Za-z0-9._-]{1,64}")
             }
             guard let p = path.stringValue, !p.isEmpty else {

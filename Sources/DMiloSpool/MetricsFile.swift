@@ -56,7 +56,9 @@ public final class MetricsFile: @unchecked Sendable {
         func render(_ name: String, labels: String = "") -> String {
             let sep = labels.isEmpty ? "" : ","
             var s = ""
-            for (b, c) in zip(bounds, counts) { s += "\(name)_bucket{\(labels)\(sep)le=\"\(MetricsFile.number(b))\"} \(c)\n" }
+            for (b, c) in zip(bounds, counts) {
+                s += "\(name)_bucket{\(labels)\(sep)le=\"\(MetricsFile.number(b))\"} \(c)\n"
+            }
             s += "\(name)_bucket{\(labels)\(sep)le=\"+Inf\"} \(count)\n"
             let braces = labels.isEmpty ? "" : "{\(labels)}"
             return s + "\(name)_sum\(braces) \(sum)\n\(name)_count\(braces) \(count)\n"
@@ -66,7 +68,8 @@ public final class MetricsFile: @unchecked Sendable {
     static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)" }
 
     /// A finished job: `status` `done` (with its UNet evaluations) or `failed` (with its error code).
-    public func record(status: String, duration: Double, peakRSS: Int, unetEvaluations: Int? = nil, errorCode: String? = nil) {
+    public func record(status: String, duration: Double, peakRSS: Int, unetEvaluations: Int? = nil,
+                       errorCode: String? = nil) {
         lock.lock()
         if status == "done" { done += 1; lastSuccess = Date().timeIntervalSince1970 } else { failed += 1 }
         lastDuration = duration
@@ -121,7 +124,8 @@ public final class MetricsFile: @unchecked Sendable {
         s += "# HELP dmilo_job_duration_seconds Wall time of finished jobs, by outcome.\n"
         s += "# TYPE dmilo_job_duration_seconds histogram\n"
         for status in ["done", "failed"] {
-            s += (durations[status] ?? Histogram(bounds: MetricsFile.durationBounds)).render("dmilo_job_duration_seconds", labels: "status=\"\(status)\"")
+            let h = durations[status] ?? Histogram(bounds: MetricsFile.durationBounds)
+            s += h.render("dmilo_job_duration_seconds", labels: "status=\"\(status)\"")
         }
         s += "# HELP dmilo_job_unet_evaluations UNet evaluations of jobs that reached done/.\n"
         s += "# TYPE dmilo_job_unet_evaluations histogram\n"
@@ -131,7 +135,7 @@ public final class MetricsFile: @unchecked Sendable {
         for (code, n) in failuresByCode.sorted(by: { $0.key < $1.key }) {
             s += "dmilo_job_failures_total{code=\"\(code)\"} \(n)\n"
         }
-        s += "# HELP dmilo_retention_deleted_total Result folders deleted by the retention limits since the daemon started.\n"
+        s += "# HELP dmilo_retention_deleted_total Result folders deleted by the retention limits since the start.\n"
         s += "# TYPE dmilo_retention_deleted_total counter\n"
         for folder in ["done", "failed"] {
             s += "dmilo_retention_deleted_total{folder=\"\(folder)\"} \(retentionDeleted[folder] ?? 0)\n"

@@ -12,7 +12,8 @@ public struct RetentionPolicy: Sendable, Equatable {
     public var failedMaxAgeDays: Int?
     public var failedMaxJobs: Int?
 
-    public init(doneMaxAgeDays: Int? = nil, doneMaxJobs: Int? = nil, failedMaxAgeDays: Int? = nil, failedMaxJobs: Int? = nil) {
+    public init(doneMaxAgeDays: Int? = nil, doneMaxJobs: Int? = nil, failedMaxAgeDays: Int? = nil,
+                failedMaxJobs: Int? = nil) {
         self.doneMaxAgeDays = doneMaxAgeDays
         self.doneMaxJobs = doneMaxJobs
         self.failedMaxAgeDays = failedMaxAgeDays
@@ -28,7 +29,8 @@ public struct RetentionPolicy: Sendable, Equatable {
     static func parse(_ v: JSONValue, file: String) throws -> RetentionPolicy {
         guard let o = v.objectValue else { throw SpoolError("config \(file): `retention` must be an object") }
         for k in o.keys.sorted() where !keys.contains(k) {
-            throw SpoolError("config \(file): unknown key `retention.\(k)` (allowed: \(keys.sorted().joined(separator: ", ")))")
+            let allowed = keys.sorted().joined(separator: ", ")
+            throw SpoolError("config \(file): unknown key `retention.\(k)` (allowed: \(allowed))")
         }
         func limit(_ k: String) throws -> Int? {
             guard let x = o[k] else { return nil }
@@ -38,8 +40,10 @@ public struct RetentionPolicy: Sendable, Equatable {
             }
             return i
         }
-        return RetentionPolicy(doneMaxAgeDays: try limit("done_max_age_days"), doneMaxJobs: try limit("done_max_jobs"),
-                               failedMaxAgeDays: try limit("failed_max_age_days"), failedMaxJobs: try limit("failed_max_jobs"))
+        return RetentionPolicy(doneMaxAgeDays: try limit("done_max_age_days"),
+                               doneMaxJobs: try limit("done_max_jobs"),
+                               failedMaxAgeDays: try limit("failed_max_age_days"),
+                               failedMaxJobs: try limit("failed_max_jobs"))
     }
 }
 

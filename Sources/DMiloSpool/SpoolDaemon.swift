@@ -110,9 +110,10 @@ public final class SpoolDaemon: @unchecked Sendable {
         if ages { lastRetentionSweep = now }
         let deleted = Retention.sweep(spool, policy: policy, now: now, ages: ages)
         for d in deleted {
+            let done = d.folder == "done"
             let limit = d.reason == "age"
-                ? "older than \(d.folder)_max_age_days \((d.folder == "done" ? policy.doneMaxAgeDays : policy.failedMaxAgeDays) ?? 0)"
-                : "beyond \(d.folder)_max_jobs \((d.folder == "done" ? policy.doneMaxJobs : policy.failedMaxJobs) ?? 0)"
+                ? "older than \(d.folder)_max_age_days \((done ? policy.doneMaxAgeDays : policy.failedMaxAgeDays) ?? 0)"
+                : "beyond \(d.folder)_max_jobs \((done ? policy.doneMaxJobs : policy.failedMaxJobs) ?? 0)"
             logger.notice("retention: deleted \(d.folder)/\(d.name) (\(limit))", metadata: ["JOB": "\(d.name)"])
         }
         for folder in ["done", "failed"] {
@@ -156,7 +157,9 @@ public final class SpoolDaemon: @unchecked Sendable {
                 state.unlock()
                 let ageLimits = state.withLock { config.retention.hasAgeLimit }
                 let last = retentionLock.withLock { lastRetentionSweep }
-                if ageLimits && Date().timeIntervalSince1970 - last >= Self.retentionInterval { applyRetention(ages: true) }
+                if ageLimits && Date().timeIntervalSince1970 - last >= Self.retentionInterval {
+                    applyRetention(ages: true)
+                }
             }
         }
         watchThread.start()
