@@ -82,8 +82,15 @@ public struct JournalLogHandler: LogHandler {
     /// Decided once per process: log entries go to the journal's native socket.
     static let native = stderrIsJournal()
 
-    /// Sends one entry through sd_journal_sendv(3); false when the journal did not take it.
+    /// journald's native socket (sd_journal_sendv has it built in).
+    static let socketPath = "/run/systemd/journal/socket"
+
+    /// Sends one entry through sd_journal_sendv(3); false when the journal did not take it. sd_journal_sendv reports
+    /// success when the socket does not exist ("fail silently if the journal is not available"), so its absence is
+    /// checked here: the event then goes to stderr instead of nowhere.
     static func send(_ fields: [String]) -> Bool {
+        var st = stat()
+        guard lstat(socketPath, &st) == 0 else { return false }
         let buffers = fields.map { Array($0.utf8) }
         var iov: [iovec] = []
         var owned: [UnsafeMutableRawPointer] = []

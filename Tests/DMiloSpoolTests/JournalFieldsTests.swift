@@ -97,4 +97,21 @@ final class JournalFieldsTests: XCTestCase {
         XCTAssertTrue((failed["MESSAGE"] ?? "").hasPrefix("job failed → \(s.path)/failed/jbad: "), "\(failed)")
         XCTAssertEqual(try entries("ERROR_CODE=manifest.invalid").count, 1)
     }
+
+    // stderr declared a journal stream but no journal socket to send to: every event still arrives, as a line on
+    // stderr (sd_journal_sendv fails, the handler falls back), so nothing is lost outside a working journal.
+    func testNoJournalSocketFallsBackToStderrLines() throws {
+        let exe = try DaemonBinary.require()
+        guard !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket") else {
+            throw XCTSkip("a journald runs here; the fallback needs a box without one")
+        }
+        let s = try TempSpool()
+        try s.dropGoodJob("fb")
+        let err = s.url("stderr")
+        let script = #"err="$1"; shift; : > "$err"; JOURNAL_STREAM=$(stat -L -c %d:%i "$err") exec "$@" 2>>"$err""#
+        let status = try Self.run("/bin/sh", ["-c", script, "sh", err.path, exe, "--spool", s.path, "--once", "--test-runner", "sleep:1"])
+        XCTAssertEqual(status, 0)
+        let text = try String(contentsOf: err, encoding: .utf8)
+        XCTAssertTrue(text.contains("<6>job done in ") && text.contains("JOB=fb"), text)
+    }
 }
