@@ -25,6 +25,10 @@ public struct JobError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let operatorUnknown = "operator.unknown"
     public static let budgetExceeded = "budget.exceeded"
     public static let memoryBudget = "memory.budget"
+    /// The manifest's `model` names no configured model.
+    public static let modelUnknown = "model.unknown"
+    /// A configured model's file or folder does not exist.
+    public static let modelMissing = "model.missing"
     /// The daemon died (crash, OOM kill, watchdog) while running the job `attempts` times in a row.
     public static let jobCrashed = "job.crashed"
     /// A client cancelled the job (`cancel/NAME`), or deleted its `work/` folder while it ran.

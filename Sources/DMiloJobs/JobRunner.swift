@@ -130,4 +130,11 @@ public final class JobControl: @unchecked Sendable {
 /// Throw ``JobError`` for bad input (the job goes to `failed/`), ``JobCancelled`` after ``JobControl/isCancelled``.
 public protocol JobRunner: Sendable {
     func run(job: ClaimedJob, outputDirectory: URL, control: JobControl) throws -> JobOutcome
+    /// Loads and checks what every job needs (the default model) before the daemon reports READY=1; a job worker
+    /// does not call it, so it loads only what its job uses.
+    func prepare() throws
+}
+
+extension JobRunner {
+    public func prepare() throws {}
 }

@@ -21,6 +21,8 @@ public struct Manifest: Sendable, Equatable {
     public var seed: UInt64
     /// Optional `image_shape` [C, H, W] overriding the model's.
     public var imageShape: [Int]?
+    /// Optional `model`: the name of a model in the daemon's config `models` (nil = `default`).
+    public var model: String?
     /// The manifest's bytes as read (for echoing).
     public var source = Data()
 
@@ -30,7 +32,7 @@ public struct Manifest: Sendable, Equatable {
 
     /// Every top-level key a version-1 manifest may hold.
     public static let keys: Set<String> = ["version", "measurement", "operator", "noise_sigma", "solver", "truth",
-                                           "seed", "image_shape"]
+                                           "seed", "image_shape", "model"]
     public static let requiredKeys: Set<String> = ["version", "measurement", "operator"]
     /// Operator types (the operator layer's ``OperatorKind``); other values are `operator.unknown`.
     public static let operatorTypes: Set<String> = Set(OperatorSpec.types)
@@ -103,9 +105,17 @@ public struct Manifest: Sendable, Equatable {
             }
             imageShape = a.compactMap(\.intValue)
         }
+        var model: String?
+        if let v = o["model"] {
+            // The daemon's model names follow one rule; anything else can name no model.
+            guard let s = v.stringValue, ModelRegistry.isValidName(s) else {
+                throw JobError.manifest("\(file): `model` must be a model name [A-Za-z0-9._-]{1,64}", field: "model")
+            }
+            model = s
+        }
         return Manifest(version: version, measurement: measurement, operatorType: type, operatorObject: op,
                         noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
-                        source: data)
+                        model: model, source: data)
     }
 
     /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`

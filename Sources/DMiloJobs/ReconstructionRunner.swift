@@ -147,7 +147,7 @@ public struct ReconstructionRunner: JobRunner {
             "steps": p.steps, "outer_iterations": result.outerIterations, "stopped_by": result.stoppedBy.rawValue,
             "layer_span": p.layerSpan, "planned_memory_mb": Double(plan.estimatedBytes) / 1_048_576,
             "wall_seconds": Date().timeIntervalSince(start),
-            "model": ["path": model.path, "sha256": model.sha256, "weights": model.weights],
+            "model": ["name": m.model ?? "default", "path": model.path, "sha256": model.sha256, "weights": model.weights],
             "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
         ]

@@ -8,7 +8,9 @@ import Foundation
 /// ```json
 /// {
 ///   "spool": "/var/spool/dmilo",           // spool root
-///   "model": "/usr/local/share/dmilo/model.gguf",
+///   "model": "/usr/local/share/dmilo/model.gguf",  // the default model (same as models.default)
+///   "models": {"default": "/usr/local/share/dmilo/model.gguf", "f32": "/srv/models/fm32"},  // by name (manifest `model`)
+///   "retention": {"done_max_age_days": 7, "done_max_jobs": 10000, "failed_max_age_days": 30, "failed_max_jobs": 1000},
 ///   "threads": 0,                         // kernel threads per job (0 = online cores / jobs)
 ///   "memory_budget_mb": 1536,             // per-job memory budget (0 = 3/4 of cgroup memory.max or RAM / jobs); over it: memory.budget
 ///   "jobs": 2,                            // jobs run at once (default 1)
@@ -30,7 +32,12 @@ import Foundation
 /// ```
 public struct DaemonConfig: Sendable, Equatable {
     public var spool: String?
+    /// Path of the default model (`model`, or `models.default`).
     public var model: String?
+    /// Named models besides the default (`models` without its `default` entry); a manifest's `model` picks one.
+    public var models: [String: String] = [:]
+    /// Which result folders the daemon deletes (nil limits = keep everything).
+    public var retention = RetentionPolicy()
     public var threads = 0
     public var memoryBudgetMB = 0
     /// 1 when no config says otherwise; the shipped Systemd/dmilod.json sets 2: two jobs side by side, one thread
@@ -59,7 +66,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public static let keys: Set<String> = ["spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
                                            "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
                                            "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute",
-                                           "isolate_jobs", "settle_seconds", "stale_file_hours"]
+                                           "isolate_jobs", "settle_seconds", "stale_file_hours", "models", "retention"]
     static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Reads and validates a config file; errors name the file and key.
@@ -99,6 +106,19 @@ public struct DaemonConfig: Sendable, Equatable {
         }
         c.spool = try string("spool")
         c.model = try string("model")
+        if let v = o["models"] {
+            let named = try parseModels(v, file: file)
+            if let d = named["default"] {
+                if c.model != nil {
+                    throw SpoolError("config \(file): `model` and `models.default` both name the default model; give it once")
+                }
+                c.model = d
+            } else if c.model == nil {
+                throw SpoolError("config \(file): `models` needs a `default` entry (or give `model`)")
+            }
+            c.models = named.filter { $0.key != "default" }
+        }
+        if let v = o["retention"] { c.retention = try RetentionPolicy.parse(v, file: file) }
         c.metricsFile = try string("metrics_file")
         if let v = try int("threads", min: 0) { c.threads = v }
         if let v = try int("memory_budget_mb", min: 0) { c.memoryBudgetMB = v }
@@ -141,6 +161,33 @@ public struct DaemonConfig: Sendable, Equatable {
         }
         return c
     }
+
+    static func parseModels(_ v: JSONValue, file: String) throws -> [String: String] {
+        guard let o = v.objectValue, !o.isEmpty else {
+            throw SpoolError("config \(file): `models` must be a non-empty object {NAME: PATH}")
+        }
+        var out: [String: String] = [:]
+        for (name, path) in o {
+            guard ModelRegistry.isValidName(name) else {
+                throw SpoolError("config \(file): `models`: name `\(name)` is not [A-Za-z0-9._-]{1,64}")
+            }
+            guard let p = path.stringValue, !p.isEmpty else {
+                throw SpoolError("config \(file): `models.\(name)` must be a non-empty string (a model path)")
+            }
+            out[name] = p
+        }
+        return out
+    }
+
+    /// Every configured model by name, the default as `default` (empty when no model is configured).
+    public var modelPaths: [String: String] {
+        var all = models
+        if let m = model { all["default"] = m }
+        return all
+    }
+
+    /// The path of the model a manifest's `model` names (nil name = `default`); nil when not configured.
+    public func modelPath(named name: String?) -> String? { modelPaths[name ?? "default"] }
 
     /// Kernel threads each job gets: `threads`, or for 0 the online cores shared by the `jobs` running at once.
     public var threadsPerJob: Int { threads > 0 ? threads : Threading.automaticThreads(jobs: jobs) }

@@ -78,7 +78,14 @@ public enum DaemonMain {
         // The model is loaded (and verified) here, before READY=1, even when jobs run in worker processes: a bad
         // model stops the daemon with one line instead of failing every job.
         let inProcess: any JobRunner
-        do { inProcess = try loader(config) } catch { return fatal("\(error)") }
+        do {
+            inProcess = try loader(config)
+            try inProcess.prepare()
+        } catch { return fatal("\(error)") }
+        // Named models load on first use; a path that is not there now is worth a warning, not a refusal to start.
+        for (name, path) in config.models.sorted(by: { $0.key < $1.key }) where access(path, F_OK) != 0 {
+            logger.warning("model `\(name)`: \(path) does not exist (jobs naming it will fail with model.missing)")
+        }
         let isolated: IsolatedRunner?
         if let exe = IsolatedRunner.currentExecutable() {
             isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
@@ -96,6 +103,7 @@ public enum DaemonMain {
 
         let notifier = SystemdNotifier(watchdog: config.watchdog)
         let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: logger, notifier: notifier, once: once)
+        daemon.startupChecks()
         let reloadLock = NSLock()
         nonisolated(unsafe) var current = config
         let onReload: @Sendable () -> Void = {
@@ -113,7 +121,8 @@ public enum DaemonMain {
                     logger.warning("reload: `jobs` changes need a restart; keeping \(current.jobs)")
                     next.jobs = current.jobs
                 }
-                let newRunner = next.model != current.model ? try loader(next) : nil
+                let newRunner = next.model != current.model || next.models != current.models ? try loader(next) : nil
+                try newRunner?.prepare()
                 daemon.reload(config: next, runner: newRunner.map { choose(next, $0) } ?? (next.isolateJobs != current.isolateJobs ? choose(next, inProcess) : nil))
                 current = next
                 snapshot.data = bytes
@@ -136,6 +145,12 @@ public enum DaemonMain {
             return 1
         }
         logger.notice("dmilod stopped")
+        // --once is a batch run: its exit status says whether every job it finished succeeded.
+        let failed = daemon.failedJobs
+        if once && failed > 0 {
+            logger.notice("--once: \(failed) job(s) failed")
+            return 1
+        }
         return 0
     }
 }

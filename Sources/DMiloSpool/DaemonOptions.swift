@@ -7,7 +7,7 @@ import Foundation
 public struct DaemonOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "JSON config file (keys: spool, model, threads, memory_budget_mb, jobs, max_budget, attempts, watchdog, metrics_file, rescan_seconds, missing_file_grace_seconds, max_file_mb, max_manifest_kb, log_level, solver_defaults, compute, isolate_jobs, settle_seconds, stale_file_hours).")
+    @Option(help: "JSON config file (keys: spool, model, threads, memory_budget_mb, jobs, max_budget, attempts, watchdog, metrics_file, rescan_seconds, missing_file_grace_seconds, max_file_mb, max_manifest_kb, log_level, solver_defaults, compute, isolate_jobs, settle_seconds, stale_file_hours, models, retention).")
     public var config: String?
 
     @Option(help: "Spool root (incoming/ work/ done/ failed/ tmp/ calibration/).")
@@ -16,7 +16,7 @@ public struct DaemonOptions: ParsableArguments {
     @Option(help: "Model: GGUF file, diffusers folder or converted ADM folder (Tools/convert_adm.py).")
     public var model: String?
 
-    @Flag(help: "Process what is in incoming/ and work/, then exit 0.")
+    @Flag(help: "Process what is in incoming/ and work/, then exit (0, or 1 when any job failed).")
     public var once = false
 
     @Option(help: "Kernel threads per job (0 = online cores / jobs).")

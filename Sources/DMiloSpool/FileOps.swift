@@ -7,6 +7,8 @@ import Glibc
 enum FileOps {
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// The errno behind it (0 = not a system call's failure).
+        var code: Int32 = 0
     }
 
     static func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
@@ -28,7 +30,10 @@ enum FileOps {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = "\(dir)/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else { throw Failure(description: "cannot create \(tmp): \(errnoText())") }
+        guard fd >= 0 else {
+            let e = errno
+            throw Failure(description: "cannot create \(tmp): \(errnoText(e))", code: e)
+        }
         var ok = true
         data.withUnsafeBytes { buf in
             var off = 0
@@ -41,9 +46,9 @@ enum FileOps {
         if fsync(fd) != 0 { ok = false }
         close(fd)
         guard ok, rename(tmp, path) == 0 else {
-            let e = errnoText()
+            let e = errno
             unlink(tmp)
-            throw Failure(description: "cannot write \(path): \(e)")
+            throw Failure(description: "cannot write \(path): \(errnoText(e))", code: e)
         }
         fsyncPath(dir)
     }
@@ -134,6 +139,42 @@ enum FileOps {
     /// Removes a folder tree of daemon-made outputs (never inputs).
     static func removeTree(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Removes `parent/name` and everything below it without ever following a symbolic link: each folder is opened
+    /// with `O_NOFOLLOW | O_DIRECTORY` relative to its parent's descriptor and its entries are unlinked through that
+    /// descriptor, so a link (or a folder swapped for a link meanwhile) is removed as a link and nothing outside
+    /// the tree is touched. True when `parent/name` is gone.
+    @discardableResult
+    static func removeTreeNoFollow(parent: String, name: String) -> Bool {
+        let pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard pfd >= 0 else { return false }
+        defer { close(pfd) }
+        return removeTreeAt(pfd, name, depth: 0)
+    }
+
+    private static func removeTreeAt(_ pfd: Int32, _ name: String, depth: Int) -> Bool {
+        guard name != "." && name != ".." && !name.contains("/") else { return false }
+        let fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            // Not a folder (a file, a symlink, a FIFO): unlink the entry itself.
+            return unlinkat(pfd, name, 0) == 0 || errno == ENOENT
+        }
+        guard depth < 64, let d = fdopendir(fd) else {
+            close(fd)
+            return false
+        }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if n != "." && n != ".." { names.append(n) }
+        }
+        let dfd = dirfd(d)
+        for n in names { _ = removeTreeAt(dfd, n, depth: depth + 1) }
+        closedir(d)
+        return unlinkat(pfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT
     }
 
     /// fsync every regular file directly inside `dir`, then `dir` itself.

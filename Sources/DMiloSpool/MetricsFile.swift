@@ -16,18 +16,76 @@ public final class MetricsFile: @unchecked Sendable {
     private var lastPeakRSS: Int?
     private var lastSuccess: Double?
     private var diskFull = false
+    /// Wall time of finished jobs, by outcome (`done`, `failed`).
+    private var durations: [String: Histogram] = [:]
+    /// UNet evaluations of jobs that reached `done/`.
+    private var evaluations = Histogram(bounds: MetricsFile.evaluationBounds)
+    /// Failed jobs by the code in their error.json.
+    private var failuresByCode: [String: Int] = [:]
+    /// Result folders removed by retention, by parent (`done`, `failed`).
+    private var retentionDeleted: [String: Int] = [:]
     /// nil until the first write; then whether the last write worked (a change is reported once).
     private var lastWriteOK: Bool?
+    /// Why the last write failed and its errno (nil while writes work or no path is set).
+    private var failure: (reason: String, code: Int32)?
     /// Called when writing starts failing (`false`, with the reason) or works again (`true`).
     public var onStateChange: (@Sendable (Bool, String, String) -> Void)?
 
     public init(path: String?) { self.path = path }
 
-    public func record(status: String, duration: Double, peakRSS: Int) {
+    /// Seconds: from a model-free test job to a long DMPlug run on a small box.
+    static let durationBounds: [Double] = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600]
+    /// Per-method defaults are about 500 evaluations; `max_budget` defaults to 2000.
+    static let evaluationBounds: [Double] = [0, 50, 100, 250, 500, 1000, 2000, 5000, 10000]
+
+    /// Cumulative Prometheus histogram: `counts[i]` = observations <= `bounds[i]`; `+Inf` is `count`.
+    struct Histogram {
+        var bounds: [Double]
+        var counts: [Int]
+        var sum = 0.0
+        var count = 0
+        init(bounds: [Double]) {
+            self.bounds = bounds
+            counts = Array(repeating: 0, count: bounds.count)
+        }
+        mutating func observe(_ v: Double) {
+            for (i, b) in bounds.enumerated() where v <= b { counts[i] += 1 }
+            sum += v
+            count += 1
+        }
+        func render(_ name: String, labels: String = "") -> String {
+            let sep = labels.isEmpty ? "" : ","
+            var s = ""
+            for (b, c) in zip(bounds, counts) {
+                s += "\(name)_bucket{\(labels)\(sep)le=\"\(MetricsFile.number(b))\"} \(c)\n"
+            }
+            s += "\(name)_bucket{\(labels)\(sep)le=\"+Inf\"} \(count)\n"
+            let braces = labels.isEmpty ? "" : "{\(labels)}"
+            return s + "\(name)_sum\(braces) \(sum)\n\(name)_count\(braces) \(count)\n"
+        }
+    }
+
+    static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)" }
+
+    /// A finished job: `status` `done` (with its UNet evaluations) or `failed` (with its error code).
+    public func record(status: String, duration: Double, peakRSS: Int, unetEvaluations: Int? = nil,
+                       errorCode: String? = nil) {
         lock.lock()
         if status == "done" { done += 1; lastSuccess = Date().timeIntervalSince1970 } else { failed += 1 }
         lastDuration = duration
         lastPeakRSS = peakRSS
+        durations[status, default: Histogram(bounds: MetricsFile.durationBounds)].observe(duration)
+        if status == "done", let e = unetEvaluations { evaluations.observe(Double(e)) }
+        if status == "failed" { failuresByCode[errorCode ?? "internal.error", default: 0] += 1 }
+        lock.unlock()
+        write()
+    }
+
+    /// Result folders deleted by retention under `folder` (`done` or `failed`).
+    public func recordRetention(folder: String, deleted: Int) {
+        guard deleted > 0 else { return }
+        lock.lock()
+        retentionDeleted[folder, default: 0] += deleted
         lock.unlock()
         write()
     }
@@ -63,6 +121,25 @@ public final class MetricsFile: @unchecked Sendable {
         dmilo_disk_full \(diskFull ? 1 : 0)
 
         """
+        s += "# HELP dmilo_job_duration_seconds Wall time of finished jobs, by outcome.\n"
+        s += "# TYPE dmilo_job_duration_seconds histogram\n"
+        for status in ["done", "failed"] {
+            let h = durations[status] ?? Histogram(bounds: MetricsFile.durationBounds)
+            s += h.render("dmilo_job_duration_seconds", labels: "status=\"\(status)\"")
+        }
+        s += "# HELP dmilo_job_unet_evaluations UNet evaluations of jobs that reached done/.\n"
+        s += "# TYPE dmilo_job_unet_evaluations histogram\n"
+        s += evaluations.render("dmilo_job_unet_evaluations")
+        s += "# HELP dmilo_job_failures_total Jobs moved to failed/ since the daemon started, by error code.\n"
+        s += "# TYPE dmilo_job_failures_total counter\n"
+        for (code, n) in failuresByCode.sorted(by: { $0.key < $1.key }) {
+            s += "dmilo_job_failures_total{code=\"\(code)\"} \(n)\n"
+        }
+        s += "# HELP dmilo_retention_deleted_total Result folders deleted by the retention limits since the start.\n"
+        s += "# TYPE dmilo_retention_deleted_total counter\n"
+        for folder in ["done", "failed"] {
+            s += "dmilo_retention_deleted_total{folder=\"\(folder)\"} \(retentionDeleted[folder] ?? 0)\n"
+        }
         if let d = lastDuration {
             s += "# HELP dmilo_last_job_duration_seconds Wall time of the last finished job.\n"
             s += "# TYPE dmilo_last_job_duration_seconds gauge\ndmilo_last_job_duration_seconds \(d)\n"
@@ -83,15 +160,26 @@ public final class MetricsFile: @unchecked Sendable {
     public func write() -> Bool {
         guard let path else { return false }
         var reason = ""
-        do { try FileOps.writeAtomically(Data(render().utf8), to: path) } catch { reason = "\(error)" }
+        var code: Int32 = 0
+        do { try FileOps.writeAtomically(Data(render().utf8), to: path) } catch {
+            reason = "\(error)"
+            code = (error as? FileOps.Failure)?.code ?? 0
+        }
         let ok = reason.isEmpty
         lock.lock()
         let changed = lastWriteOK != ok && !(lastWriteOK == nil && ok)
         lastWriteOK = ok
+        failure = ok ? nil : (reason, code == 0 ? EIO : code)
         let callback = onStateChange
         lock.unlock()
         if changed { callback?(ok, path, reason) }
         return ok
+    }
+
+    /// Why the metrics file cannot be written, with the errno, or nil (writes work, or no `metrics_file`).
+    public var problem: (reason: String, code: Int32)? {
+        lock.lock(); defer { lock.unlock() }
+        return path == nil ? nil : failure
     }
 
     /// Resets the kernel's peak-RSS mark (VmHWM) so the next reading covers one job only (Linux >= 4.0;

@@ -37,6 +37,11 @@ public final class SpoolDaemon: @unchecked Sendable {
     private var diskRetryAt = 0.0
     /// Last time `incoming/` was swept for stale unreferenced data files.
     private var lastStaleSweep = 0.0
+    /// Last time the retention limits (ages included) were applied; one sweep at a time.
+    private var lastRetentionSweep = 0.0
+    private let retentionLock = NSLock()
+    /// Every this many seconds the age limits are applied even when no job finishes (they count in days).
+    static let retentionInterval = 3600.0
     /// Serialises scan+claim within this process (claims are also safe across processes, via rename).
     private let claimLock = NSLock()
     /// Ready candidates of the last scan not yet claimed (reversed: next at the end). Guarded by `claimLock`.
@@ -84,6 +89,42 @@ public final class SpoolDaemon: @unchecked Sendable {
         metrics.path = newConfig.metricsFile
         state.broadcast()
         state.unlock()
+        metrics.write()
+        applyRetention(ages: true)
+        updateStatus()
+    }
+
+    /// Jobs this daemon moved to `failed/` (`dmilod --once` exits 1 when there is any).
+    public var failedJobs: Int { state.withLock { failedCount } }
+
+    /// Before READY=1: the first metrics write (so an unusable path shows in the first STATUS=) and the retention
+    /// limits applied to what earlier runs left.
+    public func startupChecks() {
+        metrics.write()
+        applyRetention(ages: true)
+        updateStatus()
+    }
+
+    /// Deletes result folders beyond the config's `retention`: the count limits always, the age limits with `ages`
+    /// (at start, on reload and every ``retentionInterval``: they count in days, so a job's end need not check
+    /// them). Logs each deletion and counts it in the metrics.
+    private func applyRetention(ages: Bool) {
+        let policy = state.withLock { config.retention }
+        guard !policy.isEmpty else { return }
+        retentionLock.lock(); defer { retentionLock.unlock() }
+        let now = Date().timeIntervalSince1970
+        if ages { lastRetentionSweep = now }
+        let deleted = Retention.sweep(spool, policy: policy, now: now, ages: ages)
+        for d in deleted {
+            let done = d.folder == "done"
+            let limit = d.reason == "age"
+                ? "older than \(d.folder)_max_age_days \((done ? policy.doneMaxAgeDays : policy.failedMaxAgeDays) ?? 0)"
+                : "beyond \(d.folder)_max_jobs \((done ? policy.doneMaxJobs : policy.failedMaxJobs) ?? 0)"
+            logger.notice("retention: deleted \(d.folder)/\(d.name) (\(limit))", metadata: ["JOB": "\(d.name)"])
+        }
+        for folder in ["done", "failed"] {
+            metrics.recordRetention(folder: folder, deleted: deleted.filter { $0.folder == folder }.count)
+        }
     }
 
     private var isStopping: Bool {
@@ -121,6 +162,11 @@ public final class SpoolDaemon: @unchecked Sendable {
                 state.broadcast()
                 state.unlock()
                 serveCancelRequests()
+                let ageLimits = state.withLock { config.retention.hasAgeLimit }
+                let last = retentionLock.withLock { lastRetentionSweep }
+                if ageLimits && Date().timeIntervalSince1970 - last >= Self.retentionInterval {
+                    applyRetention(ages: true)
+                }
             }
         }
         watchThread.start()
@@ -299,6 +345,16 @@ public final class SpoolDaemon: @unchecked Sendable {
             let manifest = try Manifest.parse(data, file: job.manifestFile)
             // Cancelled while queued (or while the daemon was down): never started.
             if spool.isCancelRequested(job.name) { throw Spool.cancelledError(job, running: false) }
+            log[metadataKey: "OPERATOR"] = "\(manifest.operatorType)"
+            // Checked here too (the runner checks again) so a job naming an unconfigured model fails without a worker
+            // process being started for it. A manifest without `model` takes the default, which the runner provides.
+            if let name = manifest.model, cfg.modelPath(named: name) == nil {
+                let known = cfg.modelPaths.keys.sorted().joined(separator: ", ")
+                throw JobError(code: JobError.modelUnknown,
+                               message: "\(job.manifestFile): model `\(name)` is not configured (configured: \(known.isEmpty ? "none" : known))",
+                               field: "model")
+            }
+            log[metadataKey: "MODEL"] = "\(manifest.model ?? "default")"
             claimed = ClaimedJob(name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
                                  calibrationDirectory: URL(fileURLWithPath: spool.calibration),
                                  settings: cfg.jobSettings(for: manifest))
@@ -332,15 +388,17 @@ public final class SpoolDaemon: @unchecked Sendable {
             if spool.isVanished(job) { throw JobCancelled() }  // deleted after its last evaluation: no inputs to publish
             let final = try spool.publish(job, failed: false)
             let seconds = Date().timeIntervalSince(started)
-            metrics.record(status: "done", duration: seconds, peakRSS: peak())
+            metrics.record(status: "done", duration: seconds, peakRSS: peak(), unetEvaluations: outcome.unetEvaluations)
             state.withLock { doneCount += 1 }
             diskOK()
             log.info("job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
-                     metadata: ["UNET_EVALS": "\(outcome.unetEvaluations)"])
+                     metadata: ["METHOD": "\(outcome.method)", "UNET_EVALUATIONS": "\(outcome.unetEvaluations)",
+                                "WALL_SECONDS": "\(String(format: "%.3f", seconds))"])
             if cancelCause() == .client {
                 spool.removeCancelRequest(job.name)
                 log.notice("the job finished before its cancel request could stop it; request removed")
             }
+            applyRetention(ages: false)
         } catch is JobCancelled {
             FileOps.removeTree(output)
             switch cancelCause() {
@@ -399,12 +457,17 @@ public final class SpoolDaemon: @unchecked Sendable {
         defer { if published.code == JobError.jobCancelled { spool.removeCancelRequest(job.name) } }
         do {
             let final = try vanished ? spool.failVanished(job) : spool.fail(job, error: published)
-            metrics.record(status: "failed", duration: Date().timeIntervalSince(started), peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes())
+            let seconds = Date().timeIntervalSince(started)
+            metrics.record(status: "failed", duration: seconds,
+                           peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes(), errorCode: published.code)
             state.withLock { failedCount += 1 }
             diskOK()
-            var m: Logger.Metadata = ["ERROR": "\(published.code)"]
+            // ERROR is the field's older name, kept beside ERROR_CODE for existing journal queries.
+            var m: Logger.Metadata = ["ERROR": "\(published.code)", "ERROR_CODE": "\(published.code)",
+                                      "WALL_SECONDS": "\(String(format: "%.3f", seconds))"]
             if let f = published.field { m["FIELD"] = "\(f)" }
             log.warning("job failed → \(final): \(published.message)", metadata: m)
+            applyRetention(ages: false)
         } catch {
             log.error("cannot move failed job: \(error); it stays in work/")
             if ResultChecks.isDiskFull("\(error)") { diskFull("\(error)") }
@@ -560,6 +623,10 @@ public final class SpoolDaemon: @unchecked Sendable {
                 .map { "\($0.name) \(Int($0.fraction * 100))%\($0.note.isEmpty ? "" : " \($0.note)")" }
             return "running \(jobs.joined(separator: ", ")); \(tail)"
         }
-        notifier.status(text)
+        // An unusable metrics file does not stop the service (jobs are still served), but systemd shows it:
+        // STATUS= starts with it and ERRNO= carries its errno (`systemctl status` prints both) until a write works.
+        let problem = metrics.problem
+        notifier.errorNumber(problem?.code ?? 0)
+        notifier.status(problem.map { "metrics file unusable: \($0.reason); \(text)" } ?? text)
     }
 }

@@ -7,6 +7,7 @@ public final class SystemdNotifier: @unchecked Sendable {
     private let lock = NSLock()
     private var lastPing = 0.0
     private var lastStatus = ""
+    private var lastErrno: Int32 = 0
     /// Seconds between watchdog pings (half of WATCHDOG_USEC), nil when the watchdog is off.
     public let pingInterval: Double?
 
@@ -43,6 +44,15 @@ public final class SystemdNotifier: @unchecked Sendable {
         lastStatus = line
         lock.unlock()
         if changed { send("STATUS=\(line)") }
+    }
+
+    /// ERRNO= when it changed: non-zero while the daemon works with a degraded part (an unusable metrics file).
+    public func errorNumber(_ code: Int32) {
+        lock.lock()
+        let changed = code != lastErrno
+        lastErrno = code
+        lock.unlock()
+        if changed { send("ERRNO=\(code)") }
     }
 
     /// WATCHDOG=1 if half the interval has passed since the last ping. Call only from code that proves progress.

@@ -174,7 +174,7 @@ final class DaemonProcessTests: XCTestCase {
         let s = try TempSpool()
         try s.dropGoodJob("poison")
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "crash:10"])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(r.stderr.components(separatedBy: "job's worker process was killed by signal 9").count - 1, 3, r.stderr)
         XCTAssertEqual(s.errorJSON("poison")?["error"] as? String, "job.crashed")
         XCTAssertTrue(s.list("failed/poison").contains("poison.npy"))

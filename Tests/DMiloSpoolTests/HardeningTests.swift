@@ -65,7 +65,7 @@ final class HardeningTests: XCTestCase {
         try s.drop("x\n<0>FORGED.json", Data(#"{"version": 1, "measurement": "x.npy", "operator": {"type": "denoise"}}"#.utf8))
         try s.drop("y\u{1b}[2J\r<1>ALSO.json", Data("{".utf8))
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "sleep:1"])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(s.visible("failed").count, 2, "\(s.visible("failed"))")
         for line in r.stderr.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
             XCTAssertTrue(line.hasPrefix("<3>") || line.hasPrefix("<4>") || line.hasPrefix("<5>") || line.hasPrefix("<6>"), "forged line: \(line)")
@@ -80,7 +80,7 @@ final class HardeningTests: XCTestCase {
         try s.dropGoodJob("poison")
         try s.drop(".poison.attempts", Data("-1000000\n".utf8))
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "crash:1"], timeout: 60)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(s.errorJSON("poison")?["error"] as? String, "job.crashed")
         XCTAssertEqual(r.stderr.components(separatedBy: "killed by signal 9").count - 1, 3, r.stderr)
     }
@@ -90,7 +90,7 @@ final class HardeningTests: XCTestCase {
         let s = try TempSpool()
         try s.dropGoodJob("nan")
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "nan:1"])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
         try assertFailed(s, "nan", code: "result.nonfinite", messageContains: "NaN")
     }
 
@@ -160,7 +160,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(link(outside.path, s.url("incoming/hl.npy").path), 0)
         try s.drop("hl.json", Data(#"{"version": 1, "measurement": "hl.npy", "operator": {"type": "denoise"}}"#.utf8))
         let r = try DaemonProcess.run(["--spool", s.path, "--once", "--test-runner", "sleep:1"])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
         try assertFailed(s, "hl", code: "file.unreadable", messageContains: "hard link")
     }
 
@@ -284,7 +284,7 @@ final class HardeningTests: XCTestCase {
         try job("bigpng", "", measurement: "big.png")
         let r = try DaemonProcess.run(["--spool", s.path, "--model", model, "--once", "--threads", "1", "--memory-budget", "512"],
                                       timeout: 300, executable: product)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(s.visible("done"), ["ok"], r.stderr)
         XCTAssertEqual(s.errorJSON("bomb")?["error"] as? String, "memory.budget", "\(String(describing: s.errorJSON("bomb")))")
         XCTAssertEqual(s.errorJSON("wrap")?["error"] as? String, "manifest.invalid")
@@ -305,7 +305,7 @@ final class HardeningTests: XCTestCase {
         try st.write(to: nanModel.appendingPathComponent("diffusion_pytorch_model.safetensors"))
         try job("nan", #", "solver": {"method": "dmilo", "steps": 2, "outer": 1, "inner": 1}"#)
         let r2 = try DaemonProcess.run(["--spool", s.path, "--model", nanModel.path, "--once", "--threads", "1"], timeout: 300, executable: product)
-        XCTAssertEqual(r2.status, 0, r2.stderr)
+        XCTAssertEqual(r2.status, 1, r2.stderr)
         try assertFailed(s, "nan", code: "result.nonfinite", messageContains: "NaN", context: r2.stderr)
         XCTAssertEqual(s.errorJSON("bigpng")?["error"] as? String, "image.too_large", "\(String(describing: s.errorJSON("bigpng")))")
     }

@@ -186,9 +186,13 @@ final class SpoolUnitTests: XCTestCase {
                      "dmilo_last_job_peak_rss_bytes 2000", "# TYPE dmilo_queue_length gauge"] {
             XCTAssertTrue(text.contains(line + "\n"), line)
         }
-        // Every sample line is `name{labels} value` with a HELP/TYPE for its name.
+        // Every sample line is `name{labels} value` with a HELP/TYPE for its name (a histogram's for its series).
         for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.isEmpty {
-            let name = String(line.prefix { $0 != "{" && $0 != " " })
+            var name = String(line.prefix { $0 != "{" && $0 != " " })
+            for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) && !text.contains("# TYPE \(name) ") {
+                name = String(name.dropLast(suffix.count))
+                XCTAssertTrue(text.contains("# TYPE \(name) histogram"), name)
+            }
             XCTAssertTrue(text.contains("# TYPE \(name) "), name)
             XCTAssertNotNil(Double(line.split(separator: " ").last ?? ""), String(line))
         }
