@@ -69,7 +69,11 @@ public struct MeasurementGeometry: Sendable {
                                    + "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels; it was not decoded",
                                field: field)
             }
-            try check([header.channels, h, w], name: name, field: field)
+            // Only the size is decided from the header: the channels libpng returns (a palette may be gray) are
+            // checked after decoding, by `fit`.
+            if expected.count != 3 || Array(expected.suffix(2)) != [h, w] {
+                try check([header.channels, h, w], name: name, field: field)
+            }
         }
         var m = try JobInputs.measurement(data, name: name, field: field, limits: limits)
         m.y = try fit(m.y, name: name, field: field)

@@ -8,7 +8,7 @@ final class JSONOutputTests: XCTestCase {
     static let model = BenchMemoryTests.repo.appendingPathComponent("Models/fashion-mnist-32").path
 
     /// Runs a built executable (beside `dmilo`) and returns its status, stdout and stderr.
-    func run(_ exe: String = "dmilo", _ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(_ args: [String], exe: String = "dmilo") throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try BenchMemoryTests.dmiloBinary()).deletingLastPathComponent().appendingPathComponent(exe)
         p.arguments = args
@@ -56,7 +56,7 @@ final class JSONOutputTests: XCTestCase {
     func testQuantizeJSONSummarisesWhatItWrote() throws {
         let dir = try scratch()
         let out = dir.appendingPathComponent("m.gguf").path
-        let r = try run("dmilo-quantize", [Self.model, "--type", "q8_0", "--output", out, "--json"])
+        let r = try run([Self.model, "--type", "q8_0", "--output", out, "--json"], exe: "dmilo-quantize")
         XCTAssertEqual(r.status, 0, r.stderr)
         let o = try object(r.stdout)
         XCTAssertEqual(o["output"] as? String, out)
@@ -67,7 +67,7 @@ final class JSONOutputTests: XCTestCase {
         let tensors = try XCTUnwrap(o["tensors"] as? [[String: Any]])
         XCTAssertEqual(tensors.count, (o["tensor_types"] as? [String: Int])?.values.reduce(0, +))
         // A failure is JSON too, with exit 1.
-        let bad = try run("dmilo-quantize", [dir.path, "--type", "q8_0", "--output", dir.appendingPathComponent("x.gguf").path, "--json"])
+        let bad = try run([dir.path, "--type", "q8_0", "--output", dir.appendingPathComponent("x.gguf").path, "--json"], exe: "dmilo-quantize")
         XCTAssertEqual(bad.status, 1)
         XCTAssertNotNil(try object(bad.stdout)["error"] as? String)
     }
