@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Python jsonschema's verdict on every manifest of the agreement corpus, written as a committed fixture.
 
-    /work/venv-tools/bin/python Tools/schema_verdicts.py   # or any venv with Tools/requirements.txt
+    .venv-tools/bin/python Tools/schema_verdicts.py   # any venv with Tools/requirements.txt (jsonschema)
 
 reads   schemas/manifest.schema.json and Tests/DMiloJobsTests/Fixtures/manifest-corpus/*.json
 writes  Tests/DMiloJobsTests/Fixtures/manifest-verdicts.json
