@@ -157,6 +157,7 @@ public struct ReconstructionRunner: JobRunner {
             "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
         ]
+        if let c = m.color { metrics["color"] = c.rawValue }
         var psnr: Double?
         if let truth {
             psnr = try Metrics.psnr(truth: truth, estimate: x)

@@ -110,4 +110,15 @@ final class JSONOutputTests: XCTestCase {
         XCTAssertTrue((d["message"] as? String ?? "").contains("line 3, column 13: duplicate key \"seed\""), "\(d)")
         XCTAssertTrue(dup.stderr.contains("line 3, column 13"), dup.stderr)
     }
+
+    /// `dmilo simulate --operator` reads JSON as strictly as the daemon reads manifests.
+    func testSimulateOperatorIsStrictJSON() throws {
+        let dir = try scratch()
+        let image = BenchMemoryTests.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00101.png").path
+        let r = try run(["simulate", "--image", image, "--operator", #"{"type": "super_resolution", "factor": 2,}"#,
+                         "--out", dir.appendingPathComponent("j.json").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("line 1, column 42: trailing comma"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("j.json").path))
+    }
 }

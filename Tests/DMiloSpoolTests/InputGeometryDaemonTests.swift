@@ -1,4 +1,5 @@
 import DMiloImage
+import DMiloSpool
 import Foundation
 import XCTest
 
@@ -70,6 +71,7 @@ final class InputGeometryDaemonTests: XCTestCase {
 
         let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: s.url("done/png-rgb-luma/metrics.json"))) as? [String: Any])
         XCTAssertEqual(metrics["measurement_shape"] as? [Int], [1, 32, 32])
+        XCTAssertEqual(metrics["color"] as? String, "luma")
 
         // Montage: a header above the labels, and the missing box hatched in the measurement panel.
         let m = try PNGImage.read(from: s.url("done/inpaint/montage.png").path)
@@ -89,5 +91,15 @@ final class InputGeometryDaemonTests: XCTestCase {
         XCTAssertEqual(hatched, 32 * 32)
         // Observed pixels show the data (0.1 → 140), not the hatch.
         XCTAssertEqual(px(4 + 8, top + 8), 140)
+    }
+
+    /// The daemon's config goes through the same strict reader, and says where it broke.
+    func testConfigSyntaxErrorsNameLineAndColumn() {
+        XCTAssertThrowsError(try DaemonConfig.parse(Data("{\"jobs\": 1,\n \"jobs\": 2}".utf8), file: "dmilod.json")) { e in
+            XCTAssertTrue("\(e)".contains("line 2, column 2: duplicate key \"jobs\""), "\(e)")
+        }
+        XCTAssertThrowsError(try DaemonConfig.parse(Data("{\"jobs\": 1, /* two */}".utf8), file: "dmilod.json")) { e in
+            XCTAssertTrue("\(e)".contains("line 1, column 13: comments are not allowed"), "\(e)")
+        }
     }
 }
