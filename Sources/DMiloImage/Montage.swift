@@ -90,9 +90,11 @@ public enum Montage {
                 canvas.paint(t, x: x, y: top + (display - t.shape[1] * f) / 2, factor: f)
                 if let mask = masks?[i] {
                     guard mask.count == t.shape[1] * t.shape[2] else {
-                        throw ImageShapeError("Montage: a mask of \(mask.count) values for a \(t.shape[1])x\(t.shape[2]) panel")
+                        throw ImageShapeError("Montage: a mask of \(mask.count) values for a \(t.shape[1])x\(t.shape[2])"
+                                              + " panel")
                     }
-                    hatch(mask, width: t.shape[2], on: &canvas, x: x, y: top + (display - t.shape[1] * f) / 2, factor: f)
+                    hatch(mask, width: t.shape[2], on: &canvas, x: x, y: top + (display - t.shape[1] * f) / 2,
+                          factor: f)
                 }
             case .vector(let m):
                 canvas.fill(x: x, y: top, width: display, height: display, value: placeholderFill)
@@ -100,8 +102,8 @@ public enum Montage {
                             y: top + display / 2 - 3 * BitmapFont.glyphHeight * textScale / 2, scale: textScale)
             }
             if let labels {
-                drawCentred([labels[i]], on: &canvas, x: x, width: widths[i], y: separator + headerStrip + 2 * textScale,
-                            scale: textScale)
+                drawCentred([labels[i]], on: &canvas, x: x, width: widths[i],
+                            y: separator + headerStrip + 2 * textScale, scale: textScale)
             }
             x += widths[i] + separator
         }
@@ -173,12 +175,14 @@ public enum Montage {
 
     /// Covers each unobserved pixel's f×f block with the hatch (its phase follows canvas coordinates, so
     /// neighbouring blocks join into continuous diagonal lines).
-    private static func hatch(_ mask: [Float], width w: Int, on canvas: inout RasterCanvas, x: Int, y: Int, factor f: Int) {
+    private static func hatch(_ mask: [Float], width w: Int, on canvas: inout RasterCanvas, x: Int, y: Int,
+                              factor f: Int) {
         for (p, m) in mask.enumerated() where m == 0 {
             let (bx, by) = (x + (p % w) * f, y + (p / w) * f)
             for r in by..<(by + f) {
                 for c in bx..<(bx + f) {
-                    canvas.fill(x: c, y: r, width: 1, height: 1, value: (c + r) % hatchPeriod == 0 ? hatchInk : background)
+                    let v = (c + r) % hatchPeriod == 0 ? hatchInk : background
+                    canvas.fill(x: c, y: r, width: 1, height: 1, value: v)
                 }
             }
         }

@@ -121,8 +121,8 @@ public struct Manifest: Sendable, Equatable {
                 throw JobError.manifest("\(file): `color` must be \"luma\" or \"replicate\"", field: "color")
             }
             guard spec.kind != .compressedSensing else {
-                throw JobError.manifest("\(file): `color` converts image measurements; compressed_sensing measures a vector",
-                                        field: "color")
+                throw JobError.manifest("\(file): `color` converts image measurements; compressed_sensing measures "
+                                        + "a vector", field: "color")
             }
             color = c
         }

@@ -47,7 +47,8 @@ public struct MeasurementGeometry: Sendable {
         switch spec {
         case .superResolution(let f, _): return "super_resolution (factor \(f))"
         case .compressedSensing(.gaussian(let ratio, _)): return "compressed_sensing (ratio \(ratio))"
-        case .blur(_, .paper), .gaussianBlur(_, _, .paper), .motionBlur(_, .paper): return "\(spec.type) (geometry paper)"
+        case .blur(_, .paper), .gaussianBlur(_, _, .paper), .motionBlur(_, .paper):
+            return "\(spec.type) (geometry paper)"
         default: return spec.type
         }
     }
@@ -64,10 +65,9 @@ public struct MeasurementGeometry: Sendable {
             }
             let (w, h) = (header.width, header.height)
             if w > limits.maxWidth || h > limits.maxHeight || w * h > limits.maxPixels {
-                throw JobError(code: "image.too_large",
-                               message: "\(name) (field `\(field)`): the PNG header states \(w)x\(h) pixels, over the limit of "
-                                   + "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels; it was not decoded",
-                               field: field)
+                let limit = "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels"
+                throw JobError(code: "image.too_large", message: "\(name) (field `\(field)`): the PNG header states "
+                               + "\(w)x\(h) pixels, over the limit of \(limit); it was not decoded", field: field)
             }
             // Only the size is decided from the header: the channels libpng returns (a palette may be gray) are
             // checked after decoding, by `fit`.
@@ -85,7 +85,9 @@ public struct MeasurementGeometry: Sendable {
         try check(y.shape, name: name, field: field)
         let squeezed = { (s: [Int]) in Array(s.drop(while: { $0 == 1 })) }
         if y.shape == expected { return y }
-        if squeezed(y.shape) == squeezed(expected), y.count == expected.reduce(1, *) { return y.copy().reshape(expected) }
+        if squeezed(y.shape) == squeezed(expected), y.count == expected.reduce(1, *) {
+            return y.copy().reshape(expected)
+        }
         let (h, w) = (expected[1], expected[2])
         let plane = h * w
         switch color {
@@ -100,8 +102,8 @@ public struct MeasurementGeometry: Sendable {
             for c in 0..<3 { for p in 0..<plane { out[c * plane + p] = y[p] } }
             return out
         case nil:
-            throw JobError(code: JobError.internalError, message: "\(name): shape \(Self.text(y.shape)) passed the check "
-                           + "but could not be fitted to \(Self.text(expected))", field: field)
+            throw JobError(code: JobError.internalError, message: "\(name): shape \(Self.text(y.shape)) passed the "
+                           + "check but could not be fitted to \(Self.text(expected))", field: field)
         }
     }
 
@@ -118,17 +120,20 @@ public struct MeasurementGeometry: Sendable {
             let what = color == .luma ? "turns an RGB (3-channel) measurement into gray for a 1-channel model"
                                       : "copies a gray (1-channel) measurement to the 3 channels of an RGB model"
             guard isImage, modelChannels == needs.model, !spatialFits || givenChannels == needs.measurement else {
-                let got = isImage ? "\(name) has \(givenChannels == 0 ? "shape \(Self.text(given))" : "\(givenChannels) channel\(givenChannels == 1 ? "" : "s")") "
-                    + "and the model makes \(Self.text(imageShape)) images" : "\(operatorDescription) measures a vector, not an image"
-                throw JobError.manifest("\(manifestFile): `color` \"\(color.rawValue)\" \(what), but \(got)", field: "color")
+                let has = givenChannels == 0 ? "shape \(Self.text(given))"
+                    : "\(givenChannels) channel\(givenChannels == 1 ? "" : "s")"
+                let got = isImage ? "\(name) has \(has) and the model makes \(Self.text(imageShape)) images"
+                    : "\(operatorDescription) measures a vector, not an image"
+                throw JobError.manifest("\(manifestFile): `color` \"\(color.rawValue)\" \(what), but \(got)",
+                                        field: "color")
             }
             if spatialFits { return }
         } else if given == expected || (squeezed(given) == squeezed(expected)
                                           && given.reduce(1, *) == expected.reduce(1, *)) {
             return
         }
-        var message = "\(name): shape \(Self.text(given)) does not fit \(operatorDescription) on this model: the model makes "
-            + "\(Self.text(imageShape)) images, so the operator expects a \(Self.text(expected)) measurement"
+        var message = "\(name): shape \(Self.text(given)) does not fit \(operatorDescription) on this model: the "
+            + "model makes \(Self.text(imageShape)) images, so the operator expects a \(Self.text(expected)) measurement"
         if spatialFits, color == nil, givenChannels == 3, modelChannels == 1 {
             message += " (for an RGB measurement on this gray model, set \"color\": \"luma\" in the manifest)"
         } else if spatialFits, color == nil, givenChannels == 1, modelChannels == 3 {
