@@ -93,7 +93,8 @@ let package = Package(
         .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloOperatorsTests", dependencies: ["DMiloOperators"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
-        .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators"]),
+        .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators", "DMiloModel"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
         // Seeded mutations of manifests, NPY and PNG files through the daemon's readers (`make fuzz` for a long run).
         .testTarget(name: "DMiloFuzzTests", dependencies: ["DMiloJobs", "DMiloImage", "DMiloFormats", "DMiloOperators", "DMiloSolvers", "DMiloKernels"]),

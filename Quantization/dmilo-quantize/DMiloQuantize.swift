@@ -20,6 +20,8 @@ struct DMiloQuantize: ParsableCommand {
     @Flag(help: "Write even when the SNR is below the threshold.") var force = false
     @Option(help: "Keep tensors whose name contains this F32 (repeatable).") var keep: [String] = []
     @Option(help: "`default` (keep biases, norms, time embedding, first/last conv in F32) or `all`.") var policy = "default"
+    @Flag(help: "Print a JSON summary of what was written on stdout instead of the tables (errors as JSON too).")
+    var json = false
 
     func validate() throws {
         guard ["f32", "f16", "q8_0"].contains(type) else { throw ValidationError("--type must be f32, f16 or q8_0") }
@@ -35,7 +37,12 @@ struct DMiloQuantize: ParsableCommand {
                                       output: output, snrThreshold: snrThreshold, force: force)
         } catch {
             FileHandle.standardError.write(Data("dmilo-quantize: error: \(error)\n".utf8))
+            if json { printJSON(["error": "\(error)", "input": input, "output": output]) }
             throw ExitCode(1)
+        }
+        if json {
+            printJSON(summary(r))
+            return
         }
         print("| tensor | shape | type | bytes | rel. RMS error |")
         print("|---|---|---|---|---|")
@@ -50,5 +57,33 @@ struct DMiloQuantize: ParsableCommand {
               r.snrByTimestep.map { String(format: "t=%d %.1f dB", $0.0, $0.1) }.joined(separator: ", ") +
               String(format: "; overall %.1f dB, relative RMS error %.2e", r.snr, r.outputRelativeRMSError))
         print("wrote \(output)")
+    }
+
+    /// The `--json` document (docs/INTERFACE.md "dmilo-quantize"): what was written and how close it is to float.
+    func summary(_ r: QuantizationReport) -> [String: Any] {
+        var counts: [String: Int] = [:]
+        for x in r.tensors { counts[x.type.name, default: 0] += 1 }
+        return [
+            "input": input, "output": output, "type": type, "policy": policy,
+            "source_bytes": r.sourceBytes, "output_bytes": r.outputBytes, "tensor_types": counts,
+            "snr_db": r.snr, "output_relative_rms_error": r.outputRelativeRMSError,
+            "snr_db_by_timestep": r.snrByTimestep.map { ["timestep": $0.0, "snr_db": $0.1] as [String: Any] },
+            "tensors": r.tensors.map { x -> [String: Any] in
+                ["name": x.name, "shape": x.shape, "type": x.type.name, "bytes": x.bytes,
+                 "relative_rms_error": x.relativeRMSError]
+            },
+        ]
+    }
+
+    func printJSON(_ doc: [String: Any]) {
+        // Non-finite figures (an exact f32 copy has SNR +inf) become null: JSON has no infinity.
+        func clean(_ v: Any) -> Any {
+            if let d = v as? Double { return d.isFinite ? d : NSNull() }
+            if let a = v as? [Any] { return a.map(clean) }
+            if let o = v as? [String: Any] { return o.mapValues(clean) }
+            return v
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: clean(doc), options: [.sortedKeys])) ?? Data("{}".utf8)
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 }

@@ -11,6 +11,10 @@
 //   captioned "1-D MEASUREMENT" / "m VALUES" (the caption loses characters that do not fit a small panel).
 //   Panels are separated, and framed, by `separator` white pixels. With labels, a white strip above the panels
 //   holds each label centred over its panel in a 5×7 font scaled by max(1, D / 96).
+//   With a header, lines of black text above everything (the job, its operator, method, budget, why the solver
+//   stopped, PSNR/SSIM) say what the picture is without opening metrics.json; fields are wrapped to the width.
+//   Pixels a panel's mask marks unobserved (inpainting) are drawn as a diagonal hatch, which no image value
+//   produces, so missing data is never mistaken for mid-gray data.
 
 import DMiloKernels
 
@@ -20,6 +24,9 @@ public enum Montage {
     static let background: UInt8 = 255
     /// Fill of a panel that stands for a measurement without a picture (mid gray).
     static let placeholderFill: UInt8 = 128
+    /// Hatch of unobserved pixels: display pixels with (x + y) mod `hatchPeriod` == 0 are `hatchInk`, others white.
+    static let hatchPeriod = 4
+    static let hatchInk: UInt8 = 0
 
     private enum Panel {
         case image(Tensor) // (C, H, W), C = 1 or 3
@@ -32,13 +39,18 @@ public enum Montage {
     ///   - labels: optional captions, one per panel.
     ///   - scale: integer upscaling of the largest panel (e.g. 4 makes a 32×32 image 128×128).
     ///   - separator: pixels between panels and around the montage.
+    ///   - header: fields of the header line(s) (e.g. `JOB SR4`, `DMILO-PGD`), wrapped to the montage width.
+    ///   - masks: per panel, nil or an (H·W) mask of an image panel (0 = unobserved, drawn hatched).
     public static func make(panels tensors: [Tensor], labels: [String]? = nil, scale: Int = 1,
-                            separator: Int = 4) throws -> PNGImage {
+                            separator: Int = 4, header: [String] = [], masks: [[Float]?]? = nil) throws -> PNGImage {
         guard !tensors.isEmpty else { throw ImageShapeError("Montage: no panels") }
         guard (1...64).contains(scale) else { throw ImageShapeError("Montage: scale \(scale) is not in 1...64") }
         guard (0...256).contains(separator) else { throw ImageShapeError("Montage: separator \(separator) is not in 0...256") }
         if let labels, labels.count != tensors.count {
             throw ImageShapeError("Montage: \(labels.count) labels for \(tensors.count) panels")
+        }
+        if let masks, masks.count != tensors.count {
+            throw ImageShapeError("Montage: \(masks.count) masks for \(tensors.count) panels")
         }
         let panels = try tensors.map(panel)
         var tallest = 0, rgb = false
@@ -55,12 +67,20 @@ public enum Montage {
             }
         }
         let textScale = max(1, display / 96)
-        let strip = labels == nil ? 0 : (BitmapFont.glyphHeight + 4) * textScale
+        let labelStrip = labels == nil ? 0 : (BitmapFont.glyphHeight + 4) * textScale
         let width = widths.reduce(0, +) + separator * (panels.count + 1)
+        let lineHeight = (BitmapFont.glyphHeight + 3) * textScale
+        let headerLines = wrap(header, width: width - 2 * separator - 2 * textScale, scale: textScale)
+        let headerStrip = headerLines.count * lineHeight
+        let strip = headerStrip + labelStrip
         let height = display + strip + 2 * separator
         guard width <= 65536 else { throw ImageShapeError("Montage: width \(width) is too large") }
 
         var canvas = RasterCanvas(width: width, height: height, channels: rgb ? 3 : 1, fill: background)
+        for (i, line) in headerLines.enumerated() {
+            canvas.draw(line, x: separator + textScale, y: separator + i * lineHeight + 2 * textScale, scale: textScale,
+                        maxWidth: width - 2 * separator, ink: 0)
+        }
         var x = separator
         let top = separator + strip
         for (i, p) in panels.enumerated() {
@@ -68,13 +88,22 @@ public enum Montage {
             case .image(let t):
                 let f = display / t.shape[1]
                 canvas.paint(t, x: x, y: top + (display - t.shape[1] * f) / 2, factor: f)
+                if let mask = masks?[i] {
+                    guard mask.count == t.shape[1] * t.shape[2] else {
+                        throw ImageShapeError("Montage: a mask of \(mask.count) values for a \(t.shape[1])x\(t.shape[2])"
+                                              + " panel")
+                    }
+                    hatch(mask, width: t.shape[2], on: &canvas, x: x, y: top + (display - t.shape[1] * f) / 2,
+                          factor: f)
+                }
             case .vector(let m):
                 canvas.fill(x: x, y: top, width: display, height: display, value: placeholderFill)
                 drawCentred(["1-D", "MEASUREMENT", "\(m) VALUES"], on: &canvas, x: x, width: display,
                             y: top + display / 2 - 3 * BitmapFont.glyphHeight * textScale / 2, scale: textScale)
             }
             if let labels {
-                drawCentred([labels[i]], on: &canvas, x: x, width: widths[i], y: separator + 2 * textScale, scale: textScale)
+                drawCentred([labels[i]], on: &canvas, x: x, width: widths[i],
+                            y: separator + headerStrip + 2 * textScale, scale: textScale)
             }
             x += widths[i] + separator
         }
@@ -142,6 +171,35 @@ public enum Montage {
         default:
             throw ImageShapeError("Montage: a panel of shape \(t.shape) is not (C,H,W) with C = 1 or 3, (H,W) or (m,)")
         }
+    }
+
+    /// Covers each unobserved pixel's f×f block with the hatch (its phase follows canvas coordinates, so
+    /// neighbouring blocks join into continuous diagonal lines).
+    private static func hatch(_ mask: [Float], width w: Int, on canvas: inout RasterCanvas, x: Int, y: Int,
+                              factor f: Int) {
+        for (p, m) in mask.enumerated() where m == 0 {
+            let (bx, by) = (x + (p % w) * f, y + (p / w) * f)
+            for r in by..<(by + f) {
+                for c in bx..<(bx + f) {
+                    let v = (c + r) % hatchPeriod == 0 ? hatchInk : background
+                    canvas.fill(x: c, y: r, width: 1, height: 1, value: v)
+                }
+            }
+        }
+    }
+
+    /// Header fields packed into lines no wider than `width` pixels, two spaces between fields; a field wider than
+    /// a line gets a line of its own (and is cut when drawn).
+    static func wrap(_ fields: [String], width: Int, scale: Int) -> [String] {
+        var lines: [String] = []
+        for field in fields where !field.isEmpty {
+            if let last = lines.last, BitmapFont.width(of: last + "  " + field, scale: scale) <= width {
+                lines[lines.count - 1] = last + "  " + field
+            } else {
+                lines.append(field)
+            }
+        }
+        return lines
     }
 
     /// Draws lines of text, each centred horizontally in [x, x + width), stacked from y.

@@ -141,6 +141,11 @@ extension PNGHeader {
         return try PNGChunks.header(bytes, path: path)
     }
 
+    /// The IHDR of PNG bytes already in memory (nothing is decoded).
+    public static func parse(_ bytes: [UInt8], path: String) throws -> PNGHeader {
+        try PNGChunks.header(bytes, path: path)
+    }
+
     /// Channels `PNGImage.read` returns for this colour type: 3 for RGB, RGBA and palette, else 1.
     public var channels: Int { colorType == 2 || colorType == 3 || colorType == 6 ? 3 : 1 }
     /// Bit depth of `PNGImage.read`'s samples: 16 for 16-bit files, else 8.

@@ -33,10 +33,11 @@ public enum JobInputs {
         }
     }
 
-    /// Decodes a truth image (PNG or NPY) into model units, shape (C,H,W).
-    public static func truth(_ data: Data, name: String, imageShape: [Int]) throws -> Tensor {
+    /// Decodes a truth image (PNG or NPY) into model units, shape (C,H,W); `convert` applies the manifest's `color`.
+    public static func truth(_ data: Data, name: String, imageShape: [Int],
+                             convert: (Tensor) -> Tensor = { $0 }) throws -> Tensor {
         let m = try measurement(data, name: name, field: "truth", limits: InputLimits.png(forImage: imageShape))
-        return try conform(m.y, to: imageShape, name: name, field: "truth", code: "truth.shape")
+        return try conform(convert(m.y), to: imageShape, name: name, field: "truth", code: "truth.shape")
     }
 
     /// An operator array (`mask`, `kernel`, `matrix`). PNG masks keep their RAW sample values (0 = missing),

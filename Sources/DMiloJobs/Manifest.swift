@@ -23,6 +23,8 @@ public struct Manifest: Sendable, Equatable {
     public var imageShape: [Int]?
     /// Optional `model`: the name of a model in the daemon's config `models` (nil = `default`).
     public var model: String?
+    /// Optional `color`: converts a measurement whose channel count differs from the model's (`MeasurementGeometry`).
+    public var color: ColorConversion?
     /// The manifest's bytes as read (for echoing).
     public var source = Data()
 
@@ -32,7 +34,7 @@ public struct Manifest: Sendable, Equatable {
 
     /// Every top-level key a version-1 manifest may hold.
     public static let keys: Set<String> = ["version", "measurement", "operator", "noise_sigma", "solver", "truth",
-                                           "seed", "image_shape", "model"]
+                                           "seed", "image_shape", "model", "color"]
     public static let requiredKeys: Set<String> = ["version", "measurement", "operator"]
     /// Operator types (the operator layer's ``OperatorKind``); other values are `operator.unknown`.
     public static let operatorTypes: Set<String> = Set(OperatorSpec.types)
@@ -75,6 +77,12 @@ public struct Manifest: Sendable, Equatable {
                            message: "\(file): unknown operator type `\(type)` (known: \(operatorTypes.sorted().joined(separator: ", ")))",
                            field: "operator.type")
         }
+        // The operator's own keys are checked here too, so a manifest is accepted or refused as a whole before
+        // its job is queued (`dmilo submit` and the daemon use this one parser; the schema's `oneOf` says the same).
+        let spec: OperatorSpec
+        do { spec = try OperatorSpec(json: .object(op)) } catch let e as OperatorError {
+            throw JobError(code: e.code, message: "\(file): \(e.message)", field: e.field)
+        }
         // File names inside the operator obey the same rules as `measurement`.
         for key in operatorFileKeys where !(key == "kernel" && type == OperatorKind.superResolution.rawValue) {
             if let v = op[key], case .string = v {
@@ -93,10 +101,14 @@ public struct Manifest: Sendable, Equatable {
         let truth = try o["truth"].map { try FileReference.parse($0, field: "truth", file: file) }
         var seed: UInt64 = 0
         if let v = o["seed"] {
-            guard let i = v.intValue, i >= 0 else {
-                throw JobError.manifest("\(file): `seed` must be a non-negative integer", field: "seed")
+            // Exact up to 2⁶⁴ − 1 when written as an integer (like the operator seeds), else integral reals to 2⁵³.
+            if case .number(let n) = v, let u = n.uint64 {
+                seed = u
+            } else if let i = v.intValue, i >= 0 {
+                seed = UInt64(i)
+            } else {
+                throw JobError.manifest("\(file): `seed` must be an integer in 0...18446744073709551615", field: "seed")
             }
-            seed = UInt64(i)
         }
         var imageShape: [Int]?
         if let v = o["image_shape"] {
@@ -113,9 +125,20 @@ public struct Manifest: Sendable, Equatable {
             }
             model = s
         }
+        var color: ColorConversion?
+        if let v = o["color"] {
+            guard let name = v.stringValue, let c = ColorConversion(rawValue: name) else {
+                throw JobError.manifest("\(file): `color` must be \"luma\" or \"replicate\"", field: "color")
+            }
+            guard spec.kind != .compressedSensing else {
+                throw JobError.manifest("\(file): `color` converts image measurements; compressed_sensing measures "
+                                        + "a vector", field: "color")
+            }
+            color = c
+        }
         return Manifest(version: version, measurement: measurement, operatorType: type, operatorObject: op,
                         noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
-                        model: model, source: data)
+                        model: model, color: color, source: data)
     }
 
     /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`

@@ -92,16 +92,19 @@ public struct ReconstructionRunner: JobRunner {
                            message: "\(job.name).json: image_shape \(imageShape) does not match the model's \(model.sampleShape)",
                            field: "image_shape")
         }
-        // Inputs.
-        let measurementName = m.measurement.description
-        var meas = try JobInputs.measurement(job.read(m.measurement, field: "measurement"), name: measurementName, limits: InputLimits.png(forImage: imageShape))
-        let op = try OperatorFactory.make(spec: OperatorSpec(json: .object(m.operatorObject)), imageShape: imageShape) { name, field in
+        // Inputs: the operator first, so the measurement is checked against what it expects for this model.
+        let spec = try OperatorSpec(json: .object(m.operatorObject))
+        let op = try OperatorFactory.make(spec: spec, imageShape: imageShape) { name, field in
             let ref = try FileReference.parse(.string(name), field: field, file: "\(job.name).json")
             return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field, limits: InputLimits.png(forImage: imageShape))
         }
-        meas.y = try JobInputs.conform(meas.y, to: op.outputShape, name: measurementName, field: "measurement")
+        let geometry = MeasurementGeometry(imageShape: imageShape, expected: op.outputShape,
+                                           operatorDescription: MeasurementGeometry.describe(spec), color: m.color,
+                                           manifestFile: "\(job.name).json")
+        let meas = try geometry.read(job.read(m.measurement, field: "measurement"), name: m.measurement.description)
         let truth = try m.truth.map { ref in
-            try JobInputs.truth(job.read(ref, field: "truth"), name: ref.description, imageShape: imageShape)
+            try JobInputs.truth(job.read(ref, field: "truth"), name: ref.description, imageShape: imageShape,
+                                convert: geometry.convertTruth)
         }
 
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
@@ -151,6 +154,7 @@ public struct ReconstructionRunner: JobRunner {
             "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
         ]
+        if let c = m.color { metrics["color"] = c.rawValue }
         var psnr: Double?
         if let truth {
             psnr = try Metrics.psnr(truth: truth, estimate: x)
@@ -158,22 +162,37 @@ public struct ReconstructionRunner: JobRunner {
             metrics["ssim"] = try Metrics.ssim(truth: truth, estimate: x)
         }
         metrics["peak_rss_mb"] = peakRSSMegabytes() ?? NSNull()
-        let panels = [Self.displayable(meas.y, op: op), x] + (truth.map { [$0] } ?? [])
+        let panels = [meas.y, x] + (truth.map { [$0] } ?? [])
         let labels = ["measurement", "\(p.method.rawValue)"] + (truth != nil ? ["truth"] : [])
+        let header = Self.montageHeader(job: job.name, operator: geometry.operatorDescription, metrics: metrics)
+        let masks = [(op as? Inpainting)?.mask] + Array(repeating: nil, count: panels.count - 1)
         try ResultFiles.write(reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
-                              metrics: metrics, to: outputDirectory)
+                              metrics: metrics, to: outputDirectory, montageHeader: header, montageMasks: masks)
         let summary = String(format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
                              result.unetEvaluations, Date().timeIntervalSince(start)) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
         return JobOutcome(method: p.method.rawValue, unetEvaluations: result.unetEvaluations, psnr: psnr, summary: summary)
     }
 
-    /// The measurement as a picture: inpainting shows unobserved pixels as mid-gray (their values are ignored).
+    /// The measurement as a picture with unobserved inpainting pixels at mid-gray (their values are ignored), for
+    /// the quality benchmark's grids; job montages hatch those pixels instead (``montageHeader``, `Montage` masks).
     public static func displayable(_ y: Tensor, op: any MeasurementOperator) -> Tensor {
         guard let inp = op as? Inpainting else { return y }
         let out = y.copy()
         let plane = inp.mask.count
         for i in 0..<out.count where inp.mask[i % plane] == 0 { out[i] = 0 }
         return out
+    }
+
+    /// The montage's header fields, from the metrics the job writes: job, operator, method, UNet evaluations
+    /// against the budget, why the solver stopped, PSNR / SSIM when a truth was given.
+    public static func montageHeader(job: String, operator description: String, metrics: [String: Any]) -> [String] {
+        var fields = ["JOB \(job)", description, "\(metrics["method"] ?? "")"]
+        let evals = metrics["unet_evaluations"] as? Int ?? 0
+        fields.append((metrics["budget"] as? Int).map { "\(evals)/\($0) UNET EVALS" } ?? "\(evals) UNET EVALS")
+        if let s = metrics["stopped_by"] as? String { fields.append("STOPPED BY \(s)") }
+        if let psnr = metrics["psnr"] as? Double { fields.append(String(format: "PSNR %.2f DB", psnr)) }
+        if let ssim = metrics["ssim"] as? Double { fields.append(String(format: "SSIM %.3f", ssim)) }
+        return fields
     }
 
     /// The job's solver parameters: its `solver` settings (config defaults merged with the manifest by the daemon)

@@ -10,8 +10,10 @@ public enum ResultFiles {
     /// Display scale of montage panels: 32×32 images become 128 px tall, viewable without zooming.
     public static func montageScale(height: Int) -> Int { max(1, min(8, 128 / max(height, 1))) }
 
+    /// `montageHeader` and `montageMasks` are passed to ``Montage/make(panels:labels:scale:separator:header:masks:)``.
     public static func write(reconstruction x: Tensor, bitDepth: Int, montagePanels: [Tensor], labels: [String],
-                             metrics: [String: Any], to dir: URL) throws {
+                             metrics: [String: Any], to dir: URL, montageHeader: [String] = [],
+                             montageMasks: [[Float]?]? = nil) throws {
         try ResultChecks.requireFinite(x, metrics: metrics)
         do {
             let png = try PNGImage(modelUnits: x, bitDepth: bitDepth)
@@ -19,7 +21,8 @@ public enum ResultFiles {
             try writeFile(Data(NPY.encode(shape: x.shape, values: UnsafeBufferPointer(start: x.data, count: x.count))),
                           dir.appendingPathComponent("reconstruction.npy"))
             let h = x.shape.count == 3 ? x.shape[1] : x.shape[0]
-            let montage = try Montage.make(panels: montagePanels, labels: labels, scale: montageScale(height: h))
+            let montage = try Montage.make(panels: montagePanels, labels: labels, scale: montageScale(height: h),
+                                           header: montageHeader, masks: montageMasks)
             try writeFile(Data(try montage.encoded()), dir.appendingPathComponent("montage.png"))
             let json = try JSONSerialization.data(withJSONObject: metrics.merging(["dmilo_version": BuildVersion.description]) { a, _ in a }, options: [.prettyPrinted, .sortedKeys])
             try writeFile(json + Data("\n".utf8), dir.appendingPathComponent("metrics.json"))

@@ -82,9 +82,11 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     public static func parse(_ data: Data, file: String) throws -> DaemonConfig {
-        guard let root = try? JSONValue.parse(data), let o = root.objectValue else {
-            throw SpoolError("config \(file) is not a JSON object")
+        let root: JSONValue
+        do { root = try JSONValue.parse(data) } catch {
+            throw SpoolError("config \(file) is not valid JSON: \(error)")   // names the line and column
         }
+        guard let o = root.objectValue else { throw SpoolError("config \(file) is not a JSON object") }
         for k in o.keys.sorted() where !keys.contains(k) {
             throw SpoolError("config \(file): unknown key `\(k)` (allowed: \(keys.sorted().joined(separator: ", ")))")
         }

@@ -25,6 +25,8 @@ struct ReconstructCommand: ParsableCommand {
     @Option(name: .customLong("initial-noise"),
             help: "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file.")
     var initialNoise: String?
+    @Flag(help: "Print metrics.json on stdout (on failure: error.json's object, exit 1); progress stays on stderr.")
+    var json = false
 
     func run() throws {
         if let threads { Threading.count = threads }
@@ -34,9 +36,15 @@ struct ReconstructCommand: ParsableCommand {
         }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let loaded = try LoadedModel.open(path: model, compute: compute) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        let claimed = try ClaimedJob.load(manifestPath: job) { manifest in
-            JobSettings(solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
-                        memoryBudgetMB: memoryBudget)
+        let claimed: ClaimedJob
+        do {
+            claimed = try ClaimedJob.load(manifestPath: job) { manifest in
+                JobSettings(solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
+                            memoryBudgetMB: memoryBudget)
+            }
+        } catch let e as CodedError {
+            let file = URL(fileURLWithPath: job).lastPathComponent
+            try fail(e, job: file.hasSuffix(".json") ? String(file.dropLast(5)) : file, out: outURL)
         }
         let tty = isatty(STDERR_FILENO) == 1
         let control = JobControl { fraction, note in
@@ -53,13 +61,24 @@ struct ReconstructCommand: ParsableCommand {
             }
             let outcome = try runner.run(job: claimed, outputDirectory: outURL, control: control)
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if json {
+                // The file the job wrote, byte for byte: --json and metrics.json cannot disagree.
+                FileHandle.standardOutput.write(try Data(contentsOf: outURL.appendingPathComponent("metrics.json")))
+                return
+            }
             print(outcome.summary)
             print("results in \(outURL.path)")
         } catch let e as CodedError {
-            let doc: [String: Any] = ["job": claimed.name, "error": e.code, "message": e.message, "field": e.field ?? NSNull()]
-            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: outURL.appendingPathComponent("error.json"))
-            throw CLIError("\(e.code): \(e.message)")
+            try fail(e, job: claimed.name, out: outURL)
         }
+    }
+
+    /// Writes error.json (as the daemon's failed/NAME/error.json), with --json also to stdout, and fails.
+    func fail(_ e: any CodedError, job name: String, out: URL) throws -> Never {
+        let doc: [String: Any] = ["job": name, "error": e.code, "message": e.message, "field": e.field ?? NSNull()]
+        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: out.appendingPathComponent("error.json"))
+        if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        throw CLIError("\(e.code): \(e.message)")
     }
 }

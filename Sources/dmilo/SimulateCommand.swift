@@ -22,7 +22,12 @@ struct SimulateCommand: ParsableCommand {
             let raw: Data
             if FileManager.default.fileExists(atPath: text) { raw = try Data(contentsOf: URL(fileURLWithPath: text)) }
             else { raw = Data(text.utf8) }
-            guard let o = try? JSONSerialization.jsonObject(with: raw) as? [String: Any] else {
+            // The manifest's strict reader: what simulate accepts, the daemon accepts.
+            let value: JSONValue
+            do { value = try JSONValue.parse(raw) } catch {
+                throw CLIError("--\(what) is not valid JSON (or a path to a JSON file): \(error)")
+            }
+            guard let o = value.foundationValue as? [String: Any] else {
                 throw CLIError("--\(what) must be a JSON object or a path to one")
             }
             return o

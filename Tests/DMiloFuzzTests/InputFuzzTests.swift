@@ -89,8 +89,8 @@ final class InputFuzzTests: XCTestCase {
         #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "missing_fraction": 0.7, "mask_seed": 4}, "solver": {"method": "dmilo", "steps": 3, "outer": 2, "inner": 5, "budget": 100}}"#,
         #"{"version": 1, "measurement": "y.png", "operator": {"type": "super_resolution", "factor": 4}, "solver": {"method": "dmplug", "steps": 5, "budget": 200}, "truth": "t.png"}"#,
         #"{"version": 1, "measurement": "y.npy", "operator": {"type": "gaussian_blur", "size": 9, "sigma": 3.0}, "solver": {"method": "dps", "inner": 50}}"#,
-        #"{"version": 1, "measurement": "y.npy", "operator": {"type": "compressed_sensing", "m": 100, "matrix_seed": 1}, "image_shape": [1, 32, 32]}"#,
-        #"{"version": 1, "measurement": "y.npy", "operator": {"type": "motion_blur", "size": 9, "intensity": 0.5}, "solver": {"method": "dmilo-pgd", "lr_z": 0.01, "lambda": 0.1, "discrepancy_tau": 1.1}}"#,
+        #"{"version": 1, "measurement": "y.npy", "operator": {"type": "compressed_sensing", "ratio": 0.1, "matrix_seed": 1}, "image_shape": [1, 32, 32]}"#,
+        #"{"version": 1, "measurement": "y.npy", "operator": {"type": "motion_blur", "size": 9, "intensity": 0.5, "kernel_seed": 2}, "solver": {"method": "dmilo-pgd", "lr_z": 0.01, "lambda": 0.1, "discrepancy_tau": 1.1}}"#,
     ]
 
     /// Manifest → settings → solver parameters → input limits → memory plan → operator: the daemon's whole

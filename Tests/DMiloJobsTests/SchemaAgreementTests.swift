@@ -1,13 +1,27 @@
+import DMiloModel
+import DMiloOperators
 import Foundation
 import XCTest
 @testable import DMiloJobs
 
-/// schemas/manifest.schema.json and the Swift parser must agree: same key sets, and the same verdict on a set
-/// of good and bad manifests. (No Python `jsonschema` on the build box, so a small validator for the keywords
-/// the schema uses lives here; it refuses any keyword it does not know, so the schema cannot drift past it.)
+/// schemas/manifest.schema.json and the daemon's parser must agree: the same key sets, and the same verdict on a
+/// committed corpus of good and bad manifests (Fixtures/manifest-corpus: every operator, typos, wrong types,
+/// out-of-range values, JSON syntax). The schema's verdicts come from Python's `jsonschema`, run by
+/// Tools/schema_verdicts.py and committed as Fixtures/manifest-verdicts.json, so this test needs no Python.
 final class SchemaAgreementTests: XCTestCase {
-    static let schemaURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("schemas/manifest.schema.json")
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let schemaURL = root.appendingPathComponent("schemas/manifest.schema.json")
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let regenerate = "regenerate with `python Tools/schema_verdicts.py` (jsonschema from Tools/requirements.txt)"
+
+    /// Round 2 keys the schema describes whose parsing lands with another change (manifest `model`: models by name;
+    /// `solver.samples`, `solver.keep_samples` and the method `daps`: the DAPS sampler). Until the parser knows
+    /// them, corpus cases using them are skipped (and reported); once it does, they are compared like the rest.
+    /// Remove an entry when its parser lands: the key-set test then requires the schema and the parser to match.
+    static let pendingTopLevelKeys: Set<String> = ["model"]
+    static let pendingSolverKeys: Set<String> = ["samples", "keep_samples"]
+    static let pendingMethods: Set<String> = ["daps"]
 
     func loadSchema() throws -> [String: JSONValue] {
         try XCTUnwrap(JSONValue.parse(Data(contentsOf: Self.schemaURL)).objectValue)
@@ -15,137 +29,104 @@ final class SchemaAgreementTests: XCTestCase {
 
     func keys(_ o: [String: JSONValue]?, _ k: String) -> Set<String> { Set(o?[k]?.objectValue?.keys ?? [:].keys) }
 
+    func strings(_ v: JSONValue?) -> [String] {
+        guard case .array(let a)? = v else { return [] }
+        return a.compactMap(\.stringValue)
+    }
+
     func testKeySetsMatchTheParser() throws {
         let schema = try loadSchema()
         XCTAssertEqual(schema["additionalProperties"], .bool(false))
-        XCTAssertEqual(keys(schema, "properties"), Manifest.keys)
-        var required: [JSONValue] = []
-        if case .array(let a)? = schema["required"] { required = a }
-        XCTAssertEqual(Set(required.compactMap { $0.stringValue }), Manifest.requiredKeys)
+        XCTAssertEqual(keys(schema, "properties"), Manifest.keys.union(Self.pendingTopLevelKeys.subtracting(Manifest.keys)))
+        XCTAssertEqual(Set(strings(schema["required"])), Manifest.requiredKeys)
         let props = try XCTUnwrap(schema["properties"]?.objectValue)
         let solver = props["solver"]?.objectValue
         XCTAssertEqual(solver?["additionalProperties"], .bool(false))
-        XCTAssertEqual(keys(solver, "properties"), SolverSettings.keys)
-        func enumSet(_ v: JSONValue?) -> Set<String> {
-            guard case .array(let a)? = v?.objectValue?["enum"] else { return [] }
-            return Set(a.compactMap(\.stringValue))
-        }
-        XCTAssertEqual(enumSet(solver?["properties"]?.objectValue?["method"]), SolverSettings.methods)
-        XCTAssertEqual(enumSet(props["operator"]?.objectValue?["properties"]?.objectValue?["type"]), Manifest.operatorTypes)
-    }
+        XCTAssertEqual(keys(solver, "properties"), SolverSettings.keys.union(Self.pendingSolverKeys))
+        let methods = Set(strings(solver?["properties"]?.objectValue?["method"]?.objectValue?["enum"]))
+        XCTAssertEqual(methods, SolverSettings.methods.union(Self.pendingMethods))
+        XCTAssertEqual(Set(strings(props["color"]?.objectValue?["enum"])), Set(ColorConversion.allCases.map(\.rawValue)))
 
-    func testVerdictsAgreeOnGoodAndBadManifests() throws {
-        let schema = try loadSchema()
-        let base = #""measurement": "y.npy", "operator": {"type": "denoise"}"#
-        let cases: [String] = [
-            #"{"version": 1, \#(base)}"#,
-            #"{"version": 1, "measurement": "calibration/y.npy", "operator": {"type": "hdr", "gain": 2}}"#,
-            #"{"version": 1, \#(base), "noise_sigma": 0.05, "seed": 9, "truth": "t.png", "image_shape": [1, 32, 32]}"#,
-            #"{"version": 1, \#(base), "solver": {"method": "dmilo", "steps": 3, "lr_z": 0.01, "budget": 50}}"#,
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "calibration/m.png"}}"#,
-            #"{"version": 1, \#(base), "noise_sigma": 0.01, "solver": {"discrepancy_tau": 1.2, "preset": "paper"}}"#,
-            #"{"version": 1.0, \#(base)}"#,
-            #"{"version": 1, \#(base), "extra": 1}"#,
-            #"{"version": 2, \#(base)}"#,
-            #"{"version": "1", \#(base)}"#,
-            #"{"version": true, \#(base)}"#,
-            #"{"\#(base)}"#,
-            #"{"version": 1, "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "y.npy"}"#,
-            #"{"version": 1, "measurement": "../y.npy", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "/abs/y.npy", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": ".y.npy", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "a/y.npy", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "job2.json", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "calibration/x.json", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "\#(String(repeating: "y", count: 129))", "operator": {"type": "denoise"}}"#,
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "warp"}}"#,
-            #"{"version": 1, "measurement": "y.npy", "operator": {}}"#,
-            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "mask": "../m.png"}}"#,
-            #"{"version": 1, \#(base), "solver": {"method": "sgd"}}"#,
-            #"{"version": 1, \#(base), "solver": {"steps": 0}}"#,
-            #"{"version": 1, \#(base), "solver": {"steps": 2.5}}"#,
-            #"{"version": 1, \#(base), "solver": {"lambda": -1}}"#,
-            #"{"version": 1, \#(base), "solver": {"discrepancy_tau": 0}}"#,
-            #"{"version": 1, \#(base), "solver": {"preset": "fast"}}"#,
-            #"{"version": 1, \#(base), "solver": {"discrepancy_tau": "1"}}"#,
-            #"{"version": 1, \#(base), "solver": {"unknown": 1}}"#,
-            #"{"version": 1, \#(base), "noise_sigma": -1}"#,
-            #"{"version": 1, \#(base), "seed": -3}"#,
-            #"{"version": 1, \#(base), "seed": "3"}"#,
-            #"{"version": 1, \#(base), "image_shape": [3, 32, 32, 1]}"#,
-            #"{"version": 1, \#(base), "image_shape": [3, 0, 32]}"#,
-            #"{"version": 1, \#(base), "truth": null}"#,
-            #"[1]"#,
-        ]
-        var accepted = 0
-        for text in cases {
-            let data = Data(text.utf8)
-            let swift = (try? Manifest.parse(data, file: "case.json")) != nil
-            let schemaVerdict: Bool
-            if let v = try? JSONValue.parse(data) {
-                var errors: [String] = []
-                validate(v, against: .object(schema), root: schema, path: "$", errors: &errors)
-                schemaVerdict = errors.isEmpty
-            } else {
-                schemaVerdict = false
-            }
-            XCTAssertEqual(swift, schemaVerdict, "disagree on \(text.prefix(160))")
-            if swift { accepted += 1 }
-        }
-        XCTAssertEqual(accepted, 8, "the good cases (first seven and calibration/x.json) must stay good")
-    }
-
-    // MARK: a small JSON Schema (2020-12 subset) validator
-
-    static let known: Set<String> = ["$schema", "$id", "title", "description", "type", "additionalProperties", "required",
-                                     "$defs", "properties", "$ref", "pattern", "minimum", "exclusiveMinimum", "const", "enum", "items",
-                                     "minItems", "maxItems"]
-
-    func validate(_ v: JSONValue, against s: JSONValue, root: [String: JSONValue], path: String, errors: inout [String]) {
-        guard let s = s.objectValue else { XCTFail("schema at \(path) is not an object"); return }
-        for k in s.keys where !Self.known.contains(k) { XCTFail("schema keyword \(k) unsupported by the test validator") }
-        if let ref = s["$ref"]?.stringValue {
-            let name = String(ref.dropFirst("#/$defs/".count))
-            guard ref.hasPrefix("#/$defs/"), let target = root["$defs"]?.objectValue?[name] else { XCTFail("bad $ref \(ref)"); return }
-            validate(v, against: target, root: root, path: path, errors: &errors)
-        }
-        if let t = s["type"]?.stringValue {
-            let ok: Bool
-            switch (t, v) {
-            case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null), ("number", .number): ok = true
-            case ("integer", .number): ok = v.intValue != nil
-            default: ok = false
-            }
-            if !ok { errors.append("\(path): not \(t)") ; return }
-        }
-        if let c = s["const"], c != v { errors.append("\(path): not const") }
-        if case .array(let options)? = s["enum"], !options.contains(v) { errors.append("\(path): not in enum") }
-        if let p = s["pattern"]?.stringValue, let str = v.stringValue {
-            let re = try! NSRegularExpression(pattern: p)
-            if re.firstMatch(in: str, range: NSRange(str.startIndex..., in: str)) == nil { errors.append("\(path): pattern") }
-        }
-        if let m = s["minimum"]?.doubleValue, let d = v.doubleValue, d < m { errors.append("\(path): minimum") }
-        if let m = s["exclusiveMinimum"]?.doubleValue, let d = v.doubleValue, d <= m { errors.append("\(path): exclusiveMinimum") }
-        if case .array(let items) = v {
-            if let n = s["minItems"]?.intValue, items.count < n { errors.append("\(path): minItems") }
-            if let n = s["maxItems"]?.intValue, items.count > n { errors.append("\(path): maxItems") }
-            if let itemSchema = s["items"] {
-                for (i, item) in items.enumerated() { validate(item, against: itemSchema, root: root, path: "\(path)[\(i)]", errors: &errors) }
-            }
-        }
-        if case .object(let o) = v {
-            if case .array(let req)? = s["required"] {
-                for r in req.compactMap(\.stringValue) where o[r] == nil { errors.append("\(path).\(r): required") }
-            }
-            let props = s["properties"]?.objectValue ?? [:]
-            for (k, child) in o {
-                if let ps = props[k] {
-                    validate(child, against: ps, root: root, path: "\(path).\(k)", errors: &errors)
-                } else if s["additionalProperties"] == .bool(false) {
-                    errors.append("\(path).\(k): additional property")
+        // operator: one closed subschema per type, listing exactly the keys the operator parser allows.
+        let op = try XCTUnwrap(props["operator"]?.objectValue)
+        XCTAssertEqual(Set(strings(op["properties"]?.objectValue?["type"]?.objectValue?["enum"])), Manifest.operatorTypes)
+        guard case .array(let variants)? = op["oneOf"] else { return XCTFail("operator has no oneOf") }
+        var types: [String] = []
+        for v in variants.compactMap(\.objectValue) {
+            let type = try XCTUnwrap(v["properties"]?.objectValue?["type"]?.objectValue?["const"]?.stringValue)
+            types.append(type)
+            XCTAssertEqual(v["additionalProperties"], .bool(false), type)
+            // Every listed key is accepted by the parser for this type (an unlisted one is refused by the corpus).
+            for key in keys(v, "properties") where key != "type" {
+                let probe = #"{"type": "\#(type)", "\#(key)": null}"#
+                XCTAssertThrowsError(try OperatorSpec(json: JSONValue.parse(Data(probe.utf8)))) { e in
+                    XCTAssertFalse("\(e)".contains("unknown field"), "schema key operator.\(key) for \(type): \(e)")
                 }
             }
         }
+        XCTAssertEqual(types.sorted(), Manifest.operatorTypes.sorted())
+    }
+
+    struct Case { var file: String; var sha256: String; var schemaValid: Bool; var why: String }
+
+    func testVerdictsAgreeWithPythonJSONSchema() throws {
+        let fixture = try XCTUnwrap(JSONValue.parse(Data(contentsOf: Self.fixtures.appendingPathComponent("manifest-verdicts.json"))).objectValue)
+        XCTAssertEqual(fixture["schema_sha256"]?.stringValue, try SHA256.hex(ofFile: Self.schemaURL.path),
+                       "the schema changed since the verdicts were written: \(Self.regenerate)")
+        guard case .array(let rows)? = fixture["cases"] else { return XCTFail("no cases") }
+        let cases = rows.compactMap(\.objectValue).map {
+            Case(file: $0["file"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "",
+                 schemaValid: $0["schema_valid"] == .bool(true), why: $0["why"]?.stringValue ?? "")
+        }
+        var differences: [String: Bool] = [:]
+        if case .array(let d)? = fixture["differences"] {
+            for o in d.compactMap(\.objectValue) {
+                let reason = o["reason"]?.stringValue ?? ""
+                XCTAssertFalse(reason.isEmpty, "a listed difference needs its reason")
+                differences[o["file"]?.stringValue ?? ""] = o["dmilo_valid"] == .bool(true)
+            }
+        }
+        let corpus = Self.fixtures.appendingPathComponent("manifest-corpus")
+        let onDisk = try FileManager.default.contentsOfDirectory(atPath: corpus.path).filter { $0.hasSuffix(".json") }
+        XCTAssertEqual(Set(onDisk), Set(cases.map(\.file)), "corpus and verdicts differ: \(Self.regenerate)")
+        XCTAssertGreaterThanOrEqual(cases.count, 40)
+
+        var compared = 0, accepted = 0, refused = 0, skipped: [String] = []
+        for c in cases {
+            let data = try Data(contentsOf: corpus.appendingPathComponent(c.file))
+            XCTAssertEqual(try SHA256.hex(ofFile: corpus.appendingPathComponent(c.file).path), c.sha256,
+                           "\(c.file) changed: \(Self.regenerate)")
+            if c.schemaValid, let key = pendingKey(data) {
+                skipped.append("\(c.file) (\(key))")
+                continue
+            }
+            let expected = differences[c.file] ?? c.schemaValid
+            var refusal = ""
+            do { _ = try Manifest.parse(data, file: c.file) } catch { refusal = "\(error)" }
+            XCTAssertEqual(refusal.isEmpty, expected, "\(c.file): dmilo \(refusal.isEmpty ? "accepts" : "refuses (\(refusal))"), "
+                           + "jsonschema \(c.schemaValid ? "accepts" : "refuses (\(c.why))")"
+                           + (differences[c.file] != nil ? " (listed difference)" : ""))
+            compared += 1
+            if refusal.isEmpty { accepted += 1 } else { refused += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(accepted, 15, "the corpus must keep its good cases")
+        XCTAssertGreaterThanOrEqual(refused, 40)
+        if !skipped.isEmpty {
+            print("SchemaAgreementTests: \(compared) compared; skipped until the parser knows the key: \(skipped.joined(separator: ", "))")
+        }
+    }
+
+    /// The pending Round 2 key a manifest uses that this build's parser does not know yet, if any.
+    func pendingKey(_ data: Data) -> String? {
+        guard let o = JSONValue.parseLeniently(data)?.objectValue else { return nil }
+        if let k = o.keys.first(where: { Self.pendingTopLevelKeys.contains($0) && !Manifest.keys.contains($0) }) { return k }
+        guard let solver = o["solver"]?.objectValue else { return nil }
+        if let k = solver.keys.first(where: { Self.pendingSolverKeys.contains($0) && !SolverSettings.keys.contains($0) }) {
+            return "solver.\(k)"
+        }
+        if let m = solver["method"]?.stringValue, Self.pendingMethods.contains(m), !SolverSettings.methods.contains(m) {
+            return "solver.method \(m)"
+        }
+        return nil
     }
 }
