@@ -69,7 +69,7 @@ public final class ADMUNet: UNetRuntime<ADMConfig> {
             if level != c.channelMult.count - 1 {
                 let down: any Step = c.resblockUpdown
                     ? resBlock("input_blocks.\(k).0", ch, ch, .down)
-                    : Downsample(conv: ConvLayer(store, "input_blocks.\(k).0.op", cin: ch, cout: ch, kernel: 3, stride: 2, padding: 1))
+                    : ConvStep(ConvLayer(store, "input_blocks.\(k).0.op", cin: ch, cout: ch, kernel: 3, stride: 2, padding: 1))
                 ops.append(.step(down, pushesSkip: true))
                 skipChannels.append(ch)
                 ds *= 2; k += 1

@@ -1,21 +1,23 @@
-// diffusers Downsample2D(use_conv=True) / Upsample2D(use_conv=True), and the stem/head convolutions.
+// The conv stages of a UNet body: stem, downsamplers (diffusers Downsample2D / Upsample2D with use_conv=True), head.
 
 import DMiloKernels
 
-/// 3×3 stride-2 conv. diffusers pads (0, 1, 0, 1) explicitly when downsample_padding is 0 (right/bottom only).
-final class Downsample: Step {
+/// A conv stage: the stem conv (conv_in) or a 3×3 stride-2 downsampler (diffusers Downsample2D(use_conv=True),
+/// guided-diffusion Downsample(use_conv=True), which names it `op`). diffusers pads (0, 1, 0, 1) explicitly when
+/// downsample_padding is 0 (right/bottom only).
+final class ConvStep: Step {
     let conv: ConvLayer
     let asymmetric: Bool
     private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
 
-    convenience init(_ store: ParameterStore, _ p: String, channels: Int, padding: Int) {
-        self.init(conv: ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
+    init(_ conv: ConvLayer) {
+        self.conv = conv
+        asymmetric = conv.stride == 2 && conv.padding == 0
     }
 
-    /// From a stride-2 3×3 conv (guided-diffusion Downsample(use_conv=True) names it `op`, padding 1).
-    init(conv: ConvLayer) {
-        self.conv = conv
-        asymmetric = conv.padding == 0
+    /// diffusers Downsample2D at prefix `p`.
+    convenience init(downsample store: ParameterStore, _ p: String, channels: Int, padding: Int) {
+        self.init(ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
     }
 
     private func inner(_ g: Geometry) -> (Int, Int) { asymmetric ? (g.height + 1, g.width + 1) : (g.height, g.width) }
@@ -108,23 +110,6 @@ final class Upsample: Step {
         }
         Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
                                         weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
-    }
-}
-
-/// A plain 3×3 conv stage (conv_in).
-final class ConvStep: Step {
-    let conv: ConvLayer
-    private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
-    init(_ conv: ConvLayer) { self.conv = conv }
-    func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: g.height, width: g.width) }
-    func flops(_ g: Geometry) -> Int { conv.flops(g.batch, g.height, g.width) }
-    func tapeCount(_ g: Geometry) -> Int { 0 }
-    func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        self.g = g
-        conv.forward(ws, g.batch, g.height, g.width, x: x, out: out)
-    }
-    func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        conv.backward(ws, g.batch, g.height, g.width, dOut: dOut, dx: dx)
     }
 }
 

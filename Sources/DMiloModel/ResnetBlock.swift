@@ -61,12 +61,6 @@ final class ResnetBlock: Step {
         self.resample = resample
     }
 
-    convenience init(_ store: ParameterStore, _ p: String, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
-                     scaleShift: Bool, outputScale: Float) {
-        self.init(store, .diffusers(p), cin: cin, cout: cout, temb: temb, groups: groups, eps: eps,
-                  scaleShift: scaleShift, outputScale: outputScale)
-    }
-
     /// Spatial size after the block's resampling.
     private func resampled(_ g: Geometry) -> (Int, Int) {
         switch resample {
@@ -94,20 +88,15 @@ final class ResnetBlock: Step {
 
     /// Nearest 2× / 2×2 average pooling of a [B, C, g.height, g.width] buffer (`.none`: not called).
     private func resampleForward(_ B: Int, _ C: Int, _ g: Geometry, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        if resample == .up {
-            Upsample2x.forward(batch: B, channels: C, h: g.height, w: g.width, x: x, out: out)
-        } else {
-            AvgPool2x.forward(batch: B, channels: C, h: g.height, w: g.width, x: x, out: out)
-        }
+        let f = resample == .up ? Upsample2x.forward(batch:channels:h:w:x:out:) : AvgPool2x.forward(batch:channels:h:w:x:out:)
+        f(B, C, g.height, g.width, x, out)
     }
 
     /// VJP of `resampleForward`: dOut at the resampled size, dx at g's size.
     private func resampleBackward(_ B: Int, _ C: Int, _ g: Geometry, _ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        if resample == .up {
-            Upsample2x.backwardInput(batch: B, channels: C, h: g.height, w: g.width, dOut: dOut, dx: dx)
-        } else {
-            AvgPool2x.backwardInput(batch: B, channels: C, h: g.height, w: g.width, dOut: dOut, dx: dx)
-        }
+        let f = resample == .up
+            ? Upsample2x.backwardInput(batch:channels:h:w:dOut:dx:) : AvgPool2x.backwardInput(batch:channels:h:w:dOut:dx:)
+        f(B, C, g.height, g.width, dOut, dx)
     }
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {

@@ -43,7 +43,7 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
         var ops: [Op] = []
         var resnets: [ResnetBlock] = []
         func resnet(_ p: String, _ cin: Int, _ cout: Int, scale: Float = 1) -> ResnetBlock {
-            let r = ResnetBlock(store, p, cin: cin, cout: cout, temb: temb, groups: G, eps: eps, scaleShift: shift, outputScale: scale)
+            let r = ResnetBlock(store, .diffusers(p), cin: cin, cout: cout, temb: temb, groups: G, eps: eps, scaleShift: shift, outputScale: scale)
             resnets.append(r)
             return r
         }
@@ -64,7 +64,7 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
             }
             ch = outC
             if i != nb - 1 {
-                ops.append(.step(Downsample(store, "down_blocks.\(i).downsamplers.0", channels: outC, padding: c.downsamplePadding),
+                ops.append(.step(ConvStep(downsample: store, "down_blocks.\(i).downsamplers.0", channels: outC, padding: c.downsamplePadding),
                                  pushesSkip: true))
             }
         }
