@@ -23,17 +23,13 @@ public protocol DiffusionUNet: NoisePredictor {
     var architectureSummary: String { get }
     /// A timestep in the model's own units for benchmarks and calibration (a train step, or σ for Fourier models).
     var typicalTimestep: Float { get }
-    /// Forward FLOPs at batch B and the given size (nil: the model's sample size).
-    func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int
+    /// Forward FLOPs at batch B and the model's sample size.
+    func forwardFlops(batch: Int) -> Int
     /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
     func replica() -> Self
     /// Arithmetic of the convolution GEMMs; set through `ComputeSelection.apply` (accuracy-gated).
     var computePrecision: ComputePrecision { get }
     func setComputePrecision(_ p: ComputePrecision) throws
-}
-
-extension DiffusionUNet {
-    public func forwardFlops(batch: Int) -> Int { forwardFlops(batch: batch, height: nil, width: nil) }
 }
 
 extension UNetConfig: UNetArchitecture {

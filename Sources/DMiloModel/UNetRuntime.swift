@@ -176,10 +176,9 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         return body.vjpMemoryBytes(g, recompute: recomputeActivations, extraActs: timeActs + (wiring.centerInput ? g.count : 0))
     }
 
-    /// Forward FLOPs (conv, linear and attention matmuls; ×2 multiply-adds) for input (B, C, H, W).
-    public func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int {
-        let s = wiring.sampleSize
-        let g = Geometry(batch: batch, channels: wiring.inChannels, height: height ?? s, width: width ?? s)
+    /// Forward FLOPs (conv, linear and attention matmuls; ×2 multiply-adds) at the sample size.
+    public func forwardFlops(batch: Int) -> Int {
+        let s = wiring.sampleSize, g = Geometry(batch: batch, channels: wiring.inChannels, height: s, width: s)
         return wiring.timeLinear1.flops(batch) + wiring.timeLinear2.flops(batch) + body.flops(g)
     }
 
