@@ -40,8 +40,6 @@ public enum CPUFeatures {
     }
     /// Value of DMILO_ISA, or nil when unset.
     public static var forcedISA: String? { getenvString("DMILO_ISA") }
-    /// Accepted DMILO_ISA values.
-    public static let isaNames = ["baseline", "avx2", "avx512", "avx512vnni", "avx512bf16", "native"]
 
     /// One line: "kernels int8 avx512vnni, bf16 avx512bf16, f32 OpenBLAS Haswell (cpu avx2+fma avx512 …)".
     public static var summary: String {

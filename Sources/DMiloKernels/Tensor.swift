@@ -68,7 +68,4 @@ public final class Tensor: @unchecked Sendable {
         precondition(other.count == count, "assign: \(other.shape) into \(shape)")
         data.update(from: other.data, count: count)
     }
-
-    /// Sets every element to `value`.
-    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
 }

@@ -22,15 +22,6 @@ public enum Vec {
         return s
     }
 
-    /// sum_i x_i^2 (Double accumulator)
-    @inlinable public static func sumSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double { dot(n, x, x) }
-
-    /// out = x - y
-    @inlinable public static func sub(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        var i = 0
-        while i < n { out[i] = x[i] - y[i]; i &+= 1 }
-    }
-
     /// x = clamp(x, lo, hi)
     @inlinable public static func clamp(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
         var i = 0
@@ -45,7 +36,7 @@ extension Tensor {
         return Vec.dot(count, data, other.data)
     }
     /// ‖self‖₂
-    public var norm: Double { Vec.sumSquares(count, data).squareRoot() }
+    public var norm: Double { Vec.dot(count, data, data).squareRoot() }
     /// self += a * other
     public func axpy(_ a: Float, _ other: Tensor) {
         precondition(count == other.count)
@@ -53,9 +44,4 @@ extension Tensor {
     }
     /// self *= a
     public func scale(by a: Float) { Vec.scale(count, a, data) }
-    /// true when every element is finite
-    public var allFinite: Bool {
-        for i in 0..<count where !data[i].isFinite { return false }
-        return true
-    }
 }

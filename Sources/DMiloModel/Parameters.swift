@@ -114,9 +114,6 @@ final class ParameterStore {
         }
     }
 
-    /// Bytes of the packed low-precision weights.
-    var packedBytes: Int { params.reduce(0) { $0 + ($1.packed?.bytes ?? 0) } }
-
     /// Checks names and shapes strictly, then loads every parameter into one contiguous float32 allocation.
     func load(from source: any WeightSource, residency: WeightResidency = .float32) throws {
         var missing: [String] = [], wrong: [(String, [Int], [Int])] = []
