@@ -52,26 +52,21 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
 
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "\(name): input \(x.shape), expected \(inputShape)")
-        let y = Tensor(shape: outputShape, zeroed: false)
         if let (rows, cols) = separable {
-            let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-            SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
-        } else {
-            correlation.forward(x.data, y.data)
+            return SeparableResampling.forward(x, channels: inputShape[0], rows: rows, cols: cols)
         }
+        let y = Tensor(shape: outputShape, zeroed: false)
+        correlation.forward(x.data, y.data)
         return y
     }
 
     public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
         precondition(cotangent.count == outputShape.reduce(1, *), "\(name): cotangent \(cotangent.shape)")
-        let g = Tensor(shape: inputShape, zeroed: false)
         if let (rows, cols) = separable {
-            let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-            SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
-                                          tmp: tmp.data, dx: g.data)
-        } else {
-            correlation.transpose(cotangent.data, g.data)
+            return SeparableResampling.transpose(cotangent, channels: inputShape[0], rows: rows, cols: cols)
         }
+        let g = Tensor(shape: inputShape, zeroed: false)
+        correlation.transpose(cotangent.data, g.data)
         return g
     }
 }

@@ -52,19 +52,12 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
 
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "SuperResolution: input \(x.shape), expected \(inputShape)")
-        let y = Tensor(shape: outputShape, zeroed: false)
-        let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-        SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
-        return y
+        return SeparableResampling.forward(x, channels: inputShape[0], rows: rows, cols: cols)
     }
 
     public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
         precondition(cotangent.count == outputShape.reduce(1, *), "SuperResolution: cotangent \(cotangent.shape)")
-        let g = Tensor(shape: inputShape, zeroed: false)
-        let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-        SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
-                                      tmp: tmp.data, dx: g.data)
-        return g
+        return SeparableResampling.transpose(cotangent, channels: inputShape[0], rows: rows, cols: cols)
     }
 
     /// Keys cubic convolution kernel with a = −0.5 (MATLAB `cubic`).
