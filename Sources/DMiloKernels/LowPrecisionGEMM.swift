@@ -16,11 +16,8 @@ import Glibc
 #endif
 
 /// Arithmetic of the convolution GEMMs. GroupNorm, softmax, SiLU, the time embedding and all reductions stay f32.
-public enum ComputePrecision: String, Sendable, CaseIterable, Comparable {
+public enum ComputePrecision: String, Sendable, CaseIterable {
     case f32, bf16, int8
-
-    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
-    private var rank: Int { self == .f32 ? 0 : self == .bf16 ? 1 : 2 }
 }
 
 /// The CPU features the SIMD kernels detected (CPUID + XGETBV, capped by DMILO_ISA) and the kernels they chose.
