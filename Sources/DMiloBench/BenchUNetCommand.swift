@@ -43,23 +43,18 @@ struct BenchUNetCommand: ParsableCommand {
         let cot = rng.gaussianTensor(shape: [batch, net.outputChannels, s.height, s.width])
         let t = net.typicalTimestep
 
-        _ = try net.forward(x, timestep: t)  // warm-up sizes the arenas
-        var fwd: [Double] = []
-        for _ in 0..<iterations {
-            let s = now()
-            _ = try net.forward(x, timestep: t)
-            fwd.append(now() - s)
-        }
-        let (_, tape0) = try net.forwardForVJP(x, timestep: t)
-        _ = try net.vjp(tape0, cotangent: cot)
-        var vjp: [Double] = []
-        for _ in 0..<iterations {
-            let s = now()
+        let forwardPass = { _ = try net.forward(x, timestep: t) }
+        let vjpPass = {
             let (_, tape) = try net.forwardForVJP(x, timestep: t)
             _ = try net.vjp(tape, cotangent: cot)
-            vjp.append(now() - s)
         }
-        let fMs = median(fwd) * 1e3, vMs = median(vjp) * 1e3
+        /// Median milliseconds of `iterations` timed runs after one warm-up run (which sizes the arenas).
+        func medianMs(_ pass: () throws -> Void) throws -> Double {
+            try pass()
+            let times = try (0..<iterations).map { _ in let s = now(); try pass(); return now() - s }
+            return median(times) * 1e3
+        }
+        let fMs = try medianMs(forwardPass), vMs = try medianMs(vjpPass)
         let flops = Double(net.forwardFlops(batch: batch))
         // The input VJP of a conv/linear/attention layer costs as many FLOPs as its forward: forward+VJP ≈ 2×.
         print("model        \(model)")
@@ -78,11 +73,8 @@ struct BenchUNetCommand: ParsableCommand {
         print("peak RSS     \(peakRSSMegabytes().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
 
         if profile {
-            let f = try BenchUNetProfile.measure(iterations: iterations) { _ = try net.forward(x, timestep: t) }
-            let v = try BenchUNetProfile.measure(iterations: iterations) {
-                let (_, tape) = try net.forwardForVJP(x, timestep: t)
-                _ = try net.vjp(tape, cotangent: cot)
-            }
+            let f = try BenchUNetProfile.measure(iterations: iterations, forwardPass)
+            let v = try BenchUNetProfile.measure(iterations: iterations, vjpPass)
             BenchUNetProfile.printTable([("forward", f.kinds, f.total), ("forward+VJP", v.kinds, v.total)])
         }
         if torch {
