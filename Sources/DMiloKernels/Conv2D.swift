@@ -23,17 +23,12 @@ public struct Conv2DShape: Sendable, Equatable {
         self.kh = kh; self.kw = kw; self.stride = stride; self.padH = padH; self.padW = padW
     }
 
-    /// Output height: floor((h + 2·padH − kh) / stride) + 1.
     public var hOut: Int { (h + 2 * padH - kh) / stride + 1 }
-    /// Output width: floor((w + 2·padW − kw) / stride) + 1.
     public var wOut: Int { (w + 2 * padW - kw) / stride + 1 }
     /// Rows of the unfolded input (= GEMM inner dimension).
     public var patchSize: Int { cin * kh * kw }
-    /// Weight element count.
     public var weightCount: Int { cout * cin * kh * kw }
-    /// Input element count (whole batch).
     public var inputCount: Int { batch * cin * h * w }
-    /// Output element count (whole batch).
     public var outputCount: Int { batch * cout * hOut * wOut }
     /// Multiply-adds ×2 of one forward pass (whole batch).
     public var flops: Int { 2 * batch * cout * patchSize * hOut * wOut }

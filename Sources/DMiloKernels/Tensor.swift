@@ -48,7 +48,6 @@ public final class Tensor: @unchecked Sendable {
         set { data[i] = newValue }
     }
 
-    /// A deep copy.
     public func copy() -> Tensor {
         let t = Tensor(shape: shape, zeroed: false)
         t.data.update(from: data, count: count)

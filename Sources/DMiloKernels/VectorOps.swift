@@ -2,13 +2,11 @@
 // Reductions accumulate in Double: solver losses and metrics sum 10^3..10^6 terms.
 
 public enum Vec {
-    /// y += a * x
     @inlinable public static func axpy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         var i = 0
         while i < n { y[i] += a * x[i]; i &+= 1 }
     }
 
-    /// x *= a
     @inlinable public static func scale(_ n: Int, _ a: Float, _ x: UnsafeMutablePointer<Float>) {
         var i = 0
         while i < n { x[i] *= a; i &+= 1 }
@@ -22,7 +20,6 @@ public enum Vec {
         return s
     }
 
-    /// x = clamp(x, lo, hi)
     @inlinable public static func clamp(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
         var i = 0
         while i < n { x[i] = Swift.min(Swift.max(x[i], lo), hi); i &+= 1 }
@@ -37,11 +34,9 @@ extension Tensor {
     }
     /// ‖self‖₂
     public var norm: Double { Vec.dot(count, data, data).squareRoot() }
-    /// self += a * other
     public func axpy(_ a: Float, _ other: Tensor) {
         precondition(count == other.count)
         Vec.axpy(count, a, other.data, data)
     }
-    /// self *= a
     public func scale(by a: Float) { Vec.scale(count, a, data) }
 }

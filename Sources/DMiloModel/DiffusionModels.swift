@@ -13,9 +13,9 @@ public protocol DiffusionUNet: NoisePredictor {
     var tensorDTypes: [String: String] { get }
     /// Number of float parameters.
     var parameterCount: Int { get }
-    /// Bytes of resident float32 parameters.
+    /// Bytes of resident float32 parameters (non-resident ones live in the mapped file); shared by replicas.
     var parameterBytes: Int { get }
-    /// Bytes held by the workspace arenas after the last pass.
+    /// Bytes held by the workspace arenas (activations, temporaries, gradients) after the last pass.
     var workspaceBytes: Int { get }
     /// Activation checkpointing per op in the VJP (bit-identical results, smaller tape).
     var recomputeActivations: Bool { get set }

@@ -66,13 +66,9 @@ public protocol UNetArchitecture: Sendable {
 /// The runtime every UNet architecture subclasses: forward ε_θ(x, t), its input VJP (weights frozen), FLOP and
 /// memory counts. A subclass only names its config type and its wiring function.
 public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
-    /// The architecture.
     public let config: Config
-    /// Where the weights came from (file path).
     public let weightsPath: String
-    /// Stored dtype of each tensor (from the weight source), for reporting.
     public let tensorDTypes: [String: String]
-    /// How the weights are held (see `WeightResidency`).
     public let residency: WeightResidency
 
     /// Recompute knob (activation checkpointing per op). When true, `forwardForVJP` keeps only the output of each
@@ -124,7 +120,6 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         body = OpSequence(wiring.ops)
     }
 
-    /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
     public func replica() -> Self { Self(sharing: self) }
 
     public var architectureSummary: String { config.summary }
@@ -134,11 +129,8 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     public var sampleShape: (channels: Int, height: Int, width: Int) { (wiring.inChannels, wiring.sampleSize, wiring.sampleSize) }
     public var outputChannels: Int { wiring.outChannels }
-    /// Number of float parameters.
     public var parameterCount: Int { store.floatCount }
-    /// Bytes held by the workspace arenas (activations, temporaries, gradients) after the last pass.
     public var workspaceBytes: Int { ws.reservedBytes }
-    /// Bytes of resident float32 parameters (non-resident ones live in the mapped file); shared by replicas.
     public var parameterBytes: Int { 4 * store.residentFloatCount }
     /// Arithmetic of the convolution GEMMs (see ComputeSelection.swift); a property of the shared store, so every
     /// replica runs the same packed weights.
