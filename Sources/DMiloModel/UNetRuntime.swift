@@ -93,9 +93,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         try config.validate(file: weights.sourcePath)
         self.config = config
         weightsPath = weights.sourcePath
-        var dtypes: [String: String] = [:]
-        for n in weights.weightNames { dtypes[n] = weights.weightInfo(n)?.dtype ?? "?" }
-        tensorDTypes = dtypes
+        tensorDTypes = Dictionary(weights.weightNames.map { ($0, weights.weightInfo($0)?.dtype ?? "?") }) { $1 }
         self.residency = residency
         store = ParameterStore()
         build = { wire(config, $0) }
