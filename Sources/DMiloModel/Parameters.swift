@@ -41,6 +41,13 @@ public final class Parameter {
         }
         return UnsafePointer(p)
     }
+
+    /// A float32 copy of a non-resident parameter, read from its container.
+    func floatCopy() throws -> [Float] {
+        var v = [Float](repeating: 0, count: count)
+        try v.withUnsafeMutableBufferPointer { try source!.loadF32(name, into: $0) }
+        return v
+    }
 }
 
 /// How a model holds its weights in memory.
@@ -100,16 +107,13 @@ final class ParameterStore {
     /// dequantised one tensor at a time into a temporary, so a compressed (F16 / Q8_0) model never holds a float copy.
     func setCompute(_ p: ComputePrecision) throws {
         compute = p
-        var tmp: [Float] = []
         for param in params {
             guard let packer = param.packer else { continue }
             if p == .f32 { param.packed = nil; continue }
             if param.isResident {
                 param.packed = packer(p, param.ptr)
             } else {
-                tmp = [Float](repeating: 0, count: param.count)
-                try tmp.withUnsafeMutableBufferPointer { try param.source!.loadF32(param.name, into: $0) }
-                param.packed = tmp.withUnsafeBufferPointer { packer(p, $0.baseAddress!) }
+                param.packed = try param.floatCopy().withUnsafeBufferPointer { packer(p, $0.baseAddress!) }
             }
         }
     }
@@ -133,12 +137,7 @@ final class ParameterStore {
             }
         }
         // Non-resident tensors are converted once here too, so a bad tensor fails at load, not mid-pass.
-        var probe: [Float] = []
-        for p in params where !p.isResident {
-            probe = [Float](repeating: 0, count: p.count)
-            try probe.withUnsafeMutableBufferPointer { try source.loadF32(p.name, into: $0) }
-        }
-        probe = []
+        for p in params where !p.isResident { _ = try p.floatCopy() }
         let total = residentFloatCount
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1) * 4, alignment: 64)
         let base = raw.bindMemory(to: Float.self, capacity: max(total, 1))
