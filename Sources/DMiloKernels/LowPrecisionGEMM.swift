@@ -36,7 +36,7 @@ public enum CPUFeatures {
         return names.filter { f & $0.0 != 0 }.map { $0.1 }
     }
     /// Value of DMILO_ISA, or nil when unset.
-    public static var forcedISA: String? { getenvString("DMILO_ISA") }
+    public static var forcedISA: String? { getenv("DMILO_ISA").map { String(cString: $0) } }
 
     /// One line: "kernels int8 avx512vnni, bf16 avx512bf16, f32 OpenBLAS Haswell (cpu avx2+fma avx512 …)".
     public static var summary: String {
@@ -58,11 +58,6 @@ public enum CPUFeatures {
 
     /// Re-reads DMILO_ISA (tests).
     public static func reset() { dmilo_cpu_reset() }
-
-    private static func getenvString(_ name: String) -> String? {
-        guard let p = getenv(name) else { return nil }
-        return String(cString: p)
-    }
 }
 
 /// A weight matrix [rows × k] in a low-precision layout: int8 rows with one scale and the row sum each, or bf16 rows;
