@@ -34,7 +34,8 @@ static inline int32_t load4(const void *p) {
 
 // The int8 and bf16 GEMM entry points of one ISA file (declared in dmilo_simd.h): that file's `q8_tile` /
 // `bf16_tile` over MR_MAX × NB register tiles.
-#define DMILO_Q8_TILE(MR) q8_tile(MR, kp, np, a + i * kp, sa + i, asum + i, b + j * 4, sb + j, c + i * ldc + j, ldc, nv, accumulate)
+#define DMILO_Q8_TILE(MR)                                                                                    \
+    q8_tile(MR, kp, np, a + i * kp, sa + i, asum + i, b + j * 4, sb + j, c + i * ldc + j, ldc, nv, accumulate)
 #define DMILO_Q8_GEMM(NAME, MR_MAX, NB)                                                                      \
     void NAME(long m, long n, long kp, const int8_t *a, const float *sa, const int32_t *asum, const int8_t *b,  \
               const float *sb, float *c, long ldc, int accumulate) {                                        \

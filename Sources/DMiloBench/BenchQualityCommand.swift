@@ -175,7 +175,9 @@ struct QualityRecord: Codable {
             (taskOrder.firstIndex(of: r.task) ?? .max, methodOrder.firstIndex(of: r.method) ?? .max)
         }
         let groups = Dictionary(grouping: unique.values) { "\($0.task)|\($0.method)" }.values
-        for g in groups.sorted(by: { rank($0[0]) < rank($1[0]) }) { lines.append(row(g.sorted { $0.image < $1.image })) }
+        for g in groups.sorted(by: { rank($0[0]) < rank($1[0]) }) {
+            lines.append(row(g.sorted { $0.image < $1.image }))
+        }
         return lines.joined(separator: "\n")
     }
 

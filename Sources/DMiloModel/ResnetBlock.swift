@@ -88,14 +88,15 @@ final class ResnetBlock: Step {
 
     /// Nearest 2× / 2×2 average pooling of a [B, C, g.height, g.width] buffer (`.none`: not called).
     private func resampleForward(_ B: Int, _ C: Int, _ g: Geometry, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        let f = resample == .up ? Upsample2x.forward(batch:channels:h:w:x:out:) : AvgPool2x.forward(batch:channels:h:w:x:out:)
+        let f = resample == .up
+            ? Upsample2x.forward(batch:channels:h:w:x:out:) : AvgPool2x.forward(batch:channels:h:w:x:out:)
         f(B, C, g.height, g.width, x, out)
     }
 
     /// VJP of `resampleForward`: dOut at the resampled size, dx at g's size.
     private func resampleBackward(_ B: Int, _ C: Int, _ g: Geometry, _ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        let f = resample == .up
-            ? Upsample2x.backwardInput(batch:channels:h:w:dOut:dx:) : AvgPool2x.backwardInput(batch:channels:h:w:dOut:dx:)
+        let f = resample == .up ? Upsample2x.backwardInput(batch:channels:h:w:dOut:dx:)
+            : AvgPool2x.backwardInput(batch:channels:h:w:dOut:dx:)
         f(B, C, g.height, g.width, dOut, dx)
     }
 

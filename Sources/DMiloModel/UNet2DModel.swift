@@ -47,6 +47,10 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
             resnets.append(r)
             return r
         }
+        func attention(_ p: String, _ ch: Int, groups: Int?, rescale: Float = 1) -> AttentionBlock {
+            AttentionBlock(store, p, channels: ch, headDim: c.attentionHeadDim ?? ch, groups: groups, eps: eps,
+                           rescale: rescale)
+        }
         ops.append(.step(ConvStep(ConvLayer(store, "conv_in", cin: c.inChannels, cout: boc[0], kernel: 3, padding: 1)), pushesSkip: true))
         var ch = boc[0]
         for (i, type) in c.downBlockTypes.enumerated() {
@@ -55,25 +59,24 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
                 let r = resnet("down_blocks.\(i).resnets.\(j)", j == 0 ? ch : outC, outC)
                 if type.hasAttention {
                     ops.append(.step(r, pushesSkip: false))
-                    ops.append(.step(AttentionBlock(store, "down_blocks.\(i).attentions.\(j)", channels: outC,
-                                                    headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
-                                     pushesSkip: true))
+                    ops.append(.step(attention("down_blocks.\(i).attentions.\(j)", outC, groups: G), pushesSkip: true))
                 } else {
                     ops.append(.step(r, pushesSkip: true))
                 }
             }
             ch = outC
             if i != nb - 1 {
-                ops.append(.step(ConvStep(downsample: store, "down_blocks.\(i).downsamplers.0", channels: outC, padding: c.downsamplePadding),
-                                 pushesSkip: true))
+                let down = ConvStep(downsample: store, "down_blocks.\(i).downsamplers.0", channels: outC,
+                                    padding: c.downsamplePadding)
+                ops.append(.step(down, pushesSkip: true))
             }
         }
         if c.hasMidBlock {
             let s = c.midBlockScaleFactor
             ops.append(.step(resnet("mid_block.resnets.0", ch, ch, scale: s), pushesSkip: false))
             if c.addAttention {
-                ops.append(.step(AttentionBlock(store, "mid_block.attentions.0", channels: ch, headDim: c.attentionHeadDim ?? ch,
-                                                groups: c.midAttentionGroups, eps: eps, rescale: s), pushesSkip: false))
+                let a = attention("mid_block.attentions.0", ch, groups: c.midAttentionGroups, rescale: s)
+                ops.append(.step(a, pushesSkip: false))
             }
             ops.append(.step(resnet("mid_block.resnets.1", ch, ch, scale: s), pushesSkip: false))
         }
@@ -89,9 +92,7 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
                 ops.append(.concatSkip)
                 ops.append(.step(resnet("up_blocks.\(i).resnets.\(j)", resIn + skipC, outC), pushesSkip: false))
                 if type.hasAttention {
-                    ops.append(.step(AttentionBlock(store, "up_blocks.\(i).attentions.\(j)", channels: outC,
-                                                    headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
-                                     pushesSkip: false))
+                    ops.append(.step(attention("up_blocks.\(i).attentions.\(j)", outC, groups: G), pushesSkip: false))
                 }
             }
             if i != nb - 1 { ops.append(.step(Upsample(store, "up_blocks.\(i).upsamplers.0", channels: outC), pushesSkip: false)) }

@@ -87,14 +87,15 @@ struct ReflectCorrelation: Sendable {
 
     /// Runs `body(channel c of src, channel c of dst, padded scratch)` for every channel concurrently (within the
     /// job's thread budget), each with its own padded grid.
-    private func perChannel(_ src: UnsafePointer<Float>, _ srcCount: Int, _ dst: UnsafeMutablePointer<Float>, _ dstCount: Int,
-                            _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    private func perChannel(_ src: UnsafePointer<Float>, _ srcCount: Int, _ dst: UnsafeMutablePointer<Float>,
+                            _ dstCount: Int, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                                      UnsafeMutablePointer<Float>) -> Void) {
         let sa = UInt(bitPattern: src), da = UInt(bitPattern: dst)
         Parallel.forEach(channels, work: channels * outHeight * outWidth * kh * kw) { c in
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedHeight * paddedWidth)
             defer { padded.deallocate() }
-            body(UnsafePointer<Float>(bitPattern: sa)! + c * srcCount, UnsafeMutablePointer<Float>(bitPattern: da)! + c * dstCount,
-                 padded)
+            let s = UnsafePointer<Float>(bitPattern: sa)!, d = UnsafeMutablePointer<Float>(bitPattern: da)!
+            body(s + c * srcCount, d + c * dstCount, padded)
         }
     }
 
