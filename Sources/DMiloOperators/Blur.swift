@@ -52,21 +52,13 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
 
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "\(name): input \(x.shape), expected \(inputShape)")
-        if let (rows, cols) = separable {
-            return SeparableResampling.forward(x, channels: inputShape[0], rows: rows, cols: cols)
-        }
-        let y = Tensor(shape: outputShape, zeroed: false)
-        correlation.forward(x.data, y.data)
-        return y
+        guard let (rows, cols) = separable else { return correlation.forward(x) }
+        return SeparableResampling.forward(x, channels: inputShape[0], rows: rows, cols: cols)
     }
 
     public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
         precondition(cotangent.count == outputShape.reduce(1, *), "\(name): cotangent \(cotangent.shape)")
-        if let (rows, cols) = separable {
-            return SeparableResampling.transpose(cotangent, channels: inputShape[0], rows: rows, cols: cols)
-        }
-        let g = Tensor(shape: inputShape, zeroed: false)
-        correlation.transpose(cotangent.data, g.data)
-        return g
+        guard let (rows, cols) = separable else { return correlation.transpose(cotangent) }
+        return SeparableResampling.transpose(cotangent, channels: inputShape[0], rows: rows, cols: cols)
     }
 }

@@ -60,8 +60,9 @@ struct ReflectCorrelation: Sendable {
 
     /// out (C, Ho, Wo) = correlation of x (C, H, W): gather the reflected image into the padded grid, then
     /// accumulate the taps.
-    func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        perChannel(x, height * width, out, outHeight * outWidth) { x, out, padded in
+    func forward(_ x: Tensor) -> Tensor {
+        let y = Tensor(shape: [channels, outHeight, outWidth], zeroed: false)
+        perChannel(x.data, height * width, y.data, outHeight * outWidth) { x, out, padded in
             for i in 0..<paddedHeight {
                 let src = x + rowSource[i] * width, dst = padded + i * paddedWidth
                 for j in 0..<paddedWidth { dst[j] = src[colSource[j]] }
@@ -69,12 +70,14 @@ struct ReflectCorrelation: Sendable {
             out.update(repeating: 0, count: outHeight * outWidth)
             taps(padded, out, adjoint: false)
         }
+        return y
     }
 
-    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, Ho, Wo) (overwrites dx): scatter into the
-    /// padded grid, then fold each padded pixel back onto the pixel it was reflected from.
-    func transpose(_ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        perChannel(dOut, outHeight * outWidth, dx, height * width) { g, dx, padded in
+    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, Ho, Wo): scatter into the padded grid, then
+    /// fold each padded pixel back onto the pixel it was reflected from.
+    func transpose(_ dOut: Tensor) -> Tensor {
+        let dxt = Tensor(shape: [channels, height, width], zeroed: false)
+        perChannel(dOut.data, outHeight * outWidth, dxt.data, height * width) { g, dx, padded in
             padded.update(repeating: 0, count: paddedHeight * paddedWidth)
             taps(padded, UnsafeMutablePointer(mutating: g), adjoint: true)
             dx.update(repeating: 0, count: height * width)
@@ -83,6 +86,7 @@ struct ReflectCorrelation: Sendable {
                 for j in 0..<paddedWidth { dst[colSource[j]] += src[j] }
             }
         }
+        return dxt
     }
 
     /// Runs `body(channel c of src, channel c of dst, padded scratch)` for every channel concurrently (within the
