@@ -269,9 +269,9 @@ public enum Conv2D {
     @usableFromInline
     static func col2imAdd(_ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
                           dx: UnsafeMutablePointer<Float>) {
+        let colP = SharedPointer(col), dxP = SharedPointer(dx)
         let timer = OpProfile.begin(.im2col); defer { OpProfile.end(timer) }
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
-        let colP = SharedPointer(col), dxP = SharedPointer(dx)
         Parallel.forEach(s.cin, work: s.patchSize * n) { c in
             let dxc = dxP.p + c * hw
             for t in 0..<taps {

@@ -54,10 +54,10 @@ private func blockSum2x2(planes: Int, h: Int, w: Int, outH: Int, outW: Int, scal
 /// odd trailing row zeroed; columns likewise).
 private func spread2x2(planes: Int, h: Int, w: Int, outH: Int, outW: Int, scale: Float, _ x: UnsafePointer<Float>,
                        _ out: UnsafeMutablePointer<Float>) {
-    let outP = SharedPointer(out)
+    let oddEdge = outH != 2 * h || outW != 2 * w, outP = SharedPointer(out)
     Parallel.forEach(planes, work: planes * outH * outW) { p in
         let xp = x + p * h * w, op = outP.p + p * outH * outW
-        if outH != 2 * h || outW != 2 * w { op.update(repeating: 0, count: outH * outW) }
+        if oddEdge { op.update(repeating: 0, count: outH * outW) }
         for i in 0..<h {
             let src = xp + i * w, r0 = op + 2 * i * outW, r1 = r0 + outW
             var j = 0
