@@ -35,7 +35,6 @@ public enum CPUFeatures {
                                       (DMILO_CPU_AVX512VNNI, "avx512vnni"), (DMILO_CPU_AVX512BF16, "avx512bf16")]
         return names.filter { f & $0.0 != 0 }.map { $0.1 }
     }
-    /// Value of DMILO_ISA, or nil when unset.
     public static var forcedISA: String? { getenv("DMILO_ISA").map { String(cString: $0) } }
 
     /// One line: "kernels int8 avx512vnni, bf16 avx512bf16, f32 OpenBLAS Haswell (cpu avx2+fma avx512 …)".

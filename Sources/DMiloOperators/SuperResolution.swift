@@ -10,7 +10,6 @@ import DMiloKernels
 /// - `box`: the mean of each f×f block.
 /// A is linear; `vjp` is the exact transpose (not the nearest-neighbour "transpose" of the official code).
 public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
-    /// The downsampling filter.
     public enum Kernel: String, Sendable, CaseIterable {
         case bicubic, box
     }
