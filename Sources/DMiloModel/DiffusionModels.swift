@@ -47,15 +47,9 @@ public enum DiffusionModels {
 
     public enum Kind: String, Sendable { case unet2d, adm }
 
-    /// Which architecture the model at `path` (folder, .safetensors or .gguf) holds.
-    public static func kind(ofModelAt path: String) throws -> Kind { try ModelFile(path: path).architecture }
-
     /// Loads the model at `path`. GGUF files keep their compressed convolution weights compressed (see
     /// `WeightResidency`); `residency` applies to safetensors models.
     public static func load(path: String, residency: WeightResidency = .float32) throws -> any DiffusionUNet {
         try ModelFile(path: path).instantiate(residency: residency)
     }
-
-    /// The training noise schedule of the model at `path` (validated; the DDPM default for diffusers folders).
-    public static func schedule(ofModelAt path: String) throws -> NoiseSchedule { try ModelFile(path: path).schedule }
 }
