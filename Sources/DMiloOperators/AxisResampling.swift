@@ -9,15 +9,6 @@ public struct AxisResampling: Sendable, Equatable {
     public let taps: Int
     public let indices: [Int]
     public let weights: [Float]
-
-    /// Dense (outputLength × inputLength) matrix, row-major; for tests and small problems.
-    public var denseMatrix: [Double] {
-        var m = [Double](repeating: 0, count: outputLength * inputLength)
-        for o in 0..<outputLength {
-            for t in 0..<taps { m[o * inputLength + indices[o * taps + t]] += Double(weights[o * taps + t]) }
-        }
-        return m
-    }
 }
 
 /// MATLAB `imresize` half-sample-symmetric mirror: … 1 0 | 0 1 … L−1 | L−1 L−2 …  (period 2L).
