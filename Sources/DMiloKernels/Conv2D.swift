@@ -93,16 +93,7 @@ public enum Conv2D {
             let wT = scratch
             flipSwap(s, weight: weight, into: wT)
             backwardCol2im(t, dOut: x, weight: wT, dx: out, scratch: scratch + s.weightCount)
-            if let bias {
-                let hw = s.hOut * s.wOut
-                for b in 0..<s.batch {
-                    for o in 0..<s.cout {
-                        let row = out + (b * s.cout + o) * hw, v = bias[o]
-                        var j = 0
-                        while j < hw { row[j] += v; j &+= 1 }
-                    }
-                }
-            }
+            Vec.channelAffine(s.batch, s.cout, s.hOut * s.wOut, out, onePlusScale: nil, shift: bias, stride: 0)
             return
         }
         forwardIm2col(s, x: x, weight: weight, bias: bias, out: out, scratch: scratch)

@@ -20,6 +20,25 @@ public enum Vec {
         return s
     }
 
+    /// x[b, c, :] = x[b, c, :] · (1 + scale[b·stride + c]) + shift[b·stride + c] over a [B, C, n] buffer, a nil
+    /// scale or shift left out: a resnet block's scale-shift modulation, or a per-channel bias (stride 0).
+    public static func channelAffine(_ B: Int, _ C: Int, _ n: Int, _ x: UnsafeMutablePointer<Float>,
+                                     onePlusScale scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                                     stride: Int) {
+        for b in 0..<B {
+            for c in 0..<C {
+                let row = x + (b * C + c) * n, k = b * stride + c
+                var i = 0
+                switch (scale.map { 1 + $0[k] }, shift?[k]) {
+                case let (s?, t?): while i < n { row[i] = row[i] * s + t; i &+= 1 }
+                case let (s?, nil): while i < n { row[i] *= s; i &+= 1 }
+                case let (nil, t?): while i < n { row[i] += t; i &+= 1 }
+                case (nil, nil): return
+                }
+            }
+        }
+    }
+
     @inlinable public static func clamp(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
         var i = 0
         while i < n { x[i] = Swift.min(Swift.max(x[i], lo), hi); i &+= 1 }

@@ -124,7 +124,7 @@ final class ResnetBlock: Step {
         }
         conv1.forward(ws, B, H2, W2, x: t0, out: h1)
         timeProj.forward(B, x: tembAct!, out: tp)
-        if !scaleShift { addChannelBias(B, cout, HW2, h1, tp, stride: cout) }
+        if !scaleShift { Vec.channelAffine(B, cout, HW2, h1, onePlusScale: nil, shift: tp, stride: cout) }
         let t1 = ws.temp.alloc(B * cout * HW2)
         norm2Activation(B, HW2, into: t1)
         SiLU.forward(count: B * cout * HW2, x: t1, out: t1)
@@ -142,14 +142,7 @@ final class ResnetBlock: Step {
     private func norm2Activation(_ B: Int, _ HW: Int, into t: UnsafeMutablePointer<Float>) {
         norm2.forward(B, HW, x: h1!, out: t, mean: mean2!, rstd: rstd2!)
         guard scaleShift, let tp else { return }
-        for b in 0..<B {
-            for c in 0..<cout {
-                let scale = 1 + tp[b * 2 * cout + c], shift = tp[b * 2 * cout + cout + c]
-                let row = t + (b * cout + c) * HW
-                var i = 0
-                while i < HW { row[i] = row[i] * scale + shift; i &+= 1 }
-            }
-        }
+        Vec.channelAffine(B, cout, HW, t, onePlusScale: tp, shift: tp + cout, stride: 2 * cout)
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
@@ -176,16 +169,7 @@ final class ResnetBlock: Step {
         let dh = ws.temp.alloc(nOut)
         conv2.backward(ws, B, H, W, dOut: gOut, dx: dh)
         SiLU.backwardInput(count: nOut, x: t1, dOut: dh, dx: dh)
-        if scaleShift, let tp {
-            for b in 0..<B {
-                for c in 0..<cout {
-                    let scale = 1 + tp[b * 2 * cout + c]
-                    let row = dh + (b * cout + c) * HW
-                    var i = 0
-                    while i < HW { row[i] *= scale; i &+= 1 }
-                }
-            }
-        }
+        if scaleShift, let tp { Vec.channelAffine(B, cout, HW, dh, onePlusScale: tp, shift: nil, stride: 2 * cout) }
         norm2.backward(B, HW, x: h1!, mean: mean2!, rstd: rstd2!, dOut: dh, dx: dh)  // temb term is constant in x
 
         let t0 = ws.temp.alloc(nIn0)
@@ -200,16 +184,5 @@ final class ResnetBlock: Step {
         SiLU.backwardInput(count: nIn0, x: t0, dOut: d0, dx: d0)
         norm1.backward(B, HW0, x: x!, mean: mean1!, rstd: rstd1!, dOut: d0, dx: d0)
         Vec.axpy(nIn0, 1, d0, dx)
-    }
-}
-
-/// x[b, c, :] += v[b·stride + c] for a [B, C, HW] buffer.
-func addChannelBias(_ B: Int, _ C: Int, _ HW: Int, _ x: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, stride: Int) {
-    for b in 0..<B {
-        for c in 0..<C {
-            let a = v[b * stride + c], row = x + (b * C + c) * HW
-            var i = 0
-            while i < HW { row[i] += a; i &+= 1 }
-        }
     }
 }
