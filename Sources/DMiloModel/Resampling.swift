@@ -34,8 +34,7 @@ final class ConvStep: Step {
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
         guard asymmetric else { conv.forward(ws, g.batch, g.height, g.width, x: x, out: out); return }
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let (h, w) = inner(g)
         let padded = ws.temp.zeroed(g.batch * g.channels * h * w)
         for plane in 0..<(g.batch * g.channels) {
@@ -48,8 +47,7 @@ final class ConvStep: Step {
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         guard asymmetric else { conv.backward(ws, g.batch, g.height, g.width, dOut: dOut, dx: dx); return }
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let (h, w) = inner(g)
         let dp = ws.temp.alloc(g.batch * g.channels * h * w)
         conv.backward(ws, g.batch, h, w, dOut: dOut, dx: dp)
@@ -89,8 +87,7 @@ final class Upsample: Step {
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
             Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
                                       bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
@@ -101,8 +98,7 @@ final class Upsample: Step {
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
             Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
                                             packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
@@ -127,8 +123,7 @@ final class OutputHead: Step {
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g; self.x = x
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let mean = ws.keep(g.batch * norm.groups), rstd = ws.keep(g.batch * norm.groups)
         self.mean = mean; self.rstd = rstd
         let t = ws.temp.alloc(g.count)
@@ -138,8 +133,7 @@ final class OutputHead: Step {
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let t = ws.temp.alloc(g.count)
         norm.forward(g.batch, g.spatial, x: x!, out: t, mean: mean!, rstd: rstd!)  // recompute the SiLU input
         conv.backward(ws, g.batch, g.height, g.width, dOut: dOut, dx: dx)

@@ -103,8 +103,7 @@ final class ResnetBlock: Step {
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let B = g.batch, HW = g.spatial, G = norm1.groups
         let (H2, W2) = resampled(g), HW2 = H2 * W2
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         self.g = g; self.x = x
         let mean1 = ws.keep(B * G), rstd1 = ws.keep(B * G), mean2 = ws.keep(B * G), rstd2 = ws.keep(B * G)
         let h1 = ws.keep(B * cout * HW2), tp = ws.keep(B * timeProj.outF)
@@ -149,8 +148,7 @@ final class ResnetBlock: Step {
         let B = g.batch, HW0 = g.spatial
         let (H, W) = resampled(g), HW = H * W  // conv1 onwards run at the resampled size
         let nOut = B * cout * HW, nIn = B * cin * HW, nIn0 = B * cin * HW0
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         // d(out)/d(shortcut) = d(out)/d(h) = 1/outputScale
         let gOut: UnsafePointer<Float>
         if outputScale == 1 { gOut = dOut } else {
