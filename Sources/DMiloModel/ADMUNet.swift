@@ -13,9 +13,6 @@
 // The blocks are the diffusers ones (`ResnetBlock` under `ResnetNames.adm`, `AttentionBlock` fed by ADM's fused
 // qkv, see ADMBlocks.swift), so this file is only the wiring; it runs on `UNetRuntime`.
 
-import DMiloFormats
-import DMiloKernels
-import Foundation
 
 /// guided-diffusion UNet with frozen float32 weights.
 public final class ADMUNet: UNetRuntime<ADMConfig> {

@@ -1,9 +1,7 @@
 // What every loaded diffusion network offers the tools (both architectures run on `UNetRuntime`); files are
 // opened through `ModelFile`.
 
-import DMiloFormats
 import DMiloKernels
-import Foundation
 
 /// A loaded diffusion network (diffusers `UNet2DModel` or guided-diffusion `ADMUNet`) with what the tools report.
 public protocol DiffusionUNet: NoisePredictor {

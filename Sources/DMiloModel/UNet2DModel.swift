@@ -1,13 +1,6 @@
-// diffusers UNet2DModel: its wiring over the shared blocks (the runtime is `UNetRuntime`).
-//
-// The network is flattened into a list of ops (stem conv, resnets, attentions, resamplers, skip concatenations,
-// output head) in execution order (`OpSequence`): each down-path op that diffusers appends to
-// `down_block_res_samples` pushes its output on a skip stack; each up-path resnet is preceded by a concat that
-// pops it.
+// diffusers UNet2DModel: its wiring over the shared blocks (the runtime is `UNetRuntime`) as an `OpSequence`, where
+// each output diffusers appends to `down_block_res_samples` is pushed as a skip.
 
-import DMiloFormats
-import DMiloKernels
-import Foundation
 
 /// diffusers `UNet2DModel` with frozen float32 weights.
 public final class UNet2DModel: UNetRuntime<UNetConfig> {

@@ -14,9 +14,7 @@
 // overwritten memory). A replica re-runs the wiring over the same loaded parameter store: it shares every weight
 // and owns only its blocks' bookkeeping and its workspace.
 
-import DMiloFormats
 import DMiloKernels
-import Foundation
 
 /// A model-level error (bad input shape, stale tape, unsupported file), with a readable message.
 public struct ModelError: Error, CustomStringConvertible, Sendable {
