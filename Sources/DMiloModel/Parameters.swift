@@ -2,7 +2,6 @@
 // store then checks the declared set against the weight source and reports every missing, unexpected and
 // wrong-shape tensor at once (one error listing names beats fixing them one run at a time).
 
-import DMiloFormats
 import DMiloKernels
 
 /// One float32 model parameter (a view into the store's single allocation).

@@ -1,4 +1,3 @@
-import Dispatch
 import DMiloKernels
 
 /// Per-channel 2-D cross-correlation (kernel not flipped) with numpy.pad(mode: "reflect") borders, the geometry
