@@ -17,9 +17,6 @@ public final class PackedConvWeights: @unchecked Sendable {
         for o in 0..<cout { for q in 0..<patch { t[q * cout + o] = weight[o * patch + q] } }
         backward = PackedMatrix(p, rows: patch, k: cout, values: t, ld: cout)
     }
-
-    /// Resident bytes of both layouts.
-    public var bytes: Int { forward.bytes + backward.bytes }
 }
 
 extension Conv2DShape {

@@ -85,9 +85,6 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
-    /// Resident bytes.
-    public var bytes: Int { rows * kp * (precision == .int8 ? 1 : 2) + rows * 8 }
-
     deinit { data.deallocate(); scales.deallocate(); sums.deallocate() }
 }
 
