@@ -39,14 +39,9 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         self.kernel = kernel
         inputShape = imageShape
         outputShape = [c, h / factor, w / factor]
-        switch kernel {
-        case .bicubic:
-            rows = SuperResolution.bicubicAxis(inputLength: h, factor: factor)
-            cols = SuperResolution.bicubicAxis(inputLength: w, factor: factor)
-        case .box:
-            rows = SuperResolution.boxAxis(inputLength: h, factor: factor)
-            cols = SuperResolution.boxAxis(inputLength: w, factor: factor)
-        }
+        let axis = kernel == .bicubic ? Self.bicubicAxis(inputLength:factor:) : Self.boxAxis(inputLength:factor:)
+        rows = axis(h, factor)
+        cols = axis(w, factor)
     }
 
     public func apply(_ x: Tensor) -> Tensor {
