@@ -103,11 +103,8 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
 
     /// Block mean along one axis: output o = (1/f) Σ_{t<f} input[f·o + t].
     public static func boxAxis(inputLength: Int, factor f: Int) -> AxisResampling {
-        let outLen = inputLength / f
-        var indices: [Int] = [], weights: [Float] = []
-        for o in 0..<outLen {
-            for t in 0..<f { indices.append(f * o + t); weights.append(1 / Float(f)) }
-        }
-        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: f, indices: indices, weights: weights)
+        let outLen = inputLength / f  // output o reads inputs f·o … f·o + f − 1: the indices are 0 ..< outLen·f in order
+        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: f, indices: Array(0..<(outLen * f)),
+                              weights: [Float](repeating: 1 / Float(f), count: outLen * f))
     }
 }
