@@ -39,12 +39,10 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
     /// 1-D correlation with numpy "reflect" borders and centre k/2: out[i] = Σ_t u_t/Σu · in[r(i + t − k/2)],
     /// i < outputLength (the length itself, or one more for an even kernel in the paper geometry).
     static func reflectAxis(length: Int, outputLength: Int, taps u: [Double]) -> AxisResampling {
-        let k = u.count, s = u.reduce(0, +)
-        var indices: [Int] = [], weights: [Float] = []
-        for i in 0..<outputLength {
-            for t in 0..<k { indices.append(reflectIndex(i + t - k / 2, length)); weights.append(Float(u[t] / s)) }
-        }
-        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices, weights: weights)
+        let k = u.count, s = u.reduce(0, +), row = u.map { Float($0 / s) }
+        let indices = (0..<(outputLength * k)).map { reflectIndex($0 / k + $0 % k - k / 2, length) }  // i·k + t
+        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices,
+                              weights: Array(repeatElement(row, count: outputLength).joined()))
     }
 
     /// The normalised kernel (kh, kw).

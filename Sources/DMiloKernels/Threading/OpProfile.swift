@@ -44,9 +44,7 @@ public enum OpProfile {
     public static func stop() -> [OpKind: Double] {
         enabled = false
         totals[OpKind.threading.rawValue] = overhead
-        var r: [OpKind: Double] = [:]
-        for k in OpKind.allCases { r[k] = Double(totals[k.rawValue]) * 1e-9 }
-        return r
+        return Dictionary(uniqueKeysWithValues: OpKind.allCases.map { ($0, Double(totals[$0.rawValue]) * 1e-9) })
     }
 
     /// Runs `body`, charging its time to `kind` when profiling.
