@@ -30,7 +30,6 @@ public final class Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    /// A tensor filled with `value`.
     public convenience init(shape: [Int], repeating value: Float) {
         self.init(shape: shape, zeroed: false)
         data.update(repeating: value, count: count)

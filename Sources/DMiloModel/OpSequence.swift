@@ -9,7 +9,6 @@
 
 import DMiloKernels
 
-/// One op of a UNet body.
 enum Op {
     case step(any Step, pushesSkip: Bool)
     case concatSkip

@@ -6,7 +6,6 @@ import DMiloKernels
 
 /// One float32 model parameter (a view into the store's single allocation).
 public final class Parameter {
-    /// Checkpoint name.
     public let name: String
     /// PyTorch shape.
     public let shape: [Int]
@@ -94,7 +93,6 @@ final class ParameterStore {
         return p
     }
 
-    /// Total float count.
     var floatCount: Int { params.reduce(0) { $0 + $1.count } }
     /// Floats held as resident float32.
     var residentFloatCount: Int { params.reduce(0) { $0 + ($1.isResident ? $1.count : 0) } }

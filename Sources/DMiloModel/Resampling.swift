@@ -36,7 +36,8 @@ final class ConvStep: Step {
         guard asymmetric else { conv.forward(ws, g.batch, g.height, g.width, x: x, out: out); return }
         let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let (h, w) = inner(g)
-        let padded = ws.temp.zeroed(g.batch * g.channels * h * w)
+        let padded = ws.temp.alloc(g.batch * g.channels * h * w)
+        padded.initialize(repeating: 0, count: g.batch * g.channels * h * w)
         for plane in 0..<(g.batch * g.channels) {
             for r in 0..<g.height {
                 (padded + plane * h * w + r * w).update(from: x + plane * g.spatial + r * g.width, count: g.width)
