@@ -38,7 +38,8 @@ struct BenchThroughputCommand: ParsableCommand {
         let js = try Self.list(jobs, option: "--jobs", min: 1), ts = try Self.list(threads, option: "--threads", min: 0)
         let spec = try jsonOption(self.operator, "--operator")
         let solverObject = try solver.map { try jsonOption($0, "--solver") }
-        let daemon = try dmilod ?? Self.sibling("dmilod")
+        let daemon = try dmilod ?? URL(fileURLWithPath: ChildProcess.currentExecutable()).deletingLastPathComponent()
+            .appendingPathComponent("dmilod").path  // by default the dmilod installed beside this dmilo
         guard FileManager.default.isExecutableFile(atPath: daemon) else { throw CLIError("--dmilod: \(daemon) is not executable") }
         let dir = try scratchFolder(work, name: "throughput")
         defer { if work == nil { try? FileManager.default.removeItem(at: dir) } }
@@ -94,11 +95,6 @@ struct BenchThroughputCommand: ParsableCommand {
         }
         guard !v.isEmpty, Set(v).count == v.count else { throw CLIError("\(option): give each value once") }
         return v
-    }
-
-    /// An executable installed beside this one.
-    static func sibling(_ name: String) throws -> String {
-        URL(fileURLWithPath: try ChildProcess.currentExecutable()).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
     /// "model name (family F model M)" from /proc/cpuinfo (VMs often show only a brand name; family and model
