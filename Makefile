@@ -80,9 +80,9 @@ demo: build
 clean:
 	rm -rf .build .build-static dist $(STAMP)
 
-# Formatting with the toolchain's swift-format and the repository's .swift-format (4 spaces, 120 columns).
-# `fmt` rewrites the Swift sources in place; `fmt-check` fails if any would change or a lint rule fires (not part of
-# `make test` yet: see README "Development").
+# Formatting with the toolchain's swift-format and the repository's .swift-format (4 spaces, 200-column limit; see
+# README "Development"). `fmt` rewrites the Swift sources in place; `fmt-check` (run first by .ci/run) fails if any
+# file would change or a lint rule fires.
 FMT_PATHS := Package.swift Sources Tests Quantization
 fmt:
 	$(SWIFT) format format --in-place --recursive --parallel $(FMT_PATHS)

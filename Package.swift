@@ -14,7 +14,7 @@
 //   DMiloSpool    spool protocol (daemon and client side: dmilo submit/wait/status/cancel), inotify, job worker processes, systemd notify/watchdog, metrics
 //   DMiloVersion  version, git commit and build date (CDMiloVersion holds the stamped strings)
 //   DMiloQuantization (Quantization/) F32/F16/Q8_0 conversion policy and reports
-//   DMiloBench    `dmilo bench …` (speed, memory, quality tables) and kernel micro-benchmarks: tooling, not product
+//   DMiloBench    `dmilo bench …` (speed, memory, quality, throughput tables): tooling, not product
 import PackageDescription
 
 // Kernels are hot loops: drop overflow/bounds checks in release builds only (debug keeps them for tests).
@@ -87,7 +87,6 @@ let package = Package(
                           path: "Quantization/dmilo-quantize"),
 
         .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels", "CDMiloSIMD"]),
-        .testTarget(name: "DMiloBenchTests", dependencies: ["DMiloBench", "DMiloKernels"]),
         .testTarget(name: "DMiloFormatsTests", dependencies: ["DMiloFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloImageTests", dependencies: ["DMiloImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),

@@ -91,7 +91,8 @@ public enum Quantizer {
         do {
             let quantised = try ModelFile(path: temp.path).instantiate()
             let (byT, total, rel) = try endToEnd(reference: reference, candidate: quantised)
-            let report = QuantizationReport(tensors: reports, sourceBytes: try fileSize(weightsPath), outputBytes: bytes.count,
+            let sourceBytes = (try FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int) ?? 0
+            let report = QuantizationReport(tensors: reports, sourceBytes: sourceBytes, outputBytes: bytes.count,
                                             snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
             if total < snrThreshold && !force {
                 throw QuantizationError(String(format: "end-to-end SNR %.1f dB is below the threshold %.1f dB; nothing written (use --force to write anyway)", total, snrThreshold))
@@ -138,9 +139,5 @@ public enum Quantizer {
             sig += st; err += et
         }
         return (byT, 10 * log10(sig / max(err, 1e-30)), (err / max(sig, 1e-30)).squareRoot())
-    }
-
-    static func fileSize(_ path: String) throws -> Int {
-        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 }

@@ -6,13 +6,6 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <string.h>
-
-static inline int32_t load4(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 
@@ -32,9 +25,11 @@ static inline void store16(float *c, __m256 v0, __m256 v1, long nv, int accumula
 
 // vpmaddubsw multiplies unsigned by signed bytes, so (ggml's trick) it gets |b| and sign(a, b): |b|·sign(a,b) = a·b,
 // and with |a|, |b| ≤ 127 the pairwise int16 sums cannot saturate; vpmaddwd then adds the pairs of each lane.
+// (`asum` is unused: no unsigned offset to remove here.)
 static inline __attribute__((always_inline)) void q8_tile(int mr, long kp, long np, const int8_t *a, const float *sa,
-                                                          const int8_t *b, const float *sb, float *c, long ldc,
-                                                          long nv, int accumulate) {
+                                                          const int32_t *asum, const int8_t *b, const float *sb,
+                                                          float *c, long ldc, long nv, int accumulate) {
+    (void)asum;
     __m256i s[4][2];
     for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
     const __m256i ones = _mm256_set1_epi16(1);
@@ -61,14 +56,7 @@ static inline __attribute__((always_inline)) void q8_tile(int mr, long kp, long 
     }
 }
 
-void dmilo_gemm_q8_avx2(long m, long n, long kp, const int8_t *a, const float *sa, const int32_t *asum,
-                        const int8_t *b, const float *sb, float *c, long ldc, int accumulate) {
-    (void)asum;
-    long np = dmilo_packed_n(n);
-#define T(MR) q8_tile(MR, kp, np, a + i * kp, sa + i, b + j * 4, sb + j, c + i * ldc + j, ldc, nv, accumulate)
-    DMILO_FOR_TILES(m, n, 4, 16, T);
-#undef T
-}
+DMILO_Q8_GEMM(dmilo_gemm_q8_avx2, 4, 16)
 
 // bf16 on AVX2: a bf16 pair in a 32-bit lane widens to two floats by a shift and a mask; then two FMAs in the
 // reference's order (even k, then odd k). Not faster than sgemm: it exists so bf16 runs everywhere.
@@ -93,13 +81,7 @@ static inline __attribute__((always_inline)) void bf16_tile(int mr, long kp, lon
     for (int r = 0; r < mr; r++) store16(c + r * ldc, s[r][0], s[r][1], nv, accumulate);
 }
 
-void dmilo_gemm_bf16_avx2(long m, long n, long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc,
-                          int accumulate) {
-    long np = dmilo_packed_n(n);
-#define T(MR) bf16_tile(MR, kp, np, a + i * kp, b + j * 2, c + i * ldc + j, ldc, nv, accumulate)
-    DMILO_FOR_TILES(m, n, 4, 16, T);
-#undef T
-}
+DMILO_BF16_GEMM(dmilo_gemm_bf16_avx2, 4, 16)
 
 #pragma clang attribute pop
 #endif

@@ -6,18 +6,25 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <string.h>
 
-static inline int32_t load4(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
+#define AVX512 "avx2,fma,avx512f,avx512bw,avx512dq,avx512vl"
+
+/// Mask of the first `valid` of 16 lanes (0 to all).
+static inline __mmask16 lanes(long valid) { return valid >= 16 ? (__mmask16)0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1); }
+
+/// Stores (or adds to C, with `accumulate`) columns [0, nv) of one tile row of two 16-lane halves.
+static inline __attribute__((target(AVX512), always_inline)) void store32(float *c, __m512 v0, __m512 v1, long nv,
+                                                                        int accumulate) {
+    __mmask16 m0 = lanes(nv), m1 = lanes(nv - 16);
+    if (accumulate) {
+        v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), v0);
+        v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), v1);
+    }
+    _mm512_mask_storeu_ps(c, m0, v0);
+    _mm512_mask_storeu_ps(c + 16, m1, v1);
 }
 
-#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-
-static inline __mmask16 lanes(long valid) { return valid >= 16 ? (__mmask16)0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1); }
+#pragma clang attribute push(__attribute__((target(AVX512 ",avx512vnni"))), apply_to = function)
 
 // vpdpbusd multiplies UNSIGNED bytes of one source by signed bytes of the other. Activations (B) are stored signed
 // (|q| ≤ 127); xor 0x80 turns q into q + 128 ∈ [1, 255], and Σ (q_b + 128)·q_a = ⟨a, b⟩ + 128·Σ q_a, so the
@@ -45,23 +52,11 @@ static inline __attribute__((always_inline)) void q8_tile(int mr, long kp, long 
         __m512 sar = _mm512_set1_ps(sa[r]);
         __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[r][0], comp)), sar), sb0);
         __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[r][1], comp)), sar), sb1);
-        float *cr = c + r * ldc;
-        if (accumulate) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
-        }
-        _mm512_mask_storeu_ps(cr, m0, v0);
-        _mm512_mask_storeu_ps(cr + 16, m1, v1);
+        store32(c + r * ldc, v0, v1, nv, accumulate);
     }
 }
 
-void dmilo_gemm_q8_avx512vnni(long m, long n, long kp, const int8_t *a, const float *sa, const int32_t *asum,
-                              const int8_t *b, const float *sb, float *c, long ldc, int accumulate) {
-    long np = dmilo_packed_n(n);
-#define T(MR) q8_tile(MR, kp, np, a + i * kp, sa + i, asum + i, b + j * 4, sb + j, c + i * ldc + j, ldc, nv, accumulate)
-    DMILO_FOR_TILES(m, n, 8, 32, T);
-#undef T
-}
+DMILO_Q8_GEMM(dmilo_gemm_q8_avx512vnni, 8, 32)
 
 // Quantises columns j0..j0+n of x (k×ld) into the [kp/4][np][4] layout, 16 columns at a time: four rows are
 // scaled, rounded (cvtps2dq: half to even, as the reference's nearbyintf), narrowed (vpmovsdb) and byte-interleaved.
@@ -139,10 +134,7 @@ void dmilo_bf16_pack_b_avx512(const float *x, long k, long ld, long j0, long n, 
 
 #pragma clang attribute pop
 
-#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16"))), \
-                             apply_to = function)
-
-static inline __mmask16 lanes16(long valid) { return valid >= 16 ? (__mmask16)0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1); }
+#pragma clang attribute push(__attribute__((target(AVX512 ",avx512bf16"))), apply_to = function)
 
 // vdpbf16ps: each f32 lane (one column) accumulates a[2g]·b[2g] + a[2g+1]·b[2g+1].
 static inline __attribute__((always_inline)) void bf16_tile(int mr, long kp, long np, const uint16_t *a,
@@ -159,26 +151,10 @@ static inline __attribute__((always_inline)) void bf16_tile(int mr, long kp, lon
             s[r][1] = _mm512_dpbf16_ps(s[r][1], av, b1);
         }
     }
-    __mmask16 m0 = lanes16(nv), m1 = lanes16(nv - 16);
-    for (int r = 0; r < mr; r++) {
-        float *cr = c + r * ldc;
-        __m512 v0 = s[r][0], v1 = s[r][1];
-        if (accumulate) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
-        }
-        _mm512_mask_storeu_ps(cr, m0, v0);
-        _mm512_mask_storeu_ps(cr + 16, m1, v1);
-    }
+    for (int r = 0; r < mr; r++) store32(c + r * ldc, s[r][0], s[r][1], nv, accumulate);
 }
 
-void dmilo_gemm_bf16_avx512bf16(long m, long n, long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc,
-                                int accumulate) {
-    long np = dmilo_packed_n(n);
-#define T(MR) bf16_tile(MR, kp, np, a + i * kp, b + j * 2, c + i * ldc + j, ldc, nv, accumulate)
-    DMILO_FOR_TILES(m, n, 8, 32, T);
-#undef T
-}
+DMILO_BF16_GEMM(dmilo_gemm_bf16_avx512bf16, 8, 32)
 
 #pragma clang attribute pop
 #endif

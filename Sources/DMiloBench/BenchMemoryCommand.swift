@@ -49,14 +49,8 @@ struct BenchMemoryCommand: ParsableCommand {
         guard Set(ns).count == ns.count else { throw CLIError("--steps: each N once") }
         let methodList = methods.split(separator: ",").map(String.init)
         for m in methodList where !["dmilo", "dmilo-pgd", "dmplug"].contains(m) { throw CLIError("--methods: unknown \(m)") }
-        guard let spec = try? JSONSerialization.jsonObject(with: Data(self.operator.utf8)) as? [String: Any] else {
-            throw CLIError("--operator must be a JSON object")
-        }
-        let dir = URL(fileURLWithPath: work ?? NSTemporaryDirectory() + "dmilo-bench-memory-\(getpid())")
-        if let work, let items = try? FileManager.default.contentsOfDirectory(atPath: work), !items.isEmpty {
-            throw CLIError("--work: \(work) is not empty")
-        }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let spec = try jsonOption(self.operator, "--operator")
+        let dir = try scratchFolder(work, name: "memory")
         defer { if work == nil { try? FileManager.default.removeItem(at: dir) } }
         let modelPath = URL(fileURLWithPath: model).path   // children run with our working directory; keep it absolute
         let truthShape = try PNGImage.read(from: image).modelUnits().shape

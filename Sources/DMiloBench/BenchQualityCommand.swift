@@ -171,15 +171,13 @@ struct QualityRecord: Codable {
         for r in records { unique["\(r.task)|\(r.method)|\(r.image)"] = r }
         var lines = [header]
         let taskOrder = BenchTasks.all.map(\.name), methodOrder = SolverMethod.allCases.map(\.rawValue)
-        let groups = Dictionary(grouping: unique.values) { "\($0.task)|\($0.method)" }
-        let keys = groups.keys.sorted { a, b in
-            let (ta, ma) = (String(a.split(separator: "|")[0]), String(a.split(separator: "|")[1]))
-            let (tb, mb) = (String(b.split(separator: "|")[0]), String(b.split(separator: "|")[1]))
-            let ia = taskOrder.firstIndex(of: ta) ?? .max, ib = taskOrder.firstIndex(of: tb) ?? .max
-            if ia != ib { return ia < ib }
-            return (methodOrder.firstIndex(of: ma) ?? .max) < (methodOrder.firstIndex(of: mb) ?? .max)
+        func rank(_ r: QualityRecord) -> (Int, Int) {
+            (taskOrder.firstIndex(of: r.task) ?? .max, methodOrder.firstIndex(of: r.method) ?? .max)
         }
-        for k in keys { lines.append(row(groups[k]!.sorted { $0.image < $1.image })) }
+        let groups = Dictionary(grouping: unique.values) { "\($0.task)|\($0.method)" }.values
+        for g in groups.sorted(by: { rank($0[0]) < rank($1[0]) }) {
+            lines.append(row(g.sorted { $0.image < $1.image }))
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -36,22 +36,12 @@ struct BenchThroughputCommand: ParsableCommand {
 
     func run() throws {
         let js = try Self.list(jobs, option: "--jobs", min: 1), ts = try Self.list(threads, option: "--threads", min: 0)
-        guard let spec = try? JSONSerialization.jsonObject(with: Data(self.operator.utf8)) as? [String: Any] else {
-            throw CLIError("--operator must be a JSON object")
-        }
-        let solverObject = try solver.map { s -> [String: Any] in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] else {
-                throw CLIError("--solver must be a JSON object")
-            }
-            return o
-        }
-        let daemon = try dmilod ?? Self.sibling("dmilod")
+        let spec = try jsonOption(self.operator, "--operator")
+        let solverObject = try solver.map { try jsonOption($0, "--solver") }
+        let daemon = try dmilod ?? URL(fileURLWithPath: ChildProcess.currentExecutable()).deletingLastPathComponent()
+            .appendingPathComponent("dmilod").path  // by default the dmilod installed beside this dmilo
         guard FileManager.default.isExecutableFile(atPath: daemon) else { throw CLIError("--dmilod: \(daemon) is not executable") }
-        let dir = URL(fileURLWithPath: work ?? NSTemporaryDirectory() + "dmilo-bench-throughput-\(getpid())")
-        if let work, let items = try? FileManager.default.contentsOfDirectory(atPath: work), !items.isEmpty {
-            throw CLIError("--work: \(work) is not empty")
-        }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchFolder(work, name: "throughput")
         defer { if work == nil { try? FileManager.default.removeItem(at: dir) } }
         let modelPath = URL(fileURLWithPath: model).path
 
@@ -105,11 +95,6 @@ struct BenchThroughputCommand: ParsableCommand {
         }
         guard !v.isEmpty, Set(v).count == v.count else { throw CLIError("\(option): give each value once") }
         return v
-    }
-
-    /// An executable installed beside this one.
-    static func sibling(_ name: String) throws -> String {
-        URL(fileURLWithPath: try ChildProcess.currentExecutable()).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
     /// "model name (family F model M)" from /proc/cpuinfo (VMs often show only a brand name; family and model

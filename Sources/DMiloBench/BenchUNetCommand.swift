@@ -2,6 +2,7 @@
 // (Tools/bench_torch.py on the same folder, batch and thread count).
 
 import ArgumentParser
+import DMiloJobs
 import DMiloKernels
 import DMiloModel
 import Foundation
@@ -34,7 +35,7 @@ struct BenchUNetCommand: ParsableCommand {
         if let threads { Threading.count = threads }
         let net = try DiffusionModels.load(path: model, residency: compressedWeights ? .compressedConvolutions : .float32)
         let precision = try ComputeSelection.apply(compute, to: net) { print($0) }
-        let rssAfterLoad = peakRSSMiB()
+        let rssAfterLoad = peakRSSMegabytes()
         net.recomputeActivations = recompute
         let s = net.sampleShape
         var rng = SeededRandom(seed: 0, stream: "bench")
@@ -42,23 +43,18 @@ struct BenchUNetCommand: ParsableCommand {
         let cot = rng.gaussianTensor(shape: [batch, net.outputChannels, s.height, s.width])
         let t = net.typicalTimestep
 
-        _ = try net.forward(x, timestep: t)  // warm-up sizes the arenas
-        var fwd: [Double] = []
-        for _ in 0..<iterations {
-            let s = now()
-            _ = try net.forward(x, timestep: t)
-            fwd.append(now() - s)
-        }
-        let (_, tape0) = try net.forwardForVJP(x, timestep: t)
-        _ = try net.vjp(tape0, cotangent: cot)
-        var vjp: [Double] = []
-        for _ in 0..<iterations {
-            let s = now()
+        let forwardPass = { _ = try net.forward(x, timestep: t) }
+        let vjpPass = {
             let (_, tape) = try net.forwardForVJP(x, timestep: t)
             _ = try net.vjp(tape, cotangent: cot)
-            vjp.append(now() - s)
         }
-        let fMs = median(fwd) * 1e3, vMs = median(vjp) * 1e3
+        /// Median milliseconds of `iterations` timed runs after one warm-up run (which sizes the arenas).
+        func medianMs(_ pass: () throws -> Void) throws -> Double {
+            try pass()
+            let times = try (0..<iterations).map { _ in let s = now(); try pass(); return now() - s }
+            return median(times) * 1e3
+        }
+        let fMs = try medianMs(forwardPass), vMs = try medianMs(vjpPass)
         let flops = Double(net.forwardFlops(batch: batch))
         // The input VJP of a conv/linear/attention layer costs as many FLOPs as its forward: forward+VJP ≈ 2×.
         print("model        \(model)")
@@ -74,14 +70,11 @@ struct BenchUNetCommand: ParsableCommand {
         print(String(format: "| forward+VJP | %.2f | %.1f |", vMs, 2 * flops / (vMs * 1e6)))
         print(String(format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
                      Double(net.parameterBytes) / 1048576))
-        print("peak RSS     \(peakRSSMiB().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
+        print("peak RSS     \(peakRSSMegabytes().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
 
         if profile {
-            let f = try BenchUNetProfile.measure(iterations: iterations) { _ = try net.forward(x, timestep: t) }
-            let v = try BenchUNetProfile.measure(iterations: iterations) {
-                let (_, tape) = try net.forwardForVJP(x, timestep: t)
-                _ = try net.vjp(tape, cotangent: cot)
-            }
+            let f = try BenchUNetProfile.measure(iterations: iterations, forwardPass)
+            let v = try BenchUNetProfile.measure(iterations: iterations, vjpPass)
             BenchUNetProfile.printTable([("forward", f.kinds, f.total), ("forward+VJP", v.kinds, v.total)])
         }
         if torch {
@@ -96,17 +89,10 @@ struct BenchUNetCommand: ParsableCommand {
 
     func runTorch() throws -> TorchResult {
         let (python, script) = try PythonTools.locate(script: "bench_torch.py")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script, "--model", model, "--batch", String(batch), "--threads", String(Threading.count),
-                       "--iterations", String(iterations)]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw CLIError("--torch: \(script) exited with status \(p.terminationStatus)") }
-        let text = String(decoding: data, as: UTF8.self)
+        let r = try ChildProcess.run(python, [script, "--model", model, "--batch", String(batch), "--threads",
+                                              String(Threading.count), "--iterations", String(iterations)])
+        guard r.status == 0 else { throw CLIError("--torch: \(script) exited with status \(r.status)") }
+        let text = r.output
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
               let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let f = obj["forward_ms"] as? Double, let v = obj["vjp_ms"] as? Double else {
@@ -126,14 +112,4 @@ func now() -> Double {
 func median(_ v: [Double]) -> Double {
     let s = v.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
-}
-
-/// Peak resident set size (VmHWM from /proc/self/status) in MiB.
-func peakRSSMiB() -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first
-        return kb.map { $0 / 1024 }
-    }
-    return nil
 }

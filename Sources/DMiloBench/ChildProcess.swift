@@ -1,4 +1,5 @@
-// Runs a command as a child process and reports its peak resident set size, for `dmilo bench memory`.
+// Runs a command as a child process and reports its peak resident set size (`dmilo bench memory`, `throughput`,
+// `unet --torch`), and the option and scratch-folder handling those benchmarks share.
 //
 // Peak RSS is a per-process high-water mark, so each configuration needs a fresh process; wait4 returns the child's
 // ru_maxrss (Linux: KiB, and it survives the child's own re-exec with OPENBLAS_CORETYPE).
@@ -47,4 +48,23 @@ enum ChildProcess {
         guard n > 0 else { throw CLIError("cannot resolve /proc/self/exe") }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// A JSON-object option (`--operator`, `--solver`) of the child-process benchmarks.
+func jsonOption(_ text: String, _ option: String) throws -> [String: Any] {
+    guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw CLIError("\(option) must be a JSON object")
+    }
+    return o
+}
+
+/// The scratch folder of a benchmark's children, created: `--work` (which must be new or empty), else a temporary
+/// folder (the caller removes that one).
+func scratchFolder(_ work: String?, name: String) throws -> URL {
+    if let work, let items = try? FileManager.default.contentsOfDirectory(atPath: work), !items.isEmpty {
+        throw CLIError("--work: \(work) is not empty")
+    }
+    let dir = URL(fileURLWithPath: work ?? NSTemporaryDirectory() + "dmilo-bench-\(name)-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
 }

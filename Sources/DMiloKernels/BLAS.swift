@@ -28,10 +28,4 @@ public enum BLAS {
         guard let p = openblas_get_corename() else { return "unknown" }
         return String(cString: p)
     }
-
-    /// OpenBLAS build configuration string (version, threading model, MAX_THREADS).
-    public static var config: String {
-        guard let p = openblas_get_config() else { return "unknown" }
-        return String(cString: p)
-    }
 }

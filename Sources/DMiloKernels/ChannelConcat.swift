@@ -16,11 +16,10 @@ public enum ChannelConcat {
     /// Splits dOut back into da [B, c1, spatial] and db [B, c2, spatial]. Overwrites both.
     public static func backwardInput(batch: Int, c1: Int, c2: Int, spatial: Int, dOut: UnsafePointer<Float>,
                                      da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>) {
-        let na = c1 * spatial, nb = c2 * spatial
+        let na = c1 * spatial, nb = c2 * spatial, row = na + nb
         for i in 0..<batch {
-            let g = dOut + i * (na + nb)
-            (da + i * na).update(from: g, count: na)
-            (db + i * nb).update(from: g + na, count: nb)
+            (da + i * na).update(from: dOut + i * row, count: na)
+            (db + i * nb).update(from: dOut + i * row + na, count: nb)
         }
     }
 }

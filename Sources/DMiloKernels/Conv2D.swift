@@ -23,17 +23,12 @@ public struct Conv2DShape: Sendable, Equatable {
         self.kh = kh; self.kw = kw; self.stride = stride; self.padH = padH; self.padW = padW
     }
 
-    /// Output height: floor((h + 2·padH − kh) / stride) + 1.
     public var hOut: Int { (h + 2 * padH - kh) / stride + 1 }
-    /// Output width: floor((w + 2·padW − kw) / stride) + 1.
     public var wOut: Int { (w + 2 * padW - kw) / stride + 1 }
     /// Rows of the unfolded input (= GEMM inner dimension).
     public var patchSize: Int { cin * kh * kw }
-    /// Weight element count.
     public var weightCount: Int { cout * cin * kh * kw }
-    /// Input element count (whole batch).
     public var inputCount: Int { batch * cin * h * w }
-    /// Output element count (whole batch).
     public var outputCount: Int { batch * cout * hOut * wOut }
     /// Multiply-adds ×2 of one forward pass (whole batch).
     public var flops: Int { 2 * batch * cout * patchSize * hOut * wOut }
@@ -98,16 +93,7 @@ public enum Conv2D {
             let wT = scratch
             flipSwap(s, weight: weight, into: wT)
             backwardCol2im(t, dOut: x, weight: wT, dx: out, scratch: scratch + s.weightCount)
-            if let bias {
-                let hw = s.hOut * s.wOut
-                for b in 0..<s.batch {
-                    for o in 0..<s.cout {
-                        let row = out + (b * s.cout + o) * hw, v = bias[o]
-                        var j = 0
-                        while j < hw { row[j] += v; j &+= 1 }
-                    }
-                }
-            }
+            Vec.channelAffine(s.batch, s.cout, s.hOut * s.wOut, out, onePlusScale: nil, shift: bias, stride: 0)
             return
         }
         forwardIm2col(s, x: x, weight: weight, bias: bias, out: out, scratch: scratch)
@@ -117,26 +103,34 @@ public enum Conv2D {
     static func forwardIm2col(_ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
                               scratch: UnsafeMutablePointer<Float>) {
-        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w, k = s.patchSize
+        let k = s.patchSize, ldc = s.hOut * s.wOut
+        im2colRoute(s, x: x, bias: bias, out: out, col: scratch) { b, ldb, n, c, accumulate in
+            BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: weight, lda: k, b: b, ldb: ldb,
+                       beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+        }
+    }
+
+    /// The im2col route of the f32 and the packed-weight forward: out = W · im2col(x) + bias, tile by tile (x itself
+    /// for pointwise convolutions). `gemm(b, ldb, n, c, accumulate)` computes c (+)= W · b for n columns of b (row
+    /// stride ldb), c with row stride hOut·wOut. `col` holds `s.forwardScratchCount` floats.
+    @inline(__always)
+    static func im2colRoute(_ s: Conv2DShape, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                            out: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
+                            gemm: (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void) {
+        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
         for b in 0..<s.batch {
             let xb = x + b * s.cin * hwIn, ob = out + b * s.cout * hwOut
             // Start from the bias so the GEMM can accumulate (beta = 1) instead of a second pass over `out`.
-            var beta: Float = 0
-            if let bias {
-                for o in 0..<s.cout { (ob + o * hwOut).update(repeating: bias[o], count: hwOut) }
-                beta = 1
-            }
+            if let bias { for o in 0..<s.cout { (ob + o * hwOut).update(repeating: bias[o], count: hwOut) } }
             if s.isPointwise {
-                BLAS.sgemm(transA: false, transB: false, m: s.cout, n: hwOut, k: k, alpha: 1, a: weight, lda: k,
-                           b: xb, ldb: hwOut, beta: beta, c: ob, ldc: hwOut)
+                gemm(xb, hwOut, hwOut, ob, bias != nil)
                 continue
             }
             var y0 = 0
             while y0 < s.hOut {
                 let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
-                im2col(s, x: xb, rowStart: y0, rows: rows, col: scratch)
-                BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: weight, lda: k,
-                           b: scratch, ldb: n, beta: beta, c: ob + y0 * s.wOut, ldc: hwOut)
+                im2col(s, x: xb, rowStart: y0, rows: rows, col: col)
+                gemm(col, n, n, ob + y0 * s.wOut, bias != nil)
                 y0 += rows
             }
         }
@@ -184,21 +178,33 @@ public enum Conv2D {
     /// dx = col2im(Wᵀ · dOut), tile by tile.
     static func backwardCol2im(_ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w, k = s.patchSize
+        let k = s.patchSize, ldb = s.hOut * s.wOut
+        col2imRoute(s, dOut: dOut, dx: dx, col: scratch) { b, n, c, ldc in
+            BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: s.cout, alpha: 1, a: weight, lda: k, b: b, ldb: ldb,
+                       beta: 0, c: c, ldc: ldc)
+        }
+    }
+
+    /// The col2im route of the f32 and the packed-weight input VJP: dx = col2im(Wᵀ · dOut), tile by tile (straight
+    /// into dx for pointwise convolutions). `gemmT(b, n, c, ldc)` computes c = Wᵀ · b for n columns of b (row
+    /// stride hOut·wOut), c with row stride ldc. `col` holds `s.forwardScratchCount` floats.
+    @inline(__always)
+    static func col2imRoute(_ s: Conv2DShape, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                            col: UnsafeMutablePointer<Float>,
+                            gemmT: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void) {
+        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
         for b in 0..<s.batch {
             let gb = dOut + b * s.cout * hwOut, dxb = dx + b * s.cin * hwIn
             if s.isPointwise {
-                BLAS.sgemm(transA: true, transB: false, m: k, n: hwOut, k: s.cout, alpha: 1, a: weight, lda: k,
-                           b: gb, ldb: hwOut, beta: 0, c: dxb, ldc: hwOut)
+                gemmT(gb, hwOut, dxb, hwOut)
                 continue
             }
             dxb.update(repeating: 0, count: s.cin * hwIn)
             var y0 = 0
             while y0 < s.hOut {
                 let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
-                BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: s.cout, alpha: 1, a: weight, lda: k,
-                           b: gb + y0 * s.wOut, ldb: hwOut, beta: 0, c: scratch, ldc: n)
-                col2imAdd(s, col: scratch, rowStart: y0, rows: rows, dx: dxb)
+                gemmT(gb + y0 * s.wOut, n, col, n)
+                col2imAdd(s, col: col, rowStart: y0, rows: rows, dx: dxb)
                 y0 += rows
             }
         }
@@ -254,9 +260,9 @@ public enum Conv2D {
     @usableFromInline
     static func col2imAdd(_ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
                           dx: UnsafeMutablePointer<Float>) {
+        let colP = SharedPointer(col), dxP = SharedPointer(dx)
         let timer = OpProfile.begin(.im2col); defer { OpProfile.end(timer) }
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
-        let colP = SharedPointer(col), dxP = SharedPointer(dx)
         Parallel.forEach(s.cin, work: s.patchSize * n) { c in
             let dxc = dxP.p + c * hw
             for t in 0..<taps {

@@ -17,9 +17,6 @@ public final class PackedConvWeights: @unchecked Sendable {
         for o in 0..<cout { for q in 0..<patch { t[q * cout + o] = weight[o * patch + q] } }
         backward = PackedMatrix(p, rows: patch, k: cout, values: t, ld: cout)
     }
-
-    /// Resident bytes of both layouts.
-    public var bytes: Int { forward.bytes + backward.bytes }
 }
 
 extension Conv2DShape {
@@ -35,52 +32,18 @@ extension Conv2D {
     public static func forward(_ s: Conv2DShape, x: UnsafePointer<Float>, packed: PackedConvWeights,
                                bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
                                scratch: UnsafeMutablePointer<Float>) {
-        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
-        let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount)
-        for b in 0..<s.batch {
-            let xb = x + b * s.cin * hwIn, ob = out + b * s.cout * hwOut
-            var accumulate = false
-            if let bias {
-                for o in 0..<s.cout { (ob + o * hwOut).update(repeating: bias[o], count: hwOut) }
-                accumulate = true
-            }
-            if s.isPointwise {
-                LowPrecisionGEMM.gemm(packed.forward, b: xb, ldb: hwOut, n: hwOut, c: ob, ldc: hwOut,
-                                      accumulate: accumulate, scratch: q)
-                continue
-            }
-            var y0 = 0
-            while y0 < s.hOut {
-                let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
-                im2col(s, x: xb, rowStart: y0, rows: rows, col: scratch)
-                LowPrecisionGEMM.gemm(packed.forward, b: scratch, ldb: n, n: n, c: ob + y0 * s.wOut, ldc: hwOut,
-                                      accumulate: accumulate, scratch: q)
-                y0 += rows
-            }
+        let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount), ldc = s.hOut * s.wOut
+        im2colRoute(s, x: x, bias: bias, out: out, col: scratch) { b, ldb, n, c, acc in
+            LowPrecisionGEMM.gemm(packed.forward, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: acc, scratch: q)
         }
     }
 
     /// dx = ∂⟨dOut, conv(x)⟩/∂x with packed weights (Wᵀ layout). Overwrites `dx`.
     public static func backwardInput(_ s: Conv2DShape, dOut: UnsafePointer<Float>, packed: PackedConvWeights,
                                      dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
-        let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount)
-        for b in 0..<s.batch {
-            let gb = dOut + b * s.cout * hwOut, dxb = dx + b * s.cin * hwIn
-            if s.isPointwise {
-                LowPrecisionGEMM.gemm(packed.backward, b: gb, ldb: hwOut, n: hwOut, c: dxb, ldc: hwOut,
-                                      accumulate: false, scratch: q)
-                continue
-            }
-            dxb.update(repeating: 0, count: s.cin * hwIn)
-            var y0 = 0
-            while y0 < s.hOut {
-                let rows = Swift.min(s.tileRows, s.hOut - y0), n = rows * s.wOut
-                LowPrecisionGEMM.gemm(packed.backward, b: gb + y0 * s.wOut, ldb: hwOut, n: n, c: scratch, ldc: n,
-                                      accumulate: false, scratch: q)
-                col2imAdd(s, col: scratch, rowStart: y0, rows: rows, dx: dxb)
-                y0 += rows
-            }
+        let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount), ldb = s.hOut * s.wOut
+        col2imRoute(s, dOut: dOut, dx: dx, col: scratch) { b, n, c, ldc in
+            LowPrecisionGEMM.gemm(packed.backward, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: false, scratch: q)
         }
     }
 }

@@ -16,11 +16,8 @@ import Glibc
 #endif
 
 /// Arithmetic of the convolution GEMMs. GroupNorm, softmax, SiLU, the time embedding and all reductions stay f32.
-public enum ComputePrecision: String, Sendable, CaseIterable, Comparable {
+public enum ComputePrecision: String, Sendable, CaseIterable {
     case f32, bf16, int8
-
-    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
-    private var rank: Int { self == .f32 ? 0 : self == .bf16 ? 1 : 2 }
 }
 
 /// The CPU features the SIMD kernels detected (CPUID + XGETBV, capped by DMILO_ISA) and the kernels they chose.
@@ -38,10 +35,7 @@ public enum CPUFeatures {
                                       (DMILO_CPU_AVX512VNNI, "avx512vnni"), (DMILO_CPU_AVX512BF16, "avx512bf16")]
         return names.filter { f & $0.0 != 0 }.map { $0.1 }
     }
-    /// Value of DMILO_ISA, or nil when unset.
-    public static var forcedISA: String? { getenvString("DMILO_ISA") }
-    /// Accepted DMILO_ISA values.
-    public static let isaNames = ["baseline", "avx2", "avx512", "avx512vnni", "avx512bf16", "native"]
+    public static var forcedISA: String? { getenv("DMILO_ISA").map { String(cString: $0) } }
 
     /// One line: "kernels int8 avx512vnni, bf16 avx512bf16, f32 OpenBLAS Haswell (cpu avx2+fma avx512 …)".
     public static var summary: String {
@@ -63,11 +57,6 @@ public enum CPUFeatures {
 
     /// Re-reads DMILO_ISA (tests).
     public static func reset() { dmilo_cpu_reset() }
-
-    private static func getenvString(_ name: String) -> String? {
-        guard let p = getenv(name) else { return nil }
-        return String(cString: p)
-    }
 }
 
 /// A weight matrix [rows × k] in a low-precision layout: int8 rows with one scale and the row sum each, or bf16 rows;
@@ -95,9 +84,6 @@ public final class PackedMatrix: @unchecked Sendable {
             sums.initialize(repeating: 0, count: Swift.max(1, rows))
         }
     }
-
-    /// Resident bytes.
-    public var bytes: Int { rows * kp * (precision == .int8 ? 1 : 2) + rows * 8 }
 
     deinit { data.deallocate(); scales.deallocate(); sums.deallocate() }
 }

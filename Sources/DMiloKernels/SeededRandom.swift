@@ -2,6 +2,12 @@
 // measurement noise) is drawn from a SeededRandom derived from the job's seed and a purpose label, so one
 // seed reproduces a whole run and changing how one part draws does not shift the others.
 
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
+
 /// xoshiro256** seeded through SplitMix64, with Box–Muller Gaussians.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
@@ -40,9 +46,9 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         var u1 = uniform()
         while u1 <= 0 { u1 = uniform() }
         let u2 = uniform()
-        let r = (-2 * _log(u1)).squareRoot()
-        spareGaussian = r * _sin(2 * Double.pi * u2)
-        return r * _cos(2 * Double.pi * u2)
+        let r = (-2 * log(u1)).squareRoot()
+        spareGaussian = r * sin(2 * Double.pi * u2)
+        return r * cos(2 * Double.pi * u2)
     }
 
     /// Fills `x` with N(0, sigma²) samples.
@@ -57,15 +63,3 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return t
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-#else
-import Foundation
-@inline(__always) func _log(_ x: Double) -> Double { Foundation.log(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Foundation.sin(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Foundation.cos(x) }
-#endif

@@ -30,7 +30,6 @@ public final class Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    /// A tensor filled with `value`.
     public convenience init(shape: [Int], repeating value: Float) {
         self.init(shape: shape, zeroed: false)
         data.update(repeating: value, count: count)
@@ -48,7 +47,6 @@ public final class Tensor: @unchecked Sendable {
         set { data[i] = newValue }
     }
 
-    /// A deep copy.
     public func copy() -> Tensor {
         let t = Tensor(shape: shape, zeroed: false)
         t.data.update(from: data, count: count)
@@ -68,7 +66,4 @@ public final class Tensor: @unchecked Sendable {
         precondition(other.count == count, "assign: \(other.shape) into \(shape)")
         data.update(from: other.data, count: count)
     }
-
-    /// Sets every element to `value`.
-    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
 }

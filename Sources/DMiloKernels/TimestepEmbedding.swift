@@ -16,7 +16,7 @@ public enum TimestepEmbedding {
                                   scale: Float = 1, maxPeriod: Float = 10000, out: UnsafeMutablePointer<Float>) {
         let half = dim / 2
         // torch: (-math.log(max_period) * arange(half, float32)) / (half - shift), exp in float32
-        let negLog = Float(-_log(Double(maxPeriod)))  // math.log is double; torch rounds the scalar to float32
+        let negLog = Float(-log(Double(maxPeriod)))  // math.log is double; torch rounds the scalar to float32
         let denom = Float(half) - downscaleFreqShift
         for (b, t) in timesteps.enumerated() {
             let row = out + b * dim

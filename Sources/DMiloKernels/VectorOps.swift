@@ -2,13 +2,11 @@
 // Reductions accumulate in Double: solver losses and metrics sum 10^3..10^6 terms.
 
 public enum Vec {
-    /// y += a * x
     @inlinable public static func axpy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         var i = 0
         while i < n { y[i] += a * x[i]; i &+= 1 }
     }
 
-    /// x *= a
     @inlinable public static func scale(_ n: Int, _ a: Float, _ x: UnsafeMutablePointer<Float>) {
         var i = 0
         while i < n { x[i] *= a; i &+= 1 }
@@ -22,16 +20,25 @@ public enum Vec {
         return s
     }
 
-    /// sum_i x_i^2 (Double accumulator)
-    @inlinable public static func sumSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double { dot(n, x, x) }
-
-    /// out = x - y
-    @inlinable public static func sub(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        var i = 0
-        while i < n { out[i] = x[i] - y[i]; i &+= 1 }
+    /// x[b, c, :] = x[b, c, :] · (1 + scale[b·stride + c]) + shift[b·stride + c] over a [B, C, n] buffer, a nil
+    /// scale or shift left out: a resnet block's scale-shift modulation, or a per-channel bias (stride 0).
+    public static func channelAffine(_ B: Int, _ C: Int, _ n: Int, _ x: UnsafeMutablePointer<Float>,
+                                     onePlusScale scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                                     stride: Int) {
+        for b in 0..<B {
+            for c in 0..<C {
+                let row = x + (b * C + c) * n, k = b * stride + c
+                var i = 0
+                switch (scale.map { 1 + $0[k] }, shift?[k]) {
+                case let (s?, t?): while i < n { row[i] = row[i] * s + t; i &+= 1 }
+                case let (s?, nil): while i < n { row[i] *= s; i &+= 1 }
+                case let (nil, t?): while i < n { row[i] += t; i &+= 1 }
+                case (nil, nil): return
+                }
+            }
+        }
     }
 
-    /// x = clamp(x, lo, hi)
     @inlinable public static func clamp(_ n: Int, _ x: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
         var i = 0
         while i < n { x[i] = Swift.min(Swift.max(x[i], lo), hi); i &+= 1 }
@@ -45,17 +52,10 @@ extension Tensor {
         return Vec.dot(count, data, other.data)
     }
     /// ‖self‖₂
-    public var norm: Double { Vec.sumSquares(count, data).squareRoot() }
-    /// self += a * other
+    public var norm: Double { Vec.dot(count, data, data).squareRoot() }
     public func axpy(_ a: Float, _ other: Tensor) {
         precondition(count == other.count)
         Vec.axpy(count, a, other.data, data)
     }
-    /// self *= a
     public func scale(by a: Float) { Vec.scale(count, a, data) }
-    /// true when every element is finite
-    public var allFinite: Bool {
-        for i in 0..<count where !data[i].isFinite { return false }
-        return true
-    }
 }

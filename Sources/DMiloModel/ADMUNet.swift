@@ -13,9 +13,6 @@
 // The blocks are the diffusers ones (`ResnetBlock` under `ResnetNames.adm`, `AttentionBlock` fed by ADM's fused
 // qkv, see ADMBlocks.swift), so this file is only the wiring; it runs on `UNetRuntime`.
 
-import DMiloFormats
-import DMiloKernels
-import Foundation
 
 /// guided-diffusion UNet with frozen float32 weights.
 public final class ADMUNet: UNetRuntime<ADMConfig> {
@@ -69,7 +66,7 @@ public final class ADMUNet: UNetRuntime<ADMConfig> {
             if level != c.channelMult.count - 1 {
                 let down: any Step = c.resblockUpdown
                     ? resBlock("input_blocks.\(k).0", ch, ch, .down)
-                    : Downsample(conv: ConvLayer(store, "input_blocks.\(k).0.op", cin: ch, cout: ch, kernel: 3, stride: 2, padding: 1))
+                    : ConvStep(ConvLayer(store, "input_blocks.\(k).0.op", cin: ch, cout: ch, kernel: 3, stride: 2, padding: 1))
                 ops.append(.step(down, pushesSkip: true))
                 skipChannels.append(ch)
                 ds *= 2; k += 1

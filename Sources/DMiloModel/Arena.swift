@@ -39,13 +39,6 @@ final class Arena {
         return p
     }
 
-    /// `count` zeroed floats.
-    func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = alloc(count)
-        p.initialize(repeating: 0, count: count)
-        return p
-    }
-
     /// Current bump offset, for `release(to:)`.
     var mark: Int { used }
     /// Rewinds to `mark` (buffers handed out since then may be reused by later allocations). Overflow blocks

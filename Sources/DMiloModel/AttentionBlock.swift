@@ -52,8 +52,7 @@ final class AttentionBlock: Step {
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let B = g.batch, L = g.spatial, C = channels, n = B * L
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         self.g = g; self.x = x
         var normed = x
         if let norm {
@@ -81,8 +80,7 @@ final class AttentionBlock: Step {
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let B = g.batch, L = g.spatial, C = channels, n = B * L, count = B * C * L
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         // residual path: dx = dOut / rescale
         var i = 0
         if rescale == 1 { dx.update(from: dOut, count: count) } else { while i < count { dx[i] = dOut[i] / rescale; i &+= 1 } }

@@ -78,34 +78,23 @@ public enum ComputeSelection {
     public static func apply(_ mode: ComputeMode, to net: any DiffusionUNet, log: (String) -> Void = { _ in }) throws
         -> ComputePrecision
     {
-        switch mode {
-        case .f32:
-            try net.setComputePrecision(.f32)
-            return .f32
-        case .bf16, .int8:
-            let p: ComputePrecision = mode == .int8 ? .int8 : .bf16
+        let auto = mode == .auto
+        for p in auto ? CPUFeatures.fastestFirst : [ComputePrecision(rawValue: mode.rawValue)!] where p != .f32 {
             let r = try measure(net, p)
-            guard r.passes else {
+            if r.passes {
+                try net.setComputePrecision(p)
+                if auto { log("compute auto: \(p.rawValue) (\(r))") }
+                return p
+            }
+            guard auto else {
                 throw ModelError("\(net.weightsPath): --compute \(p.rawValue) refused, its accuracy gate fails on this "
                                  + "model (\(r)); use --compute f32 or auto")
             }
-            try net.setComputePrecision(p)
-            return p
-        case .auto:
-            for p in CPUFeatures.fastestFirst {
-                if p == .f32 { break }
-                let r = try measure(net, p)
-                if r.passes {
-                    try net.setComputePrecision(p)
-                    log("compute auto: \(p.rawValue) (\(r))")
-                    return p
-                }
-                log("compute auto: \(p.rawValue) not used, accuracy gate fails (\(r))")
-            }
-            try net.setComputePrecision(.f32)
-            log("compute auto: f32")
-            return .f32
+            log("compute auto: \(p.rawValue) not used, accuracy gate fails (\(r))")
         }
+        try net.setComputePrecision(.f32)
+        if auto { log("compute auto: f32") }
+        return .f32
     }
 
     private static func pass(_ net: any DiffusionUNet, _ x: Tensor, _ t: Float, seed: UInt64) throws -> (Tensor, Tensor) {

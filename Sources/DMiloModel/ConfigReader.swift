@@ -30,12 +30,7 @@ struct ConfigReader {
         return v
     }
 
-    func float(_ k: String) throws -> Float {
-        guard let n = d[k] as? NSNumber, n.doubleValue.isFinite else {
-            throw FormatError(file: file, field: k, "must be a number, got \(describe(d[k]))")
-        }
-        return n.floatValue
-    }
+    func float(_ k: String) throws -> Float { Float(try double(k)) }
 
     func double(_ k: String) throws -> Double {
         guard let n = d[k] as? NSNumber, n.doubleValue.isFinite else {

@@ -1,9 +1,7 @@
 // What every loaded diffusion network offers the tools (both architectures run on `UNetRuntime`); files are
 // opened through `ModelFile`.
 
-import DMiloFormats
 import DMiloKernels
-import Foundation
 
 /// A loaded diffusion network (diffusers `UNet2DModel` or guided-diffusion `ADMUNet`) with what the tools report.
 public protocol DiffusionUNet: NoisePredictor {
@@ -13,9 +11,9 @@ public protocol DiffusionUNet: NoisePredictor {
     var tensorDTypes: [String: String] { get }
     /// Number of float parameters.
     var parameterCount: Int { get }
-    /// Bytes of resident float32 parameters.
+    /// Bytes of resident float32 parameters (non-resident ones live in the mapped file); shared by replicas.
     var parameterBytes: Int { get }
-    /// Bytes held by the workspace arenas after the last pass.
+    /// Bytes held by the workspace arenas (activations, temporaries, gradients) after the last pass.
     var workspaceBytes: Int { get }
     /// Activation checkpointing per op in the VJP (bit-identical results, smaller tape).
     var recomputeActivations: Bool { get set }
@@ -23,17 +21,13 @@ public protocol DiffusionUNet: NoisePredictor {
     var architectureSummary: String { get }
     /// A timestep in the model's own units for benchmarks and calibration (a train step, or σ for Fourier models).
     var typicalTimestep: Float { get }
-    /// Forward FLOPs at batch B and the given size (nil: the model's sample size).
-    func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int
+    /// Forward FLOPs at batch B and the model's sample size.
+    func forwardFlops(batch: Int) -> Int
     /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
     func replica() -> Self
     /// Arithmetic of the convolution GEMMs; set through `ComputeSelection.apply` (accuracy-gated).
     var computePrecision: ComputePrecision { get }
     func setComputePrecision(_ p: ComputePrecision) throws
-}
-
-extension DiffusionUNet {
-    public func forwardFlops(batch: Int) -> Int { forwardFlops(batch: batch, height: nil, width: nil) }
 }
 
 extension UNetConfig: UNetArchitecture {
@@ -51,15 +45,9 @@ public enum DiffusionModels {
 
     public enum Kind: String, Sendable { case unet2d, adm }
 
-    /// Which architecture the model at `path` (folder, .safetensors or .gguf) holds.
-    public static func kind(ofModelAt path: String) throws -> Kind { try ModelFile(path: path).architecture }
-
     /// Loads the model at `path`. GGUF files keep their compressed convolution weights compressed (see
     /// `WeightResidency`); `residency` applies to safetensors models.
     public static func load(path: String, residency: WeightResidency = .float32) throws -> any DiffusionUNet {
         try ModelFile(path: path).instantiate(residency: residency)
     }
-
-    /// The training noise schedule of the model at `path` (validated; the DDPM default for diffusers folders).
-    public static func schedule(ofModelAt path: String) throws -> NoiseSchedule { try ModelFile(path: path).schedule }
 }

@@ -1,5 +1,4 @@
 import DMiloFormats
-import Foundation
 
 /// A GGUF file (written by `dmilo-quantize`) as a weight source: names are canonical diffusers names, shapes come
 /// back in PyTorch order, F16/Q8_0 tensors are dequantised on each `loadF32` (so the model can keep them compressed).

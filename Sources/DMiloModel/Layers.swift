@@ -22,8 +22,7 @@ struct ConvLayer {
 
     func forward(_ ws: Workspace, _ batch: Int, _ h: Int, _ w: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let s = shape(batch, h, w)
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = weight.packed {
             Conv2D.forward(s, x: x, packed: pk, bias: bias.ptr, out: out,
                            scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
@@ -35,8 +34,7 @@ struct ConvLayer {
     /// dx (input-sized) from dOut; overwrites dx.
     func backward(_ ws: Workspace, _ batch: Int, _ h: Int, _ w: Int, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let s = shape(batch, h, w)
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = weight.packed {
             Conv2D.backwardInput(s, dOut: dOut, packed: pk, dx: dx, scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
             return

@@ -10,9 +10,7 @@ import Foundation
 /// A model file or folder, located, routed and parsed once. Every field comes from the file and is checked before
 /// anything is sized from it; a corrupt file is a `FormatError`/`ModelError` naming the file and the field.
 public final class ModelFile: @unchecked Sendable {
-    /// The container holding the weights.
     public enum Format: String, Sendable { case safetensors, gguf }
-    /// The parsed architecture config.
     public enum Config { case unet2d(UNetConfig), adm(ADMConfig) }
 
     /// As given by the caller.

@@ -20,6 +20,5 @@ public protocol NoisePredictor: AnyObject {
 
 /// Activations saved by `forwardForVJP`; opaque to callers.
 public protocol ActivationTape: AnyObject {
-    /// Bytes held by this tape.
     var bytes: Int { get }
 }

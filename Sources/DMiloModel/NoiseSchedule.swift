@@ -18,22 +18,19 @@ public struct NoiseSchedule: Sendable, Equatable {
         self.betaStart = betaStart
         self.betaEnd = betaEnd
         self.betaSchedule = betaSchedule
-        var betas = [Double](repeating: 0, count: trainSteps)
-        for i in 0..<trainSteps {
-            switch betaSchedule {
-            case "scaled_linear":  // diffusers: linspace(sqrt(start), sqrt(end))^2
-                let a = Float(betaStart).squareRoot(), b = Float(betaEnd).squareRoot()
-                let v = a + (b - a) * Float(i) / Float(max(trainSteps - 1, 1))
-                betas[i] = Double(v * v)
-            default:  // float32 linspace, as torch.linspace(..., dtype=float32)
-                let v = Float(betaStart) + (Float(betaEnd) - Float(betaStart)) * Float(i) / Float(max(trainSteps - 1, 1))
-                betas[i] = Double(v)
-            }
-        }
+        let last = Float(max(trainSteps - 1, 1))
         var acc: Float = 1  // float32 cumprod like torch
-        var out = [Double](repeating: 0, count: trainSteps)
-        for i in 0..<trainSteps { acc *= (1 - Float(betas[i])); out[i] = Double(acc) }
-        alphasCumprod = out
+        alphasCumprod = (0..<trainSteps).map { i in
+            let beta: Float
+            if betaSchedule == "scaled_linear" {  // diffusers: linspace(sqrt(start), sqrt(end))^2
+                let a = Float(betaStart).squareRoot(), b = Float(betaEnd).squareRoot(), v = a + (b - a) * Float(i) / last
+                beta = v * v
+            } else {  // float32 linspace, as torch.linspace(..., dtype=float32)
+                beta = Float(betaStart) + (Float(betaEnd) - Float(betaStart)) * Float(i) / last
+            }
+            acc *= 1 - beta
+            return Double(acc)
+        }
     }
 
     /// Largest train-step count accepted from a model file (published models use 1000–4000).

@@ -9,7 +9,6 @@
 
 import DMiloKernels
 
-/// One op of a UNet body.
 enum Op {
     case step(any Step, pushesSkip: Bool)
     case concatSkip
@@ -41,28 +40,44 @@ final class OpSequence {
         dSkip = skipPtr
     }
 
+    /// Walks the op list geometrically from `start`, calling `visit(i, input, output, skip)` for every op (`skip`:
+    /// the geometry a concat pops, nil for a step or an empty stack). Returns the number of skips left unpopped.
+    @discardableResult
+    private func walk(_ start: Geometry, _ visit: (Int, Geometry, Geometry, Geometry?) throws -> Void) rethrows -> Int {
+        var g = start, stack: [Geometry] = []
+        for (i, op) in ops.enumerated() {
+            var out = g, skip: Geometry?
+            switch op {
+            case .step(let s, let push):
+                out = s.outputGeometry(g)
+                if push { stack.append(out) }
+            case .concatSkip:
+                skip = stack.popLast()
+                out.channels += skip?.channels ?? 0
+            }
+            try visit(i, g, out, skip)
+            g = out
+        }
+        return stack.count
+    }
+
     /// Walks the op list geometrically once, so a mis-wired config fails at load time rather than mid-pass.
     /// `channelsIn(step)` returns the input channels a step expects (nil: any).
     func checkWiring(_ start: Geometry, channelsIn: (any Step) -> Int?) throws {
-        var g = start
-        var stack: [Geometry] = []
-        for (i, op) in ops.enumerated() {
-            switch op {
-            case .step(let s, let push):
+        let unused = try walk(start) { i, g, _, skip in
+            switch ops[i] {
+            case .step(let s, _):
                 if let c = channelsIn(s), c != g.channels {
                     throw ModelError("internal wiring error at op \(i): \(type(of: s)) expects \(c) channels, gets \(g.channels)")
                 }
-                g = s.outputGeometry(g)
-                if push { stack.append(g) }
             case .concatSkip:
-                guard let s = stack.popLast() else { throw ModelError("internal wiring error: skip stack empty at op \(i)") }
+                guard let s = skip else { throw ModelError("internal wiring error: skip stack empty at op \(i)") }
                 guard s.height == g.height, s.width == g.width else {
                     throw ModelError("internal wiring error at op \(i): skip \(s.height)×\(s.width) vs \(g.height)×\(g.width)")
                 }
-                g.channels += s.channels
             }
         }
-        guard stack.isEmpty else { throw ModelError("internal wiring error: \(stack.count) skips unused") }
+        guard unused == 0 else { throw ModelError("internal wiring error: \(unused) skips unused") }
     }
 
     /// Runs the body on x (geometry g); the last op writes into `result`. Activations come from `ws.acts`.
@@ -140,24 +155,16 @@ final class OpSequence {
     /// Bytes one forward+VJP of the body needs at input geometry g (activations kept + scratch), for memory
     /// planning; `extraActs` floats of model-level activations (time embedding, centred input) are added.
     func vjpMemoryBytes(_ start: Geometry, recompute: Bool, extraActs: Int) -> Int {
-        var g = start
-        var acts = 2 * g.count + extraActs, maxC = g.count, skips = 0, maxTape = 0
-        var stack: [Geometry] = []
-        for op in ops {
-            switch op {
-            case .step(let st, let push):
+        var acts = 2 * start.count + extraActs, maxC = start.count, skips = 0, maxTape = 0
+        walk(start) { i, g, out, _ in
+            if case .step(let st, let push) = ops[i] {
                 let tape = st.tapeCount(g)
-                maxTape = max(maxTape, tape + st.outputGeometry(g).count)
+                maxTape = max(maxTape, tape + out.count)
                 if !recompute { acts += tape }
-                g = st.outputGeometry(g)
-                acts += g.count
-                if push { stack.append(g); skips += g.count }
-            case .concatSkip:
-                let sg = stack.popLast() ?? g
-                g.channels += sg.channels
-                acts += g.count
+                if push { skips += out.count }
             }
-            maxC = max(maxC, g.count)
+            acts += out.count
+            maxC = max(maxC, out.count)
         }
         // temporaries: ~6 activation-sized buffers plus conv column scratch (8 MiB cap); gradients: 2 + skips
         let temp = 6 * maxC + Conv2DShape.tileBudget
@@ -167,18 +174,8 @@ final class OpSequence {
 
     /// Forward FLOPs of the body (conv, linear and attention matmuls; ×2 multiply-adds) at input geometry g.
     func flops(_ start: Geometry) -> Int {
-        var g = start, total = 0
-        var stack: [Geometry] = []
-        for op in ops {
-            switch op {
-            case .step(let s, let push):
-                total += s.flops(g)
-                g = s.outputGeometry(g)
-                if push { stack.append(g) }
-            case .concatSkip:
-                g.channels += (stack.popLast()?.channels ?? 0)
-            }
-        }
+        var total = 0
+        walk(start) { i, g, _, _ in if case .step(let s, _) = ops[i] { total += s.flops(g) } }
         return total
     }
 }

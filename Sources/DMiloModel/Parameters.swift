@@ -2,12 +2,10 @@
 // store then checks the declared set against the weight source and reports every missing, unexpected and
 // wrong-shape tensor at once (one error listing names beats fixing them one run at a time).
 
-import DMiloFormats
 import DMiloKernels
 
 /// One float32 model parameter (a view into the store's single allocation).
 public final class Parameter {
-    /// Checkpoint name.
     public let name: String
     /// PyTorch shape.
     public let shape: [Int]
@@ -40,6 +38,13 @@ public final class Parameter {
             if ws.weightError == nil { ws.weightError = "\(error)" }
         }
         return UnsafePointer(p)
+    }
+
+    /// A float32 copy of a non-resident parameter, read from its container.
+    func floatCopy() throws -> [Float] {
+        var v = [Float](repeating: 0, count: count)
+        try v.withUnsafeMutableBufferPointer { try source!.loadF32(name, into: $0) }
+        return v
     }
 }
 
@@ -88,7 +93,6 @@ final class ParameterStore {
         return p
     }
 
-    /// Total float count.
     var floatCount: Int { params.reduce(0) { $0 + $1.count } }
     /// Floats held as resident float32.
     var residentFloatCount: Int { params.reduce(0) { $0 + ($1.isResident ? $1.count : 0) } }
@@ -100,22 +104,16 @@ final class ParameterStore {
     /// dequantised one tensor at a time into a temporary, so a compressed (F16 / Q8_0) model never holds a float copy.
     func setCompute(_ p: ComputePrecision) throws {
         compute = p
-        var tmp: [Float] = []
         for param in params {
             guard let packer = param.packer else { continue }
             if p == .f32 { param.packed = nil; continue }
             if param.isResident {
                 param.packed = packer(p, param.ptr)
             } else {
-                tmp = [Float](repeating: 0, count: param.count)
-                try tmp.withUnsafeMutableBufferPointer { try param.source!.loadF32(param.name, into: $0) }
-                param.packed = tmp.withUnsafeBufferPointer { packer(p, $0.baseAddress!) }
+                param.packed = try param.floatCopy().withUnsafeBufferPointer { packer(p, $0.baseAddress!) }
             }
         }
     }
-
-    /// Bytes of the packed low-precision weights.
-    var packedBytes: Int { params.reduce(0) { $0 + ($1.packed?.bytes ?? 0) } }
 
     /// Checks names and shapes strictly, then loads every parameter into one contiguous float32 allocation.
     func load(from source: any WeightSource, residency: WeightResidency = .float32) throws {
@@ -136,12 +134,7 @@ final class ParameterStore {
             }
         }
         // Non-resident tensors are converted once here too, so a bad tensor fails at load, not mid-pass.
-        var probe: [Float] = []
-        for p in params where !p.isResident {
-            probe = [Float](repeating: 0, count: p.count)
-            try probe.withUnsafeMutableBufferPointer { try source.loadF32(p.name, into: $0) }
-        }
-        probe = []
+        for p in params where !p.isResident { _ = try p.floatCopy() }
         let total = residentFloatCount
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1) * 4, alignment: 64)
         let base = raw.bindMemory(to: Float.self, capacity: max(total, 1))

@@ -1,21 +1,23 @@
-// diffusers Downsample2D(use_conv=True) / Upsample2D(use_conv=True), and the stem/head convolutions.
+// The conv stages of a UNet body: stem, downsamplers (diffusers Downsample2D / Upsample2D with use_conv=True), head.
 
 import DMiloKernels
 
-/// 3×3 stride-2 conv. diffusers pads (0, 1, 0, 1) explicitly when downsample_padding is 0 (right/bottom only).
-final class Downsample: Step {
+/// A conv stage: the stem conv (conv_in) or a 3×3 stride-2 downsampler (diffusers Downsample2D(use_conv=True),
+/// guided-diffusion Downsample(use_conv=True), which names it `op`). diffusers pads (0, 1, 0, 1) explicitly when
+/// downsample_padding is 0 (right/bottom only).
+final class ConvStep: Step {
     let conv: ConvLayer
     let asymmetric: Bool
     private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
 
-    convenience init(_ store: ParameterStore, _ p: String, channels: Int, padding: Int) {
-        self.init(conv: ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
+    init(_ conv: ConvLayer) {
+        self.conv = conv
+        asymmetric = conv.stride == 2 && conv.padding == 0
     }
 
-    /// From a stride-2 3×3 conv (guided-diffusion Downsample(use_conv=True) names it `op`, padding 1).
-    init(conv: ConvLayer) {
-        self.conv = conv
-        asymmetric = conv.padding == 0
+    /// diffusers Downsample2D at prefix `p`.
+    convenience init(downsample store: ParameterStore, _ p: String, channels: Int, padding: Int) {
+        self.init(ConvLayer(store, p + ".conv", cin: channels, cout: channels, kernel: 3, stride: 2, padding: padding))
     }
 
     private func inner(_ g: Geometry) -> (Int, Int) { asymmetric ? (g.height + 1, g.width + 1) : (g.height, g.width) }
@@ -32,10 +34,10 @@ final class Downsample: Step {
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
         guard asymmetric else { conv.forward(ws, g.batch, g.height, g.width, x: x, out: out); return }
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let (h, w) = inner(g)
-        let padded = ws.temp.zeroed(g.batch * g.channels * h * w)
+        let padded = ws.temp.alloc(g.batch * g.channels * h * w)
+        padded.initialize(repeating: 0, count: g.batch * g.channels * h * w)
         for plane in 0..<(g.batch * g.channels) {
             for r in 0..<g.height {
                 (padded + plane * h * w + r * w).update(from: x + plane * g.spatial + r * g.width, count: g.width)
@@ -46,8 +48,7 @@ final class Downsample: Step {
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         guard asymmetric else { conv.backward(ws, g.batch, g.height, g.width, dOut: dOut, dx: dx); return }
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let (h, w) = inner(g)
         let dp = ws.temp.alloc(g.batch * g.channels * h * w)
         conv.backward(ws, g.batch, h, w, dOut: dOut, dx: dp)
@@ -87,8 +88,7 @@ final class Upsample: Step {
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
             Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
                                       bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
@@ -99,8 +99,7 @@ final class Upsample: Step {
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
             Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
                                             packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
@@ -108,23 +107,6 @@ final class Upsample: Step {
         }
         Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
                                         weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
-    }
-}
-
-/// A plain 3×3 conv stage (conv_in).
-final class ConvStep: Step {
-    let conv: ConvLayer
-    private var g = Geometry(batch: 0, channels: 0, height: 0, width: 0)
-    init(_ conv: ConvLayer) { self.conv = conv }
-    func outputGeometry(_ g: Geometry) -> Geometry { Geometry(batch: g.batch, channels: conv.cout, height: g.height, width: g.width) }
-    func flops(_ g: Geometry) -> Int { conv.flops(g.batch, g.height, g.width) }
-    func tapeCount(_ g: Geometry) -> Int { 0 }
-    func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        self.g = g
-        conv.forward(ws, g.batch, g.height, g.width, x: x, out: out)
-    }
-    func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        conv.backward(ws, g.batch, g.height, g.width, dOut: dOut, dx: dx)
     }
 }
 
@@ -142,8 +124,7 @@ final class OutputHead: Step {
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g; self.x = x
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let mean = ws.keep(g.batch * norm.groups), rstd = ws.keep(g.batch * norm.groups)
         self.mean = mean; self.rstd = rstd
         let t = ws.temp.alloc(g.count)
@@ -153,8 +134,7 @@ final class OutputHead: Step {
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         let t = ws.temp.alloc(g.count)
         norm.forward(g.batch, g.spatial, x: x!, out: t, mean: mean!, rstd: rstd!)  // recompute the SiLU input
         conv.backward(ws, g.batch, g.height, g.width, dOut: dOut, dx: dx)

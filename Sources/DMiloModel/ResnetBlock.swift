@@ -61,12 +61,6 @@ final class ResnetBlock: Step {
         self.resample = resample
     }
 
-    convenience init(_ store: ParameterStore, _ p: String, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
-                     scaleShift: Bool, outputScale: Float) {
-        self.init(store, .diffusers(p), cin: cin, cout: cout, temb: temb, groups: groups, eps: eps,
-                  scaleShift: scaleShift, outputScale: outputScale)
-    }
-
     /// Spatial size after the block's resampling.
     private func resampled(_ g: Geometry) -> (Int, Int) {
         switch resample {
@@ -94,27 +88,22 @@ final class ResnetBlock: Step {
 
     /// Nearest 2× / 2×2 average pooling of a [B, C, g.height, g.width] buffer (`.none`: not called).
     private func resampleForward(_ B: Int, _ C: Int, _ g: Geometry, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        if resample == .up {
-            Upsample2x.forward(batch: B, channels: C, h: g.height, w: g.width, x: x, out: out)
-        } else {
-            AvgPool2x.forward(batch: B, channels: C, h: g.height, w: g.width, x: x, out: out)
-        }
+        let f = resample == .up
+            ? Upsample2x.forward(batch:channels:h:w:x:out:) : AvgPool2x.forward(batch:channels:h:w:x:out:)
+        f(B, C, g.height, g.width, x, out)
     }
 
     /// VJP of `resampleForward`: dOut at the resampled size, dx at g's size.
     private func resampleBackward(_ B: Int, _ C: Int, _ g: Geometry, _ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        if resample == .up {
-            Upsample2x.backwardInput(batch: B, channels: C, h: g.height, w: g.width, dOut: dOut, dx: dx)
-        } else {
-            AvgPool2x.backwardInput(batch: B, channels: C, h: g.height, w: g.width, dOut: dOut, dx: dx)
-        }
+        let f = resample == .up ? Upsample2x.backwardInput(batch:channels:h:w:dOut:dx:)
+            : AvgPool2x.backwardInput(batch:channels:h:w:dOut:dx:)
+        f(B, C, g.height, g.width, dOut, dx)
     }
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let B = g.batch, HW = g.spatial, G = norm1.groups
         let (H2, W2) = resampled(g), HW2 = H2 * W2
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         self.g = g; self.x = x
         let mean1 = ws.keep(B * G), rstd1 = ws.keep(B * G), mean2 = ws.keep(B * G), rstd2 = ws.keep(B * G)
         let h1 = ws.keep(B * cout * HW2), tp = ws.keep(B * timeProj.outF)
@@ -134,7 +123,7 @@ final class ResnetBlock: Step {
         }
         conv1.forward(ws, B, H2, W2, x: t0, out: h1)
         timeProj.forward(B, x: tembAct!, out: tp)
-        if !scaleShift { addChannelBias(B, cout, HW2, h1, tp, stride: cout) }
+        if !scaleShift { Vec.channelAffine(B, cout, HW2, h1, onePlusScale: nil, shift: tp, stride: cout) }
         let t1 = ws.temp.alloc(B * cout * HW2)
         norm2Activation(B, HW2, into: t1)
         SiLU.forward(count: B * cout * HW2, x: t1, out: t1)
@@ -152,22 +141,14 @@ final class ResnetBlock: Step {
     private func norm2Activation(_ B: Int, _ HW: Int, into t: UnsafeMutablePointer<Float>) {
         norm2.forward(B, HW, x: h1!, out: t, mean: mean2!, rstd: rstd2!)
         guard scaleShift, let tp else { return }
-        for b in 0..<B {
-            for c in 0..<cout {
-                let scale = 1 + tp[b * 2 * cout + c], shift = tp[b * 2 * cout + cout + c]
-                let row = t + (b * cout + c) * HW
-                var i = 0
-                while i < HW { row[i] = row[i] * scale + shift; i &+= 1 }
-            }
-        }
+        Vec.channelAffine(B, cout, HW, t, onePlusScale: tp, shift: tp + cout, stride: 2 * cout)
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let B = g.batch, HW0 = g.spatial
         let (H, W) = resampled(g), HW = H * W  // conv1 onwards run at the resampled size
         let nOut = B * cout * HW, nIn = B * cin * HW, nIn0 = B * cin * HW0
-        let m = ws.temp.mark
-        defer { ws.temp.release(to: m) }
+        let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         // d(out)/d(shortcut) = d(out)/d(h) = 1/outputScale
         let gOut: UnsafePointer<Float>
         if outputScale == 1 { gOut = dOut } else {
@@ -186,16 +167,7 @@ final class ResnetBlock: Step {
         let dh = ws.temp.alloc(nOut)
         conv2.backward(ws, B, H, W, dOut: gOut, dx: dh)
         SiLU.backwardInput(count: nOut, x: t1, dOut: dh, dx: dh)
-        if scaleShift, let tp {
-            for b in 0..<B {
-                for c in 0..<cout {
-                    let scale = 1 + tp[b * 2 * cout + c]
-                    let row = dh + (b * cout + c) * HW
-                    var i = 0
-                    while i < HW { row[i] *= scale; i &+= 1 }
-                }
-            }
-        }
+        if scaleShift, let tp { Vec.channelAffine(B, cout, HW, dh, onePlusScale: tp, shift: nil, stride: 2 * cout) }
         norm2.backward(B, HW, x: h1!, mean: mean2!, rstd: rstd2!, dOut: dh, dx: dh)  // temb term is constant in x
 
         let t0 = ws.temp.alloc(nIn0)
@@ -210,16 +182,5 @@ final class ResnetBlock: Step {
         SiLU.backwardInput(count: nIn0, x: t0, dOut: d0, dx: d0)
         norm1.backward(B, HW0, x: x!, mean: mean1!, rstd: rstd1!, dOut: d0, dx: d0)
         Vec.axpy(nIn0, 1, d0, dx)
-    }
-}
-
-/// x[b, c, :] += v[b·stride + c] for a [B, C, HW] buffer.
-func addChannelBias(_ B: Int, _ C: Int, _ HW: Int, _ x: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, stride: Int) {
-    for b in 0..<B {
-        for c in 0..<C {
-            let a = v[b * stride + c], row = x + (b * C + c) * HW
-            var i = 0
-            while i < HW { row[i] += a; i &+= 1 }
-        }
     }
 }

@@ -1,13 +1,6 @@
-// diffusers UNet2DModel: its wiring over the shared blocks (the runtime is `UNetRuntime`).
-//
-// The network is flattened into a list of ops (stem conv, resnets, attentions, resamplers, skip concatenations,
-// output head) in execution order (`OpSequence`): each down-path op that diffusers appends to
-// `down_block_res_samples` pushes its output on a skip stack; each up-path resnet is preceded by a concat that
-// pops it.
+// diffusers UNet2DModel: its wiring over the shared blocks (the runtime is `UNetRuntime`) as an `OpSequence`, where
+// each output diffusers appends to `down_block_res_samples` is pushed as a skip.
 
-import DMiloFormats
-import DMiloKernels
-import Foundation
 
 /// diffusers `UNet2DModel` with frozen float32 weights.
 public final class UNet2DModel: UNetRuntime<UNetConfig> {
@@ -43,9 +36,13 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
         var ops: [Op] = []
         var resnets: [ResnetBlock] = []
         func resnet(_ p: String, _ cin: Int, _ cout: Int, scale: Float = 1) -> ResnetBlock {
-            let r = ResnetBlock(store, p, cin: cin, cout: cout, temb: temb, groups: G, eps: eps, scaleShift: shift, outputScale: scale)
+            let r = ResnetBlock(store, .diffusers(p), cin: cin, cout: cout, temb: temb, groups: G, eps: eps, scaleShift: shift, outputScale: scale)
             resnets.append(r)
             return r
+        }
+        func attention(_ p: String, _ ch: Int, groups: Int?, rescale: Float = 1) -> AttentionBlock {
+            AttentionBlock(store, p, channels: ch, headDim: c.attentionHeadDim ?? ch, groups: groups, eps: eps,
+                           rescale: rescale)
         }
         ops.append(.step(ConvStep(ConvLayer(store, "conv_in", cin: c.inChannels, cout: boc[0], kernel: 3, padding: 1)), pushesSkip: true))
         var ch = boc[0]
@@ -55,25 +52,24 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
                 let r = resnet("down_blocks.\(i).resnets.\(j)", j == 0 ? ch : outC, outC)
                 if type.hasAttention {
                     ops.append(.step(r, pushesSkip: false))
-                    ops.append(.step(AttentionBlock(store, "down_blocks.\(i).attentions.\(j)", channels: outC,
-                                                    headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
-                                     pushesSkip: true))
+                    ops.append(.step(attention("down_blocks.\(i).attentions.\(j)", outC, groups: G), pushesSkip: true))
                 } else {
                     ops.append(.step(r, pushesSkip: true))
                 }
             }
             ch = outC
             if i != nb - 1 {
-                ops.append(.step(Downsample(store, "down_blocks.\(i).downsamplers.0", channels: outC, padding: c.downsamplePadding),
-                                 pushesSkip: true))
+                let down = ConvStep(downsample: store, "down_blocks.\(i).downsamplers.0", channels: outC,
+                                    padding: c.downsamplePadding)
+                ops.append(.step(down, pushesSkip: true))
             }
         }
         if c.hasMidBlock {
             let s = c.midBlockScaleFactor
             ops.append(.step(resnet("mid_block.resnets.0", ch, ch, scale: s), pushesSkip: false))
             if c.addAttention {
-                ops.append(.step(AttentionBlock(store, "mid_block.attentions.0", channels: ch, headDim: c.attentionHeadDim ?? ch,
-                                                groups: c.midAttentionGroups, eps: eps, rescale: s), pushesSkip: false))
+                let a = attention("mid_block.attentions.0", ch, groups: c.midAttentionGroups, rescale: s)
+                ops.append(.step(a, pushesSkip: false))
             }
             ops.append(.step(resnet("mid_block.resnets.1", ch, ch, scale: s), pushesSkip: false))
         }
@@ -89,9 +85,7 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
                 ops.append(.concatSkip)
                 ops.append(.step(resnet("up_blocks.\(i).resnets.\(j)", resIn + skipC, outC), pushesSkip: false))
                 if type.hasAttention {
-                    ops.append(.step(AttentionBlock(store, "up_blocks.\(i).attentions.\(j)", channels: outC,
-                                                    headDim: c.attentionHeadDim ?? outC, groups: G, eps: eps, rescale: 1),
-                                     pushesSkip: false))
+                    ops.append(.step(attention("up_blocks.\(i).attentions.\(j)", outC, groups: G), pushesSkip: false))
                 }
             }
             if i != nb - 1 { ops.append(.step(Upsample(store, "up_blocks.\(i).upsamplers.0", channels: outC), pushesSkip: false)) }

@@ -98,11 +98,9 @@ public struct UNetConfig: Sendable, Equatable {
     public func validate(file: String) throws {
         let n = blockOutChannels.count
         guard n >= 1 else { throw FormatError(file: file, field: "block_out_channels", "must not be empty") }
-        guard downBlockTypes.count == n else {
-            throw FormatError(file: file, field: "down_block_types", "has \(downBlockTypes.count) entries, block_out_channels has \(n)")
-        }
-        guard upBlockTypes.count == n else {
-            throw FormatError(file: file, field: "up_block_types", "has \(upBlockTypes.count) entries, block_out_channels has \(n)")
+        let lists = [("down_block_types", downBlockTypes), ("up_block_types", upBlockTypes)]
+        for (field, types) in lists where types.count != n {
+            throw FormatError(file: file, field: field, "has \(types.count) entries, block_out_channels has \(n)")
         }
         for t in downBlockTypes where t == .UpBlock2D || t == .AttnUpBlock2D {
             throw FormatError(file: file, field: "down_block_types", "\"\(t.rawValue)\" is an up block")
@@ -117,12 +115,9 @@ public struct UNetConfig: Sendable, Equatable {
             throw FormatError(file: file, field: "attn_norm_num_groups", "\(g) does not divide \(blockOutChannels[n - 1])")
         }
         if let hd = attentionHeadDim {
-            for (i, t) in downBlockTypes.enumerated() where t.hasAttention && blockOutChannels[i] % hd != 0 {
-                throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide block width \(blockOutChannels[i])")
-            }
-            let rev = Array(blockOutChannels.reversed())
-            for (i, t) in upBlockTypes.enumerated() where t.hasAttention && rev[i] % hd != 0 {
-                throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide block width \(rev[i])")
+            let levels = Array(zip(downBlockTypes, blockOutChannels)) + zip(upBlockTypes, blockOutChannels.reversed())
+            for (t, width) in levels where t.hasAttention && width % hd != 0 {
+                throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide block width \(width)")
             }
             if hasMidBlock && addAttention && blockOutChannels[n - 1] % hd != 0 {
                 throw FormatError(file: file, field: "attention_head_dim", "\(hd) does not divide mid width \(blockOutChannels[n - 1])")

@@ -14,9 +14,7 @@
 // overwritten memory). A replica re-runs the wiring over the same loaded parameter store: it shares every weight
 // and owns only its blocks' bookkeeping and its workspace.
 
-import DMiloFormats
 import DMiloKernels
-import Foundation
 
 /// A model-level error (bad input shape, stale tape, unsupported file), with a readable message.
 public struct ModelError: Error, CustomStringConvertible, Sendable {
@@ -66,13 +64,9 @@ public protocol UNetArchitecture: Sendable {
 /// The runtime every UNet architecture subclasses: forward ε_θ(x, t), its input VJP (weights frozen), FLOP and
 /// memory counts. A subclass only names its config type and its wiring function.
 public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
-    /// The architecture.
     public let config: Config
-    /// Where the weights came from (file path).
     public let weightsPath: String
-    /// Stored dtype of each tensor (from the weight source), for reporting.
     public let tensorDTypes: [String: String]
-    /// How the weights are held (see `WeightResidency`).
     public let residency: WeightResidency
 
     /// Recompute knob (activation checkpointing per op). When true, `forwardForVJP` keeps only the output of each
@@ -97,9 +91,7 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         try config.validate(file: weights.sourcePath)
         self.config = config
         weightsPath = weights.sourcePath
-        var dtypes: [String: String] = [:]
-        for n in weights.weightNames { dtypes[n] = weights.weightInfo(n)?.dtype ?? "?" }
-        tensorDTypes = dtypes
+        tensorDTypes = Dictionary(weights.weightNames.map { ($0, weights.weightInfo($0)?.dtype ?? "?") }) { $1 }
         self.residency = residency
         store = ParameterStore()
         build = { wire(config, $0) }
@@ -124,7 +116,6 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         body = OpSequence(wiring.ops)
     }
 
-    /// Another instance sharing these weights (no copy, no re-read), with its own workspace and tape.
     public func replica() -> Self { Self(sharing: self) }
 
     public var architectureSummary: String { config.summary }
@@ -134,11 +125,8 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     public var sampleShape: (channels: Int, height: Int, width: Int) { (wiring.inChannels, wiring.sampleSize, wiring.sampleSize) }
     public var outputChannels: Int { wiring.outChannels }
-    /// Number of float parameters.
     public var parameterCount: Int { store.floatCount }
-    /// Bytes held by the workspace arenas (activations, temporaries, gradients) after the last pass.
     public var workspaceBytes: Int { ws.reservedBytes }
-    /// Bytes of resident float32 parameters (non-resident ones live in the mapped file); shared by replicas.
     public var parameterBytes: Int { 4 * store.residentFloatCount }
     /// Arithmetic of the convolution GEMMs (see ComputeSelection.swift); a property of the shared store, so every
     /// replica runs the same packed weights.
@@ -176,10 +164,9 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
         return body.vjpMemoryBytes(g, recompute: recomputeActivations, extraActs: timeActs + (wiring.centerInput ? g.count : 0))
     }
 
-    /// Forward FLOPs (conv, linear and attention matmuls; ×2 multiply-adds) for input (B, C, H, W).
-    public func forwardFlops(batch: Int, height: Int?, width: Int?) -> Int {
-        let s = wiring.sampleSize
-        let g = Geometry(batch: batch, channels: wiring.inChannels, height: height ?? s, width: width ?? s)
+    /// Forward FLOPs (conv, linear and attention matmuls; ×2 multiply-adds) at the sample size.
+    public func forwardFlops(batch: Int) -> Int {
+        let s = wiring.sampleSize, g = Geometry(batch: batch, channels: wiring.inChannels, height: s, width: s)
         return wiring.timeLinear1.flops(batch) + wiring.timeLinear2.flops(batch) + body.flops(g)
     }
 

@@ -32,12 +32,8 @@ public protocol WeightSource: AnyObject {
     func weightInfo(_ name: String) -> WeightInfo?
     /// Writes tensor `name` as float32 into `out` (count must equal the tensor's element count).
     func loadF32(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws
-    /// Hint: tensor `name` has been copied and its container pages may leave memory (default: nothing).
+    /// Hint: tensor `name` has been copied and its container pages may leave memory.
     func dropCachedPages(_ name: String)
-}
-
-extension WeightSource {
-    public func dropCachedPages(_ name: String) {}
 }
 
 extension SafetensorsFile: WeightSource {

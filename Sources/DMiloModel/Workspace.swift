@@ -14,7 +14,6 @@ final class Workspace {
     let acts = Arena()
     /// Module-internal temporaries, used with mark/release inside each module.
     let temp = Arena()
-    /// Gradients of the VJP.
     let grad = Arena()
     /// True while a forward pass records for a VJP.
     var recording = false
@@ -24,6 +23,5 @@ final class Workspace {
     /// A buffer a module's backward will read: on the tape when recording, else a temporary.
     func keep(_ count: Int) -> UnsafeMutablePointer<Float> { recording ? acts.alloc(count) : temp.alloc(count) }
 
-    /// Bytes reserved by all three arenas.
     var reservedBytes: Int { acts.reservedBytes + temp.reservedBytes + grad.reservedBytes }
 }

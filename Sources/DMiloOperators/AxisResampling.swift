@@ -9,15 +9,6 @@ public struct AxisResampling: Sendable, Equatable {
     public let taps: Int
     public let indices: [Int]
     public let weights: [Float]
-
-    /// Dense (outputLength × inputLength) matrix, row-major; for tests and small problems.
-    public var denseMatrix: [Double] {
-        var m = [Double](repeating: 0, count: outputLength * inputLength)
-        for o in 0..<outputLength {
-            for t in 0..<taps { m[o * inputLength + indices[o * taps + t]] += Double(weights[o * taps + t]) }
-        }
-        return m
-    }
 }
 
 /// MATLAB `imresize` half-sample-symmetric mirror: … 1 0 | 0 1 … L−1 | L−1 L−2 …  (period 2L).
@@ -36,12 +27,13 @@ public struct AxisResampling: Sendable, Equatable {
 }
 
 /// Applies a separable resampling (rows along H, then columns along W) to every channel of a (C, H, W) image,
-/// and its exact transpose. Buffers are caller-owned (llm.c style).
+/// and its exact transpose.
 enum SeparableResampling {
-    /// out (C, Ho, Wo) = Rw · (Rh · x) per channel. `tmp` holds C·Ho·W floats.
-    static func forward(channels: Int, rows: AxisResampling, cols: AxisResampling,
-                        x: UnsafePointer<Float>, tmp: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    /// (C, Ho, Wo) = Rw · (Rh · x) per channel of x (C, H, W).
+    static func forward(_ xt: Tensor, channels: Int, rows: AxisResampling, cols: AxisResampling) -> Tensor {
         let h = rows.inputLength, w = cols.inputLength, ho = rows.outputLength, wo = cols.outputLength
+        let y = Tensor(shape: [channels, ho, wo], zeroed: false), t = Tensor(shape: [channels, ho, w], zeroed: false)
+        let x = xt.data, tmp = t.data, out = y.data
         for c in 0..<channels {
             // rows: tmp[c, o, :] = Σ_t w_t · x[c, idx_t, :] (contiguous rows, vectorises)
             for o in 0..<ho {
@@ -65,14 +57,14 @@ enum SeparableResampling {
                 }
             }
         }
+        return y
     }
 
-    /// dx (C, H, W) = Rhᵀ · (Rwᵀ · dOut) per channel (overwrites dx). `tmp` holds C·Ho·W floats.
-    static func transpose(channels: Int, rows: AxisResampling, cols: AxisResampling,
-                          dOut: UnsafePointer<Float>, tmp: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+    /// (C, H, W) = Rhᵀ · (Rwᵀ · dOut) per channel of dOut (C, Ho, Wo).
+    static func transpose(_ g: Tensor, channels: Int, rows: AxisResampling, cols: AxisResampling) -> Tensor {
         let h = rows.inputLength, w = cols.inputLength, ho = rows.outputLength, wo = cols.outputLength
-        tmp.update(repeating: 0, count: channels * ho * w)
-        dx.update(repeating: 0, count: channels * h * w)
+        let dxt = Tensor(shape: [channels, h, w]), t = Tensor(shape: [channels, ho, w])  // zeroed: both accumulate
+        let dOut = g.data, tmp = t.data, dx = dxt.data
         for c in 0..<channels {
             for o in 0..<ho {
                 let src = dOut + (c * ho + o) * wo
@@ -92,5 +84,6 @@ enum SeparableResampling {
                 }
             }
         }
+        return dxt
     }
 }

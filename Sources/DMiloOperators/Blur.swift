@@ -39,12 +39,10 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
     /// 1-D correlation with numpy "reflect" borders and centre k/2: out[i] = Σ_t u_t/Σu · in[r(i + t − k/2)],
     /// i < outputLength (the length itself, or one more for an even kernel in the paper geometry).
     static func reflectAxis(length: Int, outputLength: Int, taps u: [Double]) -> AxisResampling {
-        let k = u.count, s = u.reduce(0, +)
-        var indices: [Int] = [], weights: [Float] = []
-        for i in 0..<outputLength {
-            for t in 0..<k { indices.append(reflectIndex(i + t - k / 2, length)); weights.append(Float(u[t] / s)) }
-        }
-        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices, weights: weights)
+        let k = u.count, s = u.reduce(0, +), row = u.map { Float($0 / s) }
+        let indices = (0..<(outputLength * k)).map { reflectIndex($0 / k + $0 % k - k / 2, length) }  // i·k + t
+        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices,
+                              weights: Array(repeatElement(row, count: outputLength).joined()))
     }
 
     /// The normalised kernel (kh, kw).
@@ -52,26 +50,13 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
 
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "\(name): input \(x.shape), expected \(inputShape)")
-        let y = Tensor(shape: outputShape, zeroed: false)
-        if let (rows, cols) = separable {
-            let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-            SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
-        } else {
-            correlation.forward(x.data, y.data)
-        }
-        return y
+        guard let (rows, cols) = separable else { return correlation.forward(x) }
+        return SeparableResampling.forward(x, channels: inputShape[0], rows: rows, cols: cols)
     }
 
     public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
         precondition(cotangent.count == outputShape.reduce(1, *), "\(name): cotangent \(cotangent.shape)")
-        let g = Tensor(shape: inputShape, zeroed: false)
-        if let (rows, cols) = separable {
-            let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-            SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
-                                          tmp: tmp.data, dx: g.data)
-        } else {
-            correlation.transpose(cotangent.data, g.data)
-        }
-        return g
+        guard let (rows, cols) = separable else { return correlation.transpose(cotangent) }
+        return SeparableResampling.transpose(cotangent, channels: inputShape[0], rows: rows, cols: cols)
     }
 }

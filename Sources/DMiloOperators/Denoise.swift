@@ -7,7 +7,6 @@ public final class Denoise: MeasurementOperator, @unchecked Sendable {
     public var outputShape: [Int] { inputShape }
     public let isLinear = true
 
-    /// - Parameter imageShape: [C, H, W].
     public init(imageShape: [Int]) throws {
         try validateImageShape(imageShape)
         inputShape = imageShape

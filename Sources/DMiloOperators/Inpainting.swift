@@ -67,9 +67,6 @@ public final class Inpainting: MeasurementOperator, @unchecked Sendable {
         mask = m
     }
 
-    /// Number of observed pixels (per channel).
-    public var observedCount: Int { mask.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
-
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "Inpainting: input \(x.shape), expected \(inputShape)")
         return masked(x.data, shape: outputShape)

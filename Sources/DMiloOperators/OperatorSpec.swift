@@ -51,7 +51,6 @@ public enum OperatorSpec: Sendable, Equatable {
     /// Every `operator.type` value.
     public static let types = OperatorKind.allCases.map(\.rawValue)
 
-    /// The manifest `type`.
     public var type: String { kind.rawValue }
 
     public var kind: OperatorKind {

@@ -1,4 +1,3 @@
-import Dispatch
 import DMiloKernels
 
 /// Per-channel 2-D cross-correlation (kernel not flipped) with numpy.pad(mode: "reflect") borders, the geometry
@@ -58,66 +57,68 @@ struct ReflectCorrelation: Sendable {
         self.colSource = (0..<(outWidth + kw - 1)).map { reflectIndex($0 - kw / 2, w) }
     }
 
-    /// out (C, Ho, Wo) = correlation of x (C, H, W). Channels run concurrently, each with its own padded scratch.
-    func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        let hp = paddedHeight, wp = paddedWidth, hw = height * width, ohw = outHeight * outWidth
-        let xa = UInt(bitPattern: x), oa = UInt(bitPattern: out)
-        Parallel.forEach(channels, work: channels * ohw * kh * kw) { c in  // within the job's thread budget
-            let x = UnsafePointer<Float>(bitPattern: xa)! + c * hw
-            let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + c * ohw
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
+    /// out (C, Ho, Wo) = correlation of x (C, H, W): gather the reflected image into the padded grid, then
+    /// accumulate the taps.
+    func forward(_ x: Tensor) -> Tensor {
+        let y = Tensor(shape: [channels, outHeight, outWidth], zeroed: false)
+        perChannel(x.data, height * width, y.data, outHeight * outWidth) { x, out, padded in
+            for i in 0..<paddedHeight {
+                let src = x + rowSource[i] * width, dst = padded + i * paddedWidth
+                for j in 0..<paddedWidth { dst[j] = src[colSource[j]] }
+            }
+            out.update(repeating: 0, count: outHeight * outWidth)
+            taps(padded, out, adjoint: false)
+        }
+        return y
+    }
+
+    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, Ho, Wo): scatter into the padded grid, then
+    /// fold each padded pixel back onto the pixel it was reflected from.
+    func transpose(_ dOut: Tensor) -> Tensor {
+        let dxt = Tensor(shape: [channels, height, width], zeroed: false)
+        perChannel(dOut.data, outHeight * outWidth, dxt.data, height * width) { g, dx, padded in
+            padded.update(repeating: 0, count: paddedHeight * paddedWidth)
+            taps(padded, UnsafeMutablePointer(mutating: g), adjoint: true)
+            dx.update(repeating: 0, count: height * width)
+            for i in 0..<paddedHeight {
+                let src = padded + i * paddedWidth, dst = dx + rowSource[i] * width
+                for j in 0..<paddedWidth { dst[colSource[j]] += src[j] }
+            }
+        }
+        return dxt
+    }
+
+    /// Runs `body(channel c of src, channel c of dst, padded scratch)` for every channel concurrently (within the
+    /// job's thread budget), each with its own padded grid.
+    private func perChannel(_ src: UnsafePointer<Float>, _ srcCount: Int, _ dst: UnsafeMutablePointer<Float>,
+                            _ dstCount: Int, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                                      UnsafeMutablePointer<Float>) -> Void) {
+        let sa = UInt(bitPattern: src), da = UInt(bitPattern: dst)
+        Parallel.forEach(channels, work: channels * outHeight * outWidth * kh * kw) { c in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedHeight * paddedWidth)
             defer { padded.deallocate() }
-            for i in 0..<hp {
-                let src = x + rowSource[i] * width, dst = padded + i * wp
-                for j in 0..<wp { dst[j] = src[colSource[j]] }
-            }
-            kernel.withUnsafeBufferPointer { k in
-                for i in 0..<outHeight {
-                    let dst = out + i * outWidth
-                    dst.update(repeating: 0, count: outWidth)
-                    for a in 0..<kh {
-                        let row = padded + (i + a) * wp
-                        for b in 0..<kw {
-                            let kv = k[a * kw + b]
-                            let src = row + b
-                            var j = 0
-                            while j < outWidth { dst[j] += kv * src[j]; j &+= 1 }
-                        }
-                    }
-                }
-            }
+            let s = UnsafePointer<Float>(bitPattern: sa)!, d = UnsafeMutablePointer<Float>(bitPattern: da)!
+            body(s + c * srcCount, d + c * dstCount, padded)
         }
     }
 
-    /// dx (C, H, W) = transpose of the correlation applied to dOut (C, Ho, Wo) (overwrites dx): scatter into the
-    /// padded grid, then fold each padded pixel back onto the pixel it was reflected from.
-    func transpose(_ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        let hp = paddedHeight, wp = paddedWidth, hw = height * width, ohw = outHeight * outWidth
-        let ga = UInt(bitPattern: dOut), xa = UInt(bitPattern: dx)
-        Parallel.forEach(channels, work: channels * ohw * kh * kw) { c in  // within the job's thread budget
-            let g = UnsafePointer<Float>(bitPattern: ga)! + c * ohw
-            let dx = UnsafeMutablePointer<Float>(bitPattern: xa)! + c * hw
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp)
-            defer { padded.deallocate() }
-            padded.update(repeating: 0, count: hp * wp)
-            kernel.withUnsafeBufferPointer { k in
-                for i in 0..<outHeight {
-                    let src = g + i * outWidth
-                    for a in 0..<kh {
-                        let row = padded + (i + a) * wp
-                        for b in 0..<kw {
-                            let kv = k[a * kw + b]
-                            let dst = row + b
-                            var j = 0
-                            while j < outWidth { dst[j] += kv * src[j]; j &+= 1 }
+    /// For every output row i and tap (a, b): out row i += k[a, b] · (padded row i + a from column b), or with
+    /// `adjoint` the transpose of that, (padded row i + a from column b) += k[a, b] · out row i.
+    private func taps(_ padded: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, adjoint: Bool) {
+        kernel.withUnsafeBufferPointer { k in
+            for i in 0..<outHeight {
+                let o = out + i * outWidth
+                for a in 0..<kh {
+                    for b in 0..<kw {
+                        let kv = k[a * kw + b], p = padded + (i + a) * paddedWidth + b
+                        var j = 0
+                        if adjoint {
+                            while j < outWidth { p[j] += kv * o[j]; j &+= 1 }
+                        } else {
+                            while j < outWidth { o[j] += kv * p[j]; j &+= 1 }
                         }
                     }
                 }
-            }
-            dx.update(repeating: 0, count: hw)
-            for i in 0..<hp {
-                let src = padded + i * wp, dst = dx + rowSource[i] * width
-                for j in 0..<wp { dst[colSource[j]] += src[j] }
             }
         }
     }

@@ -10,7 +10,6 @@ import DMiloKernels
 /// - `box`: the mean of each f×f block.
 /// A is linear; `vjp` is the exact transpose (not the nearest-neighbour "transpose" of the official code).
 public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
-    /// The downsampling filter.
     public enum Kernel: String, Sendable, CaseIterable {
         case bicubic, box
     }
@@ -40,31 +39,19 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         self.kernel = kernel
         inputShape = imageShape
         outputShape = [c, h / factor, w / factor]
-        switch kernel {
-        case .bicubic:
-            rows = SuperResolution.bicubicAxis(inputLength: h, factor: factor)
-            cols = SuperResolution.bicubicAxis(inputLength: w, factor: factor)
-        case .box:
-            rows = SuperResolution.boxAxis(inputLength: h, factor: factor)
-            cols = SuperResolution.boxAxis(inputLength: w, factor: factor)
-        }
+        let axis = kernel == .bicubic ? Self.bicubicAxis(inputLength:factor:) : Self.boxAxis(inputLength:factor:)
+        rows = axis(h, factor)
+        cols = axis(w, factor)
     }
 
     public func apply(_ x: Tensor) -> Tensor {
         precondition(x.count == inputShape.reduce(1, *), "SuperResolution: input \(x.shape), expected \(inputShape)")
-        let y = Tensor(shape: outputShape, zeroed: false)
-        let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-        SeparableResampling.forward(channels: inputShape[0], rows: rows, cols: cols, x: x.data, tmp: tmp.data, out: y.data)
-        return y
+        return SeparableResampling.forward(x, channels: inputShape[0], rows: rows, cols: cols)
     }
 
     public func vjp(at x: Tensor, cotangent: Tensor) -> Tensor {
         precondition(cotangent.count == outputShape.reduce(1, *), "SuperResolution: cotangent \(cotangent.shape)")
-        let g = Tensor(shape: inputShape, zeroed: false)
-        let tmp = Tensor(shape: [inputShape[0], outputShape[1], inputShape[2]], zeroed: false)
-        SeparableResampling.transpose(channels: inputShape[0], rows: rows, cols: cols, dOut: cotangent.data,
-                                      tmp: tmp.data, dx: g.data)
-        return g
+        return SeparableResampling.transpose(cotangent, channels: inputShape[0], rows: rows, cols: cols)
     }
 
     /// Keys cubic convolution kernel with a = −0.5 (MATLAB `cubic`).
@@ -116,11 +103,8 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
 
     /// Block mean along one axis: output o = (1/f) Σ_{t<f} input[f·o + t].
     public static func boxAxis(inputLength: Int, factor f: Int) -> AxisResampling {
-        let outLen = inputLength / f
-        var indices: [Int] = [], weights: [Float] = []
-        for o in 0..<outLen {
-            for t in 0..<f { indices.append(f * o + t); weights.append(1 / Float(f)) }
-        }
-        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: f, indices: indices, weights: weights)
+        let outLen = inputLength / f  // output o reads inputs f·o … f·o + f − 1: the indices are 0 ..< outLen·f in order
+        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: f, indices: Array(0..<(outLen * f)),
+                              weights: [Float](repeating: 1 / Float(f), count: outLen * f))
     }
 }

@@ -15,7 +15,7 @@ enum BaselineSolver {
             x = problem.y.copy()
             x.scale(by: 1 / hdr.gain)
         } else if op.isLinear {
-            let norm2 = pow2(try OperatorNorm.estimate(op))
+            let norm = try OperatorNorm.estimate(op), norm2 = norm * norm
             let mu = (p.baselineMu ?? max(0.02, 2 * problem.noiseSigma)) * norm2
             x = conjugateGradient(op: op, y: problem.y, mu: Float(mu), eps: Float(1e-6 * norm2), iterations: 300)
         } else {
@@ -25,8 +25,6 @@ enum BaselineSolver {
         return SolverResult(x: x, unetEvaluations: 0, outerIterations: 1, stoppedBy: .iterations,
                             residualHistory: [problem.relativeResidual(x)])
     }
-
-    static func pow2(_ v: Double) -> Double { v * v }
 
     /// CG for the normal equations with the smoothness term; x starts at 0.
     static func conjugateGradient(op: any MeasurementOperator, y: Tensor, mu: Float, eps: Float, iterations: Int) -> Tensor {

@@ -42,13 +42,10 @@ public struct DDIMStep: Sendable {
     }
 
     /// What `forward` keeps for `vjp`: the model's tape and the pre-clip x0 (for the clip mask).
-    public final class Saved {
+    public struct Saved {
         let tape: any ActivationTape
         let x0Raw: Tensor
         let outputShape: [Int]
-        init(tape: any ActivationTape, x0Raw: Tensor, outputShape: [Int]) {
-            self.tape = tape; self.x0Raw = x0Raw; self.outputShape = outputShape
-        }
     }
 
     /// g(x) for a batch (B, C, H, W) or one (C, H, W) latent; returns the same shape. With `keep`, also what `vjp` needs.

@@ -1,6 +1,5 @@
 import DMiloKernels
 import DMiloModel
-import DMiloOperators
 
 /// DMILO (Zheng, Li & Liu, ICML 2025; docs/algorithms.md §3): intermediate-layer optimisation of the DDIM composition with
 /// sparse deviations. Each outer iteration sweeps the layers from the image side (fit A(g_1(x) + ν) to y) to the noise

@@ -1,6 +1,5 @@
 import DMiloKernels
 import DMiloModel
-import DMiloOperators
 
 /// DMPlug (Wang et al., NeurIPS 2024; docs/algorithms.md §2): optimise the initial noise Z through the WHOLE sampler,
 /// x(Z) = clamp(G(Z)) on the [666, 333, 0] grid, with Adam on mean((A(x(Z)) − y)²). Every iteration keeps all N

@@ -1,6 +1,5 @@
 import DMiloKernels
 import DMiloModel
-import DMiloOperators
 
 /// Diffusion Posterior Sampling (Chung et al., ICLR 2023), the classic baseline: ancestral sampling (DDIM with η = 1
 /// on a grid of T steps) where every step is followed by a gradient step on the measurement residual of the

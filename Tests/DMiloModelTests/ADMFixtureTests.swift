@@ -88,13 +88,13 @@ final class ADMFixtureTests: XCTestCase {
 
     /// The loader picks the architecture from what travels with the weights, and the schedule with it.
     func testADMLoaderDispatchAndSchedule() throws {
-        XCTAssertEqual(try DiffusionModels.kind(ofModelAt: Self.modelPath("adm_ffhq_small")), .adm)
-        XCTAssertEqual(try DiffusionModels.kind(ofModelAt: Self.modelPath("adm_variants_f16")), .adm)
-        XCTAssertEqual(try DiffusionModels.kind(ofModelAt: Fixtures.folder("cifar10_layout")), .unet2d)
+        XCTAssertEqual(try ModelFile(path: Self.modelPath("adm_ffhq_small")).architecture, .adm)
+        XCTAssertEqual(try ModelFile(path: Self.modelPath("adm_variants_f16")).architecture, .adm)
+        XCTAssertEqual(try ModelFile(path: Fixtures.folder("cifar10_layout")).architecture, .unet2d)
         XCTAssertTrue(try DiffusionModels.load(path: Fixtures.folder("cifar10_layout")) is UNet2DModel)
         for name in ["adm_ffhq_small", "adm_variants_f16"] {
             // GGUF stores β as float32 and the schedule is computed in float32: equal to ~1 ulp of float32
-            let s = try DiffusionModels.schedule(ofModelAt: Self.modelPath(name)), want = NoiseSchedule()
+            let s = try ModelFile(path: Self.modelPath(name)).schedule, want = NoiseSchedule()
             XCTAssertEqual(s.trainSteps, 1000, name)
             XCTAssertEqual(s.betaSchedule, "linear", name)
             XCTAssertEqual(s.betaStart, 1e-4, accuracy: 1e-11, name)

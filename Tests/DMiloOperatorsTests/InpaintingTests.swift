@@ -50,3 +50,8 @@ final class InpaintingTests: XCTestCase {
         XCTAssertThrowsError(try Inpainting(missingFraction: -0.1, maskSeed: 0, imageShape: [1, 4, 4]))
     }
 }
+
+extension Inpainting {
+    /// Number of observed pixels (per channel).
+    var observedCount: Int { mask.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+}

@@ -81,3 +81,14 @@ final class SuperResolutionTests: XCTestCase {
         }
     }
 }
+
+extension AxisResampling {
+    /// Dense (outputLength × inputLength) matrix, row-major.
+    var denseMatrix: [Double] {
+        var m = [Double](repeating: 0, count: outputLength * inputLength)
+        for o in 0..<outputLength {
+            for t in 0..<taps { m[o * inputLength + indices[o * taps + t]] += Double(weights[o * taps + t]) }
+        }
+        return m
+    }
+}

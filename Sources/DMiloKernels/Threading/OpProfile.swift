@@ -44,9 +44,7 @@ public enum OpProfile {
     public static func stop() -> [OpKind: Double] {
         enabled = false
         totals[OpKind.threading.rawValue] = overhead
-        var r: [OpKind: Double] = [:]
-        for k in OpKind.allCases { r[k] = Double(totals[k.rawValue]) * 1e-9 }
-        return r
+        return Dictionary(uniqueKeysWithValues: OpKind.allCases.map { ($0, Double(totals[$0.rawValue]) * 1e-9) })
     }
 
     /// Runs `body`, charging its time to `kind` when profiling.
@@ -61,7 +59,6 @@ public enum OpProfile {
     @inlinable
     public static func begin(_ kind: OpKind) -> OpTimer { enabled ? beginSlow(kind) : OpTimer(kind: -1, start: 0, overhead: 0) }
 
-    /// Ends a timer from `begin`.
     @inlinable
     public static func end(_ timer: OpTimer) { if timer.kind >= 0 { endSlow(timer) } }
 
@@ -79,7 +76,6 @@ public enum OpProfile {
         totals[t.kind] &+= elapsed > o ? elapsed &- o : 0
     }
 
-    /// True on the thread recording the profile.
     static var isOwner: Bool { pthread_equal(pthread_self(), owner) != 0 }
 
     /// Adds time the profiling thread spent in a parallel region besides its own chunks.

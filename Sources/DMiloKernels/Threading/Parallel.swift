@@ -79,12 +79,6 @@ public enum Parallel {
         let wall = OpProfile.nanoseconds() &- t0
         OpProfile.addOverhead(wall > own ? wall &- own : 0)
     }
-
-    /// Calls `body(t)` for t in 0..<tasks, each on its own thread where the budget allows (independent tasks such
-    /// as the images of a batch or the column blocks of one GEMM).
-    public static func tasks(_ tasks: Int, _ body: (Int) -> Void) {
-        chunked(tasks, chunks: tasks, body)
-    }
 }
 
 /// Environment overrides of the splitting thresholds, so one build can compare settings in the same run.

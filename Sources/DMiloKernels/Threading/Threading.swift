@@ -1,7 +1,7 @@
 // Thread budgets. A budget is the number of cores one job's kernels may use (the calling thread plus
 // `budget − 1` pool workers). It is per thread, not per process: the daemon runs `jobs` jobs on their own threads at
 // once, each with its own budget (`Threading.withBudget`), and one job's setting must not change another's.
-// OpenBLAS's thread count is process-wide, so OpenBLAS runs single-threaded and `Parallel.sgemm` splits GEMMs
+// OpenBLAS's thread count is process-wide, so OpenBLAS runs single-threaded and `ParallelGEMM.sgemm` splits GEMMs
 // over the same pool instead (see ParallelGEMM.swift).
 
 import COpenBLAS

@@ -69,12 +69,6 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(cond, nil)
     }
 
-    /// Number of worker threads started so far.
-    var threadCount: Int {
-        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        return threads
-    }
-
     /// Runs `body(i)` for i in 0..<chunks on the calling thread and at most `helpers` workers; returns when every
     /// chunk has finished and no worker can still call `body`.
     func run(chunks: Int, helpers: Int, _ body: (Int) -> Void) {
