@@ -153,7 +153,17 @@ public struct ReconstructionRunner: JobRunner {
             "model": ["path": model.path, "sha256": model.sha256, "weights": model.weights],
             "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
+            "unet_vjp_evaluations": result.unetVJPEvaluations,
         ]
+        // Posterior samplers: x is the mean of K samples; their spread is the uncertainty (K ≥ 2 only).
+        let sigma = result.samples.count > 1 ? PosteriorSummary.standardDeviation(result.samples) : nil
+        if p.method.isPosteriorSampler {
+            metrics["posterior_samples"] = result.samples.count
+            metrics["mean_sigma"] = sigma.map { PosteriorSummary.meanValue($0) } ?? NSNull()
+            if let sigma, let truth {
+                metrics["coverage_2sigma"] = PosteriorSummary.coverage(truth: truth, mean: x, sigma: sigma, z: 2)
+            }
+        }
         var psnr: Double?
         if let truth {
             psnr = try Metrics.psnr(truth: truth, estimate: x)
@@ -161,10 +171,15 @@ public struct ReconstructionRunner: JobRunner {
             metrics["ssim"] = try Metrics.ssim(truth: truth, estimate: x)
         }
         metrics["peak_rss_mb"] = peakRSSMegabytes() ?? NSNull()
-        let panels = [Self.displayable(meas.y, op: op), x] + (truth.map { [$0] } ?? [])
-        let labels = ["measurement", "\(p.method.rawValue)"] + (truth != nil ? ["truth"] : [])
+        let panels = [Self.displayable(meas.y, op: op), x] + (sigma.map { [UncertaintyMap.colorize($0)] } ?? [])
+            + (truth.map { [$0] } ?? [])
+        let labels = ["measurement", "\(p.method.rawValue)"] + (sigma != nil ? ["sigma"] : []) + (truth != nil ? ["truth"] : [])
         try ResultFiles.write(reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
                               metrics: metrics, to: outputDirectory)
+        if let sigma {
+            try ResultFiles.writeUncertainty(sigma: sigma, samples: job.settings.solver.keepSamples == true ? result.samples : nil,
+                                             to: outputDirectory)
+        }
         let summary = String(format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
                              result.unetEvaluations, Date().timeIntervalSince(start)) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
         return JobOutcome(method: p.method.rawValue, unetEvaluations: result.unetEvaluations, psnr: psnr, summary: summary)
