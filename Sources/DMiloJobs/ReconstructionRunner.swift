@@ -158,6 +158,10 @@ public struct ReconstructionRunner: JobRunner {
         // Posterior samplers: x is the mean of K samples; their spread is the uncertainty (K ≥ 2 only).
         let sigma = result.samples.count > 1 ? PosteriorSummary.standardDeviation(result.samples) : nil
         if p.method.isPosteriorSampler {
+            // DAPS's σ scale fitted by `dmilo bench uncertainty` (UncertaintyCalibration), if the model has one
+            let scale = p.method == .daps ? try UncertaintyCalibration.scale(forModel: model.path) : nil
+            if let sigma, let scale { sigma.scale(by: Float(scale)) }
+            metrics["sigma_scale"] = scale ?? 1
             metrics["posterior_samples"] = result.samples.count
             metrics["mean_sigma"] = sigma.map { PosteriorSummary.meanValue($0) } ?? NSNull()
             if let sigma, let truth {

@@ -9,7 +9,7 @@ import DMiloOperators
 ///     3. x_{t_{i+1}} = a·x0 + s·ε            re-noise to the next level (the paper's x0 + σ·ε in VP units)
 /// and the last level's x0 is the chain's sample. The measurement enters only through A and its VJP, so the UNet
 /// is never differentiated: `unet_vjp_evaluations` = 0. The K chains go through the UNet as one batch of K.
-enum DAPSSolver {
+public enum DAPSSolver {
     /// Runs the chains `chains` (their indices pick each chain's random stream, so chain k is the same whether it
     /// runs alone or in a batch); the budget counts every batch item.
     static func solve(_ p: SolverParameters, problem: InverseProblem, chains: [Int], progress: ProgressHandler,
@@ -68,7 +68,7 @@ enum DAPSSolver {
 
     /// The annealing levels that fit the budget: like DPS, the budget shortens the schedule (fewer, coarser
     /// levels) instead of stopping it midway, so the last level still lands near σ_min.
-    static func plan(_ p: SolverParameters, chains k: Int, schedule: NoiseSchedule) throws -> [Int] {
+    public static func plan(_ p: SolverParameters, chains k: Int, schedule: NoiseSchedule) throws -> [Int] {
         func cost(_ levels: [Int]) -> Int {
             levels.reduce(0) { $0 + DAPSSchedule.odeGrid(from: $1, steps: p.odeSteps).count - 1 } * k
         }

@@ -59,8 +59,8 @@ public struct SolverParameters: Sendable, Equatable {
     /// δ·`mcmcStepMinRatio` over the annealing.
     public var annealingSteps = 100
     public var odeSteps = 5
-    public var mcmcSteps = 50
-    public var mcmcStep = 0.5
+    public var mcmcSteps = 100
+    public var mcmcStep = 1.0
     public var mcmcStepMinRatio = 0.01
     /// Baseline: smoothness weight μ of the Tikhonov term (nil = chosen from σ).
     public var baselineMu: Double? = nil
