@@ -59,7 +59,8 @@ public enum DAPSSolver {
             }
         }
         for s in samples { Vec.clamp(s.count, s.data, -1, 1) }
-        if stop != .cancelled, levels.count < p.annealingSteps, p.budget < Int.max { stop = .budget }
+        // shortened by the budget (not just by levels that round to one timestep)?
+        if stop != .cancelled, levels.count < DAPSSchedule.levels(count: p.annealingSteps, schedule: schedule).count { stop = .budget }
         let mean = PosteriorSummary.mean(samples)
         history.append(problem.relativeResidual(mean))
         return SolverResult(x: mean, unetEvaluations: counter.count, outerIterations: levels.count, stoppedBy: stop,

@@ -149,6 +149,9 @@ final class DAPSTests: XCTestCase {
         XCTAssertEqual(res.stoppedBy, .budget)
         XCTAssertEqual(res.unetVJPEvaluations, 0)
         XCTAssertEqual(res.samples.count, 4)
+        var roomy = p
+        roomy.samples = 1; roomy.budget = 2000; roomy.mcmcSteps = 1   // every level fits: not stopped by the budget
+        XCTAssertEqual(try Solvers.run(roomy, problem: prob).stoppedBy, .iterations)
         p.budget = 19   // one level of 4 chains × 5 ODE steps does not fit
         XCTAssertThrowsError(try Solvers.run(p, problem: prob)) { XCTAssertEqual(($0 as? SolverError)?.code, "budget.exceeded") }
     }
