@@ -177,7 +177,7 @@ public struct ReconstructionRunner: JobRunner {
         metrics["peak_rss_mb"] = peakRSSMegabytes() ?? NSNull()
         let panels = [Self.displayable(meas.y, op: op), x] + (sigma.map { [UncertaintyMap.colorize($0)] } ?? [])
             + (truth.map { [$0] } ?? [])
-        let labels = ["measurement", "\(p.method.rawValue)"] + (sigma != nil ? ["sigma"] : []) + (truth != nil ? ["truth"] : [])
+        let labels = ["measurement", "\(p.method.rawValue)"] + (sigma.map { [String(format: "sigma 0-%.3f", UncertaintyMap.largest($0))] } ?? []) + (truth != nil ? ["truth"] : [])
         try ResultFiles.write(reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
                               metrics: metrics, to: outputDirectory)
         if let sigma {
