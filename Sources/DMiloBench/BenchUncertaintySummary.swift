@@ -69,8 +69,8 @@ struct UncertaintySummary {
             lines.append("no calibration records (images 0–99): calibrated columns are empty")
         }
         lines.append("")
-        lines.append("| task | PSNR mean K=\(samples) [n] | PSNR DAPS K=1 [n] | PSNR DPS [n] | cover 1σ raw | cover 2σ raw | cover 1σ cal | cover 2σ cal | corr(|err|, σ) | wall s K=\(samples) | wall s DAPS K=1 | wall s DPS | CPU s K=\(samples) | CPU s DAPS K=1 | CPU s DPS | K=\(samples) / K=1 wall [n] | K=\(samples) / K=1 CPU |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("| task | PSNR mean K=\(samples) [n] | PSNR DAPS K=1 [n] | PSNR DPS [n] | cover 1σ raw | cover 2σ raw | cover 1σ cal | cover 2σ cal | corr(|err|, σ) | wall s K=\(samples) | wall s DAPS K=1 | wall s DPS | CPU s K=\(samples) | CPU s DAPS K=1 | CPU s DPS | K=\(samples) / K=1 wall [n] | K=\(samples) / K=1 CPU | K=\(samples) − DPS dB, paired [n] | K=1 − DPS dB, paired [n] | K=1 / DPS CPU, paired |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         let test = records.filter { $0.image >= Self.calibrationLimit }
         let order = BenchTasks.all.map(\.name)
         let tasks = Set(test.map(\.task)).sorted { (order.firstIndex(of: $0) ?? .max) < (order.firstIndex(of: $1) ?? .max) }
@@ -89,11 +89,19 @@ struct UncertaintySummary {
                 let v = rs.compactMap(\.cpuSeconds)
                 return v.isEmpty ? "–" : String(format: "%.1f", mean(v))
             }
+            // differences over the images both runs have (the columns above may cover different images)
+            let paired = { (a: [UncertaintyRecord], value: (UncertaintyRecord, UncertaintyRecord) -> Double?) -> [Double] in
+                a.compactMap { x in dps.first { $0.image == x.image }.flatMap { value(x, $0) } }
+            }
+            let dK = paired(k) { $0.psnr - $1.psnr }, d1 = paired(one) { $0.psnr - $1.psnr }
+            let c1 = paired(one) { a, b in a.cpuSeconds.flatMap { x in b.cpuSeconds.map { x / $0 } } }
+            let signed = { (v: [Double]) in v.isEmpty ? "–" : String(format: "%+.2f [%d]", mean(v), v.count) }
             let cal = { (z: Double) in c.map { f3(Self.coverage(k, z: z * $0)) } ?? "–" }
             lines.append("| \(task) | \(cell(k)) | \(cell(one)) | \(cell(dps)) | \(f3(Self.coverage(k, z: 1))) | " +
                          "\(f3(Self.coverage(k, z: 2))) | \(cal(1)) | \(cal(2)) | \(f3(Self.correlation(k))) | \(secs(k)) | " +
                          "\(secs(one)) | \(secs(dps)) | \(cpu(k)) | \(cpu(one)) | \(cpu(dps)) | " +
-                         "\(pairs.isEmpty ? "–" : "\(f2(mean(pairs))) [\(pairs.count)]") | \(cpuPairs.isEmpty ? "–" : f2(mean(cpuPairs))) |")
+                         "\(pairs.isEmpty ? "–" : "\(f2(mean(pairs))) [\(pairs.count)]") | \(cpuPairs.isEmpty ? "–" : f2(mean(cpuPairs))) | " +
+                         "\(signed(dK)) | \(signed(d1)) | \(c1.isEmpty ? "–" : f2(mean(c1))) |")
         }
         lines.append("")
         lines.append("[n] = held-out images (test 100+) the figure is over; coverage and correlation pool every pixel of the " +
