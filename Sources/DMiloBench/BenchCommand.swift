@@ -13,6 +13,7 @@ public struct BenchCommand: ParsableCommand {
             BenchQualityCommand.self,
             BenchMemoryCommand.self,
             BenchThroughputCommand.self,
+            BenchUncertaintyCommand.self,
         ]
     )
 }

@@ -7,6 +7,8 @@ public enum InputLimits {
     /// Outer / inner iteration counts above this are refused: the UNet budget caps the work long before, and the
     /// solvers keep per-iteration histories.
     public static let maxIterations = 100_000
+    /// Most posterior chains per job (`solver.samples`).
+    public static let maxSamples = 64
 
     /// Throws `manifest.invalid` (naming the field) for solver sizes the model or the solvers cannot honour.
     /// `trainSteps` is the model's schedule length: a DDIM grid of more steps than that has zero spacing.
@@ -22,6 +24,7 @@ public enum InputLimits {
         try limit(p.outer, "solver.outer", maxIterations, "the solvers keep one record per iteration")
         try limit(p.inner, "solver.inner", maxIterations, "the solvers keep one record per iteration")
         try limit(p.layerSpan, "solver.layer_span", trainSteps, steps)
+        try limit(p.samples, "solver.samples", maxSamples, "each chain keeps its images in memory and costs its own UNet evaluations")
         guard p.budget >= 1 else {
             throw JobError.manifest("\(file): `solver.budget` must be >= 1", field: "solver.budget")
         }

@@ -153,8 +153,22 @@ public struct ReconstructionRunner: JobRunner {
             "model": ["name": m.model ?? "default", "path": model.path, "sha256": model.sha256, "weights": model.weights],
             "compute": net.computePrecision.rawValue, "kernels": CPUFeatures.summary,
             "image_shape": imageShape, "measurement_shape": op.outputShape,
+            "unet_vjp_evaluations": result.unetVJPEvaluations,
         ]
         if let c = m.color { metrics["color"] = c.rawValue }
+        // Posterior samplers: x is the mean of K samples; their spread is the uncertainty (K ≥ 2 only).
+        let sigma = result.samples.count > 1 ? PosteriorSummary.standardDeviation(result.samples) : nil
+        if p.method.isPosteriorSampler {
+            // DAPS's σ scale fitted by `dmilo bench uncertainty` (UncertaintyCalibration), if the model has one
+            let scale = p.method == .daps ? try UncertaintyCalibration.scale(forModel: model.path) : nil
+            if let sigma, let scale { sigma.scale(by: Float(scale)) }
+            metrics["sigma_scale"] = scale ?? 1
+            metrics["posterior_samples"] = result.samples.count
+            metrics["mean_sigma"] = sigma.map { PosteriorSummary.meanValue($0) } ?? NSNull()
+            if let sigma, let truth {
+                metrics["coverage_2sigma"] = PosteriorSummary.coverage(truth: truth, mean: x, sigma: sigma, z: 2)
+            }
+        }
         var psnr: Double?
         if let truth {
             psnr = try Metrics.psnr(truth: truth, estimate: x)
@@ -162,12 +176,18 @@ public struct ReconstructionRunner: JobRunner {
             metrics["ssim"] = try Metrics.ssim(truth: truth, estimate: x)
         }
         metrics["peak_rss_mb"] = peakRSSMegabytes() ?? NSNull()
-        let panels = [meas.y, x] + (truth.map { [$0] } ?? [])
-        let labels = ["measurement", "\(p.method.rawValue)"] + (truth != nil ? ["truth"] : [])
+        let sigmaPanel = sigma.map { [UncertaintyMap.colorize($0)] } ?? []
+        let panels = [meas.y, x] + sigmaPanel + (truth.map { [$0] } ?? [])
+        let labels = ["measurement", "\(p.method.rawValue)"]
+            + (sigma.map { [String(format: "sigma 0-%.3f", UncertaintyMap.largest($0))] } ?? []) + (truth != nil ? ["truth"] : [])
         let header = Self.montageHeader(job: job.name, operator: geometry.operatorDescription, metrics: metrics)
         let masks = [(op as? Inpainting)?.mask] + Array(repeating: nil, count: panels.count - 1)
         try ResultFiles.write(reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
                               metrics: metrics, to: outputDirectory, montageHeader: header, montageMasks: masks)
+        if let sigma {
+            try ResultFiles.writeUncertainty(sigma: sigma, samples: job.settings.solver.keepSamples == true ? result.samples : nil,
+                                             to: outputDirectory)
+        }
         let summary = String(format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
                              result.unetEvaluations, Date().timeIntervalSince(start)) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
         return JobOutcome(method: p.method.rawValue, unetEvaluations: result.unetEvaluations, psnr: psnr, summary: summary)

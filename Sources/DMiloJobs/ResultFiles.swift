@@ -33,6 +33,33 @@ public enum ResultFiles {
         }
     }
 
+    /// A posterior sampler's extra results (docs/INTERFACE.md "Results"): `uncertainty.npy` (per-pixel standard
+    /// deviation σ, float32 (C,H,W), model units), `uncertainty.png` (σ as a colour map with its scale bar) and, when
+    /// asked, `samples.npy` (the K chains' samples, (K,C,H,W)).
+    public static func writeUncertainty(sigma: Tensor, samples: [Tensor]?, to dir: URL) throws {
+        try ResultChecks.requireFinite(sigma, metrics: [:])
+        do {
+            try writeFile(Data(NPY.encode(shape: sigma.shape, values: UnsafeBufferPointer(start: sigma.data, count: sigma.count))),
+                          dir.appendingPathComponent("uncertainty.npy"))
+            let h = sigma.shape.count == 3 ? sigma.shape[1] : 1
+            let png = try UncertaintyMap.render(sigma: sigma, scale: montageScale(height: h))
+            try writeFile(Data(try png.encoded()), dir.appendingPathComponent("uncertainty.png"))
+            if let samples, let first = samples.first {
+                var values: [Float] = []
+                values.reserveCapacity(first.count * samples.count)
+                for s in samples { values += UnsafeBufferPointer(start: s.data, count: s.count) }
+                try values.withUnsafeBufferPointer {
+                    try writeFile(Data(NPY.encode(shape: [samples.count] + first.shape, values: $0)),
+                                  dir.appendingPathComponent("samples.npy"))
+                }
+            }
+        } catch let e as JobError {
+            throw e
+        } catch {
+            throw ResultChecks.writeFailure("cannot write uncertainty results into \(dir.path): \(error)")
+        }
+    }
+
     /// Writes `data` to `url`, creating or truncating it, then fsyncs (the daemon renames the folder afterwards).
     public static func writeFile(_ data: Data, _ url: URL) throws {
         do {

@@ -36,6 +36,15 @@ public struct SolverSettings: Sendable, Equatable {
     public var dpsZeta: Double?
     public var baselineMu: Double?
     public var layerSpan: Int?
+    /// Posterior samplers: K chains (`samples`), and whether `samples.npy` is written (`keep_samples`).
+    public var samples: Int?
+    public var keepSamples: Bool?
+    /// DAPS tuning knobs (benchmark `--overrides` only): annealing levels, ODE steps per level, Langevin steps and
+    /// step δ (a fraction of the stable step 1/L).
+    public var annealingSteps: Int?
+    public var odeSteps: Int?
+    public var mcmcSteps: Int?
+    public var mcmcStep: Double?
 
     public init() {}
 
@@ -47,9 +56,10 @@ public struct SolverSettings: Sendable, Equatable {
     /// Every key a manifest's `solver` may hold; anything else is `manifest.invalid` (typos are caught).
     public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
                                            "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
-                                           "compute"]
+                                           "compute", "samples", "keep_samples"]
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
-    public static let tuningKeys: Set<String> = keys.union(["z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span"])
+    public static let tuningKeys: Set<String> = keys.union(["z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
+                                                                "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step"])
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
     public func overridden(by other: SolverSettings) -> SolverSettings {
@@ -73,6 +83,12 @@ public struct SolverSettings: Sendable, Equatable {
         s.dpsZeta = other.dpsZeta ?? s.dpsZeta
         s.baselineMu = other.baselineMu ?? s.baselineMu
         s.layerSpan = other.layerSpan ?? s.layerSpan
+        s.samples = other.samples ?? s.samples
+        s.keepSamples = other.keepSamples ?? s.keepSamples
+        s.annealingSteps = other.annealingSteps ?? s.annealingSteps
+        s.odeSteps = other.odeSteps ?? s.odeSteps
+        s.mcmcSteps = other.mcmcSteps ?? s.mcmcSteps
+        s.mcmcStep = other.mcmcStep ?? s.mcmcStep
         return s
     }
 
@@ -118,6 +134,15 @@ public struct SolverSettings: Sendable, Equatable {
         s.discrepancyTau = try real("discrepancy_tau")
         s.zPrior = try real("z_prior"); s.pgdSteps = try int("pgd_steps"); s.dpsZeta = try real("dps_zeta")
         s.baselineMu = try real("baseline_mu"); s.layerSpan = try int("layer_span")
+        s.samples = try int("samples")
+        if let v = o["keep_samples"] {
+            guard case .bool(let b) = v else {
+                throw JobError.manifest("\(file): `\(path).keep_samples` must be true or false", field: "\(path).keep_samples")
+            }
+            s.keepSamples = b
+        }
+        s.annealingSteps = try int("annealing_steps"); s.odeSteps = try int("ode_steps")
+        s.mcmcSteps = try int("mcmc_steps"); s.mcmcStep = try real("mcmc_step")
         if let v = o["compute"] {
             guard let name = v.stringValue, ["f32", "bf16", "int8", "auto"].contains(name) else {
                 throw JobError.manifest("\(file): `\(path).compute` must be one of auto, bf16, f32, int8", field: "\(path).compute")
@@ -172,6 +197,18 @@ public struct SolverSettings: Sendable, Equatable {
         if let v = dpsZeta { p.dpsZeta = v }
         if let v = baselineMu { p.baselineMu = v }
         if let v = layerSpan { p.layerSpan = v }
+        if let v = samples {
+            // an optimiser's restarts spread by where they start, not by the posterior: refused, not mislabelled
+            guard v == 1 || m.isPosteriorSampler else {
+                throw JobError.manifest("solver.samples: \(v) samples need a posterior sampler (dps or daps); \(methodName) " +
+                                        "is an optimiser whose restarts would not measure uncertainty", field: "solver.samples")
+            }
+            p.samples = v
+        }
+        if let v = annealingSteps { p.annealingSteps = v }
+        if let v = odeSteps { p.odeSteps = v }
+        if let v = mcmcSteps { p.mcmcSteps = v }
+        if let v = mcmcStep { p.mcmcStep = v }
         p.budget = min(budget ?? maxBudget, maxBudget)
         p.seed = seed
         return p

@@ -40,6 +40,10 @@ public enum SolverDefaults {
             p.steps = 3; p.lrZ = 3e-2; p.inner = 165; p.outer = 10
         case .dps:
             p.dpsSteps = 500; p.dpsZeta = 1.0
+        case .daps:
+            // 100 levels × 5 ODE steps = 500 forwards per chain; the budget shortens the annealing for K chains
+            // (K = 8 under the default cap of 2,000: 50 levels, 250 forwards each). See SolverParameters.
+            p.annealingSteps = 100; p.odeSteps = 5; p.mcmcSteps = 100; p.mcmcStep = 1.0; p.mcmcStepMinRatio = 0.01
         case .baseline:
             break
         }

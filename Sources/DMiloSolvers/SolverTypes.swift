@@ -8,7 +8,13 @@ public enum SolverMethod: String, CaseIterable, Sendable {
     case dmilo
     case dmplug
     case dps
+    /// Decoupled annealing posterior sampling: UNet forward passes only.
+    case daps
     case baseline
+
+    /// Posterior samplers: their K chains (`samples`) are draws whose spread is an uncertainty. The others are
+    /// optimisers; the spread of their restarts is not a posterior spread, so they run one chain.
+    public var isPosteriorSampler: Bool { self == .dps || self == .daps }
 }
 
 /// How DMILO-PGD takes its gradient step on the data fidelity (docs/algorithms.md §4 step 1).
@@ -46,6 +52,16 @@ public struct SolverParameters: Sendable, Equatable {
     /// DPS: number of sampling steps (manifest `dps_steps`) and guidance scale ζ.
     public var dpsSteps = 200
     public var dpsZeta = 1.0
+    /// Posterior samplers (DPS, DAPS): independent chains K; the result is their mean (docs/INTERFACE.md `samples`).
+    public var samples = 1
+    /// DAPS (docs/algorithms.md "DAPS"): annealing levels, DDIM steps of each level's ODE, Langevin steps per level,
+    /// the Langevin step δ as a fraction of 1/L (L the curvature of the level's potential), decaying linearly to
+    /// δ·`mcmcStepMinRatio` over the annealing.
+    public var annealingSteps = 100
+    public var odeSteps = 5
+    public var mcmcSteps = 100
+    public var mcmcStep = 1.0
+    public var mcmcStepMinRatio = 0.01
     /// Baseline: smoothness weight μ of the Tikhonov term (nil = chosen from σ).
     public var baselineMu: Double? = nil
     /// Cap on UNet forward evaluations (a VJP is counted through its forward).
@@ -136,6 +152,10 @@ public struct SolverResult {
     public var stoppedBy: StopReason
     /// ‖y − A(x)‖/‖y‖ after each outer iteration.
     public var residualHistory: [Double]
+    /// The chains' samples (posterior samplers; `x` is their mean), else empty.
+    public var samples: [Tensor] = []
+    /// UNet input-VJPs (batch items), counted by `Solvers.run`.
+    public var unetVJPEvaluations = 0
 }
 
 public struct SolverError: Error, CustomStringConvertible, Sendable {

@@ -11,6 +11,12 @@ public enum Solvers {
         guard p.steps >= 1, p.outer >= 1, p.inner >= 1, p.budget >= 0 else {
             throw SolverError(code: "solver.invalid", message: "steps, outer and inner must be ≥ 1")
         }
+        guard p.samples >= 1, p.samples == 1 || p.method.isPosteriorSampler else {
+            throw SolverError(code: "solver.invalid", message: "samples > 1 needs a posterior sampler (dps, daps), not \(p.method.rawValue)")
+        }
+        guard p.annealingSteps >= 1, p.odeSteps >= 1, p.mcmcSteps >= 0 else {
+            throw SolverError(code: "solver.invalid", message: "annealing_steps and ode_steps must be ≥ 1, mcmc_steps ≥ 0")
+        }
         guard problem.y.count == problem.op.outputShape.reduce(1, *) else {
             throw SolverError(code: "measurement.shape", message: "y has \(problem.y.count) values, A produces \(problem.op.outputShape)")
         }
@@ -23,19 +29,25 @@ public enum Solvers {
         case .dmilo, .dmiloPGD: needed = max(1, min(p.layerSpan, p.steps))
         default: needed = 1
         }
-        var replicas: [any NoisePredictor] = [problem.model]
+        let tally = VJPCountingPredictor.Tally()
+        var counted = problem
+        counted.model = VJPCountingPredictor(problem.model, tally: tally)
+        var replicas: [any NoisePredictor] = [counted.model]
         while replicas.count < needed {
             guard let makeReplica else {
                 throw SolverError(code: "solver.invalid", message: "\(p.method.rawValue) needs \(needed) model replicas; none can be made")
             }
-            replicas.append(try makeReplica())
+            replicas.append(VJPCountingPredictor(try makeReplica(), tally: tally))
         }
+        var result: SolverResult
         switch p.method {
-        case .dmilo: return try DMILOSolver.solve(p, problem: problem, replicas: replicas, progress: progress, observer: observer)
-        case .dmiloPGD: return try DMILOPGDSolver.solve(p, problem: problem, replicas: replicas, progress: progress, observer: observer)
-        case .dmplug: return try DMPlugSolver.solve(p, problem: problem, replicas: replicas, progress: progress, observer: observer)
-        case .dps: return try DPSSolver.solve(p, problem: problem, model: problem.model, progress: progress, observer: observer)
-        case .baseline: return try BaselineSolver.solve(p, problem: problem)
+        case .dmilo: result = try DMILOSolver.solve(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
+        case .dmiloPGD: result = try DMILOPGDSolver.solve(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
+        case .dmplug: result = try DMPlugSolver.solve(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
+        case .dps, .daps: result = try PosteriorChains.run(p, problem: counted, progress: progress, observer: observer)
+        case .baseline: result = try BaselineSolver.solve(p, problem: counted)
         }
+        result.unetVJPEvaluations = tally.vjps
+        return result
     }
 }

@@ -15,14 +15,6 @@ final class SchemaAgreementTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let regenerate = "regenerate with `python Tools/schema_verdicts.py` (jsonschema from Tools/requirements.txt)"
 
-    /// Round 2 keys the schema describes whose parsing lands with another change (manifest `model`: models by name;
-    /// `solver.samples`, `solver.keep_samples` and the method `daps`: the DAPS sampler). Until the parser knows
-    /// them, corpus cases using them are skipped (and reported); once it does, they are compared like the rest.
-    /// Remove an entry when its parser lands: the key-set test then requires the schema and the parser to match.
-    static let pendingTopLevelKeys: Set<String> = ["model"]
-    static let pendingSolverKeys: Set<String> = ["samples", "keep_samples"]
-    static let pendingMethods: Set<String> = ["daps"]
-
     func loadSchema() throws -> [String: JSONValue] {
         try XCTUnwrap(JSONValue.parse(Data(contentsOf: Self.schemaURL)).objectValue)
     }
@@ -37,14 +29,14 @@ final class SchemaAgreementTests: XCTestCase {
     func testKeySetsMatchTheParser() throws {
         let schema = try loadSchema()
         XCTAssertEqual(schema["additionalProperties"], .bool(false))
-        XCTAssertEqual(keys(schema, "properties"), Manifest.keys.union(Self.pendingTopLevelKeys.subtracting(Manifest.keys)))
+        XCTAssertEqual(keys(schema, "properties"), Manifest.keys)
         XCTAssertEqual(Set(strings(schema["required"])), Manifest.requiredKeys)
         let props = try XCTUnwrap(schema["properties"]?.objectValue)
         let solver = props["solver"]?.objectValue
         XCTAssertEqual(solver?["additionalProperties"], .bool(false))
-        XCTAssertEqual(keys(solver, "properties"), SolverSettings.keys.union(Self.pendingSolverKeys))
+        XCTAssertEqual(keys(solver, "properties"), SolverSettings.keys)
         let methods = Set(strings(solver?["properties"]?.objectValue?["method"]?.objectValue?["enum"]))
-        XCTAssertEqual(methods, SolverSettings.methods.union(Self.pendingMethods))
+        XCTAssertEqual(methods, SolverSettings.methods)
         XCTAssertEqual(Set(strings(props["color"]?.objectValue?["enum"])), Set(ColorConversion.allCases.map(\.rawValue)))
 
         // operator: one closed subschema per type, listing exactly the keys the operator parser allows.
@@ -91,42 +83,20 @@ final class SchemaAgreementTests: XCTestCase {
         XCTAssertEqual(Set(onDisk), Set(cases.map(\.file)), "corpus and verdicts differ: \(Self.regenerate)")
         XCTAssertGreaterThanOrEqual(cases.count, 40)
 
-        var compared = 0, accepted = 0, refused = 0, skipped: [String] = []
+        var accepted = 0, refused = 0
         for c in cases {
             let data = try Data(contentsOf: corpus.appendingPathComponent(c.file))
             XCTAssertEqual(try SHA256.hex(ofFile: corpus.appendingPathComponent(c.file).path), c.sha256,
                            "\(c.file) changed: \(Self.regenerate)")
-            if c.schemaValid, let key = pendingKey(data) {
-                skipped.append("\(c.file) (\(key))")
-                continue
-            }
             let expected = differences[c.file] ?? c.schemaValid
             var refusal = ""
             do { _ = try Manifest.parse(data, file: c.file) } catch { refusal = "\(error)" }
             XCTAssertEqual(refusal.isEmpty, expected, "\(c.file): dmilo \(refusal.isEmpty ? "accepts" : "refuses (\(refusal))"), "
                            + "jsonschema \(c.schemaValid ? "accepts" : "refuses (\(c.why))")"
                            + (differences[c.file] != nil ? " (listed difference)" : ""))
-            compared += 1
             if refusal.isEmpty { accepted += 1 } else { refused += 1 }
         }
         XCTAssertGreaterThanOrEqual(accepted, 15, "the corpus must keep its good cases")
         XCTAssertGreaterThanOrEqual(refused, 40)
-        if !skipped.isEmpty {
-            print("SchemaAgreementTests: \(compared) compared; skipped until the parser knows the key: \(skipped.joined(separator: ", "))")
-        }
-    }
-
-    /// The pending Round 2 key a manifest uses that this build's parser does not know yet, if any.
-    func pendingKey(_ data: Data) -> String? {
-        guard let o = JSONValue.parseLeniently(data)?.objectValue else { return nil }
-        if let k = o.keys.first(where: { Self.pendingTopLevelKeys.contains($0) && !Manifest.keys.contains($0) }) { return k }
-        guard let solver = o["solver"]?.objectValue else { return nil }
-        if let k = solver.keys.first(where: { Self.pendingSolverKeys.contains($0) && !SolverSettings.keys.contains($0) }) {
-            return "solver.\(k)"
-        }
-        if let m = solver["method"]?.stringValue, Self.pendingMethods.contains(m), !SolverSettings.methods.contains(m) {
-            return "solver.method \(m)"
-        }
-        return nil
     }
 }

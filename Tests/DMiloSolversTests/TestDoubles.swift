@@ -5,7 +5,7 @@ import DMiloOperators
 @testable import DMiloSolvers
 
 /// ε predictor that is EXACT for Gaussian data x0 ~ N(μ, s²I): E[ε | x_t] = s_t·(x_t − a_t μ)/(a_t² s² + s_t²),
-/// plus an optional tanh nonlinearity (to exercise VJPs through a nonlinear network).
+/// plus an optional tanh nonlinearity (to exercise VJPs through a nonlinear network), the same for every batch item.
 final class GaussianPredictor: NoisePredictor {
     let c, h, w: Int
     let mu: Float, s2: Float
@@ -31,7 +31,7 @@ final class GaussianPredictor: NoisePredictor {
         let out = Tensor(shape: x.shape)
         for i in 0..<x.count {
             let lin = k * (x[i] - a * mu)
-            out[i] = nonlinear ? lin + 0.3 * tanh(2 * x[i] + 0.1 * Float(i % 5)) : lin
+            out[i] = nonlinear ? lin + 0.3 * tanh(2 * x[i] + 0.1 * Float(i % (c * h * w) % 5)) : lin
         }
         return out
     }
@@ -44,7 +44,7 @@ final class GaussianPredictor: NoisePredictor {
         let dx = Tensor(shape: tp.x.shape)
         for i in 0..<dx.count {
             var d = k
-            if nonlinear { let th = tanh(2 * tp.x[i] + 0.1 * Float(i % 5)); d += 0.3 * 2 * (1 - th * th) }
+            if nonlinear { let th = tanh(2 * tp.x[i] + 0.1 * Float(i % (c * h * w) % 5)); d += 0.3 * 2 * (1 - th * th) }
             dx[i] = d * cotangent[i]
         }
         return dx
