@@ -16,7 +16,7 @@ public enum DAPSSolver {
                       observer: IterateObserver?) throws -> SolverResult {
         let k = chains.count, schedule = problem.schedule, shape = problem.op.inputShape
         let per = shape.reduce(1, *)
-        let counter = EvaluationCounter(budget: p.budget)
+        let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         let levels = try plan(p, chains: k, schedule: schedule)
 
         var rngs = chains.map { SeededRandom(seed: p.seed, stream: "daps-chain-\($0)") }
@@ -30,7 +30,7 @@ public enum DAPSSolver {
         var history: [Double] = []
         for (i, t) in levels.enumerated() {
             let (x0hat, forwards) = try DAPSODE.estimate(x, t: t, steps: p.odeSteps, model: problem.model, schedule: schedule)
-            counter.add(forwards * k)
+            try counter.add(forwards * k)
             let r = DAPSSchedule.sigma(t, schedule)
             // DAPS's step schedule: δ decays linearly from δ_max to δ_max·min_ratio over the annealing; η = δ / L
             // (L the potential's curvature) keeps the step stable for any operator norm and noise level.
