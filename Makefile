@@ -122,4 +122,6 @@ install-files:
 	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/dmilo/dmilod.json; \
 	fi
 	if [ -n "$(MODEL)" ] && [ -f "$(MODEL)" ]; then install -m 0644 "$(MODEL)" $(DESTDIR)$(PREFIX)/share/dmilo/model.gguf; \
+	  cal="$$(dirname "$(MODEL)")/uncertainty-calibration.json"; \
+	  if [ -f "$$cal" ]; then install -m 0644 "$$cal" $(DESTDIR)$(PREFIX)/share/dmilo/uncertainty-calibration.json; fi; \
 	else echo "no model installed (set MODEL=path/to/model.gguf)"; fi

@@ -21,7 +21,7 @@ dpkg-deb -f "$deb" Package Version Architecture Depends
 dpkg-deb -x "$deb" "$root"
 for f in usr/bin/dmilo usr/bin/dmilod usr/bin/dmilo-quantize lib/systemd/system/dmilod.service \
          usr/lib/sysusers.d/dmilo.conf usr/lib/tmpfiles.d/dmilo.conf etc/dmilo/dmilod.json usr/share/dmilo/model.gguf \
-         usr/share/dmilo/manifest.schema.json usr/share/man/man1/dmilo.1.gz usr/share/man/man8/dmilod.8.gz \
+         usr/share/dmilo/manifest.schema.json usr/share/dmilo/uncertainty-calibration.json usr/share/man/man1/dmilo.1.gz usr/share/man/man8/dmilod.8.gz \
          usr/share/man/man1/dmilo-quantize.1.gz usr/share/bash-completion/completions/dmilo \
          usr/share/zsh/vendor-completions/_dmilod usr/share/fish/vendor_completions.d/dmilo-quantize.fish \
          usr/share/doc/dmilo/copyright; do
