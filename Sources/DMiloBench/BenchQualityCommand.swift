@@ -140,7 +140,8 @@ struct BenchQualityCommand: ParsableCommand {
 }
 
 /// One benchmark job's outcome; a run's records (JSON lines) can be merged across shards into one table.
-struct QualityRecord: Codable {
+struct QualityRecord: JSONLinesRecord {
+    static let recordKind = "a quality record"
     var task: String
     var method: String
     var image: Int
@@ -179,20 +180,6 @@ struct QualityRecord: Codable {
             lines.append(row(g.sorted { $0.image < $1.image }))
         }
         return lines.joined(separator: "\n")
-    }
-
-    func jsonLine() throws -> Data {
-        let enc = JSONEncoder()
-        enc.outputFormatting = .sortedKeys
-        return try enc.encode(self) + Data("\n".utf8)
-    }
-
-    static func read(path: String) throws -> [QualityRecord] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path): cannot read") }
-        return try text.split(separator: "\n").enumerated().map { i, line in
-            do { return try JSONDecoder().decode(QualityRecord.self, from: Data(line.utf8)) }
-            catch { throw CLIError("\(path): line \(i + 1) is not a quality record (\(error))") }
-        }
     }
 }
 

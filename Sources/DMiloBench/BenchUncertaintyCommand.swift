@@ -130,7 +130,8 @@ struct BenchUncertaintyCommand: ParsableCommand {
 }
 
 /// One benchmark job; `absError` and `sigma` (per pixel) only for runs of K > 1 chains.
-struct UncertaintyRecord: Codable, Hashable {
+struct UncertaintyRecord: JSONLinesRecord, Hashable {
+    static let recordKind = "an uncertainty record"
     var task: String
     var image: Int
     var run: String
@@ -144,18 +145,4 @@ struct UncertaintyRecord: Codable, Hashable {
     var sigma: [Float]?
 
     var key: String { "\(task)|\(image)|\(run)" }
-
-    func jsonLine() throws -> Data {
-        let enc = JSONEncoder()
-        enc.outputFormatting = .sortedKeys
-        return try enc.encode(self) + Data("\n".utf8)
-    }
-
-    static func read(path: String) throws -> [UncertaintyRecord] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path): cannot read") }
-        return try text.split(separator: "\n").enumerated().map { i, line in
-            do { return try JSONDecoder().decode(UncertaintyRecord.self, from: Data(line.utf8)) }
-            catch { throw CLIError("\(path): line \(i + 1) is not an uncertainty record (\(error))") }
-        }
-    }
 }

@@ -20,16 +20,11 @@ public struct JobProgress: Sendable, Equatable {
     public var residual: Double?
     public var elapsedSeconds = 0.0
 
-    public init(method: String, stage: String, outer: Int = 0, inner: Int = 0, unetEvaluations: Int = 0,
-                budget: Int? = nil, residual: Double? = nil, elapsedSeconds: Double = 0) {
+    /// A job's progress before its first evaluation; the solver's reports fill in the rest.
+    public init(method: String, stage: String, budget: Int? = nil) {
         self.method = method
         self.stage = stage
-        self.outer = outer
-        self.inner = inner
-        self.unetEvaluations = unetEvaluations
         self.budget = budget
-        self.residual = residual
-        self.elapsedSeconds = elapsedSeconds
     }
 
     /// The fields of progress.json.
@@ -43,9 +38,9 @@ public struct JobProgress: Sendable, Equatable {
     /// Reads progress.json back (as parsed by JSONSerialization); nil if `method` or `stage` is missing.
     public init?(jsonObject o: [String: Any]) {
         guard let method = o["method"] as? String, let stage = o["stage"] as? String else { return nil }
-        self.init(method: method, stage: stage, outer: o["outer"] as? Int ?? 0, inner: o["inner"] as? Int ?? 0,
-                  unetEvaluations: o["unet_evaluations"] as? Int ?? 0, budget: o["budget"] as? Int,
-                  residual: o["residual"] as? Double, elapsedSeconds: o["elapsed_seconds"] as? Double ?? 0)
+        self.init(method: method, stage: stage, budget: o["budget"] as? Int)
+        (outer, inner, unetEvaluations) = (o["outer"] as? Int ?? 0, o["inner"] as? Int ?? 0, o["unet_evaluations"] as? Int ?? 0)
+        (residual, elapsedSeconds) = (o["residual"] as? Double, o["elapsed_seconds"] as? Double ?? 0)
     }
 
     /// Budget used, in [0, 1] (0 without a budget).

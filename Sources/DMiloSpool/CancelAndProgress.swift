@@ -105,13 +105,7 @@ extension Spool {
             "message": "\(job.manifestFile): its folder work/\(job.dirName) was deleted while the job ran; the job was "
                 + "stopped and its inputs are gone (to cancel a job and keep its inputs, create cancel/\(job.name))",
         ]
-        do {
-            let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-            try FileOps.writeAtomically(data + Data("\n".utf8), to: "\(out)/error.json")
-        } catch {
-            FileOps.removeTree(out)
-            throw SpoolError("cannot write \(out)/error.json: \(error)")
-        }
+        try writeErrorJSON(obj, into: out)
         let base = JobName.isValid(job.name) ? job.name : JobName.sanitized(job.name)
         for i in 0..<10_000 {
             let candidate = "\(failed)/\(i == 0 ? base : "\(base).\(i)")"

@@ -335,15 +335,20 @@ public final class Spool: @unchecked Sendable {
         let out = try outputFolder(for: job, failed: true)
         var obj: [String: Any] = ["job": job.displayName ?? job.name, "error": error.code, "message": error.message]
         if let f = error.field { obj["field"] = f }
+        try writeErrorJSON(obj, into: out)
+        return try publish(job, failed: true)
+    }
+
+    /// Writes `error.json` into a fresh output folder. Nothing of the job is in `out` yet, so on failure it is
+    /// removed: a full disk leaves no partial failed/.tmp-NAME.
+    func writeErrorJSON(_ obj: [String: Any], into out: String) throws {
         do {
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
             try FileOps.writeAtomically(data + Data("\n".utf8), to: "\(out)/error.json")
         } catch {
-            // Nothing of the job is in `out` yet: remove it, so a full disk leaves no partial failed/.tmp-NAME.
             FileOps.removeTree(out)
             throw SpoolError("cannot write \(out)/error.json: \(error)")
         }
-        return try publish(job, failed: true)
     }
 
     /// Puts a job back into `incoming/` (graceful stop): data files first, the manifest last, each without

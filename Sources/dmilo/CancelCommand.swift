@@ -10,14 +10,13 @@ struct CancelCommand: ParsableCommand {
         abstract: "Cancel a queued or running job: creates cancel/NAME; the job ends in failed/NAME (job.cancelled).",
         discussion: "Returns at once; `dmilo wait` tells when the job has stopped. A finished job is refused (exit 1).")
 
-    @Option(help: "The spool folder.") var spool: String
-    @Argument(help: "The job name.") var name: String
+    @OptionGroup var job: SpoolJobArguments
 
     func run() throws {
         let state: SpoolClient.JobState?
-        do { state = try SpoolClient(root: spool).cancel(name) } catch let e as SpoolClient.Refusal { throw CLIError(e.description) }
+        do { state = try SpoolClient(root: job.spool).cancel(job.name) } catch let e as SpoolClient.Refusal { throw CLIError(e.description) }
         if state == nil {
-            FileHandle.standardError.write(Data(("dmilo cancel: no job \(name) is queued or running now; the request "
+            FileHandle.standardError.write(Data(("dmilo cancel: no job \(job.name) is queued or running now; the request "
                 + "stays for 60 s in case it arrives, then the daemon removes it\n").utf8))
         }
     }

@@ -9,8 +9,7 @@ struct WaitCommand: ParsableCommand {
         abstract: "Wait until done/NAME or failed/NAME exists and print that folder.",
         discussion: "Exit 0: done; 1: failed; 2: timed out (nothing printed).")
 
-    @Option(help: "The spool folder.") var spool: String
-    @Argument(help: "The job name.") var name: String
+    @OptionGroup var job: SpoolJobArguments
     @Option(help: "Give up after this many seconds (default: wait for ever).") var timeout: Double?
 
     func validate() throws {
@@ -19,7 +18,7 @@ struct WaitCommand: ParsableCommand {
 
     func run() throws {
         let result: SpoolClient.WaitResult
-        do { result = try SpoolClient(root: spool).wait(for: name, timeout: timeout) } catch let e as SpoolClient.Refusal {
+        do { result = try SpoolClient(root: job.spool).wait(for: job.name, timeout: timeout) } catch let e as SpoolClient.Refusal {
             throw CLIError(e.description)
         }
         switch result {

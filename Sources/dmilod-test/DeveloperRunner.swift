@@ -55,9 +55,8 @@ struct DeveloperRunner: JobRunner {
             usleep(useconds_t(milliseconds * 1000 / slices))
             // One slice stands for one UNet evaluation, so progress.json and STATUS= look like a real job's. Progress
             // goes out every slice too (report() sends at most one a second): the watchdog tests need it often.
-            let p = JobProgress(method: job.settings.solver.method ?? "dmilo-pgd", stage: "slice \(i + 1)/\(slices)",
-                                outer: 1, inner: i + 1, unetEvaluations: i + 1, budget: slices,
-                                elapsedSeconds: Date().timeIntervalSince(started))
+            var p = JobProgress(method: job.settings.solver.method ?? "dmilo-pgd", stage: "slice \(i + 1)/\(slices)", budget: slices)
+            (p.outer, p.inner, p.unetEvaluations, p.elapsedSeconds) = (1, i + 1, i + 1, Date().timeIntervalSince(started))
             control.progress(p.fraction, p.summary)
             control.report(p)
         }
