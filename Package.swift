@@ -55,36 +55,54 @@ let package = Package(
         .target(name: "DMiloModel", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: fast),
         .target(name: "DMiloOperators", dependencies: ["DMiloKernels", "DMiloFormats"], swiftSettings: checked),
         .target(name: "DMiloSolvers", dependencies: ["DMiloKernels", "DMiloModel", "DMiloOperators"], swiftSettings: fast),
-        .target(name: "DMiloJobs",
-                dependencies: ["DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers",
-                               "DMiloVersion"],
-                swiftSettings: checked),
-        .target(name: "DMiloSpool",
-                dependencies: ["DMiloJobs", "CSystemd", "DMiloVersion",
-                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                               .product(name: "Logging", package: "swift-log"),
-                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
-        .target(name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
-                path: "Quantization/DMiloQuantization", swiftSettings: fast),
+        .target(
+            name: "DMiloJobs",
+            dependencies: [
+                "DMiloKernels", "DMiloFormats", "DMiloImage", "DMiloModel", "DMiloOperators", "DMiloSolvers",
+                "DMiloVersion",
+            ],
+            swiftSettings: checked),
+        .target(
+            name: "DMiloSpool",
+            dependencies: [
+                "DMiloJobs", "CSystemd", "DMiloVersion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(
+            name: "DMiloQuantization", dependencies: ["DMiloKernels", "DMiloFormats", "DMiloModel"],
+            path: "Quantization/DMiloQuantization", swiftSettings: fast),
 
-        .target(name: "DMiloBench",
-                dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators", "DMiloModel", "DMiloImage", "DMiloFormats",
-                               "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "DMiloBench",
+            dependencies: [
+                "DMiloJobs", "DMiloSolvers", "DMiloOperators", "DMiloModel", "DMiloImage", "DMiloFormats",
+                "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
-        .executableTarget(name: "dmilo",
-                          dependencies: ["DMiloBench", "DMiloJobs", "DMiloSpool", "DMiloSolvers", "DMiloModel", "DMiloImage",
-                                         "DMiloFormats", "DMiloKernels", "DMiloVersion",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: fast),
-        .executableTarget(name: "dmilod",
-                          dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", "DMiloVersion",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "dmilo",
+            dependencies: [
+                "DMiloBench", "DMiloJobs", "DMiloSpool", "DMiloSolvers", "DMiloModel", "DMiloImage",
+                "DMiloFormats", "DMiloKernels", "DMiloVersion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast),
+        .executableTarget(
+            name: "dmilod",
+            dependencies: [
+                "DMiloSpool", "DMiloJobs", "DMiloKernels", "DMiloVersion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Test only (not a product, never installed): dmilod with a model-free runner for DMiloSpoolTests.
-        .executableTarget(name: "dmilod-test",
-                          dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dmilo-quantize",
-                          dependencies: ["DMiloQuantization", "DMiloVersion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Quantization/dmilo-quantize"),
+        .executableTarget(
+            name: "dmilod-test",
+            dependencies: ["DMiloSpool", "DMiloJobs", "DMiloKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "dmilo-quantize",
+            dependencies: ["DMiloQuantization", "DMiloVersion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Quantization/dmilo-quantize"),
 
         .testTarget(name: "DMiloKernelsTests", dependencies: ["DMiloKernels", "CDMiloSIMD"]),
         .testTarget(name: "DMiloFormatsTests", dependencies: ["DMiloFormats"], resources: [.copy("Fixtures")]),
@@ -92,8 +110,9 @@ let package = Package(
         .testTarget(name: "DMiloModelTests", dependencies: ["DMiloModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloOperatorsTests", dependencies: ["DMiloOperators"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DMiloSolversTests", dependencies: ["DMiloSolvers"]),
-        .testTarget(name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators", "DMiloModel"],
-                    exclude: ["Fixtures"]),
+        .testTarget(
+            name: "DMiloJobsTests", dependencies: ["DMiloJobs", "DMiloSolvers", "DMiloOperators", "DMiloModel"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "DMiloSpoolTests", dependencies: ["DMiloSpool"]),
         // Seeded mutations of manifests, NPY and PNG files through the daemon's readers (`make fuzz` for a long run).
         .testTarget(name: "DMiloFuzzTests", dependencies: ["DMiloJobs", "DMiloImage", "DMiloFormats", "DMiloOperators", "DMiloSolvers", "DMiloKernels"]),

@@ -22,8 +22,12 @@ public struct QuantizationPolicy: Sendable {
 
     public func type(for name: String, shape: [Int]) -> GGMLType {
         if keep.contains(where: { name.contains($0) }) { return .f32 }
-        if !all && (Self.keptByDefault.contains(where: { name.contains($0) })
-                    || Self.keptPrefixesByDefault.contains(where: { name.hasPrefix($0) }) || shape.count < 2) { return .f32 }
+        if !all
+            && (Self.keptByDefault.contains(where: { name.contains($0) })
+                || Self.keptPrefixesByDefault.contains(where: { name.hasPrefix($0) }) || shape.count < 2)
+        {
+            return .f32
+        }
         switch requested {
         case .f32: return .f32
         case .f16: return .f16

@@ -36,15 +36,17 @@ public enum Quantizer {
 
     /// Converts `input` and writes `output` atomically (temp file in the same folder, fsync, rename). Refuses,
     /// writing nothing, when the end-to-end SNR is below `snrThreshold` and `force` is false.
-    public static func convert(input: String, policy: QuantizationPolicy, output: String, snrThreshold: Double,
-                               force: Bool) throws -> QuantizationReport {
+    public static func convert(
+        input: String, policy: QuantizationPolicy, output: String, snrThreshold: Double,
+        force: Bool
+    ) throws -> QuantizationReport {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue else {
             throw QuantizationError("\(input): not a diffusers model folder")
         }
         let model = try ModelFile(path: input)
         let (configData, weightsPath, kind, source) = (model.configJSON, model.weightsPath, model.architecture, model.weights)
-        let reference = try model.instantiate()                      // strict: names, shapes, config values
+        let reference = try model.instantiate()  // strict: names, shapes, config values
         let sha = try model.sha256()
         let schedule = model.schedule  // ADM: the converter's; diffusers: the DDPM default
 
@@ -79,8 +81,10 @@ public enum Quantizer {
                 writer.add(GGUFKeys.shapePrefix + name, .array(info.shape.map { .uint32(UInt32($0)) }))
             }
             writer.addTensor(name, shape: stored, values: values, type: type)
-            reports.append(TensorReport(name: name, shape: info.shape, type: type, bytes: type.byteCount(elements: info.count),
-                                        relativeRMSError: relativeError(values, type: type)))
+            reports.append(
+                TensorReport(
+                    name: name, shape: info.shape, type: type, bytes: type.byteCount(elements: info.count),
+                    relativeRMSError: relativeError(values, type: type)))
         }
 
         // Write to a temp file beside the output, check end to end, then rename (or remove and refuse).
@@ -92,8 +96,9 @@ public enum Quantizer {
             let quantised = try ModelFile(path: temp.path).instantiate()
             let (byT, total, rel) = try endToEnd(reference: reference, candidate: quantised)
             let sourceBytes = (try FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int) ?? 0
-            let report = QuantizationReport(tensors: reports, sourceBytes: sourceBytes, outputBytes: bytes.count,
-                                            snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
+            let report = QuantizationReport(
+                tensors: reports, sourceBytes: sourceBytes, outputBytes: bytes.count,
+                snrByTimestep: byT, snr: total, outputRelativeRMSError: rel)
             if total < snrThreshold && !force {
                 throw QuantizationError(String(format: "end-to-end SNR %.1f dB is below the threshold %.1f dB; nothing written (use --force to write anyway)", total, snrThreshold))
             }

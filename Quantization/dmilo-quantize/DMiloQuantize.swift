@@ -33,8 +33,9 @@ struct DMiloQuantize: ParsableCommand {
         let t: GGMLType = type == "f32" ? .f32 : (type == "f16" ? .f16 : .q8_0)
         let r: QuantizationReport
         do {
-            r = try Quantizer.convert(input: input, policy: QuantizationPolicy(requested: t, keep: keep, all: policy == "all"),
-                                      output: output, snrThreshold: snrThreshold, force: force)
+            r = try Quantizer.convert(
+                input: input, policy: QuantizationPolicy(requested: t, keep: keep, all: policy == "all"),
+                output: output, snrThreshold: snrThreshold, force: force)
         } catch {
             FileHandle.standardError.write(Data("dmilo-quantize: error: \(error)\n".utf8))
             if json { printJSON(["error": "\(error)", "input": input, "output": output]) }
@@ -53,9 +54,9 @@ struct DMiloQuantize: ParsableCommand {
         for x in r.tensors { counts[x.type.name, default: 0] += 1 }
         print("\ntensors: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         print(String(format: "size: %d bytes (%.3f× the source's %d)", r.outputBytes, Double(r.outputBytes) / Double(max(r.sourceBytes, 1)), r.sourceBytes))
-        print("end-to-end SNR of the UNet output vs float (4 seeded N(0,I) inputs per timestep): " +
-              r.snrByTimestep.map { String(format: "t=%d %.1f dB", $0.0, $0.1) }.joined(separator: ", ") +
-              String(format: "; overall %.1f dB, relative RMS error %.2e", r.snr, r.outputRelativeRMSError))
+        print(
+            "end-to-end SNR of the UNet output vs float (4 seeded N(0,I) inputs per timestep): " + r.snrByTimestep.map { String(format: "t=%d %.1f dB", $0.0, $0.1) }.joined(separator: ", ")
+                + String(format: "; overall %.1f dB, relative RMS error %.2e", r.snr, r.outputRelativeRMSError))
         print("wrote \(output)")
     }
 
@@ -69,8 +70,10 @@ struct DMiloQuantize: ParsableCommand {
             "snr_db": r.snr, "output_relative_rms_error": r.outputRelativeRMSError,
             "snr_db_by_timestep": r.snrByTimestep.map { ["timestep": $0.0, "snr_db": $0.1] as [String: Any] },
             "tensors": r.tensors.map { x -> [String: Any] in
-                ["name": x.name, "shape": x.shape, "type": x.type.name, "bytes": x.bytes,
-                 "relative_rms_error": x.relativeRMSError]
+                [
+                    "name": x.name, "shape": x.shape, "type": x.type.name, "bytes": x.bytes,
+                    "relative_rms_error": x.relativeRMSError,
+                ]
             },
         ]
     }

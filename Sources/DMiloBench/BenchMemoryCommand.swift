@@ -52,7 +52,7 @@ struct BenchMemoryCommand: ParsableCommand {
         let spec = try jsonOption(self.operator, "--operator")
         let dir = try scratchFolder(work, name: "memory")
         defer { if work == nil { try? FileManager.default.removeItem(at: dir) } }
-        let modelPath = URL(fileURLWithPath: model).path   // children run with our working directory; keep it absolute
+        let modelPath = URL(fileURLWithPath: model).path  // children run with our working directory; keep it absolute
         let truthShape = try PNGImage.read(from: image).modelUnits().shape
         // One initial latent for every child (ours and the reference), so all runs do the same arithmetic.
         var rng = SeededRandom(seed: 0, stream: "bench-memory")
@@ -67,25 +67,38 @@ struct BenchMemoryCommand: ParsableCommand {
             for n in ns {
                 let name = "\(method)-n\(n)"
                 // Explicit lr_x: the squared PGD step would otherwise estimate ‖A‖ first; irrelevant to memory.
-                let solver: [String: Any] = ["method": method, "steps": n, "outer": 1, "inner": inner, "lr_x": 1.0,
-                                             "budget": 1_000_000]
-                let job = try Simulation.run(image: image, operatorSpec: spec, noiseSigma: 0.01, seed: 0,
-                                             manifest: dir.appendingPathComponent("\(name).json"), solver: solver).manifest.path
+                let solver: [String: Any] = [
+                    "method": method, "steps": n, "outer": 1, "inner": inner, "lr_x": 1.0,
+                    "budget": 1_000_000,
+                ]
+                let job = try Simulation.run(
+                    image: image, operatorSpec: spec, noiseSigma: 0.01, seed: 0,
+                    manifest: dir.appendingPathComponent("\(name).json"), solver: solver
+                ).manifest.path
                 for k in 1...repeats {
                     let out = dir.appendingPathComponent("out-\(name)" + (k > 1 ? "-\(k)" : ""))
-                    let r = try ChildProcess.run(me, ["reconstruct", job, "--model", modelPath, "--out", out.path,
-                                                      "--threads", String(threads), "--max-budget", "1000000",
-                                                      "--initial-noise", noisePath])
+                    let r = try ChildProcess.run(
+                        me,
+                        [
+                            "reconstruct", job, "--model", modelPath, "--out", out.path,
+                            "--threads", String(threads), "--max-budget", "1000000",
+                            "--initial-noise", noisePath,
+                        ])
                     guard r.status == 0 else { throw CLIError("\(method) with N = \(n): dmilo reconstruct exited with status \(r.status)") }
-                    let peak = try Self.reported(Data(contentsOf: out.appendingPathComponent("metrics.json")),
-                                                 what: "\(out.path)/metrics.json")
+                    let peak = try Self.reported(
+                        Data(contentsOf: out.appendingPathComponent("metrics.json")),
+                        what: "\(out.path)/metrics.json")
                     ours[method, default: [:]][n] = max(ours[method]?[n] ?? 0, peak)
                     whole[method, default: []].append(r.peakRSSMiB - peak)
                 }
                 if let reference {
-                    let t = try ChildProcess.run(reference.python, [reference.script, job, "--model", modelPath,
-                                                                    "--initial-noise", noisePath, "--threads", String(threads),
-                                                                    "--memory-probe"])
+                    let t = try ChildProcess.run(
+                        reference.python,
+                        [
+                            reference.script, job, "--model", modelPath,
+                            "--initial-noise", noisePath, "--threads", String(threads),
+                            "--memory-probe",
+                        ])
                     guard t.status == 0 else { throw CLIError("\(method) with N = \(n): \(reference.script) exited with status \(t.status)") }
                     let line = t.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) ?? ""
                     theirs[method, default: [:]][n] = try Self.reported(Data(line.utf8), what: "\(reference.script) output")
@@ -106,11 +119,12 @@ struct BenchMemoryCommand: ParsableCommand {
             }
             print("spread over N, (max − min)/min: " + spread.joined(separator: ", "))
         }
-        print("whole child process (wait4 ru_maxrss, includes writing the results) minus the table, over all runs: " +
-              methodList.map { m in String(format: "%@ %.1f…%.1f", m, whole[m]!.min()!, whole[m]!.max()!) }.joined(separator: ", ") + " MiB")
-        print("\npeak RSS in MiB of each child process when its solver finished (VmHWM / ru_maxrss; ours: maximum of " +
-              "\(repeats) runs, torch: 1 run); job: \(self.operator) on \(image), σ = 0.01, outer 1, inner \(inner), " +
-              "\(threads) thread(s), model \(model)")
+        print(
+            "whole child process (wait4 ru_maxrss, includes writing the results) minus the table, over all runs: "
+                + methodList.map { m in String(format: "%@ %.1f…%.1f", m, whole[m]!.min()!, whole[m]!.max()!) }.joined(separator: ", ") + " MiB")
+        print(
+            "\npeak RSS in MiB of each child process when its solver finished (VmHWM / ru_maxrss; ours: maximum of "
+                + "\(repeats) runs, torch: 1 run); job: \(self.operator) on \(image), σ = 0.01, outer 1, inner \(inner), " + "\(threads) thread(s), model \(model)")
     }
 
     /// `peak_rss_mb` of a JSON object (our metrics.json, the reference's report line).

@@ -24,7 +24,8 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "Comma-separated methods (default: dmilo-pgd,dmilo,dmplug,dps,baseline).") var methods = "dmilo-pgd,dmilo,dmplug,dps,baseline"
     @Option(name: .customLong("noise-sigma"), help: "Measurement noise std (model units).") var noiseSigma = 0.01
     @Option(help: "UNet-evaluation budget per job.") var budget = 2000
-    @Option(help: "Solver overrides as JSON, e.g. '{\"inner\":50,\"outer\":4}' (applied to every method): a manifest's solver keys plus z_prior, pgd_steps, dps_zeta, baseline_mu, layer_span.") var overrides: String?
+    @Option(help: "Solver overrides as JSON, e.g. '{\"inner\":50,\"outer\":4}' (applied to every method): a manifest's solver keys plus z_prior, pgd_steps, dps_zeta, baseline_mu, layer_span.")
+    var overrides: String?
     @Flag(help: "Stop by the discrepancy principle (ground-truth free) instead of running the full iteration count.")
     var discrepancy = false
     @Option(help: "τ of the discrepancy principle.") var tau = 1.0
@@ -61,12 +62,14 @@ struct BenchQualityCommand: ParsableCommand {
             return m
         }
         // The manifest's `solver` keys plus the tuning knobs, read and mapped to parameters exactly as a job's are.
-        let extra = try overrides.map { text -> SolverSettings in
-            do {
-                return try SolverSettings.parse(JSONValue.parse(Data(text.utf8)), path: "overrides", file: "--overrides",
-                                                allowed: SolverSettings.tuningKeys)
-            } catch { throw CLIError("--overrides: \(error)") }
-        } ?? SolverSettings()
+        let extra =
+            try overrides.map { text -> SolverSettings in
+                do {
+                    return try SolverSettings.parse(
+                        JSONValue.parse(Data(text.utf8)), path: "overrides", file: "--overrides",
+                        allowed: SolverSettings.tuningKeys)
+                } catch { throw CLIError("--overrides: \(error)") }
+            } ?? SolverSettings()
         // O_APPEND: shards running at once may share one record file; each record is one write of one line.
         let sink = try records.map { path -> FileHandle in
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -81,7 +84,7 @@ struct BenchQualityCommand: ParsableCommand {
             for method in methodList {
                 var rows: [QualityRecord] = []
                 for (k, truth) in truths.enumerated() {
-                    let image = first + k    // the image's index in the folder: its noise and solver seeds
+                    let image = first + k  // the image's index in the folder: its noise and solver seeds
                     let op = try OperatorFactory.make(spec: task.spec, imageShape: truth.shape) { _, f in throw CLIError("\(f): no files in bench") }
                     let y = op.apply(truth)
                     var rng = SeededRandom(seed: UInt64(image), stream: "measurement-noise")
@@ -95,27 +98,30 @@ struct BenchQualityCommand: ParsableCommand {
                     var path: [String] = []
                     var seen: [Tensor] = []
                     let t0 = Date()
-                    let res = try Solvers.run(p, problem: problem, makeReplica: { try loaded.replica() }, observer: { x, n in
-                        guard let v = try? Metrics.psnr(truth: truth, estimate: x) else { return }
-                        if v > best.0 { best = (v, (try? Metrics.ssim(truth: truth, estimate: x)) ?? 0) }
-                        guard trace else { return }
-                        // relative change against the iterate one and two observations back (DMILO-PGD reports
-                        // two per outer iteration: after the data step and after the projection)
-                        let change = [1, 2].map { back -> String in
-                            guard seen.count >= back else { return "-" }
-                            let d = x.copy(); d.axpy(-1, seen[seen.count - back])
-                            return String(format: "%.4f", d.norm / max(x.norm, 1e-12))
-                        }
-                        seen.append(x.copy())
-                        path.append(String(format: "%d:%.2f/%.3f/", n, v, problem.relativeResidual(x)) + change.joined(separator: ","))
-                    })
+                    let res = try Solvers.run(
+                        p, problem: problem, makeReplica: { try loaded.replica() },
+                        observer: { x, n in
+                            guard let v = try? Metrics.psnr(truth: truth, estimate: x) else { return }
+                            if v > best.0 { best = (v, (try? Metrics.ssim(truth: truth, estimate: x)) ?? 0) }
+                            guard trace else { return }
+                            // relative change against the iterate one and two observations back (DMILO-PGD reports
+                            // two per outer iteration: after the data step and after the projection)
+                            let change = [1, 2].map { back -> String in
+                                guard seen.count >= back else { return "-" }
+                                let d = x.copy(); d.axpy(-1, seen[seen.count - back])
+                                return String(format: "%.4f", d.norm / max(x.norm, 1e-12))
+                            }
+                            seen.append(x.copy())
+                            path.append(String(format: "%d:%.2f/%.3f/", n, v, problem.relativeResidual(x)) + change.joined(separator: ","))
+                        })
                     if trace { print("trace \(task.name) \(method.rawValue) image \(image): \(path.joined(separator: " "))") }
                     let secs = Date().timeIntervalSince(t0)
                     let v = try Metrics.psnr(truth: truth, estimate: res.x), s = try Metrics.ssim(truth: truth, estimate: res.x)
-                    let r = QualityRecord(task: task.name, method: method.rawValue, image: image, psnr: v, ssim: s,
-                                          oraclePSNR: max(best.0, v), oracleSSIM: best.0 >= v ? best.1 : s,
-                                          evaluations: res.unetEvaluations, seconds: secs, stoppedBy: res.stoppedBy.rawValue,
-                                          peakRSSMB: peakRSSMegabytes() ?? 0)
+                    let r = QualityRecord(
+                        task: task.name, method: method.rawValue, image: image, psnr: v, ssim: s,
+                        oraclePSNR: max(best.0, v), oracleSSIM: best.0 >= v ? best.1 : s,
+                        evaluations: res.unetEvaluations, seconds: secs, stoppedBy: res.stoppedBy.rawValue,
+                        peakRSSMB: peakRSSMegabytes() ?? 0)
                     rows.append(r)
                     if let sink { sink.write(try r.jsonLine()) }
                     if k == 0 {
@@ -134,8 +140,9 @@ struct BenchQualityCommand: ParsableCommand {
             }
         }
         try sink?.close()
-        print("\n\(truths.count) images (\(files.first!) …), σ = \(noiseSigma), budget \(budget) UNet evaluations per job; " +
-              "last = the iterate dmilod returns; oracle = best PSNR over outer iterations against the truth (paper protocol).")
+        print(
+            "\n\(truths.count) images (\(files.first!) …), σ = \(noiseSigma), budget \(budget) UNet evaluations per job; "
+                + "last = the iterate dmilod returns; oracle = best PSNR over outer iterations against the truth (paper protocol).")
     }
 }
 
@@ -160,9 +167,9 @@ struct QualityRecord: JSONLinesRecord {
     static func row(_ rows: [QualityRecord]) -> String {
         let f = { (a: [Double], d: Int) in String(format: "%.\(d)f ± %.\(d)f", mean(a), std(a)) }
         let r0 = rows[0]
-        return "| \(r0.task) | \(r0.method) | \(rows.count) | \(f(rows.map(\.psnr), 2)) | \(f(rows.map(\.ssim), 3)) | \(f(rows.map(\.oraclePSNR), 2)) | " +
-            "\(f(rows.map(\.oracleSSIM), 3)) | \(Int(mean(rows.map { Double($0.evaluations) }))) | " +
-            "\(String(format: "%.2f", mean(rows.map(\.seconds)))) | \(String(format: "%.0f", rows.map(\.peakRSSMB).max() ?? 0)) |"
+        return "| \(r0.task) | \(r0.method) | \(rows.count) | \(f(rows.map(\.psnr), 2)) | \(f(rows.map(\.ssim), 3)) | \(f(rows.map(\.oraclePSNR), 2)) | "
+            + "\(f(rows.map(\.oracleSSIM), 3)) | \(Int(mean(rows.map { Double($0.evaluations) }))) | "
+            + "\(String(format: "%.2f", mean(rows.map(\.seconds)))) | \(String(format: "%.0f", rows.map(\.peakRSSMB).max() ?? 0)) |"
     }
 
     /// Rows in benchmark order (tasks as in `BenchTasks.all`, methods as in `SolverMethod.allCases`); a job present

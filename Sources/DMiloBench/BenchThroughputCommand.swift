@@ -38,7 +38,9 @@ struct BenchThroughputCommand: ParsableCommand {
         let js = try Self.list(jobs, option: "--jobs", min: 1), ts = try Self.list(threads, option: "--threads", min: 0)
         let spec = try jsonOption(self.operator, "--operator")
         let solverObject = try solver.map { try jsonOption($0, "--solver") }
-        let daemon = try dmilod ?? URL(fileURLWithPath: ChildProcess.currentExecutable()).deletingLastPathComponent()
+        let daemon =
+            try dmilod
+            ?? URL(fileURLWithPath: ChildProcess.currentExecutable()).deletingLastPathComponent()
             .appendingPathComponent("dmilod").path  // by default the dmilod installed beside this dmilo
         guard FileManager.default.isExecutableFile(atPath: daemon) else { throw CLIError("--dmilod: \(daemon) is not executable") }
         let dir = try scratchFolder(work, name: "throughput")
@@ -48,8 +50,9 @@ struct BenchThroughputCommand: ParsableCommand {
         // One template set of jobs, copied into each spool (simulated once: identical inputs for every run).
         let template = dir.appendingPathComponent("template")
         for i in 0..<count {
-            _ = try Simulation.run(image: image, operatorSpec: spec, noiseSigma: 0.01, seed: UInt64(i),
-                                   manifest: template.appendingPathComponent("job\(i).json"), solver: solverObject)
+            _ = try Simulation.run(
+                image: image, operatorSpec: spec, noiseSigma: 0.01, seed: UInt64(i),
+                manifest: template.appendingPathComponent("job\(i).json"), solver: solverObject)
         }
         let configurations = js.flatMap { j in ts.map { Configuration(jobs: j, threads: $0) } }
         var seconds: [Configuration: [Double]] = [:]
@@ -58,8 +61,10 @@ struct BenchThroughputCommand: ParsableCommand {
                 let spool = dir.appendingPathComponent("spool-r\(round)-j\(c.jobs)-t\(c.threads)")
                 try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
                 try FileManager.default.copyItem(at: template, to: spool.appendingPathComponent("incoming"))
-                var args = ["--spool", spool.path, "--model", modelPath, "--jobs", String(c.jobs),
-                            "--threads", String(c.threads), "--once"]
+                var args = [
+                    "--spool", spool.path, "--model", modelPath, "--jobs", String(c.jobs),
+                    "--threads", String(c.threads), "--once",
+                ]
                 if let config { args += ["--config", URL(fileURLWithPath: config).path] }
                 let start = now()
                 let r = try ChildProcess.run(daemon, args)
@@ -70,8 +75,12 @@ struct BenchThroughputCommand: ParsableCommand {
                     throw CLIError("dmilod (jobs \(c.jobs), threads \(c.threads)) finished \(done.count) of \(count) jobs; see \(spool.path)")
                 }
                 seconds[c, default: []].append(wall)
-                FileHandle.standardError.write(Data(String(format: "round %d: jobs %d threads %d: %.1f s for %d jobs\n",
-                                                           round, c.jobs, c.threads, wall, count).utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format: "round %d: jobs %d threads %d: %.1f s for %d jobs\n",
+                            round, c.jobs, c.threads, wall, count
+                        ).utf8))
                 if work == nil { try? FileManager.default.removeItem(at: spool) }
             }
         }
@@ -80,12 +89,14 @@ struct BenchThroughputCommand: ParsableCommand {
         for c in configurations {
             let s = seconds[c]!, m = median(s)
             let shown = c.threads == 0 ? "0 (→ \(Threading.automaticThreads(jobs: c.jobs)))" : String(c.threads)
-            print(String(format: "| %d | %@ | %.2f | %.2f | %@ |", c.jobs, shown, Double(count) * 60 / m, m / Double(count),
-                         s.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+            print(
+                String(
+                    format: "| %d | %@ | %.2f | %.2f | %@ |", c.jobs, shown, Double(count) * 60 / m, m / Double(count),
+                    s.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
         }
-        print("\n\(count) jobs per run (\(self.operator), σ = 0.01, solver \(solver ?? "daemon defaults")), \(rounds) round(s) " +
-              "interleaved, `dmilod --once` wall time incl. start-up; \(Threading.onlineCores()) online cores, CPU \(Self.cpuModel()); " +
-              "model \(model)")
+        print(
+            "\n\(count) jobs per run (\(self.operator), σ = 0.01, solver \(solver ?? "daemon defaults")), \(rounds) round(s) "
+                + "interleaved, `dmilod --once` wall time incl. start-up; \(Threading.onlineCores()) online cores, CPU \(Self.cpuModel()); " + "model \(model)")
     }
 
     static func list(_ s: String, option: String, min: Int) throws -> [Int] {
@@ -104,7 +115,8 @@ struct BenchThroughputCommand: ParsableCommand {
         let lines = text.split(separator: "\n")
         func field(_ key: String) -> String? {
             guard let line = lines.first(where: { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) == key }),
-                  let colon = line.firstIndex(of: ":") else { return nil }
+                let colon = line.firstIndex(of: ":")
+            else { return nil }
             return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         return "\(field("model name") ?? "unknown") (family \(field("cpu family") ?? "?") model \(field("model") ?? "?"))"

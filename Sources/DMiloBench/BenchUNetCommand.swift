@@ -6,6 +6,7 @@ import DMiloJobs
 import DMiloKernels
 import DMiloModel
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,7 +52,9 @@ struct BenchUNetCommand: ParsableCommand {
         /// Median milliseconds of `iterations` timed runs after one warm-up run (which sizes the arenas).
         func medianMs(_ pass: () throws -> Void) throws -> Double {
             try pass()
-            let times = try (0..<iterations).map { _ in let s = now(); try pass(); return now() - s }
+            let times = try (0..<iterations).map { _ in
+                let s = now(); try pass(); return now() - s
+            }
             return median(times) * 1e3
         }
         let fMs = try medianMs(forwardPass), vMs = try medianMs(vjpPass)
@@ -59,17 +62,20 @@ struct BenchUNetCommand: ParsableCommand {
         // The input VJP of a conv/linear/attention layer costs as many FLOPs as its forward: forward+VJP ≈ 2×.
         print("model        \(model)")
         print("architecture \(net.architectureSummary)")
-        print("setup        batch \(batch), \(s.height)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
-              + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
-              + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
+        print(
+            "setup        batch \(batch), \(s.height)², threads \(Threading.count), OpenBLAS core \(BLAS.coreName), "
+                + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), iterations \(iterations), "
+                + "weights \(compressedWeights ? "compressed conv" : "float32")\(recompute ? ", recompute" : "")")
         print("compute      \(precision.rawValue) (--compute \(compute.rawValue)); \(CPUFeatures.summary)")
         print(String(format: "params       %.2f M, %.3f GFLOP per forward", Double(net.parameterCount) / 1e6, flops / 1e9))
         print("| pass | median ms | GFLOPS |")
         print("|---|---|---|")
         print(String(format: "| forward | %.2f | %.1f |", fMs, flops / (fMs * 1e6)))
         print(String(format: "| forward+VJP | %.2f | %.1f |", vMs, 2 * flops / (vMs * 1e6)))
-        print(String(format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
-                     Double(net.parameterBytes) / 1048576))
+        print(
+            String(
+                format: "workspace    %.1f MiB (arenas), weights %.1f MiB f32", Double(net.workspaceBytes) / 1048576,
+                Double(net.parameterBytes) / 1048576))
         print("peak RSS     \(peakRSSMegabytes().map { String(format: "%.1f MiB", $0) } ?? "?") (VmHWM; \(rssAfterLoad.map { String(format: "%.1f MiB", $0) } ?? "?") after loading)")
 
         if profile {
@@ -89,13 +95,18 @@ struct BenchUNetCommand: ParsableCommand {
 
     func runTorch() throws -> TorchResult {
         let (python, script) = try PythonTools.locate(script: "bench_torch.py")
-        let r = try ChildProcess.run(python, [script, "--model", model, "--batch", String(batch), "--threads",
-                                              String(Threading.count), "--iterations", String(iterations)])
+        let r = try ChildProcess.run(
+            python,
+            [
+                script, "--model", model, "--batch", String(batch), "--threads",
+                String(Threading.count), "--iterations", String(iterations),
+            ])
         guard r.status == 0 else { throw CLIError("--torch: \(script) exited with status \(r.status)") }
         let text = r.output
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-              let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let f = obj["forward_ms"] as? Double, let v = obj["vjp_ms"] as? Double else {
+            let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let f = obj["forward_ms"] as? Double, let v = obj["vjp_ms"] as? Double
+        else {
             throw CLIError("--torch: could not parse the output of \(script): \(text.suffix(300))")
         }
         return TorchResult(forward: f, vjp: v, version: obj["torch"] as? String ?? "?", peakRSS: obj["peak_rss_mb"] as? Double)

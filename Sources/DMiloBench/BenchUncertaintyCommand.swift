@@ -59,9 +59,10 @@ struct BenchUncertaintyCommand: ParsableCommand {
         let taskList = try BenchTasks.select(tasks)
         let runList = runs.split(separator: ",").map(String.init)
         for r in runList where !["daps-k", "daps-1", "daps-1-matched", "dps"].contains(r) { throw CLIError("unknown run \(r)") }
-        let doneKeys = Set(try records.map { path in
-            FileManager.default.fileExists(atPath: path) ? try UncertaintyRecord.read(path: path).map(\.key) : []
-        } ?? [])
+        let doneKeys = Set(
+            try records.map { path in
+                FileManager.default.fileExists(atPath: path) ? try UncertaintyRecord.read(path: path).map(\.key) : []
+            } ?? [])
         let sink = try records.map { path -> FileHandle in
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw CLIError("\(path): cannot open for appending (errno \(errno))") }
@@ -94,16 +95,19 @@ struct BenchUncertaintyCommand: ParsableCommand {
                     let res = try Solvers.run(p, problem: problem, makeReplica: { try loaded.replica() })
                     let secs = Date().timeIntervalSince(t0), cpu = Self.processCPUSeconds() - c0
                     if run == "daps-k" { perChainLevels = res.outerIterations }
-                    var r = UncertaintyRecord(task: task.name, image: image, run: run, samples: max(1, res.samples.count),
-                                              psnr: try Metrics.psnr(truth: truth, estimate: res.x), seconds: secs,
-                                              evaluations: res.unetEvaluations, cpuSeconds: cpu, absError: nil, sigma: nil)
+                    var r = UncertaintyRecord(
+                        task: task.name, image: image, run: run, samples: max(1, res.samples.count),
+                        psnr: try Metrics.psnr(truth: truth, estimate: res.x), seconds: secs,
+                        evaluations: res.unetEvaluations, cpuSeconds: cpu, absError: nil, sigma: nil)
                     if res.samples.count > 1 {
                         let sd = PosteriorSummary.standardDeviation(res.samples)
                         r.absError = (0..<truth.count).map { abs(res.x[$0] - truth[$0]) }
                         r.sigma = (0..<sd.count).map { sd[$0] }
                     }
-                    print(String(format: "%@ image %d %@: PSNR %.2f dB, %d evaluations, %.1f s (CPU %.1f s)", task.name, image, run,
-                                 r.psnr, r.evaluations, secs, cpu))
+                    print(
+                        String(
+                            format: "%@ image %d %@: PSNR %.2f dB, %d evaluations, %.1f s (CPU %.1f s)", task.name, image, run,
+                            r.psnr, r.evaluations, secs, cpu))
                     fflush(nil)
                     if let sink { sink.write(try r.jsonLine()) }
                 }

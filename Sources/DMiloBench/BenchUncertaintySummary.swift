@@ -15,7 +15,7 @@ struct UncertaintySummary {
 
     init(records: [UncertaintyRecord], samples: Int) {
         var unique: [String: UncertaintyRecord] = [:]
-        for r in records { unique[r.key] = r }     // a re-run job counts once, the later record winning
+        for r in records { unique[r.key] = r }  // a re-run job counts once, the later record winning
         self.records = unique.values.sorted { ($0.task, $0.image, $0.run) < ($1.task, $1.image, $1.run) }
         self.samples = samples
     }
@@ -63,13 +63,17 @@ struct UncertaintySummary {
         var lines: [String] = []
         if let c {
             let n = Set(calibration.map(\.image)).count
-            lines.append(String(format: "σ scale c = %.3f, fitted on %d calibration images (test 0–99; %d image × task jobs, all tasks pooled)",
-                                c, n, calibration.count))
+            lines.append(
+                String(
+                    format: "σ scale c = %.3f, fitted on %d calibration images (test 0–99; %d image × task jobs, all tasks pooled)",
+                    c, n, calibration.count))
         } else {
             lines.append("no calibration records (images 0–99): calibrated columns are empty")
         }
         lines.append("")
-        lines.append("| task | PSNR mean K=\(samples) [n] | PSNR DAPS K=1 [n] | PSNR DPS [n] | cover 1σ raw | cover 2σ raw | cover 1σ cal | cover 2σ cal | corr(|err|, σ) | wall s K=\(samples) | wall s DAPS K=1 | wall s DPS | CPU s K=\(samples) | CPU s DAPS K=1 | CPU s DPS | K=\(samples) / K=1 wall [n] | K=\(samples) / K=1 CPU | K=\(samples) − DPS dB, paired [n] | K=1 − DPS dB, paired [n] | K=1 / DPS CPU, paired |")
+        lines.append(
+            "| task | PSNR mean K=\(samples) [n] | PSNR DAPS K=1 [n] | PSNR DPS [n] | cover 1σ raw | cover 2σ raw | cover 1σ cal | cover 2σ cal | corr(|err|, σ) | wall s K=\(samples) | wall s DAPS K=1 | wall s DPS | CPU s K=\(samples) | CPU s DAPS K=1 | CPU s DPS | K=\(samples) / K=1 wall [n] | K=\(samples) / K=1 CPU | K=\(samples) − DPS dB, paired [n] | K=1 − DPS dB, paired [n] | K=1 / DPS CPU, paired |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         let test = records.filter { $0.image >= Self.calibrationLimit }
         let order = BenchTasks.all.map(\.name)
@@ -83,8 +87,11 @@ struct UncertaintySummary {
             let secs = { (rs: [UncertaintyRecord]) in rs.isEmpty ? "–" : String(format: "%.1f", mean(rs.map(\.seconds))) }
             // the ratio over images that have both runs
             let pairs = k.compactMap { a in matched.first { $0.image == a.image }.map { a.seconds / $0.seconds } }
-            let cpuPairs = k.compactMap { a in matched.first { $0.image == a.image }.flatMap { b in
-                a.cpuSeconds.flatMap { x in b.cpuSeconds.map { x / $0 } } } }
+            let cpuPairs = k.compactMap { a in
+                matched.first { $0.image == a.image }.flatMap { b in
+                    a.cpuSeconds.flatMap { x in b.cpuSeconds.map { x / $0 } }
+                }
+            }
             let cpu = { (rs: [UncertaintyRecord]) in
                 let v = rs.compactMap(\.cpuSeconds)
                 return v.isEmpty ? "–" : String(format: "%.1f", mean(v))
@@ -97,15 +104,14 @@ struct UncertaintySummary {
             let c1 = paired(one) { a, b in a.cpuSeconds.flatMap { x in b.cpuSeconds.map { x / $0 } } }
             let signed = { (v: [Double]) in v.isEmpty ? "–" : String(format: "%+.2f [%d]", mean(v), v.count) }
             let cal = { (z: Double) in c.map { f3(Self.coverage(k, z: z * $0)) } ?? "–" }
-            lines.append("| \(task) | \(cell(k)) | \(cell(one)) | \(cell(dps)) | \(f3(Self.coverage(k, z: 1))) | " +
-                         "\(f3(Self.coverage(k, z: 2))) | \(cal(1)) | \(cal(2)) | \(f3(Self.correlation(k))) | \(secs(k)) | " +
-                         "\(secs(one)) | \(secs(dps)) | \(cpu(k)) | \(cpu(one)) | \(cpu(dps)) | " +
-                         "\(pairs.isEmpty ? "–" : "\(f2(mean(pairs))) [\(pairs.count)]") | \(cpuPairs.isEmpty ? "–" : f2(mean(cpuPairs))) | " +
-                         "\(signed(dK)) | \(signed(d1)) | \(c1.isEmpty ? "–" : f2(mean(c1))) |")
+            lines.append(
+                "| \(task) | \(cell(k)) | \(cell(one)) | \(cell(dps)) | \(f3(Self.coverage(k, z: 1))) | "
+                    + "\(f3(Self.coverage(k, z: 2))) | \(cal(1)) | \(cal(2)) | \(f3(Self.correlation(k))) | \(secs(k)) | " + "\(secs(one)) | \(secs(dps)) | \(cpu(k)) | \(cpu(one)) | \(cpu(dps)) | "
+                    + "\(pairs.isEmpty ? "–" : "\(f2(mean(pairs))) [\(pairs.count)]") | \(cpuPairs.isEmpty ? "–" : f2(mean(cpuPairs))) | "
+                    + "\(signed(dK)) | \(signed(d1)) | \(c1.isEmpty ? "–" : f2(mean(c1))) |")
         }
         lines.append("")
-        lines.append("[n] = held-out images (test 100+) the figure is over; coverage and correlation pool every pixel of the " +
-                     "K=\(samples) run's images; cal = σ × c.")
+        lines.append("[n] = held-out images (test 100+) the figure is over; coverage and correlation pool every pixel of the " + "K=\(samples) run's images; cal = σ × c.")
         return lines.joined(separator: "\n")
     }
 

@@ -5,6 +5,7 @@
 // ru_maxrss (Linux: KiB, and it survives the child's own re-exec with OPENBLAS_CORETYPE).
 
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif

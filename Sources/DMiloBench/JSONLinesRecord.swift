@@ -17,8 +17,7 @@ extension JSONLinesRecord {
     static func read(path: String) throws -> [Self] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path): cannot read") }
         return try text.split(separator: "\n").enumerated().map { i, line in
-            do { return try JSONDecoder().decode(Self.self, from: Data(line.utf8)) }
-            catch { throw CLIError("\(path): line \(i + 1) is not \(recordKind) (\(error))") }
+            do { return try JSONDecoder().decode(Self.self, from: Data(line.utf8)) } catch { throw CLIError("\(path): line \(i + 1) is not \(recordKind) (\(error))") }
         }
     }
 }

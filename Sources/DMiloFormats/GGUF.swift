@@ -8,9 +8,17 @@
 
 /// ggml tensor types dmilo reads and writes.
 public enum GGMLType: UInt32, Sendable, CaseIterable {
-    case f32 = 0, f16 = 1, q8_0 = 8
+    case f32 = 0
+    case f16 = 1
+    case q8_0 = 8
 
-    public var name: String { switch self { case .f32: "F32"; case .f16: "F16"; case .q8_0: "Q8_0" } }
+    public var name: String {
+        switch self {
+        case .f32: "F32";
+        case .f16: "F16";
+        case .q8_0: "Q8_0"
+        }
+    }
 
     /// Bytes of a tensor of `shape`, nil when the element count or the byte size overflows.
     public func checkedByteCount(shape: [Int]) -> Int? {
@@ -30,27 +38,58 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
 /// A metadata value. Arrays hold one element type.
 public indirect enum GGUFValue: Sendable, Equatable {
-    case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32), float32(Float)
-    case bool(Bool), string(String), uint64(UInt64), int64(Int64), float64(Double)
+    case uint8(UInt8)
+    case int8(Int8)
+    case uint16(UInt16)
+    case int16(Int16)
+    case uint32(UInt32)
+    case int32(Int32)
+    case float32(Float)
+    case bool(Bool)
+    case string(String)
+    case uint64(UInt64)
+    case int64(Int64)
+    case float64(Double)
     case array([GGUFValue])
 
     var typeID: UInt32 {
         switch self {
-        case .uint8: 0; case .int8: 1; case .uint16: 2; case .int16: 3; case .uint32: 4; case .int32: 5
-        case .float32: 6; case .bool: 7; case .string: 8; case .array: 9; case .uint64: 10; case .int64: 11; case .float64: 12
+        case .uint8: 0;
+        case .int8: 1;
+        case .uint16: 2;
+        case .int16: 3;
+        case .uint32: 4;
+        case .int32: 5
+        case .float32: 6;
+        case .bool: 7;
+        case .string: 8;
+        case .array: 9;
+        case .uint64: 10;
+        case .int64: 11;
+        case .float64: 12
         }
     }
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var intValue: Int? {
         switch self {
-        case .uint8(let v): Int(v); case .int8(let v): Int(v); case .uint16(let v): Int(v); case .int16(let v): Int(v)
-        case .uint32(let v): Int(v); case .int32(let v): Int(v); case .uint64(let v): Int(exactly: v); case .int64(let v): Int(v)
+        case .uint8(let v): Int(v);
+        case .int8(let v): Int(v);
+        case .uint16(let v): Int(v);
+        case .int16(let v): Int(v)
+        case .uint32(let v): Int(v);
+        case .int32(let v): Int(v);
+        case .uint64(let v): Int(exactly: v);
+        case .int64(let v): Int(v)
         default: nil
         }
     }
     public var doubleValue: Double? {
-        switch self { case .float32(let v): Double(v); case .float64(let v): v; default: intValue.map(Double.init) }
+        switch self {
+        case .float32(let v): Double(v);
+        case .float64(let v): v;
+        default: intValue.map(Double.init)
+        }
     }
 }
 
@@ -157,9 +196,11 @@ public final class GGUFFile: @unchecked Sendable {
             // Sizes in checked arithmetic: a dimension list whose product or byte size overflows, or whose data
             // does not fit in the file, is refused before anything is sized from it.
             guard let bytes = type.checkedByteCount(shape: shape), dataStart <= file.count,
-                  off % align == 0, off <= file.count - dataStart, bytes <= file.count - dataStart - off else {
-                throw FormatError(file: path, field: name,
-                                  "data (shape \(shape) of \(type.name) at offset \(off)) lies outside the file or is misaligned; truncated?")
+                off % align == 0, off <= file.count - dataStart, bytes <= file.count - dataStart - off
+            else {
+                throw FormatError(
+                    file: path, field: name,
+                    "data (shape \(shape) of \(type.name) at offset \(off)) lies outside the file or is misaligned; truncated?")
             }
             guard ts[name] == nil else { throw FormatError(file: path, field: name, "duplicate tensor name") }
             ts[name] = GGUFTensorInfo(name: name, shape: shape, type: type, fileOffset: dataStart + off, byteCount: bytes)
@@ -315,7 +356,7 @@ public struct GGUFWriter {
         for (t, off) in zip(tensors, offsets) {
             str(t.name)
             u32(UInt32(t.shape.count))
-            for d in t.shape.reversed() { u64(UInt64(d)) }   // innermost first
+            for d in t.shape.reversed() { u64(UInt64(d)) }  // innermost first
             u32(t.type.rawValue)
             u64(UInt64(off))
         }

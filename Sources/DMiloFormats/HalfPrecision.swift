@@ -69,8 +69,10 @@ public enum HalfPrecision {
 
     /// dst[i] = convert(src's i-th little-endian 16-bit value), for any alignment of `src`.
     @inline(__always)
-    static func widen(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int,
-                      _ convert: (UInt16) -> Float) {
+    static func widen(
+        _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int,
+        _ convert: (UInt16) -> Float
+    ) {
         var i = 0
         while i < count {
             dst[i] = convert(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)))

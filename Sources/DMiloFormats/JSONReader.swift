@@ -59,7 +59,7 @@ struct JSONReader {
         while k < bytes.count {
             let b = bytes[k]
             if b < 0x80 { k += 1; continue }
-            let n: Int, low: UInt8, high: UInt8   // continuation count; bounds of the first continuation byte
+            let n: Int, low: UInt8, high: UInt8  // continuation count; bounds of the first continuation byte
             switch b {
             case 0xC2...0xDF: (n, low, high) = (1, 0x80, 0xBF)
             case 0xE0: (n, low, high) = (2, 0xA0, 0xBF)
@@ -88,7 +88,8 @@ struct JSONReader {
             if [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) {
                 i += 1
             } else if lenient, bytes[i] == UInt8(ascii: "/"), i + 1 < bytes.count,
-                      let end = bytes[(i + 2)...].firstRange(of: bytes[i + 1] == UInt8(ascii: "*") ? [0x2A, 0x2F] : [0x0A]) {
+                let end = bytes[(i + 2)...].firstRange(of: bytes[i + 1] == UInt8(ascii: "*") ? [0x2A, 0x2F] : [0x0A])
+            {
                 i = end.upperBound
             } else {
                 return
@@ -256,7 +257,8 @@ struct JSONReader {
 
     mutating func hex4() throws -> UInt16 {
         guard bytes.count - i >= 4, let v = UInt16(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16),
-              bytes[i..<i + 4].allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") }) else {
+            bytes[i..<i + 4].allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") })
+        else {
             throw fail("\\u needs four hex digits")
         }
         i += 4

@@ -113,7 +113,8 @@ public enum JSONValue: Sendable, Equatable {
 /// A JSON number: its value as a Double, and its exact value when it was written as an integer (no fraction, no
 /// exponent) that fits 64 bits — seeds go up to 2⁶⁴ − 1, beyond a Double's 2⁵³.
 public struct JSONNumber: Sendable, Hashable, CustomStringConvertible, ExpressibleByIntegerLiteral,
-    ExpressibleByFloatLiteral {
+    ExpressibleByFloatLiteral
+{
     public var double: Double
     public var int64: Int64?
     public var uint64: UInt64?

@@ -54,8 +54,9 @@ public final class MappedFile: @unchecked Sendable {
     /// Bytes [offset, offset+length), or a `FormatError` naming `what` when the range is outside the file.
     public func slice(_ offset: Int, _ length: Int, what: String) throws -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset else {
-            throw FormatError(file: path, field: what,
-                              "needs bytes \(offset)..<\(offset &+ length) but the file has \(count) (truncated?)")
+            throw FormatError(
+                file: path, field: what,
+                "needs bytes \(offset)..<\(offset &+ length) but the file has \(count) (truncated?)")
         }
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
     }

@@ -80,8 +80,9 @@ public enum NPY {
         }
         let need = count * itemSize
         guard bytes.count - dataStart >= need else {
-            throw FormatError(file: name, field: "data",
-                              "shape \(shape) needs \(need) bytes but only \(bytes.count - dataStart) follow the header (truncated)")
+            throw FormatError(
+                file: name, field: "data",
+                "shape \(shape) needs \(need) bytes but only \(bytes.count - dataStart) follow the header (truncated)")
         }
         var values = [Float](repeating: 0, count: count)
         let base = bytes.baseAddress! + dataStart

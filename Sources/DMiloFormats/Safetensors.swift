@@ -107,7 +107,8 @@ public final class SafetensorsFile: @unchecked Sendable {
                 shape.append(i)
             }
             guard let offs = entry["data_offsets"] as? [Any], offs.count == 2,
-                  let begin = Self.integer(offs[0]), let end = Self.integer(offs[1]) else {
+                let begin = Self.integer(offs[0]), let end = Self.integer(offs[1])
+            else {
                 throw FormatError(file: path, field: name, "\"data_offsets\" must be two integers")
             }
             for k in entry.keys where !["dtype", "shape", "data_offsets"].contains(k) {
@@ -118,16 +119,19 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw FormatError(file: path, field: name, "data_offsets [\(begin), \(end)] are not an increasing range")
             }
             guard end <= dataCount else {
-                throw FormatError(file: path, field: name,
-                                  "data_offsets end \(end) is past the data buffer (\(dataCount) bytes): file truncated?")
+                throw FormatError(
+                    file: path, field: name,
+                    "data_offsets end \(end) is past the data buffer (\(dataCount) bytes): file truncated?")
             }
             let (need, overflow) = count.multipliedReportingOverflow(by: dtype.size)
             guard !overflow, end - begin == need else {
-                throw FormatError(file: path, field: name,
-                                  "data_offsets span \(end - begin) bytes but shape \(shape) of \(ds) needs \(overflow ? "too many" : String(need))")
+                throw FormatError(
+                    file: path, field: name,
+                    "data_offsets span \(end - begin) bytes but shape \(shape) of \(ds) needs \(overflow ? "too many" : String(need))")
             }
-            tensors[name] = SafetensorsTensor(name: name, dtype: dtype, shape: shape, fileOffset: dataStart + begin,
-                                              byteCount: end - begin)
+            tensors[name] = SafetensorsTensor(
+                name: name, dtype: dtype, shape: shape, fileOffset: dataStart + begin,
+                byteCount: end - begin)
             ranges.append((begin, end, name))
         }
         ranges.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }

@@ -78,7 +78,7 @@ public enum Metrics {
         let np = Double(k * k)
         let covNorm = np / (np - 1)
         let c1 = 0.01 * 0.01, c2 = 0.03 * 0.03
-        let ow = w - k + 1, oh = h - k + 1 // valid windows = the cropped region of skimage
+        let ow = w - k + 1, oh = h - k + 1  // valid windows = the cropped region of skimage
         // Horizontal 7-sums of x, y, x², y², xy for every row and window column.
         var rows = [[Double]](repeating: [Double](repeating: 0, count: h * ow), count: 5)
         for r in 0..<h {

@@ -29,7 +29,7 @@ public enum Montage {
     static let hatchInk: UInt8 = 0
 
     private enum Panel {
-        case image(Tensor) // (C, H, W), C = 1 or 3
+        case image(Tensor)  // (C, H, W), C = 1 or 3
         case vector(count: Int)
     }
 
@@ -41,8 +41,10 @@ public enum Montage {
     ///   - separator: pixels between panels and around the montage.
     ///   - header: fields of the header line(s) (e.g. `JOB SR4`, `DMILO-PGD`), wrapped to the montage width.
     ///   - masks: per panel, nil or an (H·W) mask of an image panel (0 = unobserved, drawn hatched).
-    public static func make(panels tensors: [Tensor], labels: [String]? = nil, scale: Int = 1,
-                            separator: Int = 4, header: [String] = [], masks: [[Float]?]? = nil) throws -> PNGImage {
+    public static func make(
+        panels tensors: [Tensor], labels: [String]? = nil, scale: Int = 1,
+        separator: Int = 4, header: [String] = [], masks: [[Float]?]? = nil
+    ) throws -> PNGImage {
         guard !tensors.isEmpty else { throw ImageShapeError("Montage: no panels") }
         guard (1...64).contains(scale) else { throw ImageShapeError("Montage: scale \(scale) is not in 1...64") }
         guard (0...256).contains(separator) else { throw ImageShapeError("Montage: separator \(separator) is not in 0...256") }
@@ -78,8 +80,9 @@ public enum Montage {
 
         var canvas = RasterCanvas(width: width, height: height, channels: rgb ? 3 : 1, fill: background)
         for (i, line) in headerLines.enumerated() {
-            canvas.draw(line, x: separator + textScale, y: separator + i * lineHeight + 2 * textScale, scale: textScale,
-                        maxWidth: width - 2 * separator, ink: 0)
+            canvas.draw(
+                line, x: separator + textScale, y: separator + i * lineHeight + 2 * textScale, scale: textScale,
+                maxWidth: width - 2 * separator, ink: 0)
         }
         var x = separator
         let top = separator + strip
@@ -90,20 +93,24 @@ public enum Montage {
                 canvas.paint(t, x: x, y: top + (display - t.shape[1] * f) / 2, factor: f)
                 if let mask = masks?[i] {
                     guard mask.count == t.shape[1] * t.shape[2] else {
-                        throw ImageShapeError("Montage: a mask of \(mask.count) values for a \(t.shape[1])x\(t.shape[2])"
-                                              + " panel")
+                        throw ImageShapeError(
+                            "Montage: a mask of \(mask.count) values for a \(t.shape[1])x\(t.shape[2])"
+                                + " panel")
                     }
-                    hatch(mask, width: t.shape[2], on: &canvas, x: x, y: top + (display - t.shape[1] * f) / 2,
-                          factor: f)
+                    hatch(
+                        mask, width: t.shape[2], on: &canvas, x: x, y: top + (display - t.shape[1] * f) / 2,
+                        factor: f)
                 }
             case .vector(let m):
                 canvas.fill(x: x, y: top, width: display, height: display, value: placeholderFill)
-                drawCentred(["1-D", "MEASUREMENT", "\(m) VALUES"], on: &canvas, x: x, width: display,
-                            y: top + display / 2 - 3 * BitmapFont.glyphHeight * textScale / 2, scale: textScale)
+                drawCentred(
+                    ["1-D", "MEASUREMENT", "\(m) VALUES"], on: &canvas, x: x, width: display,
+                    y: top + display / 2 - 3 * BitmapFont.glyphHeight * textScale / 2, scale: textScale)
             }
             if let labels {
-                drawCentred([labels[i]], on: &canvas, x: x, width: widths[i],
-                            y: separator + headerStrip + 2 * textScale, scale: textScale)
+                drawCentred(
+                    [labels[i]], on: &canvas, x: x, width: widths[i],
+                    y: separator + headerStrip + 2 * textScale, scale: textScale)
             }
             x += widths[i] + separator
         }
@@ -137,8 +144,9 @@ public enum Montage {
         let rgb = images.contains { $0.shape[0] == 3 }
         var canvas = RasterCanvas(width: width, height: height, channels: rgb ? 3 : 1, fill: background)
         for (i, t) in images.enumerated() {
-            canvas.paint(t, x: separator + (i % columns) * (w * scale + separator),
-                         y: separator + (i / columns) * (h * scale + separator), factor: scale)
+            canvas.paint(
+                t, x: separator + (i % columns) * (w * scale + separator),
+                y: separator + (i / columns) * (h * scale + separator), factor: scale)
         }
         return try canvas.image()
     }
@@ -175,8 +183,10 @@ public enum Montage {
 
     /// Covers each unobserved pixel's f×f block with the hatch (its phase follows canvas coordinates, so
     /// neighbouring blocks join into continuous diagonal lines).
-    private static func hatch(_ mask: [Float], width w: Int, on canvas: inout RasterCanvas, x: Int, y: Int,
-                              factor f: Int) {
+    private static func hatch(
+        _ mask: [Float], width w: Int, on canvas: inout RasterCanvas, x: Int, y: Int,
+        factor f: Int
+    ) {
         for (p, m) in mask.enumerated() where m == 0 {
             let (bx, by) = (x + (p % w) * f, y + (p / w) * f)
             for r in by..<(by + f) {
@@ -206,8 +216,9 @@ public enum Montage {
     private static func drawCentred(_ lines: [String], on canvas: inout RasterCanvas, x: Int, width: Int, y: Int, scale: Int) {
         for (i, line) in lines.enumerated() {
             let w = min(BitmapFont.width(of: line, scale: scale), width)
-            canvas.draw(line, x: x + (width - w) / 2, y: y + i * (BitmapFont.glyphHeight + 2) * scale,
-                        scale: scale, maxWidth: width, ink: 0)
+            canvas.draw(
+                line, x: x + (width - w) / 2, y: y + i * (BitmapFont.glyphHeight + 2) * scale,
+                scale: scale, maxWidth: width, ink: 0)
         }
     }
 }

@@ -41,8 +41,9 @@ enum PNGChunks {
         guard be32(b, 8) == 13, String(decoding: b[12..<16], as: UTF8.self) == "IHDR" else {
             throw PNGError(.notPNG, path: path, "PNG file \(path) is corrupt: the first chunk is not a 13-byte IHDR.")
         }
-        let h = PNGHeader(width: be32(b, 16), height: be32(b, 20), bitDepth: Int(b[24]), colorType: Int(b[25]),
-                          interlaced: b[28] != 0)
+        let h = PNGHeader(
+            width: be32(b, 16), height: be32(b, 20), bitDepth: Int(b[24]), colorType: Int(b[25]),
+            interlaced: b[28] != 0)
         guard h.width > 0, h.height > 0 else {
             throw PNGError(.corrupt, path: path, "PNG file \(path) is corrupt: IHDR size is \(h.width)x\(h.height).")
         }

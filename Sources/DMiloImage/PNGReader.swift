@@ -48,9 +48,10 @@ extension PNGImage {
     /// Refuses oversized headers. Width and height are < 2^31 (4-byte fields), so the product cannot overflow Int.
     static func check(_ h: PNGHeader, against limits: PNGLimits, path: String) throws {
         if h.width > limits.maxWidth || h.height > limits.maxHeight || h.width * h.height > limits.maxPixels {
-            throw PNGError(.tooLarge, path: path,
-                           "PNG file \(path) is \(h.width)x\(h.height) pixels, over the limit of "
-                           + "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels; it was not decoded.")
+            throw PNGError(
+                .tooLarge, path: path,
+                "PNG file \(path) is \(h.width)x\(h.height) pixels, over the limit of "
+                    + "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels; it was not decoded.")
         }
     }
 
@@ -60,7 +61,7 @@ extension PNGImage {
         guard png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count) != 0 else {
             throw PNGError(.corrupt, path: path, "PNG file \(path) is corrupt or truncated (libpng: \(libpngMessage(&image))).")
         }
-        defer { png_image_free(&image) } // no-op once png_image_finish_read has cleaned up
+        defer { png_image_free(&image) }  // no-op once png_image_finish_read has cleaned up
         let width = Int(image.width), height = Int(image.height)
         guard width == header.width, height == header.height else {
             throw PNGError(.corrupt, path: path, "PNG file \(path): libpng reports \(width)x\(height), IHDR says \(header.width)x\(header.height).")
@@ -72,7 +73,8 @@ extension PNGImage {
         let channels = color ? 3 : 1
         let stored = channels + (alpha ? 1 : 0)
         // No COLORMAP flag: palette files are expanded to RGB(A) by libpng.
-        image.format = (color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+        image.format =
+            (color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
             | (sixteen ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
         let rowStride = width * stored
         guard rowStride <= Int(Int32.max) else {
@@ -87,10 +89,11 @@ extension PNGImage {
             if !failed {
                 if alpha, let p = stride(from: channels, to: buffer.count, by: stored).first(where: { buffer[$0] != 65535 }) {
                     let pixel = p / stored
-                    throw PNGError(.unsupported, path: path,
-                                   "PNG file \(path) is a 16-bit image with transparency (pixel x=\(pixel % width), y=\(pixel / width) "
-                                   + "has alpha \(buffer[p])); libpng premultiplies 16-bit alpha, so the stored samples cannot be "
-                                   + "recovered exactly. Remove the alpha channel.")
+                    throw PNGError(
+                        .unsupported, path: path,
+                        "PNG file \(path) is a 16-bit image with transparency (pixel x=\(pixel % width), y=\(pixel / width) "
+                            + "has alpha \(buffer[p])); libpng premultiplies 16-bit alpha, so the stored samples cannot be "
+                            + "recovered exactly. Remove the alpha channel.")
                 }
                 dropAlpha(from: buffer, stored: stored, channels: channels, into: &samples)
             }
@@ -128,8 +131,9 @@ extension PNGHeader {
     public static func read(from path: String) throws -> PNGHeader {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let missing = !FileManager.default.fileExists(atPath: path)
-            throw PNGError(missing ? .missing : .unreadable, path: path,
-                           missing ? "PNG file \(path) does not exist." : "PNG file \(path) could not be opened.")
+            throw PNGError(
+                missing ? .missing : .unreadable, path: path,
+                missing ? "PNG file \(path) does not exist." : "PNG file \(path) could not be opened.")
         }
         defer { try? handle.close() }
         let bytes: [UInt8]

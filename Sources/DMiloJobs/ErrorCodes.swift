@@ -4,12 +4,21 @@
 public enum ErrorCodes {
     /// Code → when it happens (the text of docs/error-codes.md's table).
     public static let documented: [(code: String, meaning: String)] = [
-        ("manifest.invalid", "the manifest is not valid JSON, misses a required key, has an unknown key or a value of the wrong type or range, or its file name is not a valid job name (including names that are not UTF-8)"),
+        (
+            "manifest.invalid",
+            "the manifest is not valid JSON, misses a required key, has an unknown key or a value of the wrong type or range, or its file name is not a valid job name (including names that are not UTF-8)"
+        ),
         ("file.missing", "a file the manifest names does not exist (after `missing_file_grace_seconds` in the daemon)"),
         ("file.unreadable", "a file the manifest names is a symbolic link, a hard link (more than one name), not a regular file, over `max_file_mb`, or not a readable PNG / NPY file"),
         ("file.invalid", "a mask, kernel or matrix file has the wrong shape or unusable values"),
-        ("image.too_large", "a PNG's header states more pixels than allowed, checked before decoding: for a mask or truth, more than the model's image; for a measurement, more than 8192×8192 or 16 M pixels (a smaller measurement of the wrong size is `measurement.shape`)"),
-        ("measurement.shape", "the measurement (or `image_shape`) does not fit the operator on this model, including an RGB measurement for a gray model (or the reverse) without `color`; the message names the model's image shape, the measurement shape the operator expects and the shape given"),
+        (
+            "image.too_large",
+            "a PNG's header states more pixels than allowed, checked before decoding: for a mask or truth, more than the model's image; for a measurement, more than 8192×8192 or 16 M pixels (a smaller measurement of the wrong size is `measurement.shape`)"
+        ),
+        (
+            "measurement.shape",
+            "the measurement (or `image_shape`) does not fit the operator on this model, including an RGB measurement for a gray model (or the reverse) without `color`; the message names the model's image shape, the measurement shape the operator expects and the shape given"
+        ),
         ("measurement.nonfinite", "the measurement holds NaN or infinite values"),
         ("truth.shape", "the `truth` image does not have the model's image shape"),
         ("operator.unknown", "`operator.type` is not one of the supported operators"),

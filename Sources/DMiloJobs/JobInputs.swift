@@ -18,8 +18,10 @@ public enum JobInputs {
     public static let pngLimits = PNGLimits(maxWidth: 8192, maxHeight: 8192, maxPixels: 1 << 24, maxFileBytes: 256 << 20)
 
     /// Decodes a measurement file (`.png` or `.npy`) into model units.
-    public static func measurement(_ data: Data, name: String, field: String = "measurement",
-                                   limits: PNGLimits = pngLimits) throws -> LoadedMeasurement {
+    public static func measurement(
+        _ data: Data, name: String, field: String = "measurement",
+        limits: PNGLimits = pngLimits
+    ) throws -> LoadedMeasurement {
         switch fileKind(name) {
         case .png:
             let img = try decodePNG(data, name: name, field: field, limits: limits)
@@ -28,14 +30,17 @@ public enum JobInputs {
             let t = try decodeNPY(data, name: name, field: field)
             return LoadedMeasurement(y: t, pngBitDepth: nil)
         case .other:
-            throw JobError(code: JobError.fileUnreadable,
-                           message: "\(name) (field `\(field)`): measurement must be a .png or .npy file", field: field)
+            throw JobError(
+                code: JobError.fileUnreadable,
+                message: "\(name) (field `\(field)`): measurement must be a .png or .npy file", field: field)
         }
     }
 
     /// Decodes a truth image (PNG or NPY) into model units, shape (C,H,W); `convert` applies the manifest's `color`.
-    public static func truth(_ data: Data, name: String, imageShape: [Int],
-                             convert: (Tensor) -> Tensor = { $0 }) throws -> Tensor {
+    public static func truth(
+        _ data: Data, name: String, imageShape: [Int],
+        convert: (Tensor) -> Tensor = { $0 }
+    ) throws -> Tensor {
         let m = try measurement(data, name: name, field: "truth", limits: InputLimits.png(forImage: imageShape))
         return try conform(convert(m.y), to: imageShape, name: name, field: "truth", code: "truth.shape")
     }
@@ -53,21 +58,25 @@ public enum JobInputs {
         case .npy:
             return try decodeNPY(data, name: name, field: field)
         case .other:
-            throw JobError(code: JobError.fileUnreadable,
-                           message: "\(name) (field `\(field)`): operator files must be .npy (masks may also be .png)", field: field)
+            throw JobError(
+                code: JobError.fileUnreadable,
+                message: "\(name) (field `\(field)`): operator files must be .npy (masks may also be .png)", field: field)
         }
     }
 
     /// Reshapes y to `shape` when only leading singleton dimensions differ ((H,W) for a 1-channel (1,H,W)).
-    public static func conform(_ y: Tensor, to shape: [Int], name: String, field: String,
-                               code: String = "measurement.shape") throws -> Tensor {
+    public static func conform(
+        _ y: Tensor, to shape: [Int], name: String, field: String,
+        code: String = "measurement.shape"
+    ) throws -> Tensor {
         if y.shape == shape { return y }
         let squeezed = { (s: [Int]) in Array(s.drop(while: { $0 == 1 })) }
         if squeezed(y.shape) == squeezed(shape), y.count == shape.reduce(1, *) {
             return y.copy().reshape(shape)
         }
-        throw JobError(code: code,
-                       message: "\(name) (field `\(field)`) has shape \(y.shape) but the operator needs \(shape)", field: field)
+        throw JobError(
+            code: code,
+            message: "\(name) (field `\(field)`) has shape \(y.shape) but the operator needs \(shape)", field: field)
     }
 
     // MARK: - decoding
@@ -96,13 +105,15 @@ public enum JobInputs {
             throw JobError(code: JobError.fileUnreadable, message: "\(error) (field `\(field)`)", field: field)
         }
         guard !arr.shape.isEmpty, arr.shape.count <= 3 else {
-            throw JobError(code: "measurement.shape",
-                           message: "\(name) (field `\(field)`): expected 1 to 3 dimensions, got shape \(arr.shape)", field: field)
+            throw JobError(
+                code: "measurement.shape",
+                message: "\(name) (field `\(field)`): expected 1 to 3 dimensions, got shape \(arr.shape)", field: field)
         }
         if let bad = arr.values.firstIndex(where: { !$0.isFinite }) {
-            throw JobError(code: "measurement.nonfinite",
-                           message: "\(name) (field `\(field)`): element \(bad) is \(arr.values[bad]); NaN and Inf are refused",
-                           field: field)
+            throw JobError(
+                code: "measurement.nonfinite",
+                message: "\(name) (field `\(field)`): element \(bad) is \(arr.values[bad]); NaN and Inf are refused",
+                field: field)
         }
         return Tensor(shape: arr.shape, values: arr.values)
     }

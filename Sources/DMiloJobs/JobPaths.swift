@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,10 +18,11 @@ public enum JobName {
 
     /// A valid name derived from an invalid one, so a badly named job still gets a `failed/` folder.
     public static func sanitized(_ name: String) -> String {
-        var out = String(name.unicodeScalars.map { s -> Character in
-            let c = Character(s)
-            return (s.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-")) ? c : "_"
-        })
+        var out = String(
+            name.unicodeScalars.map { s -> Character in
+                let c = Character(s)
+                return (s.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-")) ? c : "_"
+            })
         while out.hasPrefix(".") { out.removeFirst() }
         if out.isEmpty { out = "unnamed" }
         return String(out.prefix(120))
@@ -109,11 +111,13 @@ public enum SafeFile {
                 throw JobError(code: JobError.fileMissing, message: "\(display)\(fieldNote(field)) does not exist", field: field)
             }
             if e == ELOOP {
-                throw JobError(code: JobError.fileUnreadable,
-                               message: "\(display)\(fieldNote(field)) is a symbolic link; links are never followed", field: field)
+                throw JobError(
+                    code: JobError.fileUnreadable,
+                    message: "\(display)\(fieldNote(field)) is a symbolic link; links are never followed", field: field)
             }
-            throw JobError(code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) cannot be opened: \(String(cString: strerror(e)))",
-                           field: field)
+            throw JobError(
+                code: JobError.fileUnreadable, message: "\(display)\(fieldNote(field)) cannot be opened: \(String(cString: strerror(e)))",
+                field: field)
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
@@ -128,13 +132,15 @@ public enum SafeFile {
         // A second name means the file may live outside the spool (a hard link made by a client): refused like a symlink.
         guard st.st_nlink <= 1 else {
             close(fd)
-            throw JobError(code: JobError.fileUnreadable,
-                           message: "\(display)\(fieldNote(field)) has \(st.st_nlink) hard links; files with more than one name are refused like symbolic links", field: field)
+            throw JobError(
+                code: JobError.fileUnreadable,
+                message: "\(display)\(fieldNote(field)) has \(st.st_nlink) hard links; files with more than one name are refused like symbolic links", field: field)
         }
         guard Int(st.st_size) <= maxBytes else {
             close(fd)
-            throw JobError(code: JobError.fileUnreadable,
-                           message: "\(display)\(fieldNote(field)) is \(st.st_size) bytes, over the limit of \(maxBytes)", field: field)
+            throw JobError(
+                code: JobError.fileUnreadable,
+                message: "\(display)\(fieldNote(field)) is \(st.st_size) bytes, over the limit of \(maxBytes)", field: field)
         }
         // Back to blocking reads for a regular file.
         _ = fcntl(fd, F_SETFL, O_RDONLY)

@@ -1,5 +1,6 @@
 import DMiloSolvers
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,10 +30,12 @@ public struct JobProgress: Sendable, Equatable {
 
     /// The fields of progress.json.
     public var jsonObject: [String: Any] {
-        ["method": method, "stage": stage, "outer": outer, "inner": inner, "unet_evaluations": unetEvaluations,
-         "budget": budget.map { $0 as Any } ?? NSNull(),
-         "residual": residual.flatMap { $0.isFinite ? $0 as Any : nil } ?? NSNull(),
-         "elapsed_seconds": (elapsedSeconds * 10).rounded() / 10]
+        [
+            "method": method, "stage": stage, "outer": outer, "inner": inner, "unet_evaluations": unetEvaluations,
+            "budget": budget.map { $0 as Any } ?? NSNull(),
+            "residual": residual.flatMap { $0.isFinite ? $0 as Any : nil } ?? NSNull(),
+            "elapsed_seconds": (elapsedSeconds * 10).rounded() / 10,
+        ]
     }
 
     /// Reads progress.json back (as parsed by JSONSerialization); nil if `method` or `stage` is missing.

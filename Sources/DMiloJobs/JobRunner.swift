@@ -13,8 +13,10 @@ public struct JobSettings: Sendable {
     /// Per-file size limit in bytes.
     public var maxFileBytes: Int
 
-    public init(solver: SolverSettings = SolverSettings(), maxBudget: Int = 1000, threads: Int = 0,
-                memoryBudgetMB: Int = 0, maxFileBytes: Int = SafeFile.defaultMaxBytes) {
+    public init(
+        solver: SolverSettings = SolverSettings(), maxBudget: Int = 1000, threads: Int = 0,
+        memoryBudgetMB: Int = 0, maxFileBytes: Int = SafeFile.defaultMaxBytes
+    ) {
         self.solver = solver
         self.maxBudget = maxBudget
         self.threads = threads

@@ -47,7 +47,8 @@ public enum MachineMemory {
             while true {
                 let file = "\(cgroupRoot)\(path == "/" ? "" : path)/memory.max"
                 if let v = try? String(contentsOfFile: file, encoding: .utf8),
-                   let n = Int(v.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    let n = Int(v.trimmingCharacters(in: .whitespacesAndNewlines))
+                {
                     best = min(best ?? n, n)
                 }
                 if path == "/" || path.isEmpty { break }

@@ -33,8 +33,10 @@ public struct Manifest: Sendable, Equatable {
     public var operatorJSONObject: Any { operatorObject.mapValues(\.foundationValue) }
 
     /// Every top-level key a version-1 manifest may hold.
-    public static let keys: Set<String> = ["version", "measurement", "operator", "noise_sigma", "solver", "truth",
-                                           "seed", "image_shape", "model", "color"]
+    public static let keys: Set<String> = [
+        "version", "measurement", "operator", "noise_sigma", "solver", "truth",
+        "seed", "image_shape", "model", "color",
+    ]
     public static let requiredKeys: Set<String> = ["version", "measurement", "operator"]
     /// Operator types (the operator layer's ``OperatorKind``); other values are `operator.unknown`.
     public static let operatorTypes: Set<String> = Set(OperatorSpec.types)
@@ -51,8 +53,9 @@ public struct Manifest: Sendable, Equatable {
             throw JobError.manifest("\(file): the manifest must be a JSON object, not \(root.typeName)")
         }
         for key in o.keys.sorted() where !keys.contains(key) {
-            throw JobError.manifest("\(file): unknown key `\(key)` (allowed: \(keys.sorted().joined(separator: ", ")))",
-                                    field: key)
+            throw JobError.manifest(
+                "\(file): unknown key `\(key)` (allowed: \(keys.sorted().joined(separator: ", ")))",
+                field: key)
         }
         for key in requiredKeys.sorted() where o[key] == nil {
             throw JobError.manifest("\(file): required key `\(key)` is missing", field: key)
@@ -61,8 +64,9 @@ public struct Manifest: Sendable, Equatable {
             throw JobError.manifest("\(file): `version` must be the integer 1", field: "version")
         }
         guard version == 1 else {
-            throw JobError.manifest("\(file): unsupported manifest version \(version) (this daemon reads version 1)",
-                                    field: "version")
+            throw JobError.manifest(
+                "\(file): unsupported manifest version \(version) (this daemon reads version 1)",
+                field: "version")
         }
         let measurement = try FileReference.parse(o["measurement"]!, field: "measurement", file: file)
 
@@ -73,9 +77,10 @@ public struct Manifest: Sendable, Equatable {
             throw JobError.manifest("\(file): `operator.type` must be a string", field: "operator.type")
         }
         guard operatorTypes.contains(type) else {
-            throw JobError(code: JobError.operatorUnknown,
-                           message: "\(file): unknown operator type `\(type)` (known: \(operatorTypes.sorted().joined(separator: ", ")))",
-                           field: "operator.type")
+            throw JobError(
+                code: JobError.operatorUnknown,
+                message: "\(file): unknown operator type `\(type)` (known: \(operatorTypes.sorted().joined(separator: ", ")))",
+                field: "operator.type")
         }
         // The operator's own keys are checked here too, so a manifest is accepted or refused as a whole before
         // its job is queued (`dmilo submit` and the daemon use this one parser; the schema's `oneOf` says the same).
@@ -131,14 +136,16 @@ public struct Manifest: Sendable, Equatable {
                 throw JobError.manifest("\(file): `color` must be \"luma\" or \"replicate\"", field: "color")
             }
             guard spec.kind != .compressedSensing else {
-                throw JobError.manifest("\(file): `color` converts image measurements; compressed_sensing measures "
-                                        + "a vector", field: "color")
+                throw JobError.manifest(
+                    "\(file): `color` converts image measurements; compressed_sensing measures "
+                        + "a vector", field: "color")
             }
             color = c
         }
-        return Manifest(version: version, measurement: measurement, operatorType: type, operatorObject: op,
-                        noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
-                        model: model, color: color, source: data)
+        return Manifest(
+            version: version, measurement: measurement, operatorType: type, operatorObject: op,
+            noiseSigma: noiseSigma, solver: solver, truth: truth, seed: seed, imageShape: imageShape,
+            model: model, color: color, source: data)
     }
 
     /// Job files an unparsable manifest seems to name (string values of `measurement`, `truth`, `operator.mask|kernel|matrix`

@@ -8,8 +8,10 @@ extension ClaimedJob {
     /// resolve relative to the manifest's folder, `calibration/FILE` to `calibration/` beside it, the same
     /// name, symlink, type and size rules apply, and every named file is checked before returning.
     /// `settingsFor` turns the parsed manifest into settings (e.g. `DaemonConfig.jobSettings(for:)`).
-    public static func load(manifestPath: String, maxManifestBytes: Int = defaultMaxManifestBytes,
-                            settingsFor: (Manifest) -> JobSettings = { _ in JobSettings() }) throws -> ClaimedJob {
+    public static func load(
+        manifestPath: String, maxManifestBytes: Int = defaultMaxManifestBytes,
+        settingsFor: (Manifest) -> JobSettings = { _ in JobSettings() }
+    ) throws -> ClaimedJob {
         let url = URL(fileURLWithPath: manifestPath)
         let file = url.lastPathComponent
         let data = try SafeFile.read(url.path, display: file, field: nil, maxBytes: maxManifestBytes)
@@ -19,8 +21,9 @@ extension ClaimedJob {
         }
         let manifest = try Manifest.parse(data, file: file)
         let dir = url.deletingLastPathComponent()
-        let job = ClaimedJob(name: name, manifest: manifest, jobDirectory: dir,
-                             calibrationDirectory: dir.appendingPathComponent("calibration"), settings: settingsFor(manifest))
+        let job = ClaimedJob(
+            name: name, manifest: manifest, jobDirectory: dir,
+            calibrationDirectory: dir.appendingPathComponent("calibration"), settings: settingsFor(manifest))
         try job.checkFiles()
         return job
     }

@@ -30,8 +30,10 @@ public struct MeasurementGeometry: Sendable {
     /// The manifest's file name, for `manifest.invalid` on `color`.
     public var manifestFile: String
 
-    public init(imageShape: [Int], expected: [Int], operatorDescription: String, color: ColorConversion?,
-                manifestFile: String) {
+    public init(
+        imageShape: [Int], expected: [Int], operatorDescription: String, color: ColorConversion?,
+        manifestFile: String
+    ) {
         self.imageShape = imageShape
         self.expected = expected
         self.operatorDescription = operatorDescription
@@ -66,8 +68,10 @@ public struct MeasurementGeometry: Sendable {
             let (w, h) = (header.width, header.height)
             if w > limits.maxWidth || h > limits.maxHeight || w * h > limits.maxPixels {
                 let limit = "\(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels"
-                throw JobError(code: "image.too_large", message: "\(name) (field `\(field)`): the PNG header states "
-                               + "\(w)x\(h) pixels, over the limit of \(limit); it was not decoded", field: field)
+                throw JobError(
+                    code: "image.too_large",
+                    message: "\(name) (field `\(field)`): the PNG header states "
+                        + "\(w)x\(h) pixels, over the limit of \(limit); it was not decoded", field: field)
             }
             // Only the size is decided from the header: the channels libpng returns (a palette may be gray) are
             // checked after decoding, by `fit`.
@@ -91,19 +95,21 @@ public struct MeasurementGeometry: Sendable {
         let (h, w) = (expected[1], expected[2])
         let plane = h * w
         switch color {
-        case .luma?:   // (3, H, W) → (1, H, W)
+        case .luma?:  // (3, H, W) → (1, H, W)
             let out = Tensor(shape: expected, zeroed: true)
             for (c, wc) in ColorConversion.lumaWeights.enumerated() {
                 for p in 0..<plane { out[p] += wc * y[c * plane + p] }
             }
             return out
-        case .replicate?:   // (H, W) or (1, H, W) → (3, H, W)
+        case .replicate?:  // (H, W) or (1, H, W) → (3, H, W)
             let out = Tensor(shape: expected, zeroed: false)
             for c in 0..<3 { for p in 0..<plane { out[c * plane + p] = y[p] } }
             return out
         case nil:
-            throw JobError(code: JobError.internalError, message: "\(name): shape \(Self.text(y.shape)) passed the "
-                           + "check but could not be fitted to \(Self.text(expected))", field: field)
+            throw JobError(
+                code: JobError.internalError,
+                message: "\(name): shape \(Self.text(y.shape)) passed the "
+                    + "check but could not be fitted to \(Self.text(expected))", field: field)
         }
     }
 
@@ -117,22 +123,32 @@ public struct MeasurementGeometry: Sendable {
         let modelChannels = imageShape.first ?? 1
         if let color {
             let needs: (measurement: Int, model: Int) = color == .luma ? (3, 1) : (1, 3)
-            let what = color == .luma ? "turns an RGB (3-channel) measurement into gray for a 1-channel model"
-                                      : "copies a gray (1-channel) measurement to the 3 channels of an RGB model"
+            let what =
+                color == .luma
+                ? "turns an RGB (3-channel) measurement into gray for a 1-channel model"
+                : "copies a gray (1-channel) measurement to the 3 channels of an RGB model"
             guard isImage, modelChannels == needs.model, !spatialFits || givenChannels == needs.measurement else {
-                let has = givenChannels == 0 ? "shape \(Self.text(given))"
+                let has =
+                    givenChannels == 0
+                    ? "shape \(Self.text(given))"
                     : "\(givenChannels) channel\(givenChannels == 1 ? "" : "s")"
-                let got = isImage ? "\(name) has \(has) and the model makes \(Self.text(imageShape)) images"
+                let got =
+                    isImage
+                    ? "\(name) has \(has) and the model makes \(Self.text(imageShape)) images"
                     : "\(operatorDescription) measures a vector, not an image"
-                throw JobError.manifest("\(manifestFile): `color` \"\(color.rawValue)\" \(what), but \(got)",
-                                        field: "color")
+                throw JobError.manifest(
+                    "\(manifestFile): `color` \"\(color.rawValue)\" \(what), but \(got)",
+                    field: "color")
             }
             if spatialFits { return }
-        } else if given == expected || (squeezed(given) == squeezed(expected)
-                                          && given.reduce(1, *) == expected.reduce(1, *)) {
+        } else if given == expected
+            || (squeezed(given) == squeezed(expected)
+                && given.reduce(1, *) == expected.reduce(1, *))
+        {
             return
         }
-        var message = "\(name): shape \(Self.text(given)) does not fit \(operatorDescription) on this model: the "
+        var message =
+            "\(name): shape \(Self.text(given)) does not fit \(operatorDescription) on this model: the "
             + "model makes \(Self.text(imageShape)) images, so the operator expects a \(Self.text(expected)) measurement"
         if spatialFits, color == nil, givenChannels == 3, modelChannels == 1 {
             message += " (for an RGB measurement on this gray model, set \"color\": \"luma\" in the manifest)"
@@ -150,8 +166,9 @@ extension MeasurementGeometry {
         guard let color, t.shape.count >= 2, Array(t.shape.suffix(2)) == Array(imageShape.suffix(2)) else { return t }
         let channels = t.shape.count == 3 ? t.shape[0] : 1
         guard channels == (color == .luma ? 3 : 1), imageShape.first == (color == .luma ? 1 : 3) else { return t }
-        let g = MeasurementGeometry(imageShape: imageShape, expected: imageShape, operatorDescription: "truth",
-                                    color: color, manifestFile: manifestFile)
+        let g = MeasurementGeometry(
+            imageShape: imageShape, expected: imageShape, operatorDescription: "truth",
+            color: color, manifestFile: manifestFile)
         return (try? g.fit(t, name: "truth", field: "truth")) ?? t
     }
 }

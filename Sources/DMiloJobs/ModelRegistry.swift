@@ -13,8 +13,10 @@ public final class ModelRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var loaded: [String: LoadedModel] = [:]
 
-    public init(paths: [String: String], compute: ComputeMode = .auto,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        paths: [String: String], compute: ComputeMode = .auto,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.paths = paths
         self.compute = compute
         self.log = log
@@ -23,10 +25,11 @@ public final class ModelRegistry: @unchecked Sendable {
     /// A model name (config `models` key, manifest `model`): `[A-Za-z0-9._-]{1,64}`, so it is safe in logs, journal
     /// fields and metrics.
     public static func isValidName(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 64 && s.utf8.allSatisfy { b in
-            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
-                || b == 0x2E || b == 0x5F || b == 0x2D
-        }
+        !s.isEmpty && s.utf8.count <= 64
+            && s.utf8.allSatisfy { b in
+                (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
+                    || b == 0x2E || b == 0x5F || b == 0x2D
+            }
     }
 
     /// A model that cannot be opened, as one line naming it (the daemon's start-up error).
@@ -40,14 +43,16 @@ public final class ModelRegistry: @unchecked Sendable {
         let n = name ?? "default"
         guard let path = paths[n] else {
             let known = paths.keys.sorted().joined(separator: ", ")
-            throw JobError(code: JobError.modelUnknown, message: "\(file): model `\(n)` is not configured (configured: \(known))",
-                           field: "model")
+            throw JobError(
+                code: JobError.modelUnknown, message: "\(file): model `\(n)` is not configured (configured: \(known))",
+                field: "model")
         }
         lock.lock(); defer { lock.unlock() }
         if let m = loaded[path] { return m }
         guard FileManager.default.fileExists(atPath: path) else {
-            throw JobError(code: JobError.modelMissing, message: "\(file): model `\(n)`: \(path) does not exist",
-                           field: "model")
+            throw JobError(
+                code: JobError.modelMissing, message: "\(file): model `\(n)`: \(path) does not exist",
+                field: "model")
         }
         let m: LoadedModel
         do { m = try LoadedModel.open(path: path, compute: compute, log: log) } catch {

@@ -38,7 +38,9 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// Opens the model file once and picks the convolutions' precision for the pool (`ComputeSelection`; `auto`
     /// measures the accuracy gate once). Every pooled instance and replica shares the same packed weights.
-    public static func open(path: String, compute: ComputeMode = .auto, log: @escaping (String) -> Void = { _ in })
+    public static func open(
+        path: String, compute: ComputeMode = .auto, log: @escaping (String) -> Void = { _ in }
+    )
         throws -> LoadedModel
     {
         let loaded = try LoadedModel(file: try ModelFile(path: path))
@@ -88,9 +90,10 @@ public struct ReconstructionRunner: JobRunner {
         // Geometry: the model fixes the image shape; a manifest may state it (and is refused if it differs).
         let imageShape = m.imageShape ?? model.sampleShape
         guard imageShape == model.sampleShape else {
-            throw JobError(code: "measurement.shape",
-                           message: "\(job.name).json: image_shape \(imageShape) does not match the model's \(model.sampleShape)",
-                           field: "image_shape")
+            throw JobError(
+                code: "measurement.shape",
+                message: "\(job.name).json: image_shape \(imageShape) does not match the model's \(model.sampleShape)",
+                field: "image_shape")
         }
         // Inputs: the operator first, so the measurement is checked against what it expects for this model.
         let spec = try OperatorSpec(json: .object(m.operatorObject))
@@ -98,13 +101,15 @@ public struct ReconstructionRunner: JobRunner {
             let ref = try FileReference.parse(.string(name), field: field, file: "\(job.name).json")
             return try JobInputs.operatorArray(job.read(ref, field: field), name: name, field: field, limits: InputLimits.png(forImage: imageShape))
         }
-        let geometry = MeasurementGeometry(imageShape: imageShape, expected: op.outputShape,
-                                           operatorDescription: MeasurementGeometry.describe(spec), color: m.color,
-                                           manifestFile: "\(job.name).json")
+        let geometry = MeasurementGeometry(
+            imageShape: imageShape, expected: op.outputShape,
+            operatorDescription: MeasurementGeometry.describe(spec), color: m.color,
+            manifestFile: "\(job.name).json")
         let meas = try geometry.read(job.read(m.measurement, field: "measurement"), name: m.measurement.description)
         let truth = try m.truth.map { ref in
-            try JobInputs.truth(job.read(ref, field: "truth"), name: ref.description, imageShape: imageShape,
-                                convert: geometry.convertTruth)
+            try JobInputs.truth(
+                job.read(ref, field: "truth"), name: ref.description, imageShape: imageShape,
+                convert: geometry.convertTruth)
         }
 
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
@@ -117,7 +122,7 @@ public struct ReconstructionRunner: JobRunner {
         var pooled = true
         defer { if pooled { model.checkIn(net) } }
         if let c = job.settings.solver.compute, let mode = ComputeMode(rawValue: c), mode != .auto,
-           mode.rawValue != net.computePrecision.rawValue
+            mode.rawValue != net.computePrecision.rawValue
         {
             model.checkIn(net); pooled = false
             net = try model.file.instantiate()
@@ -125,17 +130,21 @@ public struct ReconstructionRunner: JobRunner {
                 throw JobError.manifest("\(job.name): solver.compute: \(e.message)", field: "solver.compute")
             }
         }
-        let plan = try MemoryPlan.plan(p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
-                                       budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
+        let plan = try MemoryPlan.plan(
+            p, stepBytes: net.vjpMemoryBytes(batch: 1), residentBytes: net.parameterBytes,
+            budgetBytes: job.settings.memoryBudgetMB > 0 ? job.settings.memoryBudgetMB << 20 : nil)
         p.layerSpan = plan.layerSpan
 
         // Progress and cancellation ride on the solver's evaluation counter (every method counts there).
-        let monitor = JobProgressMonitor(control: control, method: p.method.rawValue,
-                                         budget: p.budget == Int.max ? nil : p.budget, started: start)
-        let problem = InverseProblem(model: net, schedule: model.schedule, op: op, y: meas.y, noiseSigma: m.noiseSigma,
-                                     monitor: monitor)
-        let result = try Solvers.run(p, problem: problem, makeReplica: { [net] in net.replica() },
-                                     progress: monitor.update, observer: observer)
+        let monitor = JobProgressMonitor(
+            control: control, method: p.method.rawValue,
+            budget: p.budget == Int.max ? nil : p.budget, started: start)
+        let problem = InverseProblem(
+            model: net, schedule: model.schedule, op: op, y: meas.y, noiseSigma: m.noiseSigma,
+            monitor: monitor)
+        let result = try Solvers.run(
+            p, problem: problem, makeReplica: { [net] in net.replica() },
+            progress: monitor.update, observer: observer)
         if result.stoppedBy == .cancelled { throw JobCancelled() }
         monitor.stage("writing results", residual: result.residualHistory.last)
 
@@ -178,18 +187,23 @@ public struct ReconstructionRunner: JobRunner {
         metrics["peak_rss_mb"] = peakRSSMegabytes() ?? NSNull()
         let sigmaPanel = sigma.map { [UncertaintyMap.colorize($0)] } ?? []
         let panels = [meas.y, x] + sigmaPanel + (truth.map { [$0] } ?? [])
-        let labels = ["measurement", "\(p.method.rawValue)"]
+        let labels =
+            ["measurement", "\(p.method.rawValue)"]
             + (sigma.map { [String(format: "sigma 0-%.3f", UncertaintyMap.largest($0))] } ?? []) + (truth != nil ? ["truth"] : [])
         let header = Self.montageHeader(job: job.name, operator: geometry.operatorDescription, metrics: metrics)
         let masks = [(op as? Inpainting)?.mask] + Array(repeating: nil, count: panels.count - 1)
-        try ResultFiles.write(reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
-                              metrics: metrics, to: outputDirectory, montageHeader: header, montageMasks: masks)
+        try ResultFiles.write(
+            reconstruction: x, bitDepth: meas.pngBitDepth ?? 8, montagePanels: panels, labels: labels,
+            metrics: metrics, to: outputDirectory, montageHeader: header, montageMasks: masks)
         if let sigma {
-            try ResultFiles.writeUncertainty(sigma: sigma, samples: job.settings.solver.keepSamples == true ? result.samples : nil,
-                                             to: outputDirectory)
+            try ResultFiles.writeUncertainty(
+                sigma: sigma, samples: job.settings.solver.keepSamples == true ? result.samples : nil,
+                to: outputDirectory)
         }
-        let summary = String(format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
-                             result.unetEvaluations, Date().timeIntervalSince(start)) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
+        let summary =
+            String(
+                format: "%@ on %@: %d UNet evaluations, %.1f s", p.method.rawValue, op.name,
+                result.unetEvaluations, Date().timeIntervalSince(start)) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? "")
         return JobOutcome(method: p.method.rawValue, unetEvaluations: result.unetEvaluations, psnr: psnr, summary: summary)
     }
 
@@ -218,7 +232,8 @@ public struct ReconstructionRunner: JobRunner {
     /// The job's solver parameters: its `solver` settings (config defaults merged with the manifest by the daemon)
     /// through the one settings → parameters mapping, with the manifest's seed.
     public static func parameters(for job: ClaimedJob, operatorType: String) throws -> SolverParameters {
-        try job.settings.solver.parameters(operatorType: operatorType, maxBudget: job.settings.maxBudget,
-                                           seed: job.manifest.seed)
+        try job.settings.solver.parameters(
+            operatorType: operatorType, maxBudget: job.settings.maxBudget,
+            seed: job.manifest.seed)
     }
 }

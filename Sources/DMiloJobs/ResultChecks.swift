@@ -1,5 +1,6 @@
 import DMiloKernels
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,13 +20,16 @@ public enum ResultChecks {
             if first == nil { first = i }
         }
         if let first {
-            throw JobError(code: "result.nonfinite",
-                           message: "the reconstruction has \(bad) NaN/infinite value(s) of \(x.count) (first at element \(first)); the measurement, `noise_sigma` or the model's weights are out of range for float32")
+            throw JobError(
+                code: "result.nonfinite",
+                message:
+                    "the reconstruction has \(bad) NaN/infinite value(s) of \(x.count) (first at element \(first)); the measurement, `noise_sigma` or the model's weights are out of range for float32")
         }
         for (k, v) in metrics.sorted(by: { $0.key < $1.key }) {
             if let d = v as? Double, !d.isFinite {
-                throw JobError(code: "result.nonfinite",
-                               message: "metrics.json `\(k)` is \(d); the measurement or `noise_sigma` is out of range for float32", field: nil)
+                throw JobError(
+                    code: "result.nonfinite",
+                    message: "metrics.json `\(k)` is \(d); the measurement or `noise_sigma` is out of range for float32", field: nil)
             }
         }
     }

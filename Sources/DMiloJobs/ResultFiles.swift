@@ -11,18 +11,22 @@ public enum ResultFiles {
     public static func montageScale(height: Int) -> Int { max(1, min(8, 128 / max(height, 1))) }
 
     /// `montageHeader` and `montageMasks` are passed to ``Montage/make(panels:labels:scale:separator:header:masks:)``.
-    public static func write(reconstruction x: Tensor, bitDepth: Int, montagePanels: [Tensor], labels: [String],
-                             metrics: [String: Any], to dir: URL, montageHeader: [String] = [],
-                             montageMasks: [[Float]?]? = nil) throws {
+    public static func write(
+        reconstruction x: Tensor, bitDepth: Int, montagePanels: [Tensor], labels: [String],
+        metrics: [String: Any], to dir: URL, montageHeader: [String] = [],
+        montageMasks: [[Float]?]? = nil
+    ) throws {
         try ResultChecks.requireFinite(x, metrics: metrics)
         do {
             let png = try PNGImage(modelUnits: x, bitDepth: bitDepth)
             try writeFile(Data(try png.encoded()), dir.appendingPathComponent("reconstruction.png"))
-            try writeFile(Data(NPY.encode(shape: x.shape, values: UnsafeBufferPointer(start: x.data, count: x.count))),
-                          dir.appendingPathComponent("reconstruction.npy"))
+            try writeFile(
+                Data(NPY.encode(shape: x.shape, values: UnsafeBufferPointer(start: x.data, count: x.count))),
+                dir.appendingPathComponent("reconstruction.npy"))
             let h = x.shape.count == 3 ? x.shape[1] : x.shape[0]
-            let montage = try Montage.make(panels: montagePanels, labels: labels, scale: montageScale(height: h),
-                                           header: montageHeader, masks: montageMasks)
+            let montage = try Montage.make(
+                panels: montagePanels, labels: labels, scale: montageScale(height: h),
+                header: montageHeader, masks: montageMasks)
             try writeFile(Data(try montage.encoded()), dir.appendingPathComponent("montage.png"))
             let json = try JSONSerialization.data(withJSONObject: metrics.merging(["dmilo_version": BuildVersion.description]) { a, _ in a }, options: [.prettyPrinted, .sortedKeys])
             try writeFile(json + Data("\n".utf8), dir.appendingPathComponent("metrics.json"))
@@ -39,8 +43,9 @@ public enum ResultFiles {
     public static func writeUncertainty(sigma: Tensor, samples: [Tensor]?, to dir: URL) throws {
         try ResultChecks.requireFinite(sigma, metrics: [:])
         do {
-            try writeFile(Data(NPY.encode(shape: sigma.shape, values: UnsafeBufferPointer(start: sigma.data, count: sigma.count))),
-                          dir.appendingPathComponent("uncertainty.npy"))
+            try writeFile(
+                Data(NPY.encode(shape: sigma.shape, values: UnsafeBufferPointer(start: sigma.data, count: sigma.count))),
+                dir.appendingPathComponent("uncertainty.npy"))
             let h = sigma.shape.count == 3 ? sigma.shape[1] : 1
             let png = try UncertaintyMap.render(sigma: sigma, scale: montageScale(height: h))
             try writeFile(Data(try png.encoded()), dir.appendingPathComponent("uncertainty.png"))
@@ -49,8 +54,9 @@ public enum ResultFiles {
                 values.reserveCapacity(first.count * samples.count)
                 for s in samples { values += UnsafeBufferPointer(start: s.data, count: s.count) }
                 try values.withUnsafeBufferPointer {
-                    try writeFile(Data(NPY.encode(shape: [samples.count] + first.shape, values: $0)),
-                                  dir.appendingPathComponent("samples.npy"))
+                    try writeFile(
+                        Data(NPY.encode(shape: [samples.count] + first.shape, values: $0)),
+                        dir.appendingPathComponent("samples.npy"))
                 }
             }
         } catch let e as JobError {

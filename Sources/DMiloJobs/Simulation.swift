@@ -20,8 +20,10 @@ public enum Simulation {
     ///   - image: clean image (`.png` or `.npy` in model units, (C,H,W) or (H,W)).
     ///   - operatorSpec: the manifest `operator` object (files it names are resolved beside `manifest`).
     ///   - solver: optional manifest `solver` object to embed.
-    public static func run(image: String, operatorSpec: [String: Any], noiseSigma: Double, seed: UInt64,
-                           manifest: URL, solver: [String: Any]? = nil) throws -> Output {
+    public static func run(
+        image: String, operatorSpec: [String: Any], noiseSigma: Double, seed: UInt64,
+        manifest: URL, solver: [String: Any]? = nil
+    ) throws -> Output {
         let dir = manifest.deletingLastPathComponent()
         let name = manifest.deletingPathExtension().lastPathComponent
         guard JobName.isValid(name), manifest.pathExtension == "json" else {
@@ -48,8 +50,9 @@ public enum Simulation {
 
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let measurement = dir.appendingPathComponent("\(name).npy")
-        try ResultFiles.writeFile(Data(NPY.encode(shape: y.shape, values: UnsafeBufferPointer(start: y.data, count: y.count))),
-                                  measurement)
+        try ResultFiles.writeFile(
+            Data(NPY.encode(shape: y.shape, values: UnsafeBufferPointer(start: y.data, count: y.count))),
+            measurement)
         let truthIsPNG = image.lowercased().hasSuffix(".png")
         let truth = dir.appendingPathComponent("\(name)-truth.\(truthIsPNG ? "png" : "npy")")
         if truthIsPNG {
@@ -57,8 +60,10 @@ public enum Simulation {
         } else {
             try ResultFiles.writeFile(Data(NPY.encode(shape: x.shape, values: UnsafeBufferPointer(start: x.data, count: x.count))), truth)
         }
-        var doc: [String: Any] = ["version": 1, "measurement": measurement.lastPathComponent, "operator": operatorSpec,
-                                  "noise_sigma": noiseSigma, "truth": truth.lastPathComponent, "seed": seed]
+        var doc: [String: Any] = [
+            "version": 1, "measurement": measurement.lastPathComponent, "operator": operatorSpec,
+            "noise_sigma": noiseSigma, "truth": truth.lastPathComponent, "seed": seed,
+        ]
         if let solver { doc["solver"] = solver }
         let json = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
         let staging = dir.appendingPathComponent(".\(name).json.tmp")

@@ -54,12 +54,16 @@ public struct SolverSettings: Sendable, Equatable {
     /// Methods the solvers layer implements.
     public static let methods: Set<String> = Set(SolverMethod.allCases.map(\.rawValue))
     /// Every key a manifest's `solver` may hold; anything else is `manifest.invalid` (typos are caught).
-    public static let keys: Set<String> = ["method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-                                           "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
-                                           "compute", "samples", "keep_samples"]
+    public static let keys: Set<String> = [
+        "method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
+        "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
+        "compute", "samples", "keep_samples",
+    ]
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
-    public static let tuningKeys: Set<String> = keys.union(["z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
-                                                                "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step"])
+    public static let tuningKeys: Set<String> = keys.union([
+        "z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
+        "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step",
+    ])
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
     public func overridden(by other: SolverSettings) -> SolverSettings {
@@ -94,20 +98,24 @@ public struct SolverSettings: Sendable, Equatable {
 
     /// Strict parse of a `solver` object; `path` prefixes field names in errors (`solver`). `allowed` is the key
     /// set (``keys`` for manifests and the daemon config, ``tuningKeys`` for the benchmark).
-    public static func parse(_ value: JSONValue, path: String = "solver", file: String,
-                             allowed: Set<String> = keys) throws -> SolverSettings {
+    public static func parse(
+        _ value: JSONValue, path: String = "solver", file: String,
+        allowed: Set<String> = keys
+    ) throws -> SolverSettings {
         guard let o = value.objectValue else {
             throw JobError.manifest("\(file): `\(path)` must be an object, not \(value.typeName)", field: path)
         }
         for key in o.keys.sorted() where !allowed.contains(key) {
-            throw JobError.manifest("\(file): unknown key `\(path).\(key)` (allowed: \(allowed.sorted().joined(separator: ", ")))",
-                                    field: "\(path).\(key)")
+            throw JobError.manifest(
+                "\(file): unknown key `\(path).\(key)` (allowed: \(allowed.sorted().joined(separator: ", ")))",
+                field: "\(path).\(key)")
         }
         var s = SolverSettings()
         if let m = o["method"] {
             guard let name = m.stringValue, methods.contains(name) else {
-                throw JobError.manifest("\(file): `\(path).method` must be one of \(methods.sorted().joined(separator: ", "))",
-                                        field: "\(path).method")
+                throw JobError.manifest(
+                    "\(file): `\(path).method` must be one of \(methods.sorted().joined(separator: ", "))",
+                    field: "\(path).method")
             }
             s.method = name
         }
@@ -151,8 +159,9 @@ public struct SolverSettings: Sendable, Equatable {
         }
         if let v = o["preset"] {
             guard let name = v.stringValue, presets.contains(name) else {
-                throw JobError.manifest("\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",
-                                        field: "\(path).preset")
+                throw JobError.manifest(
+                    "\(file): `\(path).preset` must be one of \(presets.sorted().joined(separator: ", "))",
+                    field: "\(path).preset")
             }
             s.preset = name
         }
@@ -172,9 +181,10 @@ public struct SolverSettings: Sendable, Equatable {
         var p: SolverParameters
         if preset == "paper" {
             guard let paper = SolverDefaults.paper(method: m, operatorType: operatorType) else {
-                throw JobError.manifest("solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, " +
-                                        "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
-                                        field: "solver.preset")
+                throw JobError.manifest(
+                    "solver.preset: the paper preset covers dmilo, dmilo-pgd and dmplug on inpainting, "
+                        + "super_resolution and the blurs (the official code has no \(methodName) setting for \(operatorType))",
+                    field: "solver.preset")
             }
             p = paper
         } else {
@@ -200,8 +210,8 @@ public struct SolverSettings: Sendable, Equatable {
         if let v = samples {
             // an optimiser's restarts spread by where they start, not by the posterior: refused, not mislabelled
             guard v == 1 || m.isPosteriorSampler else {
-                throw JobError.manifest("solver.samples: \(v) samples need a posterior sampler (dps or daps); \(methodName) " +
-                                        "is an optimiser whose restarts would not measure uncertainty", field: "solver.samples")
+                throw JobError.manifest(
+                    "solver.samples: \(v) samples need a posterior sampler (dps or daps); \(methodName) " + "is an optimiser whose restarts would not measure uncertainty", field: "solver.samples")
             }
             p.samples = v
         }

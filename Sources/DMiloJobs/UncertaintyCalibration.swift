@@ -10,7 +10,8 @@ public enum UncertaintyCalibration {
     /// The file for a model path: inside a model folder, else beside the model file.
     public static func path(forModel model: String) -> String {
         var isDir: ObjCBool = false
-        let dir = FileManager.default.fileExists(atPath: model, isDirectory: &isDir) && isDir.boolValue
+        let dir =
+            FileManager.default.fileExists(atPath: model, isDirectory: &isDir) && isDir.boolValue
             ? model : (model as NSString).deletingLastPathComponent
         return (dir as NSString).appendingPathComponent(fileName)
     }
@@ -21,11 +22,12 @@ public enum UncertaintyCalibration {
         let file = path(forModel: model)
         guard FileManager.default.fileExists(atPath: file) else { return nil }
         guard let data = FileManager.default.contents(atPath: file),
-              let doc = try? JSONValue.parse(data).objectValue,
-              let c = doc["sigma_scale"]?.doubleValue, c.isFinite, c > 0
+            let doc = try? JSONValue.parse(data).objectValue,
+            let c = doc["sigma_scale"]?.doubleValue, c.isFinite, c > 0
         else {
-            throw JobError(code: "file.invalid", message: "\(file): `sigma_scale` must be a finite number > 0 (the model's σ calibration)",
-                           field: "sigma_scale")
+            throw JobError(
+                code: "file.invalid", message: "\(file): `sigma_scale` must be a finite number > 0 (the model's σ calibration)",
+                field: "sigma_scale")
         }
         return c
     }

@@ -8,9 +8,11 @@ public enum BLAS {
     /// C = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is m×k, op(B) is k×n, C is m×n.
     /// `lda`/`ldb`/`ldc` are the row strides of the matrices as stored (before the transpose).
     @inlinable
-    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
-                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         if m == 0 || n == 0 { return }
         if k == 0 {  // OpenBLAS would still scale C; do it ourselves to avoid touching A/B.
             for i in 0..<m {
@@ -19,8 +21,9 @@ public enum BLAS {
             }
             return
         }
-        ParallelGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
-                           ldb: ldb, beta: beta, c: c, ldc: ldc)
+        ParallelGEMM.sgemm(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+            ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// The kernel family OpenBLAS picked at load time (e.g. "Cooperlake", "Haswell"; see OPENBLAS_CORETYPE).

@@ -13,8 +13,9 @@ public struct Conv2DShape: Sendable, Equatable {
 
     /// Square kernel and symmetric padding (the only case UNet2DModel uses).
     public init(batch: Int, cin: Int, h: Int, w: Int, cout: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
-        self.init(batch: batch, cin: cin, h: h, w: w, cout: cout, kh: kernel, kw: kernel, stride: stride,
-                  padH: padding, padW: padding)
+        self.init(
+            batch: batch, cin: cin, h: h, w: w, cout: cout, kh: kernel, kw: kernel, stride: stride,
+            padH: padding, padW: padding)
     }
 
     /// General rectangular kernel and per-axis padding.
@@ -68,8 +69,9 @@ public struct Conv2DShape: Sendable, Equatable {
         guard stride == 1, !isPointwise, padH <= kh - 1, padW <= kw - 1, cin > cout else {
             return nil
         }
-        return Conv2DShape(batch: batch, cin: cout, h: hOut, w: wOut, cout: cin, kh: kh, kw: kw, stride: 1,
-                           padH: kh - 1 - padH, padW: kw - 1 - padW)
+        return Conv2DShape(
+            batch: batch, cin: cout, h: hOut, w: wOut, cout: cin, kh: kh, kw: kw, stride: 1,
+            padH: kh - 1 - padH, padW: kw - 1 - padW)
     }
 
     /// True when every size is positive and the kernel fits in the padded input.
@@ -84,9 +86,11 @@ public struct Conv2DShape: Sendable, Equatable {
 public enum Conv2D {
     /// out[B, cout, hOut, wOut] = conv(x[B, cin, h, w], weight) + bias. Overwrites `out`.
     /// `scratch` holds `s.scratchCount` floats.
-    public static func forward(_ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
-                               scratch: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        _ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         if let t = s.transposed {
             // conv(x, W) is the input VJP of conv(·, flip(swap(W))) on shape t, evaluated at x. Its Wᵀ·x + col2im
             // route has the GEMM with the larger M when cout < cin: 96→32 @32² 0.71 → 0.60 ms, 32→1 0.11 → 0.018 ms.
@@ -100,13 +104,16 @@ public enum Conv2D {
     }
 
     /// out = W · im2col(x) + bias, tile by tile.
-    static func forwardIm2col(_ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
-                              scratch: UnsafeMutablePointer<Float>) {
+    static func forwardIm2col(
+        _ s: Conv2DShape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         let k = s.patchSize, ldc = s.hOut * s.wOut
         im2colRoute(s, x: x, bias: bias, out: out, col: scratch) { b, ldb, n, c, accumulate in
-            BLAS.sgemm(transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: weight, lda: k, b: b, ldb: ldb,
-                       beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+            BLAS.sgemm(
+                transA: false, transB: false, m: s.cout, n: n, k: k, alpha: 1, a: weight, lda: k, b: b, ldb: ldb,
+                beta: accumulate ? 1 : 0, c: c, ldc: ldc)
         }
     }
 
@@ -114,9 +121,11 @@ public enum Conv2D {
     /// for pointwise convolutions). `gemm(b, ldb, n, c, accumulate)` computes c (+)= W · b for n columns of b (row
     /// stride ldb), c with row stride hOut·wOut. `col` holds `s.forwardScratchCount` floats.
     @inline(__always)
-    static func im2colRoute(_ s: Conv2DShape, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                            out: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
-                            gemm: (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void) {
+    static func im2colRoute(
+        _ s: Conv2DShape, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        out: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
+        gemm: (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void
+    ) {
         let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
         for b in 0..<s.batch {
             let xb = x + b * s.cin * hwIn, ob = out + b * s.cout * hwOut
@@ -138,8 +147,10 @@ public enum Conv2D {
 
     /// dx[B, cin, h, w] = ∂⟨dOut, conv(x)⟩/∂x (the transposed convolution of dOut). Overwrites `dx`.
     /// `scratch` holds `s.scratchCount` floats.
-    public static func backwardInput(_ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                     dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        _ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
         if let t = s.transposed {
             // dx = conv(dOut, flip(swap(W))) with the complementary padding, through the im2col route
             let wT = scratch
@@ -176,12 +187,15 @@ public enum Conv2D {
     }
 
     /// dx = col2im(Wᵀ · dOut), tile by tile.
-    static func backwardCol2im(_ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    static func backwardCol2im(
+        _ s: Conv2DShape, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
         let k = s.patchSize, ldb = s.hOut * s.wOut
         col2imRoute(s, dOut: dOut, dx: dx, col: scratch) { b, n, c, ldc in
-            BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: s.cout, alpha: 1, a: weight, lda: k, b: b, ldb: ldb,
-                       beta: 0, c: c, ldc: ldc)
+            BLAS.sgemm(
+                transA: true, transB: false, m: k, n: n, k: s.cout, alpha: 1, a: weight, lda: k, b: b, ldb: ldb,
+                beta: 0, c: c, ldc: ldc)
         }
     }
 
@@ -189,9 +203,11 @@ public enum Conv2D {
     /// into dx for pointwise convolutions). `gemmT(b, n, c, ldc)` computes c = Wᵀ · b for n columns of b (row
     /// stride hOut·wOut), c with row stride ldc. `col` holds `s.forwardScratchCount` floats.
     @inline(__always)
-    static func col2imRoute(_ s: Conv2DShape, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                            col: UnsafeMutablePointer<Float>,
-                            gemmT: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void) {
+    static func col2imRoute(
+        _ s: Conv2DShape, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        col: UnsafeMutablePointer<Float>,
+        gemmT: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
         let hwOut = s.hOut * s.wOut, hwIn = s.h * s.w
         for b in 0..<s.batch {
             let gb = dOut + b * s.cout * hwOut, dxb = dx + b * s.cin * hwIn
@@ -213,8 +229,10 @@ public enum Conv2D {
     /// Unfolds output rows [rowStart, rowStart+rows) of one image: col[(c·kh+i)·kw+j, r·wOut+ox] =
     /// x[c, (rowStart+r)·stride − padH + i, ox·stride − padW + j], zero outside the image.
     @usableFromInline
-    static func im2col(_ s: Conv2DShape, x: UnsafePointer<Float>, rowStart: Int, rows: Int,
-                       col: UnsafeMutablePointer<Float>) {
+    static func im2col(
+        _ s: Conv2DShape, x: UnsafePointer<Float>, rowStart: Int, rows: Int,
+        col: UnsafeMutablePointer<Float>
+    ) {
         let timer = OpProfile.begin(.im2col); defer { OpProfile.end(timer) }
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw
         let colP = SharedPointer(col)
@@ -258,8 +276,10 @@ public enum Conv2D {
     /// Adjoint of `im2col`: dx[c, iy, ix] += col[...] for every in-image tap. Parallel over input channels so
     /// no two workers touch the same dx plane. Clobbers the wrapped-around columns of `col` (scratch).
     @usableFromInline
-    static func col2imAdd(_ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
-                          dx: UnsafeMutablePointer<Float>) {
+    static func col2imAdd(
+        _ s: Conv2DShape, col: UnsafeMutablePointer<Float>, rowStart: Int, rows: Int,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         let colP = SharedPointer(col), dxP = SharedPointer(dx)
         let timer = OpProfile.begin(.im2col); defer { OpProfile.end(timer) }
         let n = rows * s.wOut, hw = s.h * s.w, taps = s.kh * s.kw

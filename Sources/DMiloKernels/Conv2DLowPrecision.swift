@@ -29,9 +29,11 @@ extension Conv2DShape {
 
 extension Conv2D {
     /// out = conv(x, W) + bias with packed weights. Overwrites `out`; `scratch` holds `s.lowPrecisionScratchCount`.
-    public static func forward(_ s: Conv2DShape, x: UnsafePointer<Float>, packed: PackedConvWeights,
-                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
-                               scratch: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        _ s: Conv2DShape, x: UnsafePointer<Float>, packed: PackedConvWeights,
+        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount), ldc = s.hOut * s.wOut
         im2colRoute(s, x: x, bias: bias, out: out, col: scratch) { b, ldb, n, c, acc in
             LowPrecisionGEMM.gemm(packed.forward, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: acc, scratch: q)
@@ -39,8 +41,10 @@ extension Conv2D {
     }
 
     /// dx = ∂⟨dOut, conv(x)⟩/∂x with packed weights (Wᵀ layout). Overwrites `dx`.
-    public static func backwardInput(_ s: Conv2DShape, dOut: UnsafePointer<Float>, packed: PackedConvWeights,
-                                     dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        _ s: Conv2DShape, dOut: UnsafePointer<Float>, packed: PackedConvWeights,
+        dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
         let q = UnsafeMutableRawPointer(scratch + s.forwardScratchCount), ldb = s.hOut * s.wOut
         col2imRoute(s, dOut: dOut, dx: dx, col: scratch) { b, n, c, ldc in
             LowPrecisionGEMM.gemm(packed.backward, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: false, scratch: q)

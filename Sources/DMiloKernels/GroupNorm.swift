@@ -8,10 +8,12 @@
 /// `groups` must divide `channels` (as PyTorch requires); model loading validates that, the kernels do not.
 public enum GroupNorm {
     /// Normalises `x` into `out` (may alias x) and saves per-group `mean` and `rstd`. γ/β nil mean affine = False.
-    public static func forward(batch: Int, channels: Int, spatial: Int, groups: Int, eps: Float,
-                               x: UnsafePointer<Float>, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
-                               out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                               rstd: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        batch: Int, channels: Int, spatial: Int, groups: Int, eps: Float,
+        x: UnsafePointer<Float>, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+        out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+        rstd: UnsafeMutablePointer<Float>
+    ) {
         let timer = OpProfile.begin(.norm); defer { OpProfile.end(timer) }
         let cpg = channels / groups, n = cpg * spatial
         let outP = SharedPointer(out), meanP = SharedPointer(mean), rstdP = SharedPointer(rstd)
@@ -41,10 +43,12 @@ public enum GroupNorm {
     }
 
     /// dx = ∂⟨dOut, GroupNorm(x)⟩/∂x using the `mean`/`rstd` saved by `forward`. Overwrites `dx` (may alias dOut).
-    public static func backwardInput(batch: Int, channels: Int, spatial: Int, groups: Int, x: UnsafePointer<Float>,
-                                     gamma: UnsafePointer<Float>?, mean: UnsafePointer<Float>,
-                                     rstd: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
-                                     dx: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        batch: Int, channels: Int, spatial: Int, groups: Int, x: UnsafePointer<Float>,
+        gamma: UnsafePointer<Float>?, mean: UnsafePointer<Float>,
+        rstd: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         let timer = OpProfile.begin(.norm); defer { OpProfile.end(timer) }
         let cpg = channels / groups, n = cpg * spatial
         let dxP = SharedPointer(dx), inPlace = UnsafePointer(dx) == dOut
@@ -59,7 +63,7 @@ public enum GroupNorm {
                 let (a, b) = blockSumAndCenteredDot(dg + cl * spatial, xg + cl * spatial, spatial, m)
                 sg += gm * a; sgx += gm * b
             }
-            let meanG = Float(sg / Double(n)), meanGX = Float(sgx / Double(n)) * rs   // ⟨g·x̂⟩
+            let meanG = Float(sg / Double(n)), meanGX = Float(sgx / Double(n)) * rs  // ⟨g·x̂⟩
             for cl in 0..<cpg {
                 let gm = gamma?[g * cpg + cl] ?? 1
                 let xc = xg + cl * spatial, dc = dg + cl * spatial, oc = dxg + cl * spatial

@@ -11,6 +11,7 @@
 // re-scaled per row when packed (no float copy of the model is kept).
 
 import CDMiloSIMD
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,8 +32,10 @@ public enum CPUFeatures {
     /// The same flags ignoring DMILO_ISA (what the hardware and OS offer).
     public static var detected: [String] {
         let f = Int(dmilo_cpu_detected())
-        let names: [(Int, String)] = [(DMILO_CPU_AVX2, "avx2+fma"), (DMILO_CPU_AVX512, "avx512"),
-                                      (DMILO_CPU_AVX512VNNI, "avx512vnni"), (DMILO_CPU_AVX512BF16, "avx512bf16")]
+        let names: [(Int, String)] = [
+            (DMILO_CPU_AVX2, "avx2+fma"), (DMILO_CPU_AVX512, "avx512"),
+            (DMILO_CPU_AVX512VNNI, "avx512vnni"), (DMILO_CPU_AVX512BF16, "avx512bf16"),
+        ]
         return names.filter { f & $0.0 != 0 }.map { $0.1 }
     }
     public static var forcedISA: String? { getenv("DMILO_ISA").map { String(cString: $0) } }
@@ -102,8 +105,10 @@ public enum LowPrecisionGEMM {
 
     /// Splits the columns over `Threading.count` workers in multiples of 32; each packs its own columns of B into
     /// `scratch` (int8: quantised with one scale per column; bf16: rounded) and runs the dispatched kernel on them.
-    public static func gemm(_ a: PackedMatrix, b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>,
-                            ldc: Int, accumulate: Bool, scratch: UnsafeMutableRawPointer) {
+    public static func gemm(
+        _ a: PackedMatrix, b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>,
+        ldc: Int, accumulate: Bool, scratch: UnsafeMutableRawPointer
+    ) {
         let m = a.rows, k = a.k, kp = a.kp
         if m == 0 || n == 0 { return }
         let base = (Int(bitPattern: scratch) + 63) & ~63
@@ -123,8 +128,9 @@ public enum LowPrecisionGEMM {
             if a.precision == .int8 {
                 let q8 = q.assumingMemoryBound(to: Int8.self)
                 dmilo_q8_pack_b(bP.p, k, ldb, j0, nn, q8, sbP.p + j0 + 32 * t)
-                dmilo_gemm_q8(m, nn, kp, a.data.assumingMemoryBound(to: Int8.self), a.scales, a.sums, q8,
-                              sbP.p + j0 + 32 * t, cP.p + j0, ldc, acc)
+                dmilo_gemm_q8(
+                    m, nn, kp, a.data.assumingMemoryBound(to: Int8.self), a.scales, a.sums, q8,
+                    sbP.p + j0 + 32 * t, cP.p + j0, ldc, acc)
             } else {
                 let h = q.assumingMemoryBound(to: UInt16.self)
                 dmilo_bf16_pack_b(bP.p, k, ldb, j0, nn, h)

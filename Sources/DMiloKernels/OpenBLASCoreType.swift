@@ -7,14 +7,17 @@
 // Used by both executables (dmilo, dmilod) first thing in main.
 
 import CDMiloSIMD
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
 public enum OpenBLASCoreType {
     /// Core names OpenBLAS falls back to that do not use AVX2/FMA.
-    static let preAVX2Cores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
-                                            "coppermine", "northwood", "banias", "sandybridge", "generic", "unknown"]
+    static let preAVX2Cores: Set<String> = [
+        "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+        "coppermine", "northwood", "banias", "sandybridge", "generic", "unknown",
+    ]
 
     /// Re-exec `/proc/self/exe` with the same arguments and OPENBLAS_CORETYPE set (see above) when OPENBLAS_CORETYPE and
     /// DMILO_NO_REEXEC are unset and either the CPU is AMD or `detectedCore` is a pre-AVX2 fallback on an AVX2+FMA

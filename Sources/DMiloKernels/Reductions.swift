@@ -44,8 +44,10 @@ func blockSumSquaredDeviation(_ x: UnsafePointer<Float>, _ n: Int, _ c: Float) -
 
 /// (Σ g[i], Σ g[i]·(x[i] − c)), i < n: the two sums of the GroupNorm VJP.
 @inlinable
-func blockSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
-                            _ c: Float) -> (Double, Double) {
+func blockSumAndCenteredDot(
+    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+    _ c: Float
+) -> (Double, Double) {
     var t0: Double = 0, t1: Double = 0
     let cv = SIMD8<Float>(repeating: c)
     var i = 0
@@ -89,7 +91,8 @@ func blockDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) ->
     var acc = SIMD8<Float>()
     var i = 0
     while i + 8 <= n {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc +=
+            UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
             * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
         i &+= 8
     }

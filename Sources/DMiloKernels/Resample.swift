@@ -6,14 +6,18 @@
 /// Nearest-neighbour 2× upsampling, [B, C, h, w] → [B, C, 2h, 2w].
 public enum Upsample2x {
     /// out[b, c, 2i+di, 2j+dj] = x[b, c, i, j]. Overwrites `out`.
-    public static func forward(batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
-                               out: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>
+    ) {
         spread2x2(planes: batch * channels, h: h, w: w, outH: 2 * h, outW: 2 * w, scale: 1, x, out)
     }
 
     /// dx[b, c, i, j] = Σ of the four dOut copies. `h`, `w` are the INPUT size. Overwrites `dx`.
-    public static func backwardInput(batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
-                                     dx: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         blockSum2x2(planes: batch * channels, h: 2 * h, w: 2 * w, outH: h, outW: w, scale: 1, dOut, dx)
     }
 }
@@ -21,21 +25,27 @@ public enum Upsample2x {
 /// 2×2 average pooling with stride 2, [B, C, h, w] → [B, C, h/2, w/2] (odd trailing row/column dropped, as PyTorch).
 public enum AvgPool2x {
     /// out[b, c, i, j] = mean of x[b, c, 2i..2i+1, 2j..2j+1]. Overwrites `out`.
-    public static func forward(batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
-                               out: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        batch: Int, channels: Int, h: Int, w: Int, x: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>
+    ) {
         blockSum2x2(planes: batch * channels, h: h, w: w, outH: h / 2, outW: w / 2, scale: 0.25, x, out)
     }
 
     /// dx[b, c, y, x] = dOut[b, c, y/2, x/2] / 4 (0 for a dropped odd row/column). `h`, `w` are the INPUT size.
-    public static func backwardInput(batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
-                                     dx: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        batch: Int, channels: Int, h: Int, w: Int, dOut: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         spread2x2(planes: batch * channels, h: h / 2, w: w / 2, outH: h, outW: w, scale: 0.25, dOut, dx)
     }
 }
 
 /// out[p, i, j] = scale · Σ of x[p, 2i..2i+1, 2j..2j+1] over `planes` planes of h×w → outH×outW (outH = h/2).
-private func blockSum2x2(planes: Int, h: Int, w: Int, outH: Int, outW: Int, scale: Float, _ x: UnsafePointer<Float>,
-                         _ out: UnsafeMutablePointer<Float>) {
+private func blockSum2x2(
+    planes: Int, h: Int, w: Int, outH: Int, outW: Int, scale: Float, _ x: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+) {
     let outP = SharedPointer(out)
     Parallel.forEach(planes, work: planes * h * w) { p in
         let xp = x + p * h * w, op = outP.p + p * outH * outW
@@ -52,8 +62,10 @@ private func blockSum2x2(planes: Int, h: Int, w: Int, outH: Int, outW: Int, scal
 
 /// out[p, 2i+a, 2j+b] = scale · x[p, i, j] over `planes` planes of h×w → outH×outW (outH = 2h, or 2h + 1 with the
 /// odd trailing row zeroed; columns likewise).
-private func spread2x2(planes: Int, h: Int, w: Int, outH: Int, outW: Int, scale: Float, _ x: UnsafePointer<Float>,
-                       _ out: UnsafeMutablePointer<Float>) {
+private func spread2x2(
+    planes: Int, h: Int, w: Int, outH: Int, outW: Int, scale: Float, _ x: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+) {
     let oddEdge = outH != 2 * h || outW != 2 * w, outP = SharedPointer(out)
     Parallel.forEach(planes, work: planes * outH * outW) { p in
         let xp = x + p * h * w, op = outP.p + p * outH * outW

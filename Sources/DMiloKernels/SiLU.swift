@@ -21,8 +21,10 @@ public enum SiLU {
     }
 
     /// dx = dOut·σ(x)·(1 + x·(1 − σ(x))); `dx` may alias `dOut`.
-    public static func backwardInput(count: Int, x: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
-                                     dx: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        count: Int, x: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
+    ) {
         let dxP = SharedPointer(dx), inPlace = UnsafePointer(dx) == dOut
         forChunks(count) { lo, hi in
             var i = lo

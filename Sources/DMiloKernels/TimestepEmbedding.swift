@@ -12,8 +12,10 @@ public enum TimestepEmbedding {
     ///   arg[b, i] = scale · (t[b] · freq[i])
     ///   emb = [sin(arg), cos(arg)]  (flipSinToCos: [cos(arg), sin(arg)]), zero-padded by one column when dim is odd.
     /// Writes out[B, dim].
-    public static func sinusoidal(timesteps: [Float], dim: Int, flipSinToCos: Bool, downscaleFreqShift: Float,
-                                  scale: Float = 1, maxPeriod: Float = 10000, out: UnsafeMutablePointer<Float>) {
+    public static func sinusoidal(
+        timesteps: [Float], dim: Int, flipSinToCos: Bool, downscaleFreqShift: Float,
+        scale: Float = 1, maxPeriod: Float = 10000, out: UnsafeMutablePointer<Float>
+    ) {
         let half = dim / 2
         // torch: (-math.log(max_period) * arange(half, float32)) / (half - shift), exp in float32
         let negLog = Float(-log(Double(maxPeriod)))  // math.log is double; torch rounds the scalar to float32
@@ -22,7 +24,7 @@ public enum TimestepEmbedding {
             let row = out + b * dim
             let sinAt = flipSinToCos ? half : 0, cosAt = flipSinToCos ? 0 : half
             for i in 0..<half {
-                let freq = expf((negLog * Float(i)) / denom)   // recomputed per row: no allocation per call
+                let freq = expf((negLog * Float(i)) / denom)  // recomputed per row: no allocation per call
                 let arg = scale * (t * freq)
                 row[sinAt + i] = sinf(arg)
                 row[cosAt + i] = cosf(arg)
@@ -35,8 +37,10 @@ public enum TimestepEmbedding {
     ///   x = log(t) (when `log`),  proj[b, i] = ((x[b] · weight[i]) · 2) · π
     ///   out = [sin(proj), cos(proj)]  (flipSinToCos: [cos(proj), sin(proj)]).
     /// `weight` has `half` entries (the module's embedding_size); writes out[B, 2·half].
-    public static func fourier(timesteps: [Float], weight: UnsafePointer<Float>, half: Int, flipSinToCos: Bool,
-                               log: Bool = true, out: UnsafeMutablePointer<Float>) {
+    public static func fourier(
+        timesteps: [Float], weight: UnsafePointer<Float>, half: Int, flipSinToCos: Bool,
+        log: Bool = true, out: UnsafeMutablePointer<Float>
+    ) {
         let pi = Float.pi  // torch multiplies a float32 tensor by np.pi: the scalar is rounded to float32
         for (b, t) in timesteps.enumerated() {
             let x = log ? logf(t) : t

@@ -7,16 +7,20 @@ public enum Transpose {
     static let tile = 32
 
     /// out[b, l, c] = x[b, c, l]. Overwrites `out`.
-    public static func channelsToTokens(batch: Int, channels: Int, length: Int, x: UnsafePointer<Float>,
-                                        out: UnsafeMutablePointer<Float>) {
+    public static func channelsToTokens(
+        batch: Int, channels: Int, length: Int, x: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>
+    ) {
         for b in 0..<batch {
             transpose(rows: channels, cols: length, src: x + b * channels * length, dst: out + b * channels * length)
         }
     }
 
     /// out[b, c, l] = x[b, l, c]. Overwrites `out`.
-    public static func tokensToChannels(batch: Int, channels: Int, length: Int, x: UnsafePointer<Float>,
-                                        out: UnsafeMutablePointer<Float>) {
+    public static func tokensToChannels(
+        batch: Int, channels: Int, length: Int, x: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>
+    ) {
         for b in 0..<batch {
             transpose(rows: length, cols: channels, src: x + b * channels * length, dst: out + b * channels * length)
         }

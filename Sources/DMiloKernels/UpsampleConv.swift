@@ -24,9 +24,11 @@ public enum Upsample2xConv3x3 {
     }
 
     /// out = conv3x3(upsample2x(x)) + bias. Overwrites `out`. `scratch` holds `scratchCount(...)` floats.
-    public static func forward(batch: Int, cin: Int, h: Int, w: Int, cout: Int, x: UnsafePointer<Float>,
-                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                               out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        batch: Int, cin: Int, h: Int, w: Int, cout: Int, x: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
         let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
         let wStack = scratch, r = scratch + t.weightCount, convScratch = r + t.outputCount
         stackPhaseWeights(cin: cin, cout: cout, weight: weight, into: wStack)
@@ -37,9 +39,11 @@ public enum Upsample2xConv3x3 {
 
     /// `forward` with the stacked phase weights packed for a low-precision mode (`packWeights`).
     /// `scratch` holds `lowPrecisionScratchCount(...)` floats.
-    public static func forward(batch: Int, cin: Int, h: Int, w: Int, cout: Int, x: UnsafePointer<Float>,
-                               packed: PackedConvWeights, bias: UnsafePointer<Float>?,
-                               out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        batch: Int, cin: Int, h: Int, w: Int, cout: Int, x: UnsafePointer<Float>,
+        packed: PackedConvWeights, bias: UnsafePointer<Float>?,
+        out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
         let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
         let r = scratch, convScratch = r + t.outputCount
         scatterPhases(batch: batch, cin: cin, h: h, w: w, cout: cout, bias: bias, out: out, r: r) { b in
@@ -62,9 +66,11 @@ public enum Upsample2xConv3x3 {
     }
 
     /// Runs `phaseConv(b)` (which fills r with the four phases of batch item b) and interleaves r into `out`.
-    private static func scatterPhases(batch: Int, cin: Int, h: Int, w: Int, cout: Int, bias: UnsafePointer<Float>?,
-                                      out: UnsafeMutablePointer<Float>, r: UnsafeMutablePointer<Float>,
-                                      _ phaseConv: (Int) -> Void) {
+    private static func scatterPhases(
+        batch: Int, cin: Int, h: Int, w: Int, cout: Int, bias: UnsafePointer<Float>?,
+        out: UnsafeMutablePointer<Float>, r: UnsafeMutablePointer<Float>,
+        _ phaseConv: (Int) -> Void
+    ) {
         let H = 2 * h, W = 2 * w, rw = w + 1, rPlane = (h + 1) * rw
         for b in 0..<batch {
             phaseConv(b)
@@ -86,9 +92,11 @@ public enum Upsample2xConv3x3 {
     }
 
     /// dx [B, cin, h, w] = VJP of `forward` for cotangent dOut [B, cout, 2h, 2w]. Overwrites `dx`.
-    public static func backwardInput(batch: Int, cin: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
-                                     weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                     scratch: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        batch: Int, cin: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
         let wStack = scratch, dR = scratch + t.weightCount, convScratch = dR + t.outputCount
         stackPhaseWeights(cin: cin, cout: cout, weight: weight, into: wStack)
@@ -98,9 +106,11 @@ public enum Upsample2xConv3x3 {
     }
 
     /// `backwardInput` with packed stacked weights (`packWeights`).
-    public static func backwardInput(batch: Int, cin: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
-                                     packed: PackedConvWeights, dx: UnsafeMutablePointer<Float>,
-                                     scratch: UnsafeMutablePointer<Float>) {
+    public static func backwardInput(
+        batch: Int, cin: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
+        packed: PackedConvWeights, dx: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         let t = phaseShape(cin: cin, h: h, w: w, cout: cout)
         let dR = scratch, convScratch = dR + t.outputCount
         gatherPhases(batch: batch, h: h, w: w, cout: cout, dOut: dOut, dR: dR, outputCount: t.outputCount) { b in
@@ -109,8 +119,10 @@ public enum Upsample2xConv3x3 {
     }
 
     /// For each batch item: scatters dOut's four phases into dR (zeros elsewhere), then `phaseVJP(b)`.
-    private static func gatherPhases(batch: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
-                                     dR: UnsafeMutablePointer<Float>, outputCount: Int, _ phaseVJP: (Int) -> Void) {
+    private static func gatherPhases(
+        batch: Int, h: Int, w: Int, cout: Int, dOut: UnsafePointer<Float>,
+        dR: UnsafeMutablePointer<Float>, outputCount: Int, _ phaseVJP: (Int) -> Void
+    ) {
         let H = 2 * h, W = 2 * w, rw = w + 1, rPlane = (h + 1) * rw
         for b in 0..<batch {
             dR.update(repeating: 0, count: outputCount)
@@ -133,8 +145,10 @@ public enum Upsample2xConv3x3 {
     }
 
     /// Wstack[(a, b, o), c, u, v] = Σ of the 3×3 taps that phase (a, b) maps onto low-res tap (u, v).
-    static func stackPhaseWeights(cin: Int, cout: Int, weight: UnsafePointer<Float>,
-                                  into wStack: UnsafeMutablePointer<Float>) {
+    static func stackPhaseWeights(
+        cin: Int, cout: Int, weight: UnsafePointer<Float>,
+        into wStack: UnsafeMutablePointer<Float>
+    ) {
         let phaseStride = cout * cin * 4
         for oc in 0..<(cout * cin) {
             let k = weight + oc * 9

@@ -22,9 +22,11 @@ public enum Vec {
 
     /// x[b, c, :] = x[b, c, :] · (1 + scale[b·stride + c]) + shift[b·stride + c] over a [B, C, n] buffer, a nil
     /// scale or shift left out: a resnet block's scale-shift modulation, or a per-channel bias (stride 0).
-    public static func channelAffine(_ B: Int, _ C: Int, _ n: Int, _ x: UnsafeMutablePointer<Float>,
-                                     onePlusScale scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
-                                     stride: Int) {
+    public static func channelAffine(
+        _ B: Int, _ C: Int, _ n: Int, _ x: UnsafeMutablePointer<Float>,
+        onePlusScale scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+        stride: Int
+    ) {
         for b in 0..<B {
             for c in 0..<C {
                 let row = x + (b * C + c) * n, k = b * stride + c

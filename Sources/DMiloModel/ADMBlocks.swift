@@ -42,18 +42,22 @@ struct ADMQKV {
 }
 
 /// Builds guided-diffusion's AttentionBlock at `prefix` (e.g. "input_blocks.4.1") as an `AttentionBlock`.
-func admAttention(_ store: ParameterStore, _ prefix: String, channels C: Int, heads: Int, legacyOrder: Bool)
-    -> (AttentionBlock, ADMQKV) {
+func admAttention(
+    _ store: ParameterStore, _ prefix: String, channels C: Int, heads: Int, legacyOrder: Bool
+)
+    -> (AttentionBlock, ADMQKV)
+{
     let w = store.declare(prefix + ".qkv.weight", [3 * C, C, 1])
     let b = store.declare(prefix + ".qkv.bias", [3 * C])
     let po = store.declare(prefix + ".proj_out.weight", [C, C, 1])
     let pb = store.declare(prefix + ".proj_out.bias", [C])
     let norm = GroupNormLayer(store, prefix + ".norm", channels: C, groups: ADMConfig.groups, eps: ADMConfig.eps)
-    let block = AttentionBlock(norm: norm,
-                               toQ: LinearLayer(slice: w, bias: b, inF: C, outF: C, rowOffset: 0),
-                               toK: LinearLayer(slice: w, bias: b, inF: C, outF: C, rowOffset: C),
-                               toV: LinearLayer(slice: w, bias: b, inF: C, outF: C, rowOffset: 2 * C),
-                               toOut: LinearLayer(slice: po, bias: pb, inF: C, outF: C, rowOffset: 0),
-                               channels: C, heads: heads, rescale: 1)
+    let block = AttentionBlock(
+        norm: norm,
+        toQ: LinearLayer(slice: w, bias: b, inF: C, outF: C, rowOffset: 0),
+        toK: LinearLayer(slice: w, bias: b, inF: C, outF: C, rowOffset: C),
+        toV: LinearLayer(slice: w, bias: b, inF: C, outF: C, rowOffset: 2 * C),
+        toOut: LinearLayer(slice: po, bias: pb, inF: C, outF: C, rowOffset: 0),
+        channels: C, heads: heads, rescale: 1)
     return (block, ADMQKV(weight: w, bias: b, channels: C, heads: heads, legacyOrder: legacyOrder))
 }

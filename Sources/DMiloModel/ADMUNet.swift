@@ -13,7 +13,6 @@
 // The blocks are the diffusers ones (`ResnetBlock` under `ResnetNames.adm`, `AttentionBlock` fed by ADM's fused
 // qkv, see ADMBlocks.swift), so this file is only the wiring; it runs on `UNetRuntime`.
 
-
 /// guided-diffusion UNet with frozen float32 weights.
 public final class ADMUNet: UNetRuntime<ADMConfig> {
     /// Builds the network for `config` and binds it strictly to `weights` (guided-diffusion state-dict names).
@@ -32,22 +31,26 @@ public final class ADMUNet: UNetRuntime<ADMConfig> {
         var resnets: [ResnetBlock] = []
         var qkvs: [ADMQKV] = []
         func resBlock(_ p: String, _ cin: Int, _ cout: Int, _ resample: ResnetResample = .none) -> ResnetBlock {
-            let r = ResnetBlock(store, .adm(p), cin: cin, cout: cout, temb: temb, groups: G, eps: eps,
-                                scaleShift: c.useScaleShiftNorm, outputScale: 1, resample: resample)
+            let r = ResnetBlock(
+                store, .adm(p), cin: cin, cout: cout, temb: temb, groups: G, eps: eps,
+                scaleShift: c.useScaleShiftNorm, outputScale: 1, resample: resample)
             resnets.append(r)
             return r
         }
         func attention(_ p: String, _ ch: Int, upsample: Bool) -> AttentionBlock {
-            let (a, qkv) = admAttention(store, p, channels: ch, heads: c.heads(channels: ch, upsample: upsample),
-                                        legacyOrder: !c.useNewAttentionOrder)
+            let (a, qkv) = admAttention(
+                store, p, channels: ch, heads: c.heads(channels: ch, upsample: upsample),
+                legacyOrder: !c.useNewAttentionOrder)
             qkvs.append(qkv)
             return a
         }
 
         var ch = c.channelMult[0] * nc
         let inputCh = ch
-        ops.append(.step(ConvStep(ConvLayer(store, "input_blocks.0.0", cin: c.inChannels, cout: ch, kernel: 3, padding: 1)),
-                         pushesSkip: true))
+        ops.append(
+            .step(
+                ConvStep(ConvLayer(store, "input_blocks.0.0", cin: c.inChannels, cout: ch, kernel: 3, padding: 1)),
+                pushesSkip: true))
         var skipChannels = [ch]
         var ds = 1, k = 1
         for (level, mult) in c.channelMult.enumerated() {
@@ -64,7 +67,8 @@ public final class ADMUNet: UNetRuntime<ADMConfig> {
                 k += 1
             }
             if level != c.channelMult.count - 1 {
-                let down: any Step = c.resblockUpdown
+                let down: any Step =
+                    c.resblockUpdown
                     ? resBlock("input_blocks.\(k).0", ch, ch, .down)
                     : ConvStep(ConvLayer(store, "input_blocks.\(k).0.op", cin: ch, cout: ch, kernel: 3, stride: 2, padding: 1))
                 ops.append(.step(down, pushesSkip: true))
@@ -88,7 +92,8 @@ public final class ADMUNet: UNetRuntime<ADMConfig> {
                     j = 2
                 }
                 if level > 0 && i == c.numResBlocks {
-                    let up: any Step = c.resblockUpdown
+                    let up: any Step =
+                        c.resblockUpdown
                         ? resBlock("output_blocks.\(k).\(j)", ch, ch, .up)
                         : Upsample(store, "output_blocks.\(k).\(j)", channels: ch)
                     ops.append(.step(up, pushesSkip: false))
@@ -97,13 +102,17 @@ public final class ADMUNet: UNetRuntime<ADMConfig> {
                 k += 1
             }
         }
-        ops.append(.step(OutputHead(norm: GroupNormLayer(store, "out.0", channels: ch, groups: G, eps: eps),
-                                    conv: ConvLayer(store, "out.2", cin: inputCh, cout: c.outChannels, kernel: 3, padding: 1)),
-                         pushesSkip: false))
-        var w = UNetWiring(timeLinear1: timeLinear1, timeLinear2: timeLinear2,
-                           projection: .sinusoidal(dim: nc, flipSinToCos: true, downscaleFreqShift: 0), ops: ops,
-                           resnets: resnets, inChannels: c.inChannels, outChannels: c.outChannels,
-                           sampleSize: c.imageSize, spatialMultiple: c.spatialMultiple)
+        ops.append(
+            .step(
+                OutputHead(
+                    norm: GroupNormLayer(store, "out.0", channels: ch, groups: G, eps: eps),
+                    conv: ConvLayer(store, "out.2", cin: inputCh, cout: c.outChannels, kernel: 3, padding: 1)),
+                pushesSkip: false))
+        var w = UNetWiring(
+            timeLinear1: timeLinear1, timeLinear2: timeLinear2,
+            projection: .sinusoidal(dim: nc, flipSinToCos: true, downscaleFreqShift: 0), ops: ops,
+            resnets: resnets, inChannels: c.inChannels, outChannels: c.outChannels,
+            sampleSize: c.imageSize, spatialMultiple: c.spatialMultiple)
         w.acceptsEpsilonCotangent = c.learnSigma
         w.legacyQKV = qkvs
         return w

@@ -21,17 +21,20 @@ final class AttentionBlock: Step {
 
     convenience init(_ store: ParameterStore, _ p: String, channels: Int, headDim: Int, groups: Int?, eps: Float, rescale: Float) {
         let heads = channels / headDim, inner = heads * headDim
-        self.init(norm: groups.map { GroupNormLayer(store, p + ".group_norm", channels: channels, groups: $0, eps: eps) },
-                  toQ: LinearLayer(store, p + ".to_q", inF: channels, outF: inner),
-                  toK: LinearLayer(store, p + ".to_k", inF: channels, outF: inner),
-                  toV: LinearLayer(store, p + ".to_v", inF: channels, outF: inner),
-                  toOut: LinearLayer(store, p + ".to_out.0", inF: inner, outF: channels),
-                  channels: channels, heads: heads, rescale: rescale)
+        self.init(
+            norm: groups.map { GroupNormLayer(store, p + ".group_norm", channels: channels, groups: $0, eps: eps) },
+            toQ: LinearLayer(store, p + ".to_q", inF: channels, outF: inner),
+            toK: LinearLayer(store, p + ".to_k", inF: channels, outF: inner),
+            toV: LinearLayer(store, p + ".to_v", inF: channels, outF: inner),
+            toOut: LinearLayer(store, p + ".to_out.0", inF: inner, outF: channels),
+            channels: channels, heads: heads, rescale: rescale)
     }
 
     /// From explicit layers: q, k, v [B·L, heads·headDim] with head h in columns h·headDim ..< (h+1)·headDim.
-    init(norm: GroupNormLayer?, toQ: LinearLayer, toK: LinearLayer, toV: LinearLayer, toOut: LinearLayer,
-         channels: Int, heads: Int, rescale: Float) {
+    init(
+        norm: GroupNormLayer?, toQ: LinearLayer, toK: LinearLayer, toV: LinearLayer, toOut: LinearLayer,
+        channels: Int, heads: Int, rescale: Float
+    ) {
         self.norm = norm; self.toQ = toQ; self.toK = toK; self.toV = toV; self.toOut = toOut
         self.channels = channels; self.heads = heads; self.headDim = toQ.outF / heads; self.rescale = rescale
     }
@@ -71,8 +74,9 @@ final class AttentionBlock: Step {
         toK.forward(n, x: tokens, out: k)
         toV.forward(n, x: tokens, out: v)
         let attn = ws.temp.alloc(n * inner)
-        Attention.forward(batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q, k: k, v: v,
-                          out: attn, probs: probs)
+        Attention.forward(
+            batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q, k: k, v: v,
+            out: attn, probs: probs)
         toOut.forward(n, x: attn, out: tokens)
         Transpose.tokensToChannels(batch: B, channels: C, length: L, x: tokens, out: out)
         addScaled(B * C * L, out, x, rescale, out)
@@ -90,8 +94,9 @@ final class AttentionBlock: Step {
         toOut.backward(n, dOut: gTok, dx: dAttn)
         let dq = ws.temp.alloc(n * inner), dk = ws.temp.alloc(n * inner), dv = ws.temp.alloc(n * inner)
         let scratch = ws.temp.alloc(Attention.scratchCount(batch: B, length: L, heads: heads, headDim: headDim))
-        Attention.backwardInput(batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q!, k: k!, v: v!,
-                                probs: probs!, dOut: dAttn, dq: dq, dk: dk, dv: dv, scratch: scratch)
+        Attention.backwardInput(
+            batch: B, length: L, heads: heads, headDim: headDim, scale: scale, q: q!, k: k!, v: v!,
+            probs: probs!, dOut: dAttn, dq: dq, dk: dk, dv: dv, scratch: scratch)
         let dTok = gTok, tmp = ws.temp.alloc(n * C)
         toQ.backward(n, dOut: dq, dx: dTok)
         toK.backward(n, dOut: dk, dx: tmp)

@@ -75,7 +75,9 @@ public enum ComputeSelection {
     /// the errors); `auto` takes the first of `CPUFeatures.fastestFirst` that passes, logging each refusal.
     /// Returns the precision set.
     @discardableResult
-    public static func apply(_ mode: ComputeMode, to net: any DiffusionUNet, log: (String) -> Void = { _ in }) throws
+    public static func apply(
+        _ mode: ComputeMode, to net: any DiffusionUNet, log: (String) -> Void = { _ in }
+    ) throws
         -> ComputePrecision
     {
         let auto = mode == .auto
@@ -87,8 +89,9 @@ public enum ComputeSelection {
                 return p
             }
             guard auto else {
-                throw ModelError("\(net.weightsPath): --compute \(p.rawValue) refused, its accuracy gate fails on this "
-                                 + "model (\(r)); use --compute f32 or auto")
+                throw ModelError(
+                    "\(net.weightsPath): --compute \(p.rawValue) refused, its accuracy gate fails on this "
+                        + "model (\(r)); use --compute f32 or auto")
             }
             log("compute auto: \(p.rawValue) not used, accuracy gate fails (\(r))")
         }

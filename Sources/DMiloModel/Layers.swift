@@ -24,8 +24,9 @@ struct ConvLayer {
         let s = shape(batch, h, w)
         let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = weight.packed {
-            Conv2D.forward(s, x: x, packed: pk, bias: bias.ptr, out: out,
-                           scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
+            Conv2D.forward(
+                s, x: x, packed: pk, bias: bias.ptr, out: out,
+                scratch: ws.temp.alloc(s.lowPrecisionScratchCount(pk.precision)))
             return
         }
         Conv2D.forward(s, x: x, weight: weight.values(ws), bias: bias.ptr, out: out, scratch: ws.temp.alloc(s.scratchCount))
@@ -57,16 +58,22 @@ struct GroupNormLayer {
         self.channels = channels; self.groups = groups; self.eps = eps
     }
 
-    func forward(_ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-        GroupNorm.forward(batch: batch, channels: channels, spatial: spatial, groups: groups, eps: eps, x: x,
-                          gamma: gamma.ptr, beta: beta.ptr, out: out, mean: mean, rstd: rstd)
+    func forward(
+        _ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
+    ) {
+        GroupNorm.forward(
+            batch: batch, channels: channels, spatial: spatial, groups: groups, eps: eps, x: x,
+            gamma: gamma.ptr, beta: beta.ptr, out: out, mean: mean, rstd: rstd)
     }
 
-    func backward(_ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                  dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        GroupNorm.backwardInput(batch: batch, channels: channels, spatial: spatial, groups: groups, x: x, gamma: gamma.ptr,
-                                mean: mean, rstd: rstd, dOut: dOut, dx: dx)
+    func backward(
+        _ batch: Int, _ spatial: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+    ) {
+        GroupNorm.backwardInput(
+            batch: batch, channels: channels, spatial: spatial, groups: groups, x: x, gamma: gamma.ptr,
+            mean: mean, rstd: rstd, dOut: dOut, dx: dx)
     }
 }
 

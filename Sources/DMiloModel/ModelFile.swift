@@ -11,7 +11,10 @@ import Foundation
 /// anything is sized from it; a corrupt file is a `FormatError`/`ModelError` naming the file and the field.
 public final class ModelFile: @unchecked Sendable {
     public enum Format: String, Sendable { case safetensors, gguf }
-    public enum Config { case unet2d(UNetConfig), adm(ADMConfig) }
+    public enum Config {
+        case unet2d(UNetConfig)
+        case adm(ADMConfig)
+    }
 
     /// As given by the caller.
     public let path: String
@@ -44,8 +47,9 @@ public final class ModelFile: @unchecked Sendable {
             case GGUFKeys.architectureValue: architecture = .unet2d
             case DiffusionModels.admArchitecture: architecture = .adm
             default:
-                throw FormatError(file: path, field: GGUFKeys.architecture,
-                                  "is \(arch ?? "missing"), expected \(GGUFKeys.architectureValue) or \(DiffusionModels.admArchitecture)")
+                throw FormatError(
+                    file: path, field: GGUFKeys.architecture,
+                    "is \(arch ?? "missing"), expected \(GGUFKeys.architectureValue) or \(DiffusionModels.admArchitecture)")
             }
             guard let json = file.metadata[GGUFKeys.configJSON]?.stringValue else {
                 throw FormatError(file: path, field: GGUFKeys.configJSON, "is missing")
@@ -67,8 +71,9 @@ public final class ModelFile: @unchecked Sendable {
         // guided-diffusion names are used as stored; diffusers legacy attention names are renamed
         weights = architecture == .adm ? file : try RenamedWeightSource(file, rename: RenamedWeightSource.diffusersAttentionName)
         if case .adm(let c) = config {
-            schedule = try NoiseSchedule(validating: c.numTrainTimesteps, betaStart: c.betaStart, betaEnd: c.betaEnd,
-                                         betaSchedule: c.betaSchedule, file: cfg)
+            schedule = try NoiseSchedule(
+                validating: c.numTrainTimesteps, betaStart: c.betaStart, betaEnd: c.betaEnd,
+                betaSchedule: c.betaSchedule, file: cfg)
         } else {
             schedule = NoiseSchedule()  // diffusers folders carry no schedule: the DDPM default
         }
@@ -122,11 +127,12 @@ public final class ModelFile: @unchecked Sendable {
         if let p = md[GGUFKeys.predictionType], p.stringValue != "epsilon" {
             throw FormatError(file: file.path, field: GGUFKeys.predictionType, "is \(p); dmilo runs epsilon-prediction models only")
         }
-        return try NoiseSchedule(validating: value(GGUFKeys.trainSteps, \.intValue, 1000, "an integer"),
-                                 betaStart: value(GGUFKeys.betaStart, \.doubleValue, 1e-4, "a number"),
-                                 betaEnd: value(GGUFKeys.betaEnd, \.doubleValue, 0.02, "a number"),
-                                 betaSchedule: value(GGUFKeys.betaSchedule, \.stringValue, "linear", "a string"),
-                                 file: file.path, keyPrefix: "dmilo.schedule.")
+        return try NoiseSchedule(
+            validating: value(GGUFKeys.trainSteps, \.intValue, 1000, "an integer"),
+            betaStart: value(GGUFKeys.betaStart, \.doubleValue, 1e-4, "a number"),
+            betaEnd: value(GGUFKeys.betaEnd, \.doubleValue, 0.02, "a number"),
+            betaSchedule: value(GGUFKeys.betaSchedule, \.stringValue, "linear", "a string"),
+            file: file.path, keyPrefix: "dmilo.schedule.")
     }
 }
 

@@ -12,8 +12,10 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// ᾱ_t for t = 0..<trainSteps.
     public let alphasCumprod: [Double]
 
-    public init(trainSteps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02,
-                betaSchedule: String = "linear") {
+    public init(
+        trainSteps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02,
+        betaSchedule: String = "linear"
+    ) {
         self.trainSteps = trainSteps
         self.betaStart = betaStart
         self.betaEnd = betaEnd
@@ -41,8 +43,10 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// The schedule a model file states, checked before anything is allocated: a step count in 1…`maxTrainSteps`,
     /// finite β with 0 < β_start ≤ β_end < 1, a known β schedule. Errors name `file` and the key (`keyPrefix` +
     /// the diffusers name, e.g. "dmilo.schedule.num_train_timesteps").
-    public init(validating trainSteps: Int, betaStart: Double, betaEnd: Double, betaSchedule: String, file: String,
-                keyPrefix: String = "") throws {
+    public init(
+        validating trainSteps: Int, betaStart: Double, betaEnd: Double, betaSchedule: String, file: String,
+        keyPrefix: String = ""
+    ) throws {
         func fail(_ key: String, _ why: String) -> FormatError { FormatError(file: file, field: keyPrefix + key, why) }
         guard (1...Self.maxTrainSteps).contains(trainSteps) else {
             throw fail("num_train_timesteps", "\(trainSteps) is outside 1…\(Self.maxTrainSteps)")

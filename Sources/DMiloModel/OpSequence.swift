@@ -102,8 +102,9 @@ final class OpSequence {
                 var og = g
                 og.channels += sg.channels
                 let out = ws.acts.alloc(og.count)
-                ChannelConcat.forward(batch: g.batch, c1: g.channels, c2: sg.channels, spatial: g.spatial, a: cur,
-                                      b: skipPtr[nSkips]!, out: out)
+                ChannelConcat.forward(
+                    batch: g.batch, c1: g.channels, c2: sg.channels, spatial: g.spatial, a: cur,
+                    b: skipPtr[nSkips]!, out: out)
                 cur = UnsafePointer(out); g = og
             }
             outGeo[i] = g
@@ -143,8 +144,9 @@ final class OpSequence {
                 let k = poppedSkip[i], sg = skipGeo[k], ig = inGeo[i]
                 let d = ws.grad.alloc(sg.count)
                 dSkip[k] = d
-                ChannelConcat.backwardInput(batch: ig.batch, c1: ig.channels, c2: sg.channels, spatial: ig.spatial,
-                                            dOut: g, da: other, db: d)
+                ChannelConcat.backwardInput(
+                    batch: ig.batch, c1: ig.channels, c2: sg.channels, spatial: ig.spatial,
+                    dOut: g, da: other, db: d)
                 swap(&g, &other)
             }
         }

@@ -124,8 +124,9 @@ final class ParameterStore {
         }
         let unexpected = source.weightNames.filter { byName[$0] == nil }.sorted()
         if !missing.isEmpty || !unexpected.isEmpty || !wrong.isEmpty {
-            throw WeightMismatchError(file: source.sourcePath, missing: missing.sorted(), unexpected: unexpected,
-                                      wrongShape: wrong.sorted { $0.0 < $1.0 })
+            throw WeightMismatchError(
+                file: source.sourcePath, missing: missing.sorted(), unexpected: unexpected,
+                wrongShape: wrong.sorted { $0.0 < $1.0 })
         }
         if residency == .compressedConvolutions {
             for p in params where p.shape.count == 4 && source.weightInfo(p.name)?.dtype != "F32" {

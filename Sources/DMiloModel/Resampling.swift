@@ -82,31 +82,37 @@ final class Upsample: Step {
     }
 
     private func lowPrecisionScratch(_ ws: Workspace, _ pk: PackedConvWeights) -> UnsafeMutablePointer<Float> {
-        ws.temp.alloc(Upsample2xConv3x3.lowPrecisionScratchCount(pk.precision, batch: g.batch, cin: conv.cin, h: g.height,
-                                                                 w: g.width, cout: conv.cout))
+        ws.temp.alloc(
+            Upsample2xConv3x3.lowPrecisionScratchCount(
+                pk.precision, batch: g.batch, cin: conv.cin, h: g.height,
+                w: g.width, cout: conv.cout))
     }
 
     func forward(_ ws: Workspace, _ g: Geometry, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         self.g = g
         let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
-            Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
-                                      bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
+            Upsample2xConv3x3.forward(
+                batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x, packed: pk,
+                bias: conv.bias.ptr, out: out, scratch: lowPrecisionScratch(ws, pk))
             return
         }
-        Upsample2xConv3x3.forward(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x,
-                                  weight: conv.weight.values(ws), bias: conv.bias.ptr, out: out, scratch: scratch(ws))
+        Upsample2xConv3x3.forward(
+            batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, x: x,
+            weight: conv.weight.values(ws), bias: conv.bias.ptr, out: out, scratch: scratch(ws))
     }
 
     func backward(_ ws: Workspace, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         if let pk = conv.weight.packed {
-            Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
-                                            packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
+            Upsample2xConv3x3.backwardInput(
+                batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
+                packed: pk, dx: dx, scratch: lowPrecisionScratch(ws, pk))
             return
         }
-        Upsample2xConv3x3.backwardInput(batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
-                                        weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
+        Upsample2xConv3x3.backwardInput(
+            batch: g.batch, cin: conv.cin, h: g.height, w: g.width, cout: conv.cout, dOut: dOut,
+            weight: conv.weight.values(ws), dx: dx, scratch: scratch(ws))
     }
 }
 

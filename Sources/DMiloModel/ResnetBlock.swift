@@ -17,15 +17,17 @@ struct ResnetNames {
 
     /// diffusers ResnetBlock2D.
     static func diffusers(_ p: String) -> ResnetNames {
-        ResnetNames(norm1: p + ".norm1", conv1: p + ".conv1", timeProj: p + ".time_emb_proj", norm2: p + ".norm2",
-                    conv2: p + ".conv2", shortcut: p + ".conv_shortcut")
+        ResnetNames(
+            norm1: p + ".norm1", conv1: p + ".conv1", timeProj: p + ".time_emb_proj", norm2: p + ".norm2",
+            conv2: p + ".conv2", shortcut: p + ".conv_shortcut")
     }
 
     /// guided-diffusion ResBlock: in_layers = [GroupNorm32, SiLU, conv], emb_layers = [SiLU, Linear],
     /// out_layers = [GroupNorm32, SiLU, Dropout, conv], skip_connection = 1×1 conv (use_conv=False).
     static func adm(_ p: String) -> ResnetNames {
-        ResnetNames(norm1: p + ".in_layers.0", conv1: p + ".in_layers.2", timeProj: p + ".emb_layers.1",
-                    norm2: p + ".out_layers.0", conv2: p + ".out_layers.3", shortcut: p + ".skip_connection")
+        ResnetNames(
+            norm1: p + ".in_layers.0", conv1: p + ".in_layers.2", timeProj: p + ".emb_layers.1",
+            norm2: p + ".out_layers.0", conv2: p + ".out_layers.3", shortcut: p + ".skip_connection")
     }
 }
 
@@ -49,8 +51,10 @@ final class ResnetBlock: Step {
     private var mean1: UnsafeMutablePointer<Float>?, rstd1: UnsafeMutablePointer<Float>?
     private var mean2: UnsafeMutablePointer<Float>?, rstd2: UnsafeMutablePointer<Float>?
 
-    init(_ store: ParameterStore, _ names: ResnetNames, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
-         scaleShift: Bool, outputScale: Float, resample: ResnetResample = .none) {
+    init(
+        _ store: ParameterStore, _ names: ResnetNames, cin: Int, cout: Int, temb: Int, groups: Int, eps: Float,
+        scaleShift: Bool, outputScale: Float, resample: ResnetResample = .none
+    ) {
         norm1 = GroupNormLayer(store, names.norm1, channels: cin, groups: groups, eps: eps)
         conv1 = ConvLayer(store, names.conv1, cin: cin, cout: cout, kernel: 3, padding: 1)
         timeProj = LinearLayer(store, names.timeProj, inF: temb, outF: scaleShift ? 2 * cout : cout)
@@ -88,14 +92,17 @@ final class ResnetBlock: Step {
 
     /// Nearest 2× / 2×2 average pooling of a [B, C, g.height, g.width] buffer (`.none`: not called).
     private func resampleForward(_ B: Int, _ C: Int, _ g: Geometry, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
-        let f = resample == .up
+        let f =
+            resample == .up
             ? Upsample2x.forward(batch:channels:h:w:x:out:) : AvgPool2x.forward(batch:channels:h:w:x:out:)
         f(B, C, g.height, g.width, x, out)
     }
 
     /// VJP of `resampleForward`: dOut at the resampled size, dx at g's size.
     private func resampleBackward(_ B: Int, _ C: Int, _ g: Geometry, _ dOut: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        let f = resample == .up ? Upsample2x.backwardInput(batch:channels:h:w:dOut:dx:)
+        let f =
+            resample == .up
+            ? Upsample2x.backwardInput(batch:channels:h:w:dOut:dx:)
             : AvgPool2x.backwardInput(batch:channels:h:w:dOut:dx:)
         f(B, C, g.height, g.width, dOut, dx)
     }
@@ -151,7 +158,9 @@ final class ResnetBlock: Step {
         let m = ws.temp.mark; defer { ws.temp.release(to: m) }
         // d(out)/d(shortcut) = d(out)/d(h) = 1/outputScale
         let gOut: UnsafePointer<Float>
-        if outputScale == 1 { gOut = dOut } else {
+        if outputScale == 1 {
+            gOut = dOut
+        } else {
             let s = ws.temp.alloc(nOut)
             var i = 0
             while i < nOut { s[i] = dOut[i] / outputScale; i &+= 1 }

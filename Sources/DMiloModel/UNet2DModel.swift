@@ -1,7 +1,6 @@
 // diffusers UNet2DModel: its wiring over the shared blocks (the runtime is `UNetRuntime`) as an `OpSequence`, where
 // each output diffusers appends to `down_block_res_samples` is pushed as a skip.
 
-
 /// diffusers `UNet2DModel` with frozen float32 weights.
 public final class UNet2DModel: UNetRuntime<UNetConfig> {
     /// Builds the network for `config` and binds it strictly to `weights` (canonical diffusers names; wrap legacy
@@ -41,8 +40,9 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
             return r
         }
         func attention(_ p: String, _ ch: Int, groups: Int?, rescale: Float = 1) -> AttentionBlock {
-            AttentionBlock(store, p, channels: ch, headDim: c.attentionHeadDim ?? ch, groups: groups, eps: eps,
-                           rescale: rescale)
+            AttentionBlock(
+                store, p, channels: ch, headDim: c.attentionHeadDim ?? ch, groups: groups, eps: eps,
+                rescale: rescale)
         }
         ops.append(.step(ConvStep(ConvLayer(store, "conv_in", cin: c.inChannels, cout: boc[0], kernel: 3, padding: 1)), pushesSkip: true))
         var ch = boc[0]
@@ -59,8 +59,9 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
             }
             ch = outC
             if i != nb - 1 {
-                let down = ConvStep(downsample: store, "down_blocks.\(i).downsamplers.0", channels: outC,
-                                    padding: c.downsamplePadding)
+                let down = ConvStep(
+                    downsample: store, "down_blocks.\(i).downsamplers.0", channels: outC,
+                    padding: c.downsamplePadding)
                 ops.append(.step(down, pushesSkip: true))
             }
         }
@@ -90,12 +91,16 @@ public final class UNet2DModel: UNetRuntime<UNetConfig> {
             }
             if i != nb - 1 { ops.append(.step(Upsample(store, "up_blocks.\(i).upsamplers.0", channels: outC), pushesSkip: false)) }
         }
-        ops.append(.step(OutputHead(norm: GroupNormLayer(store, "conv_norm_out", channels: boc[0], groups: G, eps: eps),
-                                    conv: ConvLayer(store, "conv_out", cin: boc[0], cout: c.outChannels, kernel: 3, padding: 1)),
-                         pushesSkip: false))
-        var w = UNetWiring(timeLinear1: timeLinear1, timeLinear2: timeLinear2, projection: projection, ops: ops,
-                           resnets: resnets, inChannels: c.inChannels, outChannels: c.outChannels,
-                           sampleSize: c.sampleSize, spatialMultiple: c.spatialMultiple)
+        ops.append(
+            .step(
+                OutputHead(
+                    norm: GroupNormLayer(store, "conv_norm_out", channels: boc[0], groups: G, eps: eps),
+                    conv: ConvLayer(store, "conv_out", cin: boc[0], cout: c.outChannels, kernel: 3, padding: 1)),
+                pushesSkip: false))
+        var w = UNetWiring(
+            timeLinear1: timeLinear1, timeLinear2: timeLinear2, projection: projection, ops: ops,
+            resnets: resnets, inChannels: c.inChannels, outChannels: c.outChannels,
+            sampleSize: c.sampleSize, spatialMultiple: c.spatialMultiple)
         w.centerInput = c.centerInputSample
         return w
     }

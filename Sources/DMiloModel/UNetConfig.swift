@@ -6,7 +6,8 @@ import Foundation
 
 /// Architecture of a diffusers `UNet2DModel` (the subset dmilo implements).
 public struct UNetConfig: Sendable, Equatable {
-    public enum BlockType: String, Sendable { case DownBlock2D, AttnDownBlock2D, UpBlock2D, AttnUpBlock2D
+    public enum BlockType: String, Sendable {
+        case DownBlock2D, AttnDownBlock2D, UpBlock2D, AttnUpBlock2D
         public var hasAttention: Bool { self == .AttnDownBlock2D || self == .AttnUpBlock2D }
     }
     public enum TimeEmbedding: String, Sendable { case positional, fourier }

@@ -86,8 +86,10 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     /// Builds the wiring for `config`, checks it geometrically and binds it strictly to `weights` (every missing,
     /// unexpected and wrong-shape tensor reported at once).
-    init(config: Config, weights: any WeightSource, residency: WeightResidency,
-         wiring wire: @escaping (Config, ParameterStore) -> UNetWiring) throws {
+    init(
+        config: Config, weights: any WeightSource, residency: WeightResidency,
+        wiring wire: @escaping (Config, ParameterStore) -> UNetWiring
+    ) throws {
         try config.validate(file: weights.sourcePath)
         self.config = config
         weightsPath = weights.sourcePath
@@ -140,8 +142,12 @@ public class UNetRuntime<Config: UNetArchitecture>: DiffusionUNet {
 
     public func forwardForVJP(_ x: Tensor, timestep: Float) throws -> (output: Tensor, tape: any ActivationTape) {
         let y = try run(x, timestep: timestep, record: !recomputeActivations)
-        return (y, UNetTape(model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
-                            timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations))
+        return (
+            y,
+            UNetTape(
+                model: self, generation: generation, inputShape: x.shape, outputShape: y.shape,
+                timestep: timestep, bytes: 4 * ws.acts.used, recompute: recomputeActivations)
+        )
     }
 
     /// dL/dx for L = Σ cotangent ⊙ output. With `acceptsEpsilonCotangent` a cotangent with only the ε channels
@@ -255,8 +261,10 @@ final class UNetTape: ActivationTape {
     /// Made with `recomputeActivations`: only op outputs are stored.
     let recompute: Bool
     var consumed = false
-    init(model: AnyObject, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
-         recompute: Bool) {
+    init(
+        model: AnyObject, generation: Int, inputShape: [Int], outputShape: [Int], timestep: Float, bytes: Int,
+        recompute: Bool
+    ) {
         self.model = model; self.generation = generation; self.inputShape = inputShape; self.outputShape = outputShape
         self.timestep = timestep; self.bytes = bytes; self.recompute = recompute
     }

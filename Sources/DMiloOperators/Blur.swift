@@ -16,14 +16,18 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
 
     /// - Parameters: kernel: (k, k) array (any (kh, kw) works), finite with a nonzero sum; requires k/2 < H, W.
     ///   field: manifest path named in errors.
-    public convenience init(kernel: Tensor, imageShape: [Int], field: String = "operator.kernel",
-                            geometry: BlurGeometry = .same) throws {
+    public convenience init(
+        kernel: Tensor, imageShape: [Int], field: String = "operator.kernel",
+        geometry: BlurGeometry = .same
+    ) throws {
         try self.init(name: "blur", kernel: kernel, imageShape: imageShape, field: field, geometry: geometry)
     }
 
     /// `factors` (u, v) with kernel = u vᵀ (up to scale) enables the separable path.
-    init(name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil,
-         geometry: BlurGeometry = .same) throws {
+    init(
+        name: String, kernel: Tensor, imageShape: [Int], field: String, factors: ([Double], [Double])? = nil,
+        geometry: BlurGeometry = .same
+    ) throws {
         self.name = name
         self.geometry = geometry
         let c = try ReflectCorrelation(kernel: kernel, imageShape: imageShape, field: field, geometry: geometry)
@@ -31,8 +35,10 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
         inputShape = imageShape
         outputShape = [imageShape[0], c.outHeight, c.outWidth]
         separable = factors.map { u, v in
-            (Blur.reflectAxis(length: imageShape[1], outputLength: c.outHeight, taps: u),
-             Blur.reflectAxis(length: imageShape[2], outputLength: c.outWidth, taps: v))
+            (
+                Blur.reflectAxis(length: imageShape[1], outputLength: c.outHeight, taps: u),
+                Blur.reflectAxis(length: imageShape[2], outputLength: c.outWidth, taps: v)
+            )
         }
     }
 
@@ -41,8 +47,9 @@ public class Blur: MeasurementOperator, @unchecked Sendable {
     static func reflectAxis(length: Int, outputLength: Int, taps u: [Double]) -> AxisResampling {
         let k = u.count, s = u.reduce(0, +), row = u.map { Float($0 / s) }
         let indices = (0..<(outputLength * k)).map { reflectIndex($0 / k + $0 % k - k / 2, length) }  // i·k + t
-        return AxisResampling(inputLength: length, outputLength: outputLength, taps: k, indices: indices,
-                              weights: Array(repeatElement(row, count: outputLength).joined()))
+        return AxisResampling(
+            inputLength: length, outputLength: outputLength, taps: k, indices: indices,
+            weights: Array(repeatElement(row, count: outputLength).joined()))
     }
 
     /// The normalised kernel (kh, kw).

@@ -17,16 +17,20 @@ public final class CompressedSensing: MeasurementOperator, @unchecked Sendable {
     public var n: Int { inputShape.reduce(1, *) }
 
     /// A given matrix (m, C·H·W) with finite entries.
-    public init(matrix: Tensor, imageShape: [Int], maxElements: Int = CompressedSensing.defaultMaxElements,
-                field: String = "operator.matrix") throws {
+    public init(
+        matrix: Tensor, imageShape: [Int], maxElements: Int = CompressedSensing.defaultMaxElements,
+        field: String = "operator.matrix"
+    ) throws {
         try validateImageShape(imageShape)
         let n = imageShape.reduce(1, *)
         guard matrix.shape.count == 2, matrix.shape[0] >= 1, matrix.shape[1] == n else {
-            throw OperatorError.file(field,
+            throw OperatorError.file(
+                field,
                 "compressed-sensing matrix must have shape (m, \(n)) = (m, C·H·W) for image \(imageShape), got \(matrix.shape)")
         }
         guard matrix.count <= maxElements, matrix.shape[0] <= Int(Int32.max), n <= Int(Int32.max) else {
-            throw OperatorError(code: "memory.budget",
+            throw OperatorError(
+                code: "memory.budget",
                 message: "compressed-sensing matrix has \(matrix.count) entries, more than the limit \(maxElements)", field: field)
         }
         for i in 0..<matrix.count where !matrix.data[i].isFinite {
@@ -40,8 +44,10 @@ public final class CompressedSensing: MeasurementOperator, @unchecked Sendable {
     /// A Gaussian matrix: m = round(ratio·n) rows (half away from zero, at least 1), entries N(0, 1/m) drawn row by
     /// row from SeededRandom(seed: matrixSeed, stream: "cs-matrix"). ratio ∈ (0, 1]. Refuses m·n > maxElements
     /// (code `memory.budget`) before allocating.
-    public init(ratio: Double, matrixSeed: UInt64, imageShape: [Int],
-                maxElements: Int = CompressedSensing.defaultMaxElements) throws {
+    public init(
+        ratio: Double, matrixSeed: UInt64, imageShape: [Int],
+        maxElements: Int = CompressedSensing.defaultMaxElements
+    ) throws {
         try validateImageShape(imageShape)
         guard ratio.isFinite, ratio > 0, ratio <= 1 else {
             throw OperatorError.invalid("operator.ratio", "compressed-sensing ratio must be in (0, 1], got \(ratio)")
@@ -50,7 +56,8 @@ public final class CompressedSensing: MeasurementOperator, @unchecked Sendable {
         let m = max(1, Int((ratio * Double(n)).rounded()))
         let (elements, overflow) = m.multipliedReportingOverflow(by: n)
         guard !overflow, elements <= maxElements, m <= Int(Int32.max), n <= Int(Int32.max) else {
-            throw OperatorError(code: "memory.budget",
+            throw OperatorError(
+                code: "memory.budget",
                 message: "compressed-sensing matrix \(m)x\(n) would exceed the limit of \(maxElements) entries; lower the ratio",
                 field: "operator.ratio")
         }

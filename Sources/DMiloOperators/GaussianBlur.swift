@@ -1,4 +1,5 @@
 import DMiloKernels
+
 #if canImport(Glibc)
 import Glibc
 #else
@@ -16,10 +17,11 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
     public init(size: Int, sigma: Double, imageShape: [Int], geometry: BlurGeometry = .same) throws {
         self.size = size
         self.sigma = sigma
-        let k = try GaussianBlur.kernel(size: size, sigma: sigma)   // validates size and sigma first
+        let k = try GaussianBlur.kernel(size: size, sigma: sigma)  // validates size and sigma first
         let g = GaussianBlur.profile(size: size, sigma: sigma)
-        try super.init(name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g),
-                       geometry: geometry)
+        try super.init(
+            name: "gaussian_blur", kernel: k, imageShape: imageShape, field: "operator.size", factors: (g, g),
+            geometry: geometry)
     }
 
     /// The normalised (size, size) kernel.
@@ -40,7 +42,7 @@ public final class GaussianBlur: Blur, @unchecked Sendable {
     /// Unnormalised 1-D profile exp(−(j − size/2)² / (2σ²)).
     static func profile(size: Int, sigma: Double) -> [Double] {
         (0..<size).map { j -> Double in
-            let t = Double(j - size / 2) / sigma   // divide first: no 0/0 for tiny sigma
+            let t = Double(j - size / 2) / sigma  // divide first: no 0/0 for tiny sigma
             return exp(-t * t / 2)
         }
     }

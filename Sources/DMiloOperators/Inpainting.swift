@@ -35,8 +35,9 @@ public final class Inpainting: MeasurementOperator, @unchecked Sendable {
     public init(missingFraction: Double, maskSeed: UInt64, imageShape: [Int]) throws {
         try validateImageShape(imageShape)
         guard missingFraction.isFinite, missingFraction >= 0, missingFraction < 1 else {
-            throw OperatorError.invalid("operator.missing_fraction",
-                                        "missing_fraction must be in [0, 1), got \(missingFraction)")
+            throw OperatorError.invalid(
+                "operator.missing_fraction",
+                "missing_fraction must be in [0, 1), got \(missingFraction)")
         }
         let n = imageShape[1] * imageShape[2]
         let missing = Int((missingFraction * Double(n)).rounded(.down))
@@ -58,7 +59,8 @@ public final class Inpainting: MeasurementOperator, @unchecked Sendable {
         }
         let (bx, by, bw, bh) = (box[0], box[1], box[2], box[3])
         guard bx >= 0, by >= 0, bw >= 1, bh >= 1, bx <= w - bw, by <= h - bh else {
-            throw OperatorError.invalid("operator.box",
+            throw OperatorError.invalid(
+                "operator.box",
                 "box [x, y, w, h] = \(box) must have w, h >= 1 and lie inside the \(w)x\(h) (width x height) image")
         }
         var m = [Float](repeating: 1, count: h * w)

@@ -21,7 +21,8 @@ struct JSONFields {
     /// Fails on the first key (sorted, for a stable message) that is not in `allowed`.
     func rejectUnknown(_ allowed: [String], context: String) throws {
         for key in object.keys.sorted() where !allowed.contains(key) {
-            throw OperatorError.invalid(path(key),
+            throw OperatorError.invalid(
+                path(key),
                 "unknown field \(path(key)) for \(context) (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
@@ -84,7 +85,7 @@ struct JSONFields {
     static func integer(_ v: JSONValue) -> Int? {
         guard case .number(let n) = v else { return nil }
         if let i = n.int64 { return Int(i) }
-        if n.uint64 != nil { return nil }   // above Int.max
+        if n.uint64 != nil { return nil }  // above Int.max
         return v.intValue
     }
 

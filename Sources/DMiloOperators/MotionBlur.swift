@@ -11,7 +11,8 @@ public final class MotionBlur: Blur, @unchecked Sendable {
     /// A seeded camera-shake kernel: size odd 1 … 255 with size/2 < H, W; intensity ∈ [0, 1].
     public init(size: Int, intensity: Double, kernelSeed: UInt64, imageShape: [Int], geometry: BlurGeometry = .same) throws {
         let k = try MotionKernel.generate(size: size, intensity: intensity, seed: kernelSeed)
-        try super.init(name: "motion_blur", kernel: k, imageShape: imageShape, field: "operator.size",
-                       geometry: geometry)
+        try super.init(
+            name: "motion_blur", kernel: k, imageShape: imageShape, field: "operator.size",
+            geometry: geometry)
     }
 }

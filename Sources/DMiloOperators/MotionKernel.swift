@@ -1,4 +1,5 @@
 import DMiloKernels
+
 #if canImport(Glibc)
 import Glibc
 #else

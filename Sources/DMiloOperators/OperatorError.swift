@@ -41,8 +41,10 @@ let maxImageElements = 1 << 30
 /// Checks that `shape` is a usable image shape [C, H, W] (all positive, C·H·W ≤ 2^30).
 func validateImageShape(_ shape: [Int]) throws {
     guard shape.count == 3, shape.allSatisfy({ $0 >= 1 && $0 <= maxImageElements }),
-          shape[0] * shape[1] <= maxImageElements, shape[0] * shape[1] * shape[2] <= maxImageElements else {
-        throw OperatorError.invalid("image_shape",
+        shape[0] * shape[1] <= maxImageElements, shape[0] * shape[1] * shape[2] <= maxImageElements
+    else {
+        throw OperatorError.invalid(
+            "image_shape",
             "image shape must be [C, H, W] with positive sizes and at most 2^30 elements, got \(shape)")
     }
 }

@@ -8,17 +8,22 @@ public enum OperatorFactory {
     public typealias ArrayLoader = (_ name: String, _ field: String) throws -> Tensor
 
     /// Parses `spec` (the manifest's `operator` object) strictly and builds the operator for `imageShape` [C, H, W].
-    public static func make(spec: Any, imageShape: [Int],
-                            maxMatrixElements: Int = CompressedSensing.defaultMaxElements,
-                            loadArray: ArrayLoader) throws -> any MeasurementOperator {
-        try make(spec: OperatorSpec(json: spec), imageShape: imageShape, maxMatrixElements: maxMatrixElements,
-                 loadArray: loadArray)
+    public static func make(
+        spec: Any, imageShape: [Int],
+        maxMatrixElements: Int = CompressedSensing.defaultMaxElements,
+        loadArray: ArrayLoader
+    ) throws -> any MeasurementOperator {
+        try make(
+            spec: OperatorSpec(json: spec), imageShape: imageShape, maxMatrixElements: maxMatrixElements,
+            loadArray: loadArray)
     }
 
     /// Builds the operator of a parsed spec for `imageShape` [C, H, W]; shape-dependent checks happen here.
-    public static func make(spec: OperatorSpec, imageShape: [Int],
-                            maxMatrixElements: Int = CompressedSensing.defaultMaxElements,
-                            loadArray: ArrayLoader) throws -> any MeasurementOperator {
+    public static func make(
+        spec: OperatorSpec, imageShape: [Int],
+        maxMatrixElements: Int = CompressedSensing.defaultMaxElements,
+        loadArray: ArrayLoader
+    ) throws -> any MeasurementOperator {
         try validateImageShape(imageShape)
         switch spec {
         case .denoise:
@@ -40,11 +45,13 @@ public enum OperatorFactory {
         case let .motionBlur(.random(size, intensity, seed), geometry):
             return try MotionBlur(size: size, intensity: intensity, kernelSeed: seed, imageShape: imageShape, geometry: geometry)
         case .compressedSensing(.file(let name)):
-            return try CompressedSensing(matrix: loadArray(name, "operator.matrix"), imageShape: imageShape,
-                                         maxElements: maxMatrixElements)
+            return try CompressedSensing(
+                matrix: loadArray(name, "operator.matrix"), imageShape: imageShape,
+                maxElements: maxMatrixElements)
         case let .compressedSensing(.gaussian(ratio, seed)):
-            return try CompressedSensing(ratio: ratio, matrixSeed: seed, imageShape: imageShape,
-                                         maxElements: maxMatrixElements)
+            return try CompressedSensing(
+                ratio: ratio, matrixSeed: seed, imageShape: imageShape,
+                maxElements: maxMatrixElements)
         case .hdr(let gain):
             return try HDR(gain: gain, imageShape: imageShape)
         }

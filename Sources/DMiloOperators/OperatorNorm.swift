@@ -6,8 +6,10 @@ public enum OperatorNorm {
     /// Starts from a Gaussian vector (SeededRandom(seed:, stream: "operator-norm")) and iterates
     /// v ← AᵀA v / ‖AᵀA v‖ until the estimate changes by less than `tolerance` (relative) or after `maxIterations`.
     /// Power iteration approaches ‖A‖ from below. Throws for a nonlinear operator.
-    public static func estimate(_ op: any MeasurementOperator, maxIterations: Int = 100, tolerance: Double = 1e-6,
-                                seed: UInt64 = 0) throws -> Double {
+    public static func estimate(
+        _ op: any MeasurementOperator, maxIterations: Int = 100, tolerance: Double = 1e-6,
+        seed: UInt64 = 0
+    ) throws -> Double {
         guard op.isLinear else {
             throw OperatorError(code: "operator.nonlinear", message: "\(op.name) is not linear; it has no operator norm")
         }
@@ -17,7 +19,7 @@ public enum OperatorNorm {
         var estimate = 0.0
         for _ in 0..<max(1, maxIterations) {
             let w = op.adjoint(op.apply(v))
-            let nw = w.norm               // = ‖AᵀA v‖ → σ_max² as v aligns with the top singular vector
+            let nw = w.norm  // = ‖AᵀA v‖ → σ_max² as v aligns with the top singular vector
             if nw == 0 { return 0 }
             let next = nw.squareRoot()
             w.scale(by: Float(1 / nw))

@@ -86,7 +86,8 @@ public enum OperatorSpec: Sendable, Equatable {
         }
         let type = try f.string("type")
         guard let kind = OperatorKind(rawValue: type) else {
-            throw OperatorError(code: "operator.unknown",
+            throw OperatorError(
+                code: "operator.unknown",
                 message: "unknown operator type \"\(type)\" (known: \(OperatorSpec.types.joined(separator: ", ")))",
                 field: "operator.type")
         }
@@ -96,7 +97,8 @@ public enum OperatorSpec: Sendable, Equatable {
             let present = options.filter { f.has($0) }
             guard present.count == 1 else {
                 let list = options.map { "operator.\($0)" }.joined(separator: ", ")
-                throw OperatorError.invalid(present.count > 1 ? f.path(present[1]) : "operator",
+                throw OperatorError.invalid(
+                    present.count > 1 ? f.path(present[1]) : "operator",
                     present.isEmpty ? "\(type) needs one of \(list)" : "\(type) takes only one of \(list), got \(present.count)")
             }
             return present[0]
@@ -237,7 +239,7 @@ public enum OperatorSpec: Sendable, Equatable {
         case let .compressedSensing(.gaussian(ratio, seed)): o["ratio"] = ratio; o["matrix_seed"] = seed
         case .hdr(let gain): o["gain"] = gain
         }
-        if let g = blurGeometry, g != .same { o["geometry"] = g.rawValue }   // default left implicit
+        if let g = blurGeometry, g != .same { o["geometry"] = g.rawValue }  // default left implicit
         return o
     }
 }

@@ -38,7 +38,8 @@ struct ReflectCorrelation: Sendable {
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         guard kh / 2 < h, kw / 2 < w else {
             // a generated kernel's size is a manifest value; a loaded one is the file's fault
-            throw OperatorError(code: field == "operator.size" ? "manifest.invalid" : "file.invalid",
+            throw OperatorError(
+                code: field == "operator.size" ? "manifest.invalid" : "file.invalid",
                 message: "blur kernel \(kh)x\(kw) is too large for the \(h)x\(w) image (reflect padding needs k/2 < H and W)",
                 field: field)
         }
@@ -90,9 +91,14 @@ struct ReflectCorrelation: Sendable {
 
     /// Runs `body(channel c of src, channel c of dst, padded scratch)` for every channel concurrently (within the
     /// job's thread budget), each with its own padded grid.
-    private func perChannel(_ src: UnsafePointer<Float>, _ srcCount: Int, _ dst: UnsafeMutablePointer<Float>,
-                            _ dstCount: Int, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>,
-                                                      UnsafeMutablePointer<Float>) -> Void) {
+    private func perChannel(
+        _ src: UnsafePointer<Float>, _ srcCount: Int, _ dst: UnsafeMutablePointer<Float>,
+        _ dstCount: Int,
+        _ body: (
+            UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+            UnsafeMutablePointer<Float>
+        ) -> Void
+    ) {
         let sa = UInt(bitPattern: src), da = UInt(bitPattern: dst)
         Parallel.forEach(channels, work: channels * outHeight * outWidth * kh * kw) { c in
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedHeight * paddedWidth)

@@ -32,7 +32,8 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
         }
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         guard h % factor == 0, w % factor == 0 else {
-            throw OperatorError.invalid("operator.factor",
+            throw OperatorError.invalid(
+                "operator.factor",
                 "super-resolution factor \(factor) must divide the image height and width, image is \(h)x\(w)")
         }
         self.factor = factor
@@ -97,14 +98,16 @@ public final class SuperResolution: MeasurementOperator, @unchecked Sendable {
                 weights.append(Float(wts[o * p + t]))
             }
         }
-        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: live.count,
-                              indices: indices, weights: weights)
+        return AxisResampling(
+            inputLength: inputLength, outputLength: outLen, taps: live.count,
+            indices: indices, weights: weights)
     }
 
     /// Block mean along one axis: output o = (1/f) Σ_{t<f} input[f·o + t].
     public static func boxAxis(inputLength: Int, factor f: Int) -> AxisResampling {
         let outLen = inputLength / f  // output o reads inputs f·o … f·o + f − 1: the indices are 0 ..< outLen·f in order
-        return AxisResampling(inputLength: inputLength, outputLength: outLen, taps: f, indices: Array(0..<(outLen * f)),
-                              weights: [Float](repeating: 1 / Float(f), count: outLen * f))
+        return AxisResampling(
+            inputLength: inputLength, outputLength: outLen, taps: f, indices: Array(0..<(outLen * f)),
+            weights: [Float](repeating: 1 / Float(f), count: outLen * f))
     }
 }

@@ -22,8 +22,9 @@ enum BaselineSolver {
             throw SolverError(code: "solver.invalid", message: "baseline: no classical estimator for the nonlinear operator \(op.name)")
         }
         Vec.clamp(x.count, x.data, -1, 1)
-        return SolverResult(x: x, unetEvaluations: 0, outerIterations: 1, stoppedBy: .iterations,
-                            residualHistory: [problem.relativeResidual(x)])
+        return SolverResult(
+            x: x, unetEvaluations: 0, outerIterations: 1, stoppedBy: .iterations,
+            residualHistory: [problem.relativeResidual(x)])
     }
 
     /// CG for the normal equations with the smoothness term; x starts at 0.

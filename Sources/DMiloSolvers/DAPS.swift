@@ -12,15 +12,17 @@ import DMiloOperators
 public enum DAPSSolver {
     /// Runs the chains `chains` (their indices pick each chain's random stream, so chain k is the same whether it
     /// runs alone or in a batch); the budget counts every batch item.
-    static func solve(_ p: SolverParameters, problem: InverseProblem, chains: [Int], progress: ProgressHandler,
-                      observer: IterateObserver?) throws -> SolverResult {
+    static func solve(
+        _ p: SolverParameters, problem: InverseProblem, chains: [Int], progress: ProgressHandler,
+        observer: IterateObserver?
+    ) throws -> SolverResult {
         let k = chains.count, schedule = problem.schedule, shape = problem.op.inputShape
         let per = shape.reduce(1, *)
         let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         let levels = try plan(p, chains: k, schedule: schedule)
 
         var rngs = chains.map { SeededRandom(seed: p.seed, stream: "daps-chain-\($0)") }
-        let x = Tensor(shape: [k] + shape, zeroed: false)   // x_t of every chain, (K, C, H, W)
+        let x = Tensor(shape: [k] + shape, zeroed: false)  // x_t of every chain, (K, C, H, W)
         for c in 0..<k { rngs[c].fillGaussian(x.data + c * per, count: per) }  // x_T ~ N(0, I), the VP prior
         // τ: the measurement noise, floored so that a noiseless job keeps a well-posed likelihood (DAPS's 0.01).
         let langevin = LangevinPosterior(op: problem.op, y: problem.y, tau: max(problem.noiseSigma, 0.01))
@@ -53,8 +55,11 @@ public enum DAPSSolver {
                 history.append(problem.relativeResidual(samples[0]))
                 observer?(samples[0], counter.count)
             }
-            if !progress(SolverProgress(method: .daps, stage: "level \(i + 1)/\(levels.count) t=\(t)", iteration: i + 1,
-                                        iterations: levels.count, unetEvaluations: counter.count, budget: p.budget)) {
+            if !progress(
+                SolverProgress(
+                    method: .daps, stage: "level \(i + 1)/\(levels.count) t=\(t)", iteration: i + 1,
+                    iterations: levels.count, unetEvaluations: counter.count, budget: p.budget))
+            {
                 stop = .cancelled; break
             }
         }
@@ -63,8 +68,9 @@ public enum DAPSSolver {
         if stop != .cancelled, levels.count < DAPSSchedule.levels(count: p.annealingSteps, schedule: schedule).count { stop = .budget }
         let mean = PosteriorSummary.mean(samples)
         history.append(problem.relativeResidual(mean))
-        return SolverResult(x: mean, unetEvaluations: counter.count, outerIterations: levels.count, stoppedBy: stop,
-                            residualHistory: history, samples: samples)
+        return SolverResult(
+            x: mean, unetEvaluations: counter.count, outerIterations: levels.count, stoppedBy: stop,
+            residualHistory: history, samples: samples)
     }
 
     /// The annealing levels that fit the budget: like DPS, the budget shortens the schedule (fewer, coarser
@@ -80,8 +86,9 @@ public enum DAPSSolver {
             levels = DAPSSchedule.levels(count: n, schedule: schedule)
         }
         guard cost(levels) <= p.budget else {
-            throw SolverError(code: "budget.exceeded",
-                              message: "daps needs \(cost(levels)) UNet evaluations for one level of \(k) chains; the budget is \(p.budget)")
+            throw SolverError(
+                code: "budget.exceeded",
+                message: "daps needs \(cost(levels)) UNet evaluations for one level of \(k) chains; the budget is \(p.budget)")
         }
         return levels
     }

@@ -59,8 +59,10 @@ public enum DAPSSchedule {
 /// ODE step and batch item. With one step this is the model's DDIM x0 prediction clip((x_t − s_t ε)/a_t).
 public enum DAPSODE {
     /// - Parameters: x: (B, C, H, W) at timestep `t`. Returns (B, C, H, W) and the forwards spent (per batch item).
-    public static func estimate(_ x: Tensor, t: Int, steps: Int, model: any NoisePredictor,
-                                schedule: NoiseSchedule) throws -> (x0: Tensor, forwards: Int) {
+    public static func estimate(
+        _ x: Tensor, t: Int, steps: Int, model: any NoisePredictor,
+        schedule: NoiseSchedule
+    ) throws -> (x0: Tensor, forwards: Int) {
         let grid = DAPSSchedule.odeGrid(from: t, steps: steps)
         var z = x
         for j in 0..<(grid.count - 1) {
@@ -126,7 +128,7 @@ public struct LangevinPosterior {
             let jv = Tensor(shape: ap.shape)
             for i in 0..<jv.count { jv[i] = (ap[i] - am[i]) / (2 * h) }
             let w = op.vjp(at: zero, cotangent: jv)
-            estimate = norm(w)   // = ‖JᵀJ v‖ → σ_max² as v aligns
+            estimate = norm(w)  // = ‖JᵀJ v‖ → σ_max² as v aligns
             if estimate == 0 { return 0 }
             v = w
         }

@@ -93,8 +93,8 @@ public struct DDIMStep: Sendable {
             let u = saved.x0Raw[i]
             let gu: Float = (u >= -1 && u <= 1) ? viaX0 * g[i] : 0
             if gu != 0 { anyThroughClip = true }
-            dx[i] = direct * g[i] + gu / aT       // ∂u/∂x = 1/a_t
-            cot[(i / sampleCount) * outStride + i % sampleCount] = -gu * sT / aT   // ∂u/∂e = −s_t/a_t
+            dx[i] = direct * g[i] + gu / aT  // ∂u/∂x = 1/a_t
+            cot[(i / sampleCount) * outStride + i % sampleCount] = -gu * sT / aT  // ∂u/∂e = −s_t/a_t
         }
         // Where the clip saturates everywhere, the UNet path carries no gradient: skip its VJP (the tape is dropped).
         if anyThroughClip {
@@ -118,8 +118,10 @@ struct DDIMSpan {
     }
 
     /// Forward keeping step k's activations in `replicas[k]` (needs replicas.count ≥ steps.count).
-    func forwardWithTapes(_ x: Tensor, model: any NoisePredictor, counter: EvaluationCounter,
-                          replicas: [any NoisePredictor]) throws -> (Tensor, [DDIMStep.Saved]) {
+    func forwardWithTapes(
+        _ x: Tensor, model: any NoisePredictor, counter: EvaluationCounter,
+        replicas: [any NoisePredictor]
+    ) throws -> (Tensor, [DDIMStep.Saved]) {
         precondition(replicas.count >= steps.count, "a span of \(steps.count) steps needs as many model replicas")
         var z = x
         var saved: [DDIMStep.Saved] = []

@@ -5,13 +5,17 @@ import DMiloOperators
 /// DMILO-PGD (docs/algorithms.md §4): alternate a gradient step on the data fidelity with a projection onto the range of
 /// the DDIM composition that uses A itself: the DMILO sweep with target A(X) instead of y. X starts at zero.
 enum DMILOPGDSolver {
-    static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
-                      progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
+    static func solve(
+        _ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
+        progress: ProgressHandler, observer: IterateObserver?
+    ) throws -> SolverResult {
         let (state, counter) = try ILOState.begin(p, problem: problem, replicas: replicas, method: "dmilo-pgd")
         let lrX = try stepSize(p, op: problem.op)
-        let x = Tensor(shape: problem.op.inputShape)   // X₀ = 0 (docs/algorithms.md §4)
-        return try state.iterate(from: x, problem: problem, params: p, counter: counter, progress: progress,
-                                 observer: observer) { x, _ in
+        let x = Tensor(shape: problem.op.inputShape)  // X₀ = 0 (docs/algorithms.md §4)
+        return try state.iterate(
+            from: x, problem: problem, params: p, counter: counter, progress: progress,
+            observer: observer
+        ) { x, _ in
             dataStep(&x, problem: problem, form: p.pgdForm, steps: p.pgdSteps, lr: lrX)
             observer?(x, counter.count)
             return problem.op.apply(x)  // project using A: fit A(G(z)) to A(X)

@@ -6,8 +6,10 @@ import DMiloModel
 /// steps' activations (one replica per step), so memory grows with N — the cost DMILO removes.
 enum DMPlugSolver {
     /// `inner` is the number of Adam iterations (the official 5,000 does not fit a CPU budget).
-    static func solve(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
-                      progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
+    static func solve(
+        _ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
+        progress: ProgressHandler, observer: IterateObserver?
+    ) throws -> SolverResult {
         let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: "dmplug")
         let grid = DDIMGrid.dmplug(steps: p.steps, trainSteps: problem.schedule.trainSteps)
@@ -20,7 +22,7 @@ enum DMPlugSolver {
         var stop = StopReason.iterations
         var iterations = 0
         for it in 0..<p.inner {
-            guard counter.allows(2 * p.steps) else { stop = .budget; break }   // keep N for the final image
+            guard counter.allows(2 * p.steps) else { stop = .budget; break }  // keep N for the final image
             let (x, saved) = try sampler.forwardWithTapes(z, model: replicas[0], counter: counter, replicas: replicas)
             let xc = x.copy()
             Vec.clamp(xc.count, xc.data, -1, 1)
@@ -28,7 +30,7 @@ enum DMPlugSolver {
             r.axpy(-1, problem.y)
             r.scale(by: 2 / Float(r.count))
             let gx = problem.op.vjp(at: xc, cotangent: r)
-            for i in 0..<gx.count where x[i] < -1 || x[i] > 1 { gx[i] = 0 }     // clamp subgradient
+            for i in 0..<gx.count where x[i] < -1 || x[i] > 1 { gx[i] = 0 }  // clamp subgradient
             let gz = try sampler.vjp(gx, saved: saved, replicas: replicas)
             adam.update(gradients: [gz])
             iterations = it + 1
@@ -37,17 +39,22 @@ enum DMPlugSolver {
                 observer?(xc, counter.count)
                 if problem.meetsDiscrepancy(xc, tau: p.discrepancyTau) { stop = .discrepancy; break }
             }
-            if it % 5 == 0, !progress(SolverProgress(method: .dmplug, stage: "iteration \(it + 1)/\(p.inner)",
-                                                     iteration: it + 1, iterations: p.inner,
-                                                     unetEvaluations: counter.count, budget: p.budget,
-                                                     inner: it + 1, residual: history.last)) {
+            if it % 5 == 0,
+                !progress(
+                    SolverProgress(
+                        method: .dmplug, stage: "iteration \(it + 1)/\(p.inner)",
+                        iteration: it + 1, iterations: p.inner,
+                        unetEvaluations: counter.count, budget: p.budget,
+                        inner: it + 1, residual: history.last))
+            {
                 stop = .cancelled; break
             }
         }
         let x = try sampler.forward(z, model: replicas[0], counter: counter)
         Vec.clamp(x.count, x.data, -1, 1)
         history.append(problem.relativeResidual(x))
-        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: iterations, stoppedBy: stop,
-                            residualHistory: history)
+        return SolverResult(
+            x: x, unetEvaluations: counter.count, outerIterations: iterations, stoppedBy: stop,
+            residualHistory: history)
     }
 }

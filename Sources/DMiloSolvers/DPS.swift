@@ -7,8 +7,10 @@ import DMiloModel
 ///     x_{t−1} ← x'_{t−1} − ζ·∇_{x_t} ‖y − A(x̂0(x_t))‖,   x̂0 = (x_t − s_t ε_θ(x_t, t)) / a_t
 /// (the un-squared norm, as in the official code). The gradient goes through the UNet's VJP.
 enum DPSSolver {
-    static func solve(_ p: SolverParameters, problem: InverseProblem, model: any NoisePredictor,
-                      progress: ProgressHandler, observer: IterateObserver?) throws -> SolverResult {
+    static func solve(
+        _ p: SolverParameters, problem: InverseProblem, model: any NoisePredictor,
+        progress: ProgressHandler, observer: IterateObserver?
+    ) throws -> SolverResult {
         let trainSteps = problem.schedule.trainSteps
         let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         // The sampling grid is fixed up front, so the budget shortens the grid rather than stopping it midway.
@@ -58,9 +60,13 @@ enum DPSSolver {
                 history.append(problem.relativeResidual(x0c))
                 observer?(x0c, counter.count)
             }
-            if k % 5 == 0, !progress(SolverProgress(method: .dps, stage: "step \(k + 1)/\(steps)", iteration: k + 1,
-                                                    iterations: steps, unetEvaluations: counter.count, budget: p.budget,
-                                                    inner: k + 1, residual: history.last)) {
+            if k % 5 == 0,
+                !progress(
+                    SolverProgress(
+                        method: .dps, stage: "step \(k + 1)/\(steps)", iteration: k + 1,
+                        iterations: steps, unetEvaluations: counter.count, budget: p.budget,
+                        inner: k + 1, residual: history.last))
+            {
                 stop = .cancelled; break
             }
         }

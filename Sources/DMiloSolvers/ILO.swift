@@ -37,8 +37,10 @@ final class ILOState {
     ///     mean((B(S(z) + ν) − target)²) + λ·mean|ν| + zPrior·mean(z²)
     /// with a fresh Adam (groups ν: lrNu, z: lrZ), warm-started from the current z = L[idx] and ν[idx].
     /// Returns false when the budget or a cancellation stopped it early.
-    func sweep(target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
-               reserve: Int, progress: (_ note: String, _ inner: Int) -> Bool) throws -> Bool {
+    func sweep(
+        target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
+        reserve: Int, progress: (_ note: String, _ inner: Int) -> Bool
+    ) throws -> Bool {
         var target = y
         for idx in stride(from: layers.count - 1, through: 0, by: -1) {
             let useOperator = idx == layers.count - 1
@@ -48,7 +50,7 @@ final class ILOState {
             for it in 0..<params.inner {
                 guard counter.allows(innerCost(idx) + reserve) else { latents[idx] = z; nu[idx] = v; return false }
                 let (s, saved) = try layers[idx].forwardWithTapes(z, model: replicas[0], counter: counter, replicas: replicas)
-                s.axpy(1, v)                                     // u = S(z) + ν
+                s.axpy(1, v)  // u = S(z) + ν
                 // d/du mean(r²) = (2/m)·J_Bᵀ r, r = B(u) − target
                 let gu: Tensor
                 if useOperator {
@@ -62,9 +64,9 @@ final class ILOState {
                     gu = r
                 }
                 let gz = try layers[idx].vjp(gu, saved: saved, replicas: replicas)
-                gz.axpy(2 * Float(params.zPrior) / n, z)        // ∇ zPrior·mean(z²)
+                gz.axpy(2 * Float(params.zPrior) / n, z)  // ∇ zPrior·mean(z²)
                 let gv = gu
-                let l1 = Float(params.lambda) / n               // ∇ λ·mean|ν| (sign, 0 at 0 like torch)
+                let l1 = Float(params.lambda) / n  // ∇ λ·mean|ν| (sign, 0 at 0 like torch)
                 for i in 0..<v.count { gv[i] += v[i] > 0 ? l1 : (v[i] < 0 ? -l1 : 0) }
                 adam.update(gradients: [gv, gz])
                 if it % 10 == 0, !progress("layer \(idx + 1)/\(layers.count) step \(it + 1)/\(params.inner)", it + 1) {
@@ -94,14 +96,20 @@ final class ILOState {
 
     /// One outer iteration's projection, shared by DMILO (target y) and DMILO-PGD (target A(X)): the backward sweep,
     /// the forward re-simulation, and the stop decision (cancelled, budget spent, or the discrepancy principle met).
-    func project(target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
-                 counter: EvaluationCounter, residual: Double?, progress: ProgressHandler) throws -> (x: Tensor, stop: StopReason?) {
+    func project(
+        target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
+        counter: EvaluationCounter, residual: Double?, progress: ProgressHandler
+    ) throws -> (x: Tensor, stop: StopReason?) {
         var cancelled = false
-        let finished = try sweep(target: target, problem: problem, params: p, counter: counter,
-                                 reserve: resimulationCost) { note, inner in
-            let go = progress(SolverProgress(method: p.method, stage: note, iteration: t, iterations: p.outer,
-                                             unetEvaluations: counter.count, budget: p.budget, inner: inner,
-                                             residual: residual))
+        let finished = try sweep(
+            target: target, problem: problem, params: p, counter: counter,
+            reserve: resimulationCost
+        ) { note, inner in
+            let go = progress(
+                SolverProgress(
+                    method: p.method, stage: note, iteration: t, iterations: p.outer,
+                    unetEvaluations: counter.count, budget: p.budget, inner: inner,
+                    residual: residual))
             if !go { cancelled = true }
             return go
         }
@@ -114,31 +122,37 @@ final class ILOState {
 
     /// The outer loop of both ILO methods: `target(&x, t)` returns what iteration t's projection fits (y for DMILO;
     /// A(X) after a gradient step on X for DMILO-PGD), then `project` replaces X by the projected image.
-    func iterate(from start: Tensor, problem: InverseProblem, params p: SolverParameters, counter: EvaluationCounter,
-                 progress: ProgressHandler, observer: IterateObserver?,
-                 target: (inout Tensor, Int) throws -> Tensor) throws -> SolverResult {
+    func iterate(
+        from start: Tensor, problem: InverseProblem, params p: SolverParameters, counter: EvaluationCounter,
+        progress: ProgressHandler, observer: IterateObserver?,
+        target: (inout Tensor, Int) throws -> Tensor
+    ) throws -> SolverResult {
         var x = start
         var history: [Double] = []
         var stop = StopReason.iterations
         var done = 0
         for t in 1...max(p.outer, 1) {
             let goal = try target(&x, t)
-            let step = try project(target: goal, iteration: t, problem: problem, params: p, counter: counter,
-                                   residual: history.last, progress: progress)
+            let step = try project(
+                target: goal, iteration: t, problem: problem, params: p, counter: counter,
+                residual: history.last, progress: progress)
             x = step.x
             done = t
             history.append(problem.relativeResidual(x))
             observer?(x, counter.count)
             if let s = step.stop { stop = s; break }
         }
-        return SolverResult(x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
-                            residualHistory: history)
+        return SolverResult(
+            x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,
+            residualHistory: history)
     }
 
     /// The start both ILO methods share: the evaluation counter, the minimum budget (one sweep of N layers plus the
     /// forward re-simulation: 2N evaluations), and the layer state with its seeded latents.
-    static func begin(_ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
-                      method: String) throws -> (ILOState, EvaluationCounter) {
+    static func begin(
+        _ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor],
+        method: String
+    ) throws -> (ILOState, EvaluationCounter) {
         let counter = EvaluationCounter(budget: p.budget, monitor: problem.monitor)
         try requireBudget(p, counter: counter, minimum: 2 * p.steps, method: method)
         return (try ILOState(problem: problem, params: p, replicas: replicas, counter: counter), counter)

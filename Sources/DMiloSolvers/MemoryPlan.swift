@@ -37,12 +37,16 @@ public enum MemoryPlan {
         let replicas = max(tapes, 1)
         let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
         guard let need = bytesNeeded(tapes: tapes, stepBytes: stepBytes, residentBytes: residentBytes) else {
-            throw SolverError(code: "memory.budget",
-                              message: "\(p.method.rawValue) with \(p.steps) steps needs more memory than can be addressed (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights)")
+            throw SolverError(
+                code: "memory.budget",
+                message: "\(p.method.rawValue) with \(p.steps) steps needs more memory than can be addressed (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights)")
         }
         if let budget = budgetBytes, need > budget {
-            throw SolverError(code: "memory.budget",
-                              message: "\(p.method.rawValue) with \(p.steps) steps needs \(mb(need)) (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights), over the memory budget of \(mb(budget))")
+            throw SolverError(
+                code: "memory.budget",
+                message:
+                    "\(p.method.rawValue) with \(p.steps) steps needs \(mb(need)) (\(tapes) × \(mb(stepBytes)) activations + \(mb(residentBytes)) shared weights), over the memory budget of \(mb(budget))"
+            )
         }
         return Plan(layerSpan: p.method == .dmplug ? p.steps : replicas, replicas: replicas, estimatedBytes: need)
     }

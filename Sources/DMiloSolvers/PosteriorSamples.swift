@@ -44,8 +44,10 @@ public enum PosteriorSummary {
 /// holds one batch item per VJP here, so batching DPS would need a per-item residual norm through the tape; the
 /// budget is split evenly (each chain gets ⌊budget / K⌋ evaluations).
 enum PosteriorChains {
-    static func run(_ p: SolverParameters, problem: InverseProblem, progress: ProgressHandler,
-                    observer: IterateObserver?) throws -> SolverResult {
+    static func run(
+        _ p: SolverParameters, problem: InverseProblem, progress: ProgressHandler,
+        observer: IterateObserver?
+    ) throws -> SolverResult {
         let k = max(1, p.samples)
         switch p.method {
         case .daps:
@@ -60,20 +62,23 @@ enum PosteriorChains {
                 q.budget = p.budget == Int.max ? Int.max : p.budget / k
                 // chain 0 is the single-chain run; the others draw their seed from a labelled stream of it
                 if c > 0 { var r = SeededRandom(seed: p.seed, stream: "dps-chain-\(c)"); q.seed = r.next() }
-                let res = try DPSSolver.solve(q, problem: problem, model: problem.model, progress: { pr in
-                    var pr = pr
-                    pr.stage = "chain \(c + 1)/\(k) " + pr.stage
-                    pr.unetEvaluations += evaluations
-                    pr.budget = p.budget
-                    return progress(pr)
-                }, observer: c == 0 ? observer : nil)
+                let res = try DPSSolver.solve(
+                    q, problem: problem, model: problem.model,
+                    progress: { pr in
+                        var pr = pr
+                        pr.stage = "chain \(c + 1)/\(k) " + pr.stage
+                        pr.unetEvaluations += evaluations
+                        pr.budget = p.budget
+                        return progress(pr)
+                    }, observer: c == 0 ? observer : nil)
                 samples.append(res.x); evaluations += res.unetEvaluations; outer = res.outerIterations
                 history = res.residualHistory
                 if res.stoppedBy != .iterations { stop = res.stoppedBy }
                 if stop == .cancelled { break }
             }
-            return SolverResult(x: PosteriorSummary.mean(samples), unetEvaluations: evaluations, outerIterations: outer,
-                                stoppedBy: stop, residualHistory: history, samples: samples)
+            return SolverResult(
+                x: PosteriorSummary.mean(samples), unetEvaluations: evaluations, outerIterations: outer,
+                stoppedBy: stop, residualHistory: history, samples: samples)
         default:
             var res = try DPSSolver.solve(p, problem: problem, model: problem.model, progress: progress, observer: observer)
             res.samples = [res.x]

@@ -89,8 +89,10 @@ public struct InverseProblem {
     /// Sees every UNet evaluation the solver counts (progress reports, cancellation); nil = nobody watches.
     public var monitor: (any EvaluationMonitor)?
 
-    public init(model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double,
-                monitor: (any EvaluationMonitor)? = nil) {
+    public init(
+        model: any NoisePredictor, schedule: NoiseSchedule, op: any MeasurementOperator, y: Tensor, noiseSigma: Double,
+        monitor: (any EvaluationMonitor)? = nil
+    ) {
         self.model = model
         self.schedule = schedule
         self.op = op

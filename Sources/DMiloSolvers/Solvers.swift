@@ -5,9 +5,11 @@ public enum Solvers {
     /// - Parameters:
     ///   - makeReplica: builds another predictor sharing the model's weights with its own activation workspace; needed
     ///     when more than one tape must live at once (DMPlug, ILO layers spanning several steps).
-    public static func run(_ p: SolverParameters, problem: InverseProblem,
-                           makeReplica: (() throws -> any NoisePredictor)? = nil,
-                           progress: ProgressHandler = { _ in true }, observer: IterateObserver? = nil) throws -> SolverResult {
+    public static func run(
+        _ p: SolverParameters, problem: InverseProblem,
+        makeReplica: (() throws -> any NoisePredictor)? = nil,
+        progress: ProgressHandler = { _ in true }, observer: IterateObserver? = nil
+    ) throws -> SolverResult {
         guard p.steps >= 1, p.outer >= 1, p.inner >= 1, p.budget >= 0 else {
             throw SolverError(code: "solver.invalid", message: "steps, outer and inner must be ≥ 1")
         }

@@ -1,5 +1,6 @@
 import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,8 +84,9 @@ extension Spool {
 
     /// The error of a job cancelled by a client.
     public static func cancelledError(_ job: WorkJob, running: Bool) -> JobError {
-        JobError(code: JobError.jobCancelled,
-                 message: "\(job.manifestFile): cancelled by a client (cancel/\(job.name)) \(running ? "while running" : "before it started")")
+        JobError(
+            code: JobError.jobCancelled,
+            message: "\(job.manifestFile): cancelled by a client (cancel/\(job.name)) \(running ? "while running" : "before it started")")
     }
 
     // MARK: a job folder deleted while the job runs

@@ -63,10 +63,12 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public init() {}
 
-    public static let keys: Set<String> = ["spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
-                                           "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
-                                           "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute",
-                                           "isolate_jobs", "settle_seconds", "stale_file_hours", "models", "retention"]
+    public static let keys: Set<String> = [
+        "spool", "model", "threads", "memory_budget_mb", "jobs", "max_budget", "attempts",
+        "watchdog", "metrics_file", "rescan_seconds", "missing_file_grace_seconds",
+        "max_file_mb", "max_manifest_kb", "log_level", "solver_defaults", "compute",
+        "isolate_jobs", "settle_seconds", "stale_file_hours", "models", "retention",
+    ]
     static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Reads and validates a config file; errors name the file and key.
@@ -84,7 +86,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public static func parse(_ data: Data, file: String) throws -> DaemonConfig {
         let root: JSONValue
         do { root = try JSONValue.parse(data) } catch {
-            throw SpoolError("config \(file) is not valid JSON: \(error)")   // names the line and column
+            throw SpoolError("config \(file) is not valid JSON: \(error)")  // names the line and column
         }
         guard let o = root.objectValue else { throw SpoolError("config \(file) is not a JSON object") }
         for k in o.keys.sorted() where !keys.contains(k) {
@@ -201,7 +203,8 @@ public struct DaemonConfig: Sendable, Equatable {
         if let m = manifest.solver { solver = solver.overridden(by: m) }
         // 0 = derived from the machine (cgroup memory.max or RAM, shared by the concurrent jobs), never unlimited.
         let budget = memoryBudgetMB > 0 ? memoryBudgetMB : MachineMemory.defaultJobBudgetMB(jobs: jobs)
-        return JobSettings(solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: budget,
-                           maxFileBytes: maxFileMB << 20)
+        return JobSettings(
+            solver: solver, maxBudget: maxBudget, threads: threadsPerJob, memoryBudgetMB: budget,
+            maxFileBytes: maxFileMB << 20)
     }
 }

@@ -43,8 +43,10 @@ public enum DaemonMain {
 
     /// Runs the daemon; prints `dmilod: error: <reason>` and returns 1 when the spool or model is unusable.
     /// `workerArguments`: the arguments a job worker is started with (before its `--job-*` ones); nil = ours without `--once`.
-    public static func run(configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader,
-                           workerArguments: [String]? = nil) async -> Int32 {
+    public static func run(
+        configPath: String?, overrides: Overrides, once: Bool, loader: @escaping RunnerLoader,
+        workerArguments: [String]? = nil
+    ) async -> Int32 {
         func fatal(_ reason: String) -> Int32 {
             FileHandle.standardError.write(Data("<3>dmilod: error: \(JournalLogHandler.escaped(reason))\n".utf8))
             return 1
@@ -88,8 +90,9 @@ public enum DaemonMain {
         }
         let isolated: IsolatedRunner?
         if let exe = IsolatedRunner.currentExecutable() {
-            isolated = IsolatedRunner(executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
-                                      config: snapshot)
+            isolated = IsolatedRunner(
+                executable: exe, arguments: workerArguments ?? Array(CommandLine.arguments.dropFirst()).filter { $0 != "--once" },
+                config: snapshot)
         } else {
             isolated = nil
         }
@@ -135,11 +138,15 @@ public enum DaemonMain {
             logger.notice("dmilod started: spool \(spoolPath), model \(config.model ?? "-"), jobs \(config.jobs)\(once ? ", --once" : ""), version \(BuildVersion.description)")
             notifier.ready()
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: DaemonService(daemon: daemon, onReload: onReload, onStarted: onStarted),
-                             successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: DaemonService(daemon: daemon, onReload: onReload, onStarted: onStarted),
+                        successTerminationBehavior: .gracefullyShutdownGroup)
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         do { try await group.run() } catch {
             logger.error("service group: \(error)")
             return 1

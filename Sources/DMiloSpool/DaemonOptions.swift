@@ -7,7 +7,10 @@ import Foundation
 public struct DaemonOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "JSON config file (keys: spool, model, threads, memory_budget_mb, jobs, max_budget, attempts, watchdog, metrics_file, rescan_seconds, missing_file_grace_seconds, max_file_mb, max_manifest_kb, log_level, solver_defaults, compute, isolate_jobs, settle_seconds, stale_file_hours, models, retention).")
+    @Option(
+        help:
+            "JSON config file (keys: spool, model, threads, memory_budget_mb, jobs, max_budget, attempts, watchdog, metrics_file, rescan_seconds, missing_file_grace_seconds, max_file_mb, max_manifest_kb, log_level, solver_defaults, compute, isolate_jobs, settle_seconds, stale_file_hours, models, retention)."
+    )
     public var config: String?
 
     @Option(help: "Spool root (incoming/ work/ done/ failed/ tmp/ calibration/).")
@@ -49,8 +52,9 @@ public struct DaemonOptions: ParsableArguments {
     public func run(loader: @escaping RunnerLoader) async -> Int32 {
         let overrides = DaemonMain.Overrides(spool: spool, model: model, threads: threads, memoryBudgetMB: memoryBudget, jobs: jobs)
         if let dir = jobWorker, let out = jobOutput, let manifest = jobManifest {
-            return JobWorker.run(configPath: config, overrides: overrides, loader: loader,
-                                 jobDirectory: dir, outputDirectory: out, manifestFile: manifest)
+            return JobWorker.run(
+                configPath: config, overrides: overrides, loader: loader,
+                jobDirectory: dir, outputDirectory: out, manifestFile: manifest)
         }
         return await DaemonMain.run(configPath: config, overrides: overrides, once: once, loader: loader)
     }

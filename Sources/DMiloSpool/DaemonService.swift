@@ -2,6 +2,7 @@ import DMiloJobs
 import Foundation
 import Logging
 import ServiceLifecycle
+
 #if canImport(Glibc)
 import Glibc
 #endif

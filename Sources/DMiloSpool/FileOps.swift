@@ -1,4 +1,6 @@
+import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -188,8 +190,6 @@ enum FileOps {
         return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
-
-import DMiloJobs
 
 enum SafeFileRead {
     static func small(_ path: String) throws -> Data {

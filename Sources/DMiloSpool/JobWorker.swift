@@ -1,5 +1,6 @@
 import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,8 +62,10 @@ public enum JobWorker {
         sendResult(o)
     }
 
-    public static func run(configPath: String?, overrides: DaemonMain.Overrides, loader: RunnerLoader,
-                           jobDirectory: String, outputDirectory: String, manifestFile: String) -> Int32 {
+    public static func run(
+        configPath: String?, overrides: DaemonMain.Overrides, loader: RunnerLoader,
+        jobDirectory: String, outputDirectory: String, manifestFile: String
+    ) -> Int32 {
         let control = JobControl(onProgress: { fraction, note in
             let clean = note.map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }
             send("P\t\(fraction)\t\(String(clean))")
@@ -83,17 +86,21 @@ public enum JobWorker {
             }
             // The spool is the one this job was claimed in (work/NAME → root), whatever the config says now.
             let spool = Spool(root: URL(fileURLWithPath: jobDirectory).deletingLastPathComponent().deletingLastPathComponent())
-            let data = try SafeFile.read("\(jobDirectory)/\(manifestFile)", display: manifestFile, field: nil,
-                                         maxBytes: cfg.maxManifestKB << 10)
+            let data = try SafeFile.read(
+                "\(jobDirectory)/\(manifestFile)", display: manifestFile, field: nil,
+                maxBytes: cfg.maxManifestKB << 10)
             let manifest = try Manifest.parse(data, file: manifestFile)
-            let job = ClaimedJob(name: String(manifestFile.dropLast(5)), manifest: manifest,
-                                 jobDirectory: URL(fileURLWithPath: jobDirectory),
-                                 calibrationDirectory: URL(fileURLWithPath: spool.calibration),
-                                 settings: cfg.jobSettings(for: manifest))
+            let job = ClaimedJob(
+                name: String(manifestFile.dropLast(5)), manifest: manifest,
+                jobDirectory: URL(fileURLWithPath: jobDirectory),
+                calibrationDirectory: URL(fileURLWithPath: spool.calibration),
+                settings: cfg.jobSettings(for: manifest))
             let runner = try loader(cfg)
             let outcome = try runner.run(job: job, outputDirectory: URL(fileURLWithPath: outputDirectory), control: control)
-            var o: [String: Any] = ["status": "done", "method": outcome.method, "unet_evaluations": outcome.unetEvaluations,
-                                    "summary": outcome.summary]
+            var o: [String: Any] = [
+                "status": "done", "method": outcome.method, "unet_evaluations": outcome.unetEvaluations,
+                "summary": outcome.summary,
+            ]
             if let p = outcome.psnr, p.isFinite { o["psnr"] = p }
             sendResult(o)
         } catch is JobCancelled {

@@ -1,6 +1,7 @@
 import CSystemd
 import Foundation
 import Logging
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,10 +62,14 @@ public struct JournalLogHandler: LogHandler {
     /// The fields of one journal entry, `KEY=value` each, in this order: MESSAGE (the readable line), PRIORITY,
     /// SYSLOG_IDENTIFIER, then every metadata key that is a field name, in key order, with its value as given
     /// (sd_journal_sendv encodes newlines and other bytes itself, so nothing needs escaping there).
-    public static func journalFields(level: Logger.Level, message: String, metadata: Logger.Metadata,
-                                     identifier: String = "dmilod") -> [String] {
-        var fields = ["MESSAGE=\(text(message: message, metadata: metadata))", "PRIORITY=\(priority(level))",
-                      "SYSLOG_IDENTIFIER=\(identifier)"]
+    public static func journalFields(
+        level: Logger.Level, message: String, metadata: Logger.Metadata,
+        identifier: String = "dmilod"
+    ) -> [String] {
+        var fields = [
+            "MESSAGE=\(text(message: message, metadata: metadata))", "PRIORITY=\(priority(level))",
+            "SYSLOG_IDENTIFIER=\(identifier)",
+        ]
         for (k, v) in metadata.sorted(by: { $0.key < $1.key }) where isFieldName(k) { fields.append("\(k)=\(v)") }
         return fields
     }
@@ -123,15 +128,19 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
+        log(
+            level: event.level, message: event.message, metadata: event.metadata, source: event.source,
             file: event.file, function: event.function, line: event.line)
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+        source: String, file: String, function: String, line: UInt
+    ) {
         let merged = metadata.merging(explicit ?? [:]) { $1 }
         if JournalLogHandler.native,
-           JournalLogHandler.send(JournalLogHandler.journalFields(level: level, message: "\(message)", metadata: merged)) {
+            JournalLogHandler.send(JournalLogHandler.journalFields(level: level, message: "\(message)", metadata: merged))
+        {
             return
         }
         let text = JournalLogHandler.format(level: level, message: "\(message)", metadata: merged)

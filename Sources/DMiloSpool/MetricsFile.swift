@@ -1,5 +1,6 @@
 import DMiloVersion
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,8 +69,10 @@ public final class MetricsFile: @unchecked Sendable {
     static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)" }
 
     /// A finished job: `status` `done` (with its UNet evaluations) or `failed` (with its error code).
-    public func record(status: String, duration: Double, peakRSS: Int, unetEvaluations: Int? = nil,
-                       errorCode: String? = nil) {
+    public func record(
+        status: String, duration: Double, peakRSS: Int, unetEvaluations: Int? = nil,
+        errorCode: String? = nil
+    ) {
         lock.lock()
         if status == "done" { done += 1; lastSuccess = Date().timeIntervalSince1970 } else { failed += 1 }
         lastDuration = duration
@@ -106,21 +109,21 @@ public final class MetricsFile: @unchecked Sendable {
     public func render() -> String {
         lock.lock(); defer { lock.unlock() }
         var s = """
-        # HELP dmilo_build_info Version of the running dmilod (value always 1).
-        # TYPE dmilo_build_info gauge
-        dmilo_build_info{version="\(BuildVersion.semver)",commit="\(BuildVersion.commit)",built="\(BuildVersion.date)"} 1
-        # HELP dmilo_jobs_total Jobs finished since the daemon started, by outcome.
-        # TYPE dmilo_jobs_total counter
-        dmilo_jobs_total{status="done"} \(done)
-        dmilo_jobs_total{status="failed"} \(failed)
-        # HELP dmilo_queue_length Manifests waiting in incoming/.
-        # TYPE dmilo_queue_length gauge
-        dmilo_queue_length \(queue)
-        # HELP dmilo_disk_full 1 while the spool's disk is full (no job starts; jobs stay queued).
-        # TYPE dmilo_disk_full gauge
-        dmilo_disk_full \(diskFull ? 1 : 0)
+            # HELP dmilo_build_info Version of the running dmilod (value always 1).
+            # TYPE dmilo_build_info gauge
+            dmilo_build_info{version="\(BuildVersion.semver)",commit="\(BuildVersion.commit)",built="\(BuildVersion.date)"} 1
+            # HELP dmilo_jobs_total Jobs finished since the daemon started, by outcome.
+            # TYPE dmilo_jobs_total counter
+            dmilo_jobs_total{status="done"} \(done)
+            dmilo_jobs_total{status="failed"} \(failed)
+            # HELP dmilo_queue_length Manifests waiting in incoming/.
+            # TYPE dmilo_queue_length gauge
+            dmilo_queue_length \(queue)
+            # HELP dmilo_disk_full 1 while the spool's disk is full (no job starts; jobs stay queued).
+            # TYPE dmilo_disk_full gauge
+            dmilo_disk_full \(diskFull ? 1 : 0)
 
-        """
+            """
         s += "# HELP dmilo_job_duration_seconds Wall time of finished jobs, by outcome.\n"
         s += "# TYPE dmilo_job_duration_seconds histogram\n"
         for status in ["done", "failed"] {

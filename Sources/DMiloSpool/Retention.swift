@@ -1,5 +1,6 @@
 import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,8 +13,10 @@ public struct RetentionPolicy: Sendable, Equatable {
     public var failedMaxAgeDays: Int?
     public var failedMaxJobs: Int?
 
-    public init(doneMaxAgeDays: Int? = nil, doneMaxJobs: Int? = nil, failedMaxAgeDays: Int? = nil,
-                failedMaxJobs: Int? = nil) {
+    public init(
+        doneMaxAgeDays: Int? = nil, doneMaxJobs: Int? = nil, failedMaxAgeDays: Int? = nil,
+        failedMaxJobs: Int? = nil
+    ) {
         self.doneMaxAgeDays = doneMaxAgeDays
         self.doneMaxJobs = doneMaxJobs
         self.failedMaxAgeDays = failedMaxAgeDays
@@ -40,10 +43,11 @@ public struct RetentionPolicy: Sendable, Equatable {
             }
             return i
         }
-        return RetentionPolicy(doneMaxAgeDays: try limit("done_max_age_days"),
-                               doneMaxJobs: try limit("done_max_jobs"),
-                               failedMaxAgeDays: try limit("failed_max_age_days"),
-                               failedMaxJobs: try limit("failed_max_jobs"))
+        return RetentionPolicy(
+            doneMaxAgeDays: try limit("done_max_age_days"),
+            doneMaxJobs: try limit("done_max_jobs"),
+            failedMaxAgeDays: try limit("failed_max_age_days"),
+            failedMaxJobs: try limit("failed_max_jobs"))
     }
 }
 
@@ -65,8 +69,10 @@ public enum Retention {
 
     /// Applies `policy` to `done/` and `failed/`; `ages: false` checks the count limits only (after a job, when the
     /// age limits were checked recently). Returns what was deleted.
-    public static func sweep(_ spool: Spool, policy: RetentionPolicy, now: Double = Date().timeIntervalSince1970,
-                             ages: Bool = true) -> [Deletion] {
+    public static func sweep(
+        _ spool: Spool, policy: RetentionPolicy, now: Double = Date().timeIntervalSince1970,
+        ages: Bool = true
+    ) -> [Deletion] {
         var out: [Deletion] = []
         let limits: [(String, String, Int?, Int?)] = [
             ("done", spool.done, ages ? policy.doneMaxAgeDays : nil, policy.doneMaxJobs),

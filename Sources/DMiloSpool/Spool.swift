@@ -1,5 +1,6 @@
 import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -74,16 +75,19 @@ public final class Spool: @unchecked Sendable {
             let shown = raw.dropLast(5).map { b -> String in
                 (0x20..<0x7F).contains(b) && b != 0x5C ? String(UnicodeScalar(b)) : String(format: "\\x%02x", b)
             }.joined()
-            out.append(Candidate(manifestFile: "\(shown).json", name: shown, manifest: nil,
-                                 error: JobError.manifest("manifest file name `\(shown).json` is not valid UTF-8"),
-                                 missing: [], mtime: 0, rawName: raw))
+            out.append(
+                Candidate(
+                    manifestFile: "\(shown).json", name: shown, manifest: nil,
+                    error: JobError.manifest("manifest file name `\(shown).json` is not valid UTF-8"),
+                    missing: [], mtime: 0, rawName: raw))
         }
         for file in FileOps.list(incoming) where file.hasSuffix(".json") && !file.hasPrefix(".") {
             let path = "\(incoming)/\(file)"
             if !FileOps.lexists(path) { continue }  // a lossy decoding of a non-UTF-8 name (handled above)
             let name = String(file.dropLast(5))
-            var c = Candidate(manifestFile: file, name: name, manifest: nil, error: nil, missing: [],
-                              mtime: FileOps.mtime(path) ?? 0)
+            var c = Candidate(
+                manifestFile: file, name: name, manifest: nil, error: nil, missing: [],
+                mtime: FileOps.mtime(path) ?? 0)
             do {
                 let data = try SafeFile.read(path, display: file, field: nil, maxBytes: maxManifestBytes)
                 if !JobName.isValid(name) {
@@ -101,7 +105,8 @@ public final class Spool: @unchecked Sendable {
                 }
             } catch let e as JobError {
                 if e.code == JobError.fileMissing { continue }  // vanished meanwhile (claimed by another daemon)
-                c.error = e.code == JobError.fileUnreadable
+                c.error =
+                    e.code == JobError.fileUnreadable
                     ? JobError.manifest("manifest \(e.message)") : e
             } catch {
                 c.error = JobError.manifest("\(file): \(error)")
@@ -308,8 +313,9 @@ public final class Spool: @unchecked Sendable {
             }
             guard let final = published else { throw SpoolError("no free name for \(base) in \(parent)") }
             FileOps.fsyncPath(parent)
-            try FileOps.writeAtomically(Data("\(parentName)/\((final as NSString).lastPathComponent)".utf8),
-                                        to: "\(job.path)/.published")
+            try FileOps.writeAtomically(
+                Data("\(parentName)/\((final as NSString).lastPathComponent)".utf8),
+                to: "\(job.path)/.published")
         }
         // No output folder left: the rename already happened (before a crash); `.published` says where.
         let final = FileOps.readSmall("\(job.path)/.published").map { root.appendingPathComponent($0).path } ?? parent

@@ -1,5 +1,6 @@
 import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,8 +65,9 @@ public struct SpoolClient {
             throw Refusal("\(e.code): \(e.message)")
         }
         if let (state, path) = state(of: jobName) {
-            throw Refusal("job \(jobName) is already \(state == .queued || state == .running ? state.rawValue : "finished") "
-                          + "(\(path)); give another name with --name NAME")
+            throw Refusal(
+                "job \(jobName) is already \(state == .queued || state == .running ? state.rawValue : "finished") "
+                    + "(\(path)); give another name with --name NAME")
         }
         // The job's own files, read now (the same checks as the daemon's: regular file, no link, size limit).
         let folder = (manifestPath as NSString).deletingLastPathComponent
@@ -75,12 +77,14 @@ public struct SpoolClient {
             case .job(let n):
                 if files.contains(where: { $0.name == n }) { continue }
                 let source = folder.isEmpty ? n : "\(folder)/\(n)"
-                do { files.append((n, try SafeFile.read(source, display: source, field: field, maxBytes: SafeFile.defaultMaxBytes))) }
-                catch let e as JobError { throw Refusal("\(fileName): `\(field)`: \(e.message)") }
+                do { files.append((n, try SafeFile.read(source, display: source, field: field, maxBytes: SafeFile.defaultMaxBytes))) } catch let e as JobError {
+                    throw Refusal("\(fileName): `\(field)`: \(e.message)")
+                }
                 // Another queued job's file of the same name would be taken for this job's (or replaced).
                 if FileOps.lexists("\(spool.incoming)/\(n)") {
-                    throw Refusal("incoming/\(n) already exists (a file of another queued job); rename \(source) and "
-                                  + "its reference in the manifest, or submit after that job has started")
+                    throw Refusal(
+                        "incoming/\(n) already exists (a file of another queued job); rename \(source) and "
+                            + "its reference in the manifest, or submit after that job has started")
                 }
             case .calibration(let n):
                 // Shared operator files stay in the spool; the job would fail with file.missing without them.
@@ -130,7 +134,11 @@ public struct SpoolClient {
 
     // MARK: wait
 
-    public enum WaitResult: Equatable { case done(String), failed(String), timedOut }
+    public enum WaitResult: Equatable {
+        case done(String)
+        case failed(String)
+        case timedOut
+    }
 
     /// Blocks until `done/NAME` or `failed/NAME` exists (inotify on both folders: the daemon publishes by renaming a
     /// finished folder into one of them), or `timeout` seconds pass (nil: no limit).
@@ -144,8 +152,7 @@ public struct SpoolClient {
             if FileOps.isDirectory("\(spool.failed)/\(name)") { return .failed("\(spool.failed)/\(name)") }
             let left = deadline.map { $0.timeIntervalSinceNow } ?? 3600
             if left <= 0 { return .timedOut }
-            if let watcher { _ = watcher.wait(timeout: left) }
-            else { usleep(useconds_t(min(left, 1) * 1e6)) }  // no inotify (e.g. some network file systems): look each second
+            if let watcher { _ = watcher.wait(timeout: left) } else { usleep(useconds_t(min(left, 1) * 1e6)) }  // no inotify (e.g. some network file systems): look each second
         }
     }
 
@@ -185,7 +192,8 @@ public struct SpoolClient {
         }
         s.done = byAge(spool.done, FileOps.list(spool.done).filter { !$0.hasPrefix(".") })
         s.failed = byAge(spool.failed, FileOps.list(spool.failed).filter { !$0.hasPrefix(".") }).map { name in
-            let error = (try? SafeFileRead.small("\(spool.failed)/\(name)/error.json"))
+            let error =
+                (try? SafeFileRead.small("\(spool.failed)/\(name)/error.json"))
                 .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["error"] as? String
             return (name, error)
         }
@@ -194,8 +202,9 @@ public struct SpoolClient {
 
     static func progressFile(jobDirectory: String, manifestFile: String) -> JobProgress? {
         guard let path = Spool.progressFile(jobDirectory: jobDirectory, manifestFile: manifestFile),
-              let data = try? SafeFileRead.small(path),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let data = try? SafeFileRead.small(path),
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return JobProgress(jsonObject: obj)
     }
 

@@ -22,8 +22,11 @@ public final class SpoolDaemon: @unchecked Sendable {
     private var failedCount = 0
     /// Running jobs: worker index → (job name, fraction, note, time of last progress, control, the job, why it is being
     /// cancelled by a client or by its folder's deletion; nil = not, or a graceful stop).
-    private var running: [Int: (name: String, fraction: Double, note: String, last: Double, control: JobControl,
-                                job: Spool.WorkJob, cancel: CancelCause?)] = [:]
+    private var running:
+        [Int: (
+            name: String, fraction: Double, note: String, last: Double, control: JobControl,
+            job: Spool.WorkJob, cancel: CancelCause?
+        )] = [:]
     private enum CancelCause { case client, vanished }
     /// A cancel request naming no queued or running job is removed after this many seconds (it may have been made
     /// just before the job's manifest arrived, or while the job moved from `incoming/` to `work/`).
@@ -47,8 +50,10 @@ public final class SpoolDaemon: @unchecked Sendable {
     /// Ready candidates of the last scan not yet claimed (reversed: next at the end). Guarded by `claimLock`.
     private var pending: [Spool.Candidate] = []
 
-    public init(spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
-                notifier: SystemdNotifier, once: Bool) {
+    public init(
+        spool: Spool, config: DaemonConfig, runner: any JobRunner, logger: Logger,
+        notifier: SystemdNotifier, once: Bool
+    ) {
         self.spool = spool
         self.config = config
         self.runner = runner
@@ -58,8 +63,7 @@ public final class SpoolDaemon: @unchecked Sendable {
         self.once = once
         let log = logger
         metrics.onStateChange = { ok, path, reason in
-            if ok { log.notice("metrics file \(path) written again") }
-            else { log.warning("cannot write metrics file \(path): \(reason) (logged once until it works again)") }
+            if ok { log.notice("metrics file \(path) written again") } else { log.warning("cannot write metrics file \(path): \(reason) (logged once until it works again)") }
         }
     }
 
@@ -117,7 +121,8 @@ public final class SpoolDaemon: @unchecked Sendable {
         let deleted = Retention.sweep(spool, policy: policy, now: now, ages: ages)
         for d in deleted {
             let done = d.folder == "done"
-            let limit = d.reason == "age"
+            let limit =
+                d.reason == "age"
                 ? "older than \(d.folder)_max_age_days \((done ? policy.doneMaxAgeDays : policy.failedMaxAgeDays) ?? 0)"
                 : "beyond \(d.folder)_max_jobs \((done ? policy.doneMaxJobs : policy.failedMaxJobs) ?? 0)"
             logger.notice("retention: deleted \(d.folder)/\(d.name) (\(limit))", metadata: ["JOB": "\(d.name)"])
@@ -156,7 +161,11 @@ public final class SpoolDaemon: @unchecked Sendable {
             while !isStopping {
                 let rescan = state.withLock { config.rescanSeconds }
                 let tick = min(rescan, notifier.pingInterval ?? rescan, 0.5)
-                let event = watcher?.wait(timeout: tick) ?? { usleep(useconds_t(tick * 1e6)); return false }()
+                let event =
+                    watcher?.wait(timeout: tick)
+                    ?? {
+                        usleep(useconds_t(tick * 1e6)); return false
+                    }()
                 state.lock()
                 if event { wakeups += 1 }
                 state.broadcast()
@@ -237,7 +246,10 @@ public final class SpoolDaemon: @unchecked Sendable {
                     return nil
                 }
                 if let job = claimed {
-                    metrics.setQueue(state.withLock { queueLength = max(0, queueLength - 1); return queueLength })
+                    metrics.setQueue(
+                        state.withLock {
+                            queueLength = max(0, queueLength - 1); return queueLength
+                        })
                     return job
                 }
             }
@@ -304,9 +316,10 @@ public final class SpoolDaemon: @unchecked Sendable {
         let started = Date()
         let previous = spool.attempts(of: job)
         if previous >= cfg.attempts {
-            let e = JobError(code: JobError.jobCrashed,
-                             message: "\(job.manifestFile): the job's process died \(previous) time(s) while running it; giving up",
-                             field: nil)
+            let e = JobError(
+                code: JobError.jobCrashed,
+                message: "\(job.manifestFile): the job's process died \(previous) time(s) while running it; giving up",
+                field: nil)
             finishFailed(job, error: e, log: log, started: started)
             return .finished
         }
@@ -337,8 +350,9 @@ public final class SpoolDaemon: @unchecked Sendable {
             if let reason = job.invalidName {
                 throw JobError.manifest("\(job.manifestFile): \(reason)")
             }
-            let data = try SafeFile.read("\(job.path)/\(job.manifestFile)", display: job.manifestFile, field: nil,
-                                         maxBytes: cfg.maxManifestKB << 10)
+            let data = try SafeFile.read(
+                "\(job.path)/\(job.manifestFile)", display: job.manifestFile, field: nil,
+                maxBytes: cfg.maxManifestKB << 10)
             if !JobName.isValid(job.name) {
                 throw JobError.manifest("\(job.manifestFile): job name `\(job.name)` is not [A-Za-z0-9._-]{1,128} or starts with '.'")
             }
@@ -350,14 +364,16 @@ public final class SpoolDaemon: @unchecked Sendable {
             // process being started for it. A manifest without `model` takes the default, which the runner provides.
             if let name = manifest.model, cfg.modelPath(named: name) == nil {
                 let known = cfg.modelPaths.keys.sorted().joined(separator: ", ")
-                throw JobError(code: JobError.modelUnknown,
-                               message: "\(job.manifestFile): model `\(name)` is not configured (configured: \(known.isEmpty ? "none" : known))",
-                               field: "model")
+                throw JobError(
+                    code: JobError.modelUnknown,
+                    message: "\(job.manifestFile): model `\(name)` is not configured (configured: \(known.isEmpty ? "none" : known))",
+                    field: "model")
             }
             log[metadataKey: "MODEL"] = "\(manifest.model ?? "default")"
-            claimed = ClaimedJob(name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
-                                 calibrationDirectory: URL(fileURLWithPath: spool.calibration),
-                                 settings: cfg.jobSettings(for: manifest))
+            claimed = ClaimedJob(
+                name: job.name, manifest: manifest, jobDirectory: URL(fileURLWithPath: job.path),
+                calibrationDirectory: URL(fileURLWithPath: spool.calibration),
+                settings: cfg.jobSettings(for: manifest))
             try claimed.checkFiles()
         } catch let e as JobError {
             let e2 = e.code == JobError.fileUnreadable && e.field == nil ? JobError.manifest("manifest \(e.message)") : e
@@ -391,9 +407,12 @@ public final class SpoolDaemon: @unchecked Sendable {
             metrics.record(status: "done", duration: seconds, peakRSS: peak(), unetEvaluations: outcome.unetEvaluations)
             state.withLock { doneCount += 1 }
             diskOK()
-            log.info("job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
-                     metadata: ["METHOD": "\(outcome.method)", "UNET_EVALUATIONS": "\(outcome.unetEvaluations)",
-                                "WALL_SECONDS": "\(String(format: "%.3f", seconds))"])
+            log.info(
+                "job done in \(String(format: "%.2f", seconds)) s → \(final) \(outcome.summary)",
+                metadata: [
+                    "METHOD": "\(outcome.method)", "UNET_EVALUATIONS": "\(outcome.unetEvaluations)",
+                    "WALL_SECONDS": "\(String(format: "%.3f", seconds))",
+                ])
             if cancelCause() == .client {
                 spool.removeCancelRequest(job.name)
                 log.notice("the job finished before its cancel request could stop it; request removed")
@@ -431,8 +450,9 @@ public final class SpoolDaemon: @unchecked Sendable {
             spool.release(job)
         } catch {
             FileOps.removeTree(output)
-            finishFailed(job, error: JobError(code: JobError.internalError, message: "\(job.manifestFile): \(error)"),
-                         log: log, started: started)
+            finishFailed(
+                job, error: JobError(code: JobError.internalError, message: "\(job.manifestFile): \(error)"),
+                log: log, started: started)
         }
         return .finished
     }
@@ -451,20 +471,25 @@ public final class SpoolDaemon: @unchecked Sendable {
     private func finishFailed(_ job: Spool.WorkJob, error: JobError, log: Logger, started: Date) {
         // A job folder deleted under us ends as cancelled (see Spool.failVanished), whatever else went wrong.
         let vanished = spool.isVanished(job)
-        let published = vanished ? JobError(code: JobError.jobCancelled, message: "work/\(job.dirName) was deleted while the job ran")
-                                 : ErrorCodes.publishable(error)
+        let published =
+            vanished
+            ? JobError(code: JobError.jobCancelled, message: "work/\(job.dirName) was deleted while the job ran")
+            : ErrorCodes.publishable(error)
         // The client's cancel request is served by this failure (cancelled) or moot (failed anyway).
         defer { if published.code == JobError.jobCancelled { spool.removeCancelRequest(job.name) } }
         do {
             let final = try vanished ? spool.failVanished(job) : spool.fail(job, error: published)
             let seconds = Date().timeIntervalSince(started)
-            metrics.record(status: "failed", duration: seconds,
-                           peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes(), errorCode: published.code)
+            metrics.record(
+                status: "failed", duration: seconds,
+                peakRSS: IsolatedRunner.takePeakRSS() ?? MetricsFile.peakRSSBytes(), errorCode: published.code)
             state.withLock { failedCount += 1 }
             diskOK()
             // ERROR is the field's older name, kept beside ERROR_CODE for existing journal queries.
-            var m: Logger.Metadata = ["ERROR": "\(published.code)", "ERROR_CODE": "\(published.code)",
-                                      "WALL_SECONDS": "\(String(format: "%.3f", seconds))"]
+            var m: Logger.Metadata = [
+                "ERROR": "\(published.code)", "ERROR_CODE": "\(published.code)",
+                "WALL_SECONDS": "\(String(format: "%.3f", seconds))",
+            ]
             if let f = published.field { m["FIELD"] = "\(f)" }
             log.warning("job failed → \(final): \(published.message)", metadata: m)
             applyRetention(ages: false)
@@ -502,9 +527,11 @@ public final class SpoolDaemon: @unchecked Sendable {
             return out
         }
         for (control, name, cause) in toStop {
-            logger.notice(cause == .client ? "cancel requested: stopping the running job"
-                                           : "the job's folder in work/ was deleted: stopping the job",
-                          metadata: ["JOB": "\(name)"])
+            logger.notice(
+                cause == .client
+                    ? "cancel requested: stopping the running job"
+                    : "the job's folder in work/ was deleted: stopping the job",
+                metadata: ["JOB": "\(name)"])
             control.cancel()
         }
         for r in requests where !matched.contains(r.name) {
@@ -527,8 +554,10 @@ public final class SpoolDaemon: @unchecked Sendable {
             // The manifest tells the claim which data files move with it (a broken one: best effort, as for any job).
             let manifest = (try? SafeFile.read(path, display: manifestFile, field: nil, maxBytes: maxBytes))
                 .flatMap { try? Manifest.parse($0, file: manifestFile) }
-            return spool.claim(Spool.Candidate(manifestFile: manifestFile, name: name, manifest: manifest, error: nil,
-                                               missing: [], mtime: 0))
+            return spool.claim(
+                Spool.Candidate(
+                    manifestFile: manifestFile, name: name, manifest: manifest, error: nil,
+                    missing: [], mtime: 0))
         }
         guard let job else { return false }
         var log = logger

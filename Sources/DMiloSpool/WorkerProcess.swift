@@ -1,5 +1,6 @@
 import DMiloJobs
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -79,8 +80,11 @@ public struct IsolatedRunner: JobRunner {
         _ = fcntl(cfgPipe[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(cfgPipe[1], F_SETFD, FD_CLOEXEC)
         posix_spawn_file_actions_adddup2(&actions, cfgPipe[0], STDIN_FILENO)
-        let args = [executable] + arguments + ["--job-worker", job.jobDirectory.path, "--job-output", outputDirectory.path,
-                                               "--job-manifest", "\(job.name).json"]
+        let args =
+            [executable] + arguments + [
+                "--job-worker", job.jobDirectory.path, "--job-output", outputDirectory.path,
+                "--job-manifest", "\(job.name).json",
+            ]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         // The child learns our pid (it exits when we die, so a kill -9'd daemon leaves no worker writing into a
@@ -130,8 +134,7 @@ public struct IsolatedRunner: JobRunner {
                 if termSentAt == nil { termSentAt = Date() }
                 if let t = termSentAt {
                     let waited = Date().timeIntervalSince(t)
-                    if waited > cancelGrace { kill(pid, SIGKILL) }
-                    else if lastTerm.map({ Date().timeIntervalSince($0) >= 0.5 }) ?? true { kill(pid, SIGTERM); lastTerm = Date() }
+                    if waited > cancelGrace { kill(pid, SIGKILL) } else if lastTerm.map({ Date().timeIntervalSince($0) >= 0.5 }) ?? true { kill(pid, SIGTERM); lastTerm = Date() }
                 }
             }
             var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
@@ -162,19 +165,23 @@ public struct IsolatedRunner: JobRunner {
         if let text = result, let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
             switch obj["status"] as? String {
             case "done":
-                return JobOutcome(method: obj["method"] as? String ?? "", unetEvaluations: obj["unet_evaluations"] as? Int ?? 0,
-                                  psnr: obj["psnr"] as? Double, summary: obj["summary"] as? String ?? "")
+                return JobOutcome(
+                    method: obj["method"] as? String ?? "", unetEvaluations: obj["unet_evaluations"] as? Int ?? 0,
+                    psnr: obj["psnr"] as? Double, summary: obj["summary"] as? String ?? "")
             case "cancelled":
                 throw JobCancelled()
             case "error":
-                throw JobError(code: obj["code"] as? String ?? JobError.internalError,
-                               message: obj["message"] as? String ?? "", field: obj["field"] as? String)
+                throw JobError(
+                    code: obj["code"] as? String ?? JobError.internalError,
+                    message: obj["message"] as? String ?? "", field: obj["field"] as? String)
             default: break
             }
         }
         if termSentAt != nil { throw JobCancelled() }  // stopped by us before it could answer
-        let how = signalled ? "was killed by signal \(status & 0x7f) (\(String(cString: strsignal(status & 0x7f))))"
-                            : "exited with status \((status >> 8) & 0xff) without a result"
+        let how =
+            signalled
+            ? "was killed by signal \(status & 0x7f) (\(String(cString: strsignal(status & 0x7f))))"
+            : "exited with status \((status >> 8) & 0xff) without a result"
         throw WorkerDied(status: how)
     }
 

@@ -16,8 +16,10 @@ struct CancelCommand: ParsableCommand {
         let state: SpoolClient.JobState?
         do { state = try SpoolClient(root: job.spool).cancel(job.name) } catch let e as SpoolClient.Refusal { throw CLIError(e.description) }
         if state == nil {
-            FileHandle.standardError.write(Data(("dmilo cancel: no job \(job.name) is queued or running now; the request "
-                + "stays for 60 s in case it arrives, then the daemon removes it\n").utf8))
+            FileHandle.standardError.write(
+                Data(
+                    ("dmilo cancel: no job \(job.name) is queued or running now; the request "
+                        + "stays for 60 s in case it arrives, then the daemon removes it\n").utf8))
         }
     }
 }

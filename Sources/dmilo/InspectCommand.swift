@@ -32,8 +32,10 @@ struct InspectCommand: ParsableCommand {
                 "file_bytes": size ?? NSNull(), "float32_bytes": net.parameterBytes,
                 "gflop_per_forward": Double(flops) / 1e9, "kernels": CPUFeatures.summary,
                 "vjp_workspace_bytes": net.vjpMemoryBytes(batch: 1),
-                "schedule": ["beta_schedule": "\(s.betaSchedule)", "beta_start": s.betaStart, "beta_end": s.betaEnd,
-                             "train_steps": s.trainSteps, "prediction": "epsilon", "stored_with_model": stored] as [String: Any],
+                "schedule": [
+                    "beta_schedule": "\(s.betaSchedule)", "beta_start": s.betaStart, "beta_end": s.betaEnd,
+                    "train_steps": s.trainSteps, "prediction": "epsilon", "stored_with_model": stored,
+                ] as [String: Any],
                 "sha256": sha,
             ]
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
@@ -52,7 +54,8 @@ struct InspectCommand: ParsableCommand {
         print("compute:      \(String(format: "%.3f", Double(flops) / 1e9)) GFLOP per forward at batch 1, \(net.sampleShape.height)²")
         print("kernels:      \(CPUFeatures.summary)")
         print("memory:       ~\(net.vjpMemoryBytes(batch: 1) / (1 << 20)) MiB workspace for forward+VJP at batch 1")
-        print("schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))")
+        print(
+            "schedule:     \(s.betaSchedule) β \(s.betaStart)…\(s.betaEnd), \(s.trainSteps) steps, ε-prediction (\(stored ? "stored with the model" : "dmilo default; not stored in the UNet folder"))")
         print("sha256:       \(sha)")
     }
 }

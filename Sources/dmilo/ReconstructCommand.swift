@@ -22,8 +22,9 @@ struct ReconstructCommand: ParsableCommand {
     var memoryBudget: Int = 0
     @Option(help: "Threads for BLAS and parallel loops (default: all cores).") var threads: Int?
     @Option(help: computeHelp) var compute: ComputeMode = .auto
-    @Option(name: .customLong("initial-noise"),
-            help: "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file.")
+    @Option(
+        name: .customLong("initial-noise"),
+        help: "Initial latent .npy (float32, the image's shape) instead of the seeded draw, to compare with Tools/reference_dmilo.py fed the same file.")
     var initialNoise: String?
     @Flag(help: "Print metrics.json on stdout (on failure: error.json's object, exit 1); progress stays on stderr.")
     var json = false
@@ -39,8 +40,9 @@ struct ReconstructCommand: ParsableCommand {
         let claimed: ClaimedJob
         do {
             claimed = try ClaimedJob.load(manifestPath: job) { manifest in
-                JobSettings(solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
-                            memoryBudgetMB: memoryBudget)
+                JobSettings(
+                    solver: manifest.solver ?? SolverSettings(), maxBudget: maxBudget, threads: threads ?? 0,
+                    memoryBudgetMB: memoryBudget)
             }
         } catch let e as CodedError {
             let file = URL(fileURLWithPath: job).lastPathComponent

@@ -37,8 +37,9 @@ struct SampleCommand: ParsableCommand {
         let s = net.sampleShape
         var rng = SeededRandom(seed: seed, stream: "sample-noise")
         var x = rng.gaussianTensor(shape: [count, s.channels, s.height, s.width])
-        let chain = DDIMStep.chain(grid: DDIMGrid.dmplug(steps: steps, trainSteps: loaded.schedule.trainSteps),
-                                   trainSteps: loaded.schedule.trainSteps, schedule: loaded.schedule)
+        let chain = DDIMStep.chain(
+            grid: DDIMGrid.dmplug(steps: steps, trainSteps: loaded.schedule.trainSteps),
+            trainSteps: loaded.schedule.trainSteps, schedule: loaded.schedule)
         let start = Date()
         for step in chain { x = try step.apply(x, model: net, keep: false).0 }
         Vec.clamp(x.count, x.data, -1, 1)

@@ -20,8 +20,7 @@ struct SimulateCommand: ParsableCommand {
     func run() throws {
         func object(_ text: String, what: String) throws -> [String: Any] {
             let raw: Data
-            if FileManager.default.fileExists(atPath: text) { raw = try Data(contentsOf: URL(fileURLWithPath: text)) }
-            else { raw = Data(text.utf8) }
+            if FileManager.default.fileExists(atPath: text) { raw = try Data(contentsOf: URL(fileURLWithPath: text)) } else { raw = Data(text.utf8) }
             // The manifest's strict reader: what simulate accepts, the daemon accepts.
             let value: JSONValue
             do { value = try JSONValue.parse(raw) } catch {
@@ -33,9 +32,10 @@ struct SimulateCommand: ParsableCommand {
             return o
         }
         do {
-            let out = try Simulation.run(image: image, operatorSpec: try object(self.operator, what: "operator"),
-                                         noiseSigma: noiseSigma, seed: seed, manifest: URL(fileURLWithPath: self.out),
-                                         solver: try solver.map { try object($0, what: "solver") })
+            let out = try Simulation.run(
+                image: image, operatorSpec: try object(self.operator, what: "operator"),
+                noiseSigma: noiseSigma, seed: seed, manifest: URL(fileURLWithPath: self.out),
+                solver: try solver.map { try object($0, what: "solver") })
             print(out.manifest.path)
         } catch let e as CodedError {
             throw CLIError("\(e.code): \(e.message)")

@@ -7,8 +7,9 @@ import Foundation
 /// test hook is not part of the release binaries.
 @main
 struct DMilodTest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dmilod-test",
-                                                    abstract: "dmilod with a model-free test runner (tests only).")
+    static let configuration = CommandConfiguration(
+        commandName: "dmilod-test",
+        abstract: "dmilod with a model-free test runner (tests only).")
 
     @OptionGroup var options: DaemonOptions
 

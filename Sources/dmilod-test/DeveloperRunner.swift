@@ -1,6 +1,6 @@
-import DMiloSpool
 import DMiloJobs
 import DMiloKernels
+import DMiloSpool
 import Foundation
 
 /// Test-only runner behind `dmilod-test --test-runner`, so the daemon's protocol can be exercised without a model.
@@ -43,8 +43,9 @@ struct DeveloperRunner: JobRunner {
             let data = try job.read(ref, field: field)
             bytes += data.count
             if field == "measurement", ref.description.hasSuffix(".npy"), !data.starts(with: [0x93] + Array("NUMPY".utf8)) {
-                throw JobError(code: JobError.fileUnreadable,
-                               message: "\(ref): not an NPY file (magic \\x93NUMPY missing or file truncated)", field: field)
+                throw JobError(
+                    code: JobError.fileUnreadable,
+                    message: "\(ref): not an NPY file (magic \\x93NUMPY missing or file truncated)", field: field)
             }
         }
         if mode == .stall { usleep(useconds_t(milliseconds * 1000)) }
@@ -71,10 +72,13 @@ struct DeveloperRunner: JobRunner {
         let daemon = ProcessInfo.processInfo.environment[JobWorker.parentEnv] ?? "\(getpid())"
         let text = "job=\(job.name)\npid=\(daemon)\nworker=\(getpid())\nmethod=\(method)\nbytes=\(bytes)\n"
         try ResultFiles.writeFile(Data(text.utf8), outputDirectory.appendingPathComponent("result.txt"))
-        let metrics: [String: Any] = ["job": job.name, "method": method, "operator": job.manifest.operatorType,
-                                      "seed": job.manifest.seed, "unet_evaluations": 0]
-        try ResultFiles.writeFile(try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]),
-                                  outputDirectory.appendingPathComponent("metrics.json"))
+        let metrics: [String: Any] = [
+            "job": job.name, "method": method, "operator": job.manifest.operatorType,
+            "seed": job.manifest.seed, "unet_evaluations": 0,
+        ]
+        try ResultFiles.writeFile(
+            try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]),
+            outputDirectory.appendingPathComponent("metrics.json"))
         return JobOutcome(method: method, unetEvaluations: 0, summary: "test runner, \(bytes) input bytes")
     }
 }

@@ -13,7 +13,8 @@ struct DMilod: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmilod",
         abstract: "Reconstruct images from sensor measurements dropped into a spool folder.",
-        discussion: "Signals: SIGTERM/SIGINT stop gracefully (a running job finishes or goes back to incoming/), SIGHUP reloads the config. Each job runs in its own worker process (config isolate_jobs).",
+        discussion:
+            "Signals: SIGTERM/SIGINT stop gracefully (a running job finishes or goes back to incoming/), SIGHUP reloads the config. Each job runs in its own worker process (config isolate_jobs).",
         version: BuildVersion.line("dmilod"))
 
     @OptionGroup var options: DaemonOptions

@@ -1,8 +1,8 @@
-import Foundation
-import XCTest
 import DMiloImage
 import DMiloKernels
 import DMiloModel
+import Foundation
+import XCTest
 
 /// The bundled Fashion-MNIST DDPM is a real prior: on held-out test images (Tests/Data, never trained on), its x0
 /// estimate from ε̂ at t = 100/200/300 has a small fraction of the MSE of the best affine shrinkage a·x_t + b fitted

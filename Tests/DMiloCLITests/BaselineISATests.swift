@@ -74,8 +74,10 @@ final class BaselineISATests: XCTestCase {
         try writeNPY(c, shape: [1, 1, 32, 32], seed: 2)
         func eval(_ tag: String, emulated: Bool) throws -> ([Float], [Float]) {
             let out = dir.appendingPathComponent("\(tag)-y.npy"), g = dir.appendingPathComponent("\(tag)-g.npy")
-            let args = ["eval", "--model", model, "--input", x.path, "--timestep", "400", "--out", out.path,
-                        "--cotangent", c.path, "--input-grad", g.path, "--compute", "f32", "--threads", "1"]
+            let args = [
+                "eval", "--model", model, "--input", x.path, "--timestep", "400", "--out", out.path,
+                "--cotangent", c.path, "--input-grad", g.path, "--compute", "f32", "--threads", "1",
+            ]
             let (status, err) = emulated ? try run(qemu, ["-cpu", "Nehalem", dmilo] + args) : try run(dmilo, args)
             XCTAssertEqual(status, 0, "\(tag): \(err)")
             return (try readNPY(out), try readNPY(g))

@@ -37,9 +37,11 @@ final class BenchMemoryTests: XCTestCase {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("bench-memory-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         let (status, text) = try Self.runDmilo(
-            ["bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
-             "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-             "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path])
+            [
+                "bench", "memory", "--model", Self.repo.appendingPathComponent("Models/fashion-mnist-32").path,
+                "--image", Self.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
+                "--steps", "1,2", "--inner", "1", "--repeats", "1", "--methods", "dmilo,dmplug", "--work", work.path,
+            ])
         XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("whole child process (wait4 ru_maxrss"), text)
 
@@ -48,7 +50,7 @@ final class BenchMemoryTests: XCTestCase {
         for n in [1, 2] {
             guard let row = lines.first(where: { $0.hasPrefix("| \(n) |") }) else { return XCTFail("no row for N = \(n):\n\(text)") }
             let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.compactMap(Double.init)
-            XCTAssertEqual(cells.count, 3, String(row))       // N, dmilo, dmplug
+            XCTAssertEqual(cells.count, 3, String(row))  // N, dmilo, dmplug
             // A child that loaded the 10 MB model and ran a VJP is well above 10 MiB; a parent's or a zero reading is not.
             for mib in cells.dropFirst() { XCTAssertTrue(mib > 10 && mib < 100_000, String(row)) }
         }

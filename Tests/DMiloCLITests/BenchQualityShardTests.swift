@@ -17,13 +17,15 @@ final class BenchQualityShardTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let records = dir.appendingPathComponent("r.jsonl").path
-        let common = ["bench", "quality", "--model", BenchMemoryTests.repo.appendingPathComponent("Models/fashion-mnist-32").path,
-                      "--images", BenchMemoryTests.repo.appendingPathComponent("Tests/Data/fashion-mnist-test").path,
-                      "--count", "1", "--tasks", "sr4,inpainting70", "--methods", "baseline", "--records", records]
+        let common = [
+            "bench", "quality", "--model", BenchMemoryTests.repo.appendingPathComponent("Models/fashion-mnist-32").path,
+            "--images", BenchMemoryTests.repo.appendingPathComponent("Tests/Data/fashion-mnist-test").path,
+            "--count", "1", "--tasks", "sr4,inpainting70", "--methods", "baseline", "--records", records,
+        ]
         let first = try run(common + ["--first", "0"])
         XCTAssertTrue(first.contains("| sr4 | baseline | 1 |"), first)
         _ = try run(common + ["--first", "1"])
-        _ = try run(common + ["--first", "1"])   // a re-run shard: its records replace the earlier ones in the merge
+        _ = try run(common + ["--first", "1"])  // a re-run shard: its records replace the earlier ones in the merge
         let lines = try String(contentsOfFile: records, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 6)
         let merged = try run(["bench", "quality", "--merge", records])

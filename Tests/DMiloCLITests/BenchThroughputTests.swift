@@ -11,10 +11,12 @@ final class BenchThroughputTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: work) }
         let repo = BenchMemoryTests.repo
         let (status, text) = try BenchMemoryTests.runDmilo(
-            ["bench", "throughput", "--model", repo.appendingPathComponent("Models/fashion-mnist-32").path,
-             "--image", repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
-             "--solver", #"{"method":"dmilo","steps":1,"outer":1,"inner":1,"lr_x":1.0}"#,
-             "--jobs", "1,2", "--threads", "1,0", "--count", "2", "--work", work.path])
+            [
+                "bench", "throughput", "--model", repo.appendingPathComponent("Models/fashion-mnist-32").path,
+                "--image", repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00100.png").path,
+                "--solver", #"{"method":"dmilo","steps":1,"outer":1,"inner":1,"lr_x":1.0}"#,
+                "--jobs", "1,2", "--threads", "1,0", "--count", "2", "--work", work.path,
+            ])
         XCTAssertEqual(status, 0, text)
 
         let lines = text.split(separator: "\n")

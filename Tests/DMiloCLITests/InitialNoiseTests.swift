@@ -35,9 +35,12 @@ final class InitialNoiseTests: XCTestCase {
         let noise = dir.appendingPathComponent("noise.npy")
         try writeNoise(noise)
         let job = dir.appendingPathComponent("job.json")
-        XCTAssertEqual(try run(["simulate", "--image", image, "--operator", #"{"type":"super_resolution","factor":2}"#,
-                                "--noise-sigma", "0.01", "--seed", "1", "--out", job.path,
-                                "--solver", #"{"method":"dmilo","steps":2,"outer":1,"inner":2}"#]), 0)
+        XCTAssertEqual(
+            try run([
+                "simulate", "--image", image, "--operator", #"{"type":"super_resolution","factor":2}"#,
+                "--noise-sigma", "0.01", "--seed", "1", "--out", job.path,
+                "--solver", #"{"method":"dmilo","steps":2,"outer":1,"inner":2}"#,
+            ]), 0)
         // The same job (same measurement) with another solver seed.
         var doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: job)) as? [String: Any])
         doc["seed"] = 2
@@ -51,11 +54,14 @@ final class InitialNoiseTests: XCTestCase {
         }
         let injected = try reconstruct(job, "a", noise: ["--initial-noise", noise.path])
         XCTAssertEqual(try reconstruct(reseeded, "b", noise: ["--initial-noise", noise.path]), injected)
-        XCTAssertNotEqual(try reconstruct(job, "c", noise: []), injected)        // the seeded draw is another latent
+        XCTAssertNotEqual(try reconstruct(job, "c", noise: []), injected)  // the seeded draw is another latent
 
         let bad = dir.appendingPathComponent("bad.npy")
         try Data("not an npy".utf8).write(to: bad)
-        XCTAssertNotEqual(try run(["reconstruct", job.path, "--model", model, "--out", dir.appendingPathComponent("d").path,
-                                   "--initial-noise", bad.path]), 0)
+        XCTAssertNotEqual(
+            try run([
+                "reconstruct", job.path, "--model", model, "--out", dir.appendingPathComponent("d").path,
+                "--initial-noise", bad.path,
+            ]), 0)
     }
 }

@@ -77,8 +77,10 @@ final class JSONOutputTests: XCTestCase {
         try Self.npy([1, 16, 16]).write(to: dir.appendingPathComponent("y.npy"))
         try Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "super_resolution", "factor": 2}, "solver": {"method": "baseline"}}"#.utf8)
             .write(to: dir.appendingPathComponent("ok.json"))
-        let r = try run(["reconstruct", dir.appendingPathComponent("ok.json").path, "--model", Self.model, "--compute", "f32",
-                         "--out", dir.appendingPathComponent("ok").path, "--json"])
+        let r = try run([
+            "reconstruct", dir.appendingPathComponent("ok.json").path, "--model", Self.model, "--compute", "f32",
+            "--out", dir.appendingPathComponent("ok").path, "--json",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let metrics = try object(r.stdout)
         XCTAssertEqual(metrics["job"] as? String, "ok")
@@ -89,21 +91,28 @@ final class JSONOutputTests: XCTestCase {
         try Self.npy([1, 64, 64]).write(to: dir.appendingPathComponent("big.npy"))
         try Data(#"{"version": 1, "measurement": "big.npy", "operator": {"type": "super_resolution", "factor": 2}}"#.utf8)
             .write(to: dir.appendingPathComponent("big.json"))
-        let big = try run(["reconstruct", dir.appendingPathComponent("big.json").path, "--model", Self.model, "--compute", "f32",
-                           "--out", dir.appendingPathComponent("big").path, "--json"])
+        let big = try run([
+            "reconstruct", dir.appendingPathComponent("big.json").path, "--model", Self.model, "--compute", "f32",
+            "--out", dir.appendingPathComponent("big").path, "--json",
+        ])
         XCTAssertNotEqual(big.status, 0)
         let e = try object(big.stdout)
         XCTAssertEqual(e["error"] as? String, "measurement.shape")
-        XCTAssertEqual(e["message"] as? String, "big.npy: shape [1,64,64] does not fit super_resolution (factor 2) on this "
-                       + "model: the model makes [1,32,32] images, so the operator expects a [1,16,16] measurement")
-        XCTAssertEqual(try object(String(decoding: Data(contentsOf: dir.appendingPathComponent("big/error.json")), as: UTF8.self))["error"] as? String,
-                       "measurement.shape")
+        XCTAssertEqual(
+            e["message"] as? String,
+            "big.npy: shape [1,64,64] does not fit super_resolution (factor 2) on this "
+                + "model: the model makes [1,32,32] images, so the operator expects a [1,16,16] measurement")
+        XCTAssertEqual(
+            try object(String(decoding: Data(contentsOf: dir.appendingPathComponent("big/error.json")), as: UTF8.self))["error"] as? String,
+            "measurement.shape")
 
         // Strict JSON: a duplicate key is refused with its line and column, before the model matters.
         try Data("{\"version\": 1, \"measurement\": \"y.npy\",\n \"operator\": {\"type\": \"denoise\"},\n \"seed\": 1, \"seed\": 2}".utf8)
             .write(to: dir.appendingPathComponent("dup.json"))
-        let dup = try run(["reconstruct", dir.appendingPathComponent("dup.json").path, "--model", Self.model, "--compute", "f32",
-                           "--out", dir.appendingPathComponent("dup").path, "--json"])
+        let dup = try run([
+            "reconstruct", dir.appendingPathComponent("dup.json").path, "--model", Self.model, "--compute", "f32",
+            "--out", dir.appendingPathComponent("dup").path, "--json",
+        ])
         XCTAssertNotEqual(dup.status, 0)
         let d = try object(dup.stdout)
         XCTAssertEqual(d["error"] as? String, "manifest.invalid")
@@ -115,8 +124,10 @@ final class JSONOutputTests: XCTestCase {
     func testSimulateOperatorIsStrictJSON() throws {
         let dir = try scratch()
         let image = BenchMemoryTests.repo.appendingPathComponent("Tests/Data/fashion-mnist-test/test-00101.png").path
-        let r = try run(["simulate", "--image", image, "--operator", #"{"type": "super_resolution", "factor": 2,}"#,
-                         "--out", dir.appendingPathComponent("j.json").path])
+        let r = try run([
+            "simulate", "--image", image, "--operator", #"{"type": "super_resolution", "factor": 2,}"#,
+            "--out", dir.appendingPathComponent("j.json").path,
+        ])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("line 1, column 42: trailing comma"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("j.json").path))

@@ -26,9 +26,11 @@ final class UncertaintyOutputTests: XCTestCase {
         let job = dir.appendingPathComponent("job.json")
         // 3 chains × 2 annealing levels × 5 ODE steps = the budget of 30 forwards
         var (status, text) = try BenchMemoryTests.runDmilo(
-            ["simulate", "--image", image, "--operator", #"{"type":"inpainting","missing_fraction":0.5,"mask_seed":1}"#,
-             "--noise-sigma", "0.01", "--seed", "1", "--out", job.path,
-             "--solver", #"{"method":"daps","samples":3,"keep_samples":true,"budget":30}"#])
+            [
+                "simulate", "--image", image, "--operator", #"{"type":"inpainting","missing_fraction":0.5,"mask_seed":1}"#,
+                "--noise-sigma", "0.01", "--seed", "1", "--out", job.path,
+                "--solver", #"{"method":"daps","samples":3,"keep_samples":true,"budget":30}"#,
+            ])
         XCTAssertEqual(status, 0, text)
         let out = dir.appendingPathComponent("out")
         (status, text) = try BenchMemoryTests.runDmilo(["reconstruct", job.path, "--model", model, "--out", out.path, "--threads", "1"])

@@ -22,10 +22,12 @@ final class VersionTests: XCTestCase {
 
     func testEveryBinaryPrintsSemverCommitAndDate() throws {
         // The semantic version as the Makefile reads it (the one place it is written).
-        let source = try String(contentsOf: BenchMemoryTests.repo.appendingPathComponent("Sources/CDMiloVersion/version.c"),
-                                encoding: .utf8)
-        let semver = try XCTUnwrap(source.split(separator: "\n").first { $0.hasPrefix("#define DMILO_SEMVER ") }?
-            .split(separator: "\"").dropFirst().first.map(String.init))
+        let source = try String(
+            contentsOf: BenchMemoryTests.repo.appendingPathComponent("Sources/CDMiloVersion/version.c"),
+            encoding: .utf8)
+        let semver = try XCTUnwrap(
+            source.split(separator: "\n").first { $0.hasPrefix("#define DMILO_SEMVER ") }?
+                .split(separator: "\"").dropFirst().first.map(String.init))
         XCTAssertNotNil(semver.wholeMatch(of: /\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?/), semver)
         for name in ["dmilo", "dmilod", "dmilo-quantize"] {
             let (status, text) = try version(name)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import DMiloFormats
 
 final class GGUFTests: XCTestCase {
@@ -93,13 +94,13 @@ final class GGUFTests: XCTestCase {
                 XCTAssertTrue("\(e)".contains(p), "error names the file: \(e)", file: file, line: line)
             }
         }
-        try expectError(Array(good.prefix(good.count - 40)), "outside the file")          // data truncated (past the padding)
-        try expectError(Array(good.prefix(30)), "truncated")                               // header truncated
+        try expectError(Array(good.prefix(good.count - 40)), "outside the file")  // data truncated (past the padding)
+        try expectError(Array(good.prefix(30)), "truncated")  // header truncated
         var bad = good; bad[0] = 0x58
         try expectError(bad, "magic")
         bad = good; bad[4] = 2
         try expectError(bad, "version")
-        bad = good; bad[8] = 0xFF; bad[15] = 0x7F                                          // absurd tensor count
+        bad = good; bad[8] = 0xFF; bad[15] = 0x7F  // absurd tensor count
         try expectError(bad, "implausibly large")
         XCTAssertNoThrow(try GGUFFile(path: try tempFile(good)))
     }

@@ -23,7 +23,8 @@ final class JSONReaderTests: XCTestCase {
     func testIntegersStayExactBeyondDoublePrecision() throws {
         let v = try JSONValue.parse(Data(#"{"s": 18446744073709551615, "t": 9007199254740993, "r": 4.0}"#.utf8))
         guard case .number(let s)? = v.objectValue?["s"], case .number(let t)? = v.objectValue?["t"],
-              case .number(let r)? = v.objectValue?["r"] else { return XCTFail("numbers expected") }
+            case .number(let r)? = v.objectValue?["r"]
+        else { return XCTFail("numbers expected") }
         XCTAssertEqual(s.uint64, UInt64.max)
         XCTAssertNil(s.int64)
         XCTAssertEqual(t.int64, 9_007_199_254_740_993)
@@ -61,9 +62,9 @@ final class JSONReaderTests: XCTestCase {
 
     func testNonUTF8IsRefusedWhereItStands() {
         let bad: [[UInt8]] = [
-            Array("{\"a\":\n \"x".utf8) + [0xFF] + Array("\"}".utf8),   // invalid byte
-            Array("{\"a\":\n \"x".utf8) + [0xC0, 0xAF] + Array("\"}".utf8),   // overlong '/'
-            Array("{\"a\":\n \"x".utf8) + [0xED, 0xA0, 0x80] + Array("\"}".utf8),   // UTF-8-encoded surrogate
+            Array("{\"a\":\n \"x".utf8) + [0xFF] + Array("\"}".utf8),  // invalid byte
+            Array("{\"a\":\n \"x".utf8) + [0xC0, 0xAF] + Array("\"}".utf8),  // overlong '/'
+            Array("{\"a\":\n \"x".utf8) + [0xED, 0xA0, 0x80] + Array("\"}".utf8),  // UTF-8-encoded surrogate
         ]
         for bytes in bad {
             XCTAssertThrowsError(try JSONValue.parse(Data(bytes))) { e in

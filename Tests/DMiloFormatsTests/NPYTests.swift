@@ -1,6 +1,7 @@
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloFormats
 
 final class NPYTests: XCTestCase {

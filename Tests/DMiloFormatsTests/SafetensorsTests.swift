@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import DMiloFormats
 
 final class SafetensorsTests: XCTestCase {
@@ -30,12 +31,13 @@ final class SafetensorsTests: XCTestCase {
     func testRoundTripAllFloatTypes() throws {
         let p = tmp("w.safetensors")
         let a: [Float] = [1, -2.5, 0.333333, 65504, 1e-6, -0.0]
-        try SafetensorsWriter.write([
-            .init(name: "a.f32", shape: [2, 3], values: a),
-            .init(name: "b.f16", shape: [6], values: a, dtype: .F16),
-            .init(name: "c.bf16", shape: [3, 2], values: a, dtype: .BF16),
-            .init(name: "scalar", shape: [], values: [7]),
-        ], to: p, metadata: ["format": "pt"])
+        try SafetensorsWriter.write(
+            [
+                .init(name: "a.f32", shape: [2, 3], values: a),
+                .init(name: "b.f16", shape: [6], values: a, dtype: .F16),
+                .init(name: "c.bf16", shape: [3, 2], values: a, dtype: .BF16),
+                .init(name: "scalar", shape: [], values: [7]),
+            ], to: p, metadata: ["format": "pt"])
         let f = try SafetensorsFile(path: p)
         XCTAssertEqual(f.names, ["a.f32", "b.f16", "c.bf16", "scalar"])
         XCTAssertEqual(f.metadata, ["format": "pt"])

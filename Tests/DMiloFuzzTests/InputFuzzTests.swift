@@ -30,28 +30,30 @@ final class InputFuzzTests: XCTestCase {
     }
 
     /// Tokens that stress parsers and planners: huge, negative, non-finite, wrong types, deep nesting.
-    static let tokens: [String] = ["870058519462", "-1", "0", "1e308", "-1e308", "NaN", "Infinity", "1e-320", "9223372036854775807",
-                                   "9223372036854775808", "\"\"", "null", "true", "[]", "{}", "\"../x\"", "\"calibration/m.npy\"",
-                                   "\"\\u0000\"", "\"\\ud800\"", "[[[[[[[[", "}}}}", "\"dmplug\"", "\"compressed_sensing\"",
-                                   "\"inpainting\"", "300", "4294967295", "65536", "2.5", "\"x\\ny\""]
+    static let tokens: [String] = [
+        "870058519462", "-1", "0", "1e308", "-1e308", "NaN", "Infinity", "1e-320", "9223372036854775807",
+        "9223372036854775808", "\"\"", "null", "true", "[]", "{}", "\"../x\"", "\"calibration/m.npy\"",
+        "\"\\u0000\"", "\"\\ud800\"", "[[[[[[[[", "}}}}", "\"dmplug\"", "\"compressed_sensing\"",
+        "\"inpainting\"", "300", "4294967295", "65536", "2.5", "\"x\\ny\"",
+    ]
 
     static func mutate(_ bytes: [UInt8], _ r: inout RNG) -> [UInt8] {
         var b = bytes
         for _ in 0...r.below(4) {
             guard !b.isEmpty else { b = Array("{}".utf8); continue }
             switch r.below(7) {
-            case 0: b[r.below(b.count)] = UInt8(truncatingIfNeeded: r.next())                        // byte flip
+            case 0: b[r.below(b.count)] = UInt8(truncatingIfNeeded: r.next())  // byte flip
             case 1: let i = r.below(b.count); b.removeSubrange(i..<min(b.count, i + 1 + r.below(16)))  // delete
             case 2: b.insert(contentsOf: Array(tokens[r.below(tokens.count)].utf8), at: r.below(b.count + 1))
-            case 3:                                                                                   // replace a number
+            case 3:  // replace a number
                 if let i = b.indices.shuffledFirst(where: { (0x30...0x39).contains(b[$0]) }, &r) {
                     var j = i
                     while j < b.count, (0x30...0x39).contains(b[j]) || b[j] == 0x2E || b[j] == 0x65 || b[j] == 0x2D { j += 1 }
                     b.replaceSubrange(i..<j, with: Array(tokens[r.below(6)].utf8))
                 }
             case 4: let i = r.below(b.count); let n = min(b.count - i, 1 + r.below(32)); b.insert(contentsOf: b[i..<(i + n)], at: r.below(b.count + 1))
-            case 5: b = Array(b.prefix(r.below(b.count + 1)))                                          // truncate
-            default: b[r.below(b.count)] ^= UInt8(1 << r.below(8))                                      // bit flip
+            case 5: b = Array(b.prefix(r.below(b.count + 1)))  // truncate
+            default: b[r.below(b.count)] ^= UInt8(1 << r.below(8))  // bit flip
             }
         }
         return b
@@ -68,8 +70,7 @@ final class InputFuzzTests: XCTestCase {
             while i < b.count, b[i] == 0x20 { i += 1 }
             var j = i
             if j < b.count, b[j] == 0x7B || b[j] == 0x5B { continue }  // keep nested objects (their keys are mutated instead)
-            if j < b.count, b[j] == 0x22 { j += 1; while j < b.count, b[j] != 0x22 { j += 1 }; j = min(b.count, j + 1) }
-            else { while j < b.count, b[j] != 0x2C, b[j] != 0x7D, b[j] != 0x5D { j += 1 } }
+            if j < b.count, b[j] == 0x22 { j += 1; while j < b.count, b[j] != 0x22 { j += 1 }; j = min(b.count, j + 1) } else { while j < b.count, b[j] != 0x2C, b[j] != 0x7D, b[j] != 0x5D { j += 1 } }
             b.replaceSubrange(i..<j, with: Array(tokens[r.below(tokens.count)].utf8))
         }
         return b
@@ -105,9 +106,10 @@ final class InputFuzzTests: XCTestCase {
             expectClean("manifest case \(i)", input) {
                 let m = try Manifest.parse(Data(input), file: "fuzz.json")
                 parsed += 1
-                let job = ClaimedJob(name: "fuzz", manifest: m, jobDirectory: URL(fileURLWithPath: "/nonexistent"),
-                                     calibrationDirectory: URL(fileURLWithPath: "/nonexistent"),
-                                     settings: JobSettings(solver: m.solver ?? SolverSettings(), maxBudget: 2000, memoryBudgetMB: 2048))
+                let job = ClaimedJob(
+                    name: "fuzz", manifest: m, jobDirectory: URL(fileURLWithPath: "/nonexistent"),
+                    calibrationDirectory: URL(fileURLWithPath: "/nonexistent"),
+                    settings: JobSettings(solver: m.solver ?? SolverSettings(), maxBudget: 2000, memoryBudgetMB: 2048))
                 var p = try ReconstructionRunner.parameters(for: job, operatorType: m.operatorType)
                 try InputLimits.check(p, trainSteps: 1000, file: "fuzz.json")
                 let plan = try MemoryPlan.plan(p, stepBytes: 20 << 20, residentBytes: 10 << 20, budgetBytes: 2048 << 20)
@@ -148,8 +150,10 @@ final class InputFuzzTests: XCTestCase {
     func validPNGs() throws -> [[UInt8]] {
         let gray = Tensor(shape: [1, 32, 32], values: (0..<1024).map { Float($0 % 97) / 48 - 1 })
         let rgb = Tensor(shape: [3, 16, 16], values: (0..<768).map { Float($0 % 31) / 15 - 1 })
-        return [try PNGImage(modelUnits: gray, bitDepth: 8).encoded(), try PNGImage(modelUnits: gray, bitDepth: 16).encoded(),
-                try PNGImage(modelUnits: rgb, bitDepth: 8).encoded()]
+        return [
+            try PNGImage(modelUnits: gray, bitDepth: 8).encoded(), try PNGImage(modelUnits: gray, bitDepth: 16).encoded(),
+            try PNGImage(modelUnits: rgb, bitDepth: 8).encoded(),
+        ]
     }
 
     func testMutatedPNG() throws {

@@ -1,5 +1,6 @@
 import DMiloKernels
 import XCTest
+
 @testable import DMiloImage
 
 /// PSNR/SSIM against scikit-image 0.26 values in Fixtures/metrics.json (Tools/make_image_fixtures.py).
@@ -8,7 +9,7 @@ final class MetricsTests: XCTestCase {
         let name: String
         let truth: Tensor
         let estimate: Tensor
-        let psnr: Double // +inf where the fixture says null
+        let psnr: Double  // +inf where the fixture says null
         let ssim: Double
     }
 
@@ -18,9 +19,10 @@ final class MetricsTests: XCTestCase {
             let shape = try XCTUnwrap(p["shape"] as? [Int])
             let t = try XCTUnwrap(p["truth"] as? [Double]).map { Float($0) }
             let e = try XCTUnwrap(p["estimate"] as? [Double]).map { Float($0) }
-            return Pair(name: try XCTUnwrap(p["name"] as? String), truth: Tensor(shape: shape, values: t),
-                        estimate: Tensor(shape: shape, values: e), psnr: (p["psnr"] as? Double) ?? .infinity,
-                        ssim: try XCTUnwrap(p["ssim"] as? Double))
+            return Pair(
+                name: try XCTUnwrap(p["name"] as? String), truth: Tensor(shape: shape, values: t),
+                estimate: Tensor(shape: shape, values: e), psnr: (p["psnr"] as? Double) ?? .infinity,
+                ssim: try XCTUnwrap(p["ssim"] as? Double))
         }
     }
 

@@ -1,5 +1,6 @@
 import DMiloKernels
 import XCTest
+
 @testable import DMiloImage
 
 /// The montage header (what the picture is: job, operator, method, budget, why it stopped, quality) and the hatch
@@ -10,8 +11,10 @@ final class MontageHeaderTests: XCTestCase {
     func testHeaderLinesWrapToTheWidthAndAddHeight() throws {
         let x = Tensor(shape: [1, 32, 32], repeating: 0)
         let plain = try Montage.make(panels: [x, x], labels: ["A", "B"], scale: 4, separator: 4)
-        let fields = ["JOB SR4-X", "SUPER_RESOLUTION (FACTOR 4)", "DMILO-PGD", "495/600 UNET EVALS", "STOPPED BY BUDGET",
-                      "PSNR 20.35 DB", "SSIM 0.669"]
+        let fields = [
+            "JOB SR4-X", "SUPER_RESOLUTION (FACTOR 4)", "DMILO-PGD", "495/600 UNET EVALS", "STOPPED BY BUDGET",
+            "PSNR 20.35 DB", "SSIM 0.669",
+        ]
         let lines = Montage.wrap(fields, width: plain.width - 8 - 2, scale: 1)
         XCTAssertGreaterThan(lines.count, 1, "too long for one line at this width")
         XCTAssertEqual(lines.joined(separator: "  "), fields.joined(separator: "  "), "wrapping keeps every field in order")
@@ -32,7 +35,7 @@ final class MontageHeaderTests: XCTestCase {
     }
 
     func testUnobservedPixelsAreHatched() throws {
-        let y = Tensor(shape: [1, 8, 8], repeating: 0)   // mid-gray data everywhere, missing or not
+        let y = Tensor(shape: [1, 8, 8], repeating: 0)  // mid-gray data everywhere, missing or not
         var mask = [Float](repeating: 1, count: 64)
         for r in 2..<4 { for c in 3..<6 { mask[r * 8 + c] = 0 } }
         let m = try Montage.make(panels: [y], scale: 4, separator: 2, masks: [mask])

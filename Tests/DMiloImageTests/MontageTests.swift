@@ -1,5 +1,6 @@
 import DMiloKernels
 import XCTest
+
 @testable import DMiloImage
 
 final class MontageTests: XCTestCase {
@@ -9,11 +10,11 @@ final class MontageTests: XCTestCase {
     /// measurement (3, 8, 8) | reconstruction (3, 32, 32) | truth (1, 32, 32) at scale 2, separator 3:
     /// every panel 64 px tall, the 8×8 one upscaled ×8, gray expanded to RGB, separators white.
     func testMontageGeometryAndUpscaling() throws {
-        let small = Tensor(shape: [3, 8, 8], repeating: -1)   // black
-        small[0 * 64 + 2 * 8 + 5] = 1                          // red channel of pixel (y 2, x 5)
-        let recon = Tensor(shape: [3, 32, 32], repeating: 0)   // mid gray 128
-        let truth = Tensor(shape: [1, 32, 32], repeating: 1)   // white gray panel
-        truth[31 * 32 + 0] = -1                                // bottom-left pixel black
+        let small = Tensor(shape: [3, 8, 8], repeating: -1)  // black
+        small[0 * 64 + 2 * 8 + 5] = 1  // red channel of pixel (y 2, x 5)
+        let recon = Tensor(shape: [3, 32, 32], repeating: 0)  // mid gray 128
+        let truth = Tensor(shape: [1, 32, 32], repeating: 1)  // white gray panel
+        truth[31 * 32 + 0] = -1  // bottom-left pixel black
         let m = try Montage.make(panels: [small, recon, truth], scale: 2, separator: 3)
         XCTAssertEqual(m.channels, 3)
         XCTAssertEqual(m.bitDepth, 8)
@@ -36,12 +37,12 @@ final class MontageTests: XCTestCase {
 
     func testAllGrayMontageIsGrayAndNonMultipleHeightsAreCentred() throws {
         let a = Tensor(shape: [1, 10, 4], repeating: -1)
-        let b = Tensor(shape: [12, 5], repeating: -1) // (H, W) counts as gray
+        let b = Tensor(shape: [12, 5], repeating: -1)  // (H, W) counts as gray
         let m = try Montage.make(panels: [a, b], scale: 1, separator: 0)
         XCTAssertEqual(m.channels, 1)
         XCTAssertEqual(m.height, 12)
-        XCTAssertEqual(m.width, 4 + 5) // factor 12/10 = 1 for the first panel
-        XCTAssertEqual(px(m, 0, 0), 255) // 10-row panel centred: rows 1...10
+        XCTAssertEqual(m.width, 4 + 5)  // factor 12/10 = 1 for the first panel
+        XCTAssertEqual(px(m, 0, 0), 255)  // 10-row panel centred: rows 1...10
         XCTAssertEqual(px(m, 0, 1), 0)
         XCTAssertEqual(px(m, 0, 10), 0)
         XCTAssertEqual(px(m, 0, 11), 255)
@@ -79,7 +80,7 @@ final class MontageTests: XCTestCase {
             XCTAssertEqual(px(g, x + 17, y + 11, 2), expected)
             XCTAssertEqual(px(g, x + 18, y + 11, 2), 255, "separator after image \(i)")
         }
-        XCTAssertEqual(px(g, 20, 27), 255) // empty sixth cell
+        XCTAssertEqual(px(g, 20, 27), 255)  // empty sixth cell
         // Batch form gives the same picture.
         let batch = Tensor(shape: [5, 3, 4, 6], values: images.flatMap(\.array))
         XCTAssertEqual(try Montage.grid(batch: batch, columns: 2, scale: 3, separator: 1), g)
@@ -114,25 +115,41 @@ final class MontageTests: XCTestCase {
         let dir = try ProcessInfo.processInfo.environment["DMILO_MONTAGE_PREVIEW"] ?? scratchDirectory(self)
         let h = 32, w = 32
         let truth = Tensor(shape: [3, h, w])
-        for c in 0..<3 { for y in 0..<h { for x in 0..<w {
-            truth[(c * h + y) * w + x] = sin(Float(x + 3 * c) / 5) * cos(Float(y) / 7)
-        } } }
+        for c in 0..<3 {
+            for y in 0..<h {
+                for x in 0..<w {
+                    truth[(c * h + y) * w + x] = sin(Float(x + 3 * c) / 5) * cos(Float(y) / 7)
+                }
+            }
+        }
         let lowres = Tensor(shape: [3, h / 4, w / 4])
-        for c in 0..<3 { for y in 0..<(h / 4) { for x in 0..<(w / 4) {
-            lowres[(c * h / 4 + y) * w / 4 + x] = truth[(c * h + 4 * y) * w + 4 * x]
-        } } }
+        for c in 0..<3 {
+            for y in 0..<(h / 4) {
+                for x in 0..<(w / 4) {
+                    lowres[(c * h / 4 + y) * w / 4 + x] = truth[(c * h + 4 * y) * w + 4 * x]
+                }
+            }
+        }
         let text = "ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 -=.,:/()+%_|? psnr"
         var font = RasterCanvas(width: 3 * 6 * 28 + 6, height: 3 * 9 * 2 + 6, channels: 1, fill: 255)
         font.draw("ABCDEFGHIJKLMNOPQRSTUVWXYZ", x: 3, y: 3, scale: 3, maxWidth: font.width, ink: 0)
         font.draw("0123456789 -=.,:/()+%_|?", x: 3, y: 3 + 27, scale: 3, maxWidth: font.width, ink: 0)
         var samples = [UInt16]()
-        for y in 0..<3 { for x in 0..<5 { for c in 0..<3 {
-            let v: Int = 4099 * (x + 7 * y) + 1000 * c
-            samples.append(UInt16(v % 65536))
-        } } }
+        for y in 0..<3 {
+            for x in 0..<5 {
+                for c in 0..<3 {
+                    let v: Int = 4099 * (x + 7 * y) + 1000 * c
+                    samples.append(UInt16(v % 65536))
+                }
+            }
+        }
         let files: [(String, PNGImage)] = [
-            ("montage-preview.png", try Montage.make(panels: [lowres, Tensor(shape: [100]), truth, truth],
-                                                     labels: ["Measurement", "CS y", "PSNR 31.2 dB", text], scale: 4)),
+            (
+                "montage-preview.png",
+                try Montage.make(
+                    panels: [lowres, Tensor(shape: [100]), truth, truth],
+                    labels: ["Measurement", "CS y", "PSNR 31.2 dB", text], scale: 4)
+            ),
             ("font-preview.png", try font.image()),
             ("grid-preview.png", try Montage.grid(images: Array(repeating: truth, count: 5), columns: 3, scale: 2)),
             ("rgb16-preview.png", try PNGImage(width: 5, height: 3, channels: 3, bitDepth: 16, samples: samples)),

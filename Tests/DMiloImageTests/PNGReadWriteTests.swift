@@ -1,6 +1,7 @@
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloImage
 
 final class PNGReadWriteTests: XCTestCase {
@@ -24,8 +25,9 @@ final class PNGReadWriteTests: XCTestCase {
             }
             let image = try PNGImage.read(from: path)
             let header = try PNGHeader.read(from: path)
-            XCTAssertEqual([header.width, header.height, header.channels, header.sampleBitDepth],
-                           [image.width, image.height, image.channels, image.bitDepth], name)
+            XCTAssertEqual(
+                [header.width, header.height, header.channels, header.sampleBitDepth],
+                [image.width, image.height, image.channels, image.bitDepth], name)
             XCTAssertEqual(image.width, f["width"] as? Int, name)
             XCTAssertEqual(image.height, f["height"] as? Int, name)
             XCTAssertEqual(image.channels, f["channels"] as? Int, name)
@@ -52,8 +54,9 @@ final class PNGReadWriteTests: XCTestCase {
             // Our files carry no colour-space chunk (gAMA 1.0 would mislead viewers of 16-bit output).
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             for chunk in ["gAMA", "sRGB", "iCCP", "cHRM"] {
-                XCTAssertNil(bytes.indices.dropLast(4).first { String(decoding: bytes[$0..<$0 + 4], as: UTF8.self) == chunk },
-                             "\(chunk) in written file")
+                XCTAssertNil(
+                    bytes.indices.dropLast(4).first { String(decoding: bytes[$0..<$0 + 4], as: UTF8.self) == chunk },
+                    "\(chunk) in written file")
             }
         }
     }
@@ -92,7 +95,7 @@ final class PNGReadWriteTests: XCTestCase {
         XCTAssertEqual(SampleMapping.sample(1.7, maxValue: 255), 255)
         XCTAssertEqual(SampleMapping.sample(-3, maxValue: 255), 0)
         XCTAssertEqual(SampleMapping.sample(.nan, maxValue: 255), 0)
-        XCTAssertEqual(SampleMapping.sample(0, maxValue: 255), 128) // 127.5 rounds away from zero
+        XCTAssertEqual(SampleMapping.sample(0, maxValue: 255), 128)  // 127.5 rounds away from zero
         let q = try PNGImage(modelUnits: Tensor(shape: [2, 2], values: [-1, 1, 0.5, 2]), bitDepth: 8)
         XCTAssertEqual(q.channels, 1)
         XCTAssertEqual(q.samples, [0, 255, 191, 255])
@@ -126,8 +129,9 @@ final class PNGReadWriteTests: XCTestCase {
 
     func testTruncatedAndCorruptFilesAreClearErrors() throws {
         let dir = try scratchDirectory(self)
-        let image = try PNGImage(width: 40, height: 30, channels: 3, bitDepth: 8,
-                                 samples: (0..<3600).map { UInt16($0 * 7 % 256) })
+        let image = try PNGImage(
+            width: 40, height: 30, channels: 3, bitDepth: 8,
+            samples: (0..<3600).map { UInt16($0 * 7 % 256) })
         let bytes = try image.encoded()
         let truncated = dir + "/truncated.png"
         try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: truncated))

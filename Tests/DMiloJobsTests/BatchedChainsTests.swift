@@ -1,9 +1,10 @@
-import Foundation
-import XCTest
 import DMiloImage
 import DMiloKernels
 import DMiloModel
 import DMiloOperators
+import Foundation
+import XCTest
+
 @testable import DMiloSolvers
 
 /// DAPS's K chains through the bundled UNet as one batch of K give the same samples as each chain run alone with

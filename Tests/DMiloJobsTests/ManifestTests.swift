@@ -1,7 +1,8 @@
+import DMiloSolvers
 import Foundation
 import XCTest
+
 @testable import DMiloJobs
-import DMiloSolvers
 
 final class ManifestTests: XCTestCase {
     func parse(_ text: String) throws -> Manifest { try Manifest.parse(Data(text.utf8), file: "job.json") }
@@ -20,10 +21,11 @@ final class ManifestTests: XCTestCase {
     }
 
     func testInterfaceExampleParses() throws {
-        let m = try parse("""
-        {"version": 1, "measurement": "frame-17.npy", "operator": {"type": "super_resolution", "factor": 4},
-         "noise_sigma": 0.01, "solver": {"method": "dmilo-pgd"}, "truth": "frame-17-truth.png", "seed": 123}
-        """)
+        let m = try parse(
+            """
+            {"version": 1, "measurement": "frame-17.npy", "operator": {"type": "super_resolution", "factor": 4},
+             "noise_sigma": 0.01, "solver": {"method": "dmilo-pgd"}, "truth": "frame-17-truth.png", "seed": 123}
+            """)
         XCTAssertEqual(m.version, 1)
         XCTAssertEqual(m.measurement, .job("frame-17.npy"))
         XCTAssertEqual(m.operatorType, "super_resolution")
@@ -50,7 +52,9 @@ final class ManifestTests: XCTestCase {
     }
 
     func testSolverSettingsAllKeysAndTypes() throws {
-        let m = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"method": "dps", "steps": 10, "outer": 2, "inner": 3, "lr": 0.1, "lr_z": 0.01, "lr_nu": 0.001, "lr_x": 0.5, "lambda": 0.1, "eta": 0, "budget": 100, "discrepancy_tau": 1.2}, "image_shape": [3, 32, 32]}"#)
+        let m = try parse(
+            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"method": "dps", "steps": 10, "outer": 2, "inner": 3, "lr": 0.1, "lr_z": 0.01, "lr_nu": 0.001, "lr_x": 0.5, "lambda": 0.1, "eta": 0, "budget": 100, "discrepancy_tau": 1.2}, "image_shape": [3, 32, 32]}"#
+        )
         let s = try XCTUnwrap(m.solver)
         XCTAssertEqual(s.discrepancyTau, 1.2)
         XCTAssertEqual(s.steps, 10); XCTAssertEqual(s.outer, 2); XCTAssertEqual(s.inner, 3); XCTAssertEqual(s.budget, 100)
@@ -60,12 +64,18 @@ final class ManifestTests: XCTestCase {
         var settings = JobSettings()
         settings.solver = s
         settings.maxBudget = 60
-        let job = ClaimedJob(name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
-                             calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
+        let job = ClaimedJob(
+            name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
+            calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
         let p = try ReconstructionRunner.parameters(for: job, operatorType: "denoise")
         XCTAssertEqual(p.discrepancyTau, 1.2)
         XCTAssertEqual(p.budget, 60)
-        XCTAssertNil(try ReconstructionRunner.parameters(for: ClaimedJob(name: "j", manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#), jobDirectory: URL(fileURLWithPath: "/tmp"), calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: JobSettings()), operatorType: "denoise").discrepancyTau)
+        XCTAssertNil(
+            try ReconstructionRunner.parameters(
+                for: ClaimedJob(
+                    name: "j", manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#), jobDirectory: URL(fileURLWithPath: "/tmp"),
+                    calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: JobSettings()), operatorType: "denoise"
+            ).discrepancyTau)
     }
 
     /// `"preset": "paper"` starts from the official per-task values; the manifest's own keys still win.
@@ -75,8 +85,9 @@ final class ManifestTests: XCTestCase {
             var settings = JobSettings()
             settings.solver = try XCTUnwrap(m.solver)
             settings.maxBudget = 20_000
-            let job = ClaimedJob(name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
-                                 calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
+            let job = ClaimedJob(
+                name: "j", manifest: m, jobDirectory: URL(fileURLWithPath: "/tmp"),
+                calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings)
             return try ReconstructionRunner.parameters(for: job, operatorType: op)
         }
         let inp = try params(#"{"method": "dmilo-pgd", "preset": "paper"}"#, "inpainting")
@@ -89,8 +100,9 @@ final class ManifestTests: XCTestCase {
         XCTAssertThrowsError(try params(#"{"method": "dmilo", "preset": "paper"}"#, "compressed_sensing")) { e in
             XCTAssertEqual((e as? JobError)?.field, "solver.preset")
         }
-        expectError(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"preset": "fast"}}"#,
-                    field: "solver.preset")
+        expectError(
+            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "solver": {"preset": "fast"}}"#,
+            field: "solver.preset")
     }
 
     func testStrictRejections() {

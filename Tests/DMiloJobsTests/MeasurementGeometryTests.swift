@@ -2,6 +2,7 @@ import DMiloKernels
 import DMiloOperators
 import Foundation
 import XCTest
+
 @testable import DMiloJobs
 
 /// A measurement is checked against the operator's expectation for the model's image, and refused with a message
@@ -9,8 +10,9 @@ import XCTest
 final class MeasurementGeometryTests: XCTestCase {
     func geometry(_ spec: OperatorSpec, image: [Int] = [1, 32, 32], color: ColorConversion? = nil) throws -> MeasurementGeometry {
         let op = try OperatorFactory.make(spec: spec, imageShape: image) { _, _ in Tensor(shape: [1]) }
-        return MeasurementGeometry(imageShape: image, expected: op.outputShape, operatorDescription: MeasurementGeometry.describe(spec),
-                                   color: color, manifestFile: "job.json")
+        return MeasurementGeometry(
+            imageShape: image, expected: op.outputShape, operatorDescription: MeasurementGeometry.describe(spec),
+            color: color, manifestFile: "job.json")
     }
 
     func refusal(_ g: MeasurementGeometry, _ shape: [Int]) -> JobError? {
@@ -20,9 +22,13 @@ final class MeasurementGeometryTests: XCTestCase {
 
     func testShapeRefusalsNameTheModelTheOperatorAndTheInput() throws {
         let sr2 = try geometry(.superResolution(factor: 2, kernel: .bicubic))
-        XCTAssertEqual(refusal(sr2, [1, 64, 64]), JobError(code: "measurement.shape", message:
-            "y.npy: shape [1,64,64] does not fit super_resolution (factor 2) on this model: the model makes [1,32,32] images, "
-            + "so the operator expects a [1,16,16] measurement", field: "measurement"))
+        XCTAssertEqual(
+            refusal(sr2, [1, 64, 64]),
+            JobError(
+                code: "measurement.shape",
+                message:
+                    "y.npy: shape [1,64,64] does not fit super_resolution (factor 2) on this model: the model makes [1,32,32] images, "
+                    + "so the operator expects a [1,16,16] measurement", field: "measurement"))
         let denoise = try geometry(.denoise)
         XCTAssertTrue(refusal(denoise, [28, 28])?.message.contains("shape [28,28] does not fit denoise") == true)
         let rgb = try XCTUnwrap(refusal(denoise, [3, 32, 32]))
@@ -58,9 +64,11 @@ final class MeasurementGeometryTests: XCTestCase {
 
     func testColorThatDoesNotApplyIsAManifestError() throws {
         // luma on a gray measurement, luma for an RGB model, replicate for a gray model: manifest.invalid on `color`.
-        for (g, shape) in [(try geometry(.denoise, color: .luma), [1, 32, 32]),
-                           (try geometry(.denoise, image: [3, 32, 32], color: .luma), [3, 32, 32]),
-                           (try geometry(.denoise, color: .replicate), [1, 32, 32])] {
+        for (g, shape) in [
+            (try geometry(.denoise, color: .luma), [1, 32, 32]),
+            (try geometry(.denoise, image: [3, 32, 32], color: .luma), [3, 32, 32]),
+            (try geometry(.denoise, color: .replicate), [1, 32, 32]),
+        ] {
             let e = try XCTUnwrap(refusal(g, shape))
             XCTAssertEqual(e.code, "manifest.invalid", e.message)
             XCTAssertEqual(e.field, "color")
@@ -70,7 +78,9 @@ final class MeasurementGeometryTests: XCTestCase {
         XCTAssertEqual(e.code, "measurement.shape")
         XCTAssertTrue(e.message.contains("[3,64,64]"), e.message)
         // color on compressed sensing is refused when the manifest is read.
-        XCTAssertThrowsError(try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "compressed_sensing", "ratio": 0.5, "matrix_seed": 1}, "color": "luma"}"#.utf8), file: "job.json")) { e in
+        XCTAssertThrowsError(
+            try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "compressed_sensing", "ratio": 0.5, "matrix_seed": 1}, "color": "luma"}"#.utf8), file: "job.json")
+        ) { e in
             XCTAssertEqual((e as? JobError)?.field, "color")
         }
         XCTAssertEqual(try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}, "color": "replicate"}"#.utf8), file: "job.json").color, .replicate)

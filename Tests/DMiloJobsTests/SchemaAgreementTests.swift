@@ -2,6 +2,7 @@ import DMiloModel
 import DMiloOperators
 import Foundation
 import XCTest
+
 @testable import DMiloJobs
 
 /// schemas/manifest.schema.json and the daemon's parser must agree: the same key sets, and the same verdict on a
@@ -63,12 +64,14 @@ final class SchemaAgreementTests: XCTestCase {
 
     func testVerdictsAgreeWithPythonJSONSchema() throws {
         let fixture = try XCTUnwrap(JSONValue.parse(Data(contentsOf: Self.fixtures.appendingPathComponent("manifest-verdicts.json"))).objectValue)
-        XCTAssertEqual(fixture["schema_sha256"]?.stringValue, try SHA256.hex(ofFile: Self.schemaURL.path),
-                       "the schema changed since the verdicts were written: \(Self.regenerate)")
+        XCTAssertEqual(
+            fixture["schema_sha256"]?.stringValue, try SHA256.hex(ofFile: Self.schemaURL.path),
+            "the schema changed since the verdicts were written: \(Self.regenerate)")
         guard case .array(let rows)? = fixture["cases"] else { return XCTFail("no cases") }
         let cases = rows.compactMap(\.objectValue).map {
-            Case(file: $0["file"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "",
-                 schemaValid: $0["schema_valid"] == .bool(true), why: $0["why"]?.stringValue ?? "")
+            Case(
+                file: $0["file"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "",
+                schemaValid: $0["schema_valid"] == .bool(true), why: $0["why"]?.stringValue ?? "")
         }
         var differences: [String: Bool] = [:]
         if case .array(let d)? = fixture["differences"] {
@@ -86,14 +89,17 @@ final class SchemaAgreementTests: XCTestCase {
         var accepted = 0, refused = 0
         for c in cases {
             let data = try Data(contentsOf: corpus.appendingPathComponent(c.file))
-            XCTAssertEqual(try SHA256.hex(ofFile: corpus.appendingPathComponent(c.file).path), c.sha256,
-                           "\(c.file) changed: \(Self.regenerate)")
+            XCTAssertEqual(
+                try SHA256.hex(ofFile: corpus.appendingPathComponent(c.file).path), c.sha256,
+                "\(c.file) changed: \(Self.regenerate)")
             let expected = differences[c.file] ?? c.schemaValid
             var refusal = ""
             do { _ = try Manifest.parse(data, file: c.file) } catch { refusal = "\(error)" }
-            XCTAssertEqual(refusal.isEmpty, expected, "\(c.file): dmilo \(refusal.isEmpty ? "accepts" : "refuses (\(refusal))"), "
-                           + "jsonschema \(c.schemaValid ? "accepts" : "refuses (\(c.why))")"
-                           + (differences[c.file] != nil ? " (listed difference)" : ""))
+            XCTAssertEqual(
+                refusal.isEmpty, expected,
+                "\(c.file): dmilo \(refusal.isEmpty ? "accepts" : "refuses (\(refusal))"), "
+                    + "jsonschema \(c.schemaValid ? "accepts" : "refuses (\(c.why))")"
+                    + (differences[c.file] != nil ? " (listed difference)" : ""))
             if refusal.isEmpty { accepted += 1 } else { refused += 1 }
         }
         XCTAssertGreaterThanOrEqual(accepted, 15, "the corpus must keep its good cases")

@@ -2,6 +2,7 @@ import DMiloOperators
 import DMiloSolvers
 import Foundation
 import XCTest
+
 @testable import DMiloJobs
 
 /// One reader for the whole manifest: what the validator sees is what the job runs.
@@ -18,19 +19,26 @@ final class StrictManifestTests: XCTestCase {
 
     /// The issue's regression: two readers disagreed on which `operator` counts (validated denoise, ran bogus).
     func testDuplicateOperatorIsRefused() {
-        expectInvalid(#"{"version": 1, "measurement": "y.npy", "operator":{"type":"denoise"},"operator":{"type":"bogus"}}"#,
-                      "line 1, column 70: duplicate key \"operator\"")
-        expectInvalid(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "hdr", "gain": 2, "gain": 3}}"#,
-                      "duplicate key \"gain\"")
+        expectInvalid(
+            #"{"version": 1, "measurement": "y.npy", "operator":{"type":"denoise"},"operator":{"type":"bogus"}}"#,
+            "line 1, column 70: duplicate key \"operator\"")
+        expectInvalid(
+            #"{"version": 1, "measurement": "y.npy", "operator": {"type": "hdr", "gain": 2, "gain": 3}}"#,
+            "duplicate key \"gain\"")
     }
 
     func testTrailingCommasCommentsAndNonUTF8AreRefused() {
-        expectInvalid("{\"version\": 1,\n \"measurement\": \"y.npy\",\n \"operator\": {\"type\": \"denoise\"},\n}",
-                      "line 4, column 1: trailing comma")
-        expectInvalid("{\"version\": 1, // v1\n \"measurement\": \"y.npy\", \"operator\": {\"type\": \"denoise\"}}",
-                      "line 1, column 16: comments")
-        XCTAssertThrowsError(try Manifest.parse(Data(#"{"version": 1, "measurement": "y"#.utf8) + Data([0xFF])
-                                                + Data(#".npy", "operator": {"type": "denoise"}}"#.utf8), file: "job.json")) { e in
+        expectInvalid(
+            "{\"version\": 1,\n \"measurement\": \"y.npy\",\n \"operator\": {\"type\": \"denoise\"},\n}",
+            "line 4, column 1: trailing comma")
+        expectInvalid(
+            "{\"version\": 1, // v1\n \"measurement\": \"y.npy\", \"operator\": {\"type\": \"denoise\"}}",
+            "line 1, column 16: comments")
+        XCTAssertThrowsError(
+            try Manifest.parse(
+                Data(#"{"version": 1, "measurement": "y"#.utf8) + Data([0xFF])
+                    + Data(#".npy", "operator": {"type": "denoise"}}"#.utf8), file: "job.json")
+        ) { e in
             XCTAssertEqual((e as? JobError)?.code, JobError.manifestInvalid)
             XCTAssertTrue("\((e as? JobError)?.message ?? "")".contains("not UTF-8"), "\(e)")
         }
@@ -38,8 +46,7 @@ final class StrictManifestTests: XCTestCase {
 
     /// A refused manifest's files still travel with it to failed/: the salvage read tolerates what the reader refuses.
     func testRefusedManifestsStillNameTheirFiles() {
-        let text = "{\"version\": 1, // v1\n \"measurement\": \"y.npy\", \"truth\": \"a.png\", \"truth\": \"t.png\",\n" +
-            " \"operator\": {\"type\": \"inpainting\", \"mask\": \"m.png\", /* c */},}"
+        let text = "{\"version\": 1, // v1\n \"measurement\": \"y.npy\", \"truth\": \"a.png\", \"truth\": \"t.png\",\n" + " \"operator\": {\"type\": \"inpainting\", \"mask\": \"m.png\", /* c */},}"
         XCTAssertThrowsError(try parse(text))
         XCTAssertEqual(Set(Manifest.bestEffortJobFiles(Data(text.utf8))), ["y.npy", "t.png", "m.png"])
         XCTAssertEqual(Manifest.bestEffortJobFiles(Data("not json".utf8)), [])
@@ -92,8 +99,9 @@ final class StrictManifestTests: XCTestCase {
 
     func testTuningKeysOnlyForTheBenchmark() throws {
         XCTAssertThrowsError(try params(#"{"z_prior": 0.1}"#)) { e in XCTAssertEqual((e as? JobError)?.field, "solver.z_prior") }
-        let s = try SolverSettings.parse(JSONValue.parse(Data(#"{"z_prior": 0.2, "pgd_steps": 7, "layer_span": 2}"#.utf8)),
-                                         file: "--overrides", allowed: SolverSettings.tuningKeys)
+        let s = try SolverSettings.parse(
+            JSONValue.parse(Data(#"{"z_prior": 0.2, "pgd_steps": 7, "layer_span": 2}"#.utf8)),
+            file: "--overrides", allowed: SolverSettings.tuningKeys)
         let p = try s.parameters(operatorType: "inpainting", maxBudget: 100, seed: 0)
         XCTAssertEqual(p.zPrior, 0.2); XCTAssertEqual(p.pgdSteps, 7); XCTAssertEqual(p.layerSpan, 2)
     }

@@ -4,6 +4,7 @@
 // r.m.s. per operand, ≈ 0.33 % per product sum. The limits are about 2× those estimates.
 
 import XCTest
+
 @testable import DMiloKernels
 
 final class Conv2DLowPrecisionTests: XCTestCase {
@@ -52,18 +53,22 @@ final class Conv2DLowPrecisionTests: XCTestCase {
         let g = gaussian(b * cout * 4 * h * w, 4)
         let y0 = Tensor(shape: [b * cout * 4 * h * w]), dx0 = Tensor(shape: [b * cin * h * w])
         let s0 = Tensor(shape: [Upsample2xConv3x3.scratchCount(batch: b, cin: cin, h: h, w: w, cout: cout)])
-        Upsample2xConv3x3.forward(batch: b, cin: cin, h: h, w: w, cout: cout, x: x.data, weight: wt.data, bias: bias.data,
-                                  out: y0.data, scratch: s0.data)
-        Upsample2xConv3x3.backwardInput(batch: b, cin: cin, h: h, w: w, cout: cout, dOut: g.data, weight: wt.data,
-                                        dx: dx0.data, scratch: s0.data)
+        Upsample2xConv3x3.forward(
+            batch: b, cin: cin, h: h, w: w, cout: cout, x: x.data, weight: wt.data, bias: bias.data,
+            out: y0.data, scratch: s0.data)
+        Upsample2xConv3x3.backwardInput(
+            batch: b, cin: cin, h: h, w: w, cout: cout, dOut: g.data, weight: wt.data,
+            dx: dx0.data, scratch: s0.data)
         for p in [ComputePrecision.int8, .bf16] {
             let packed = Upsample2xConv3x3.packWeights(p, cin: cin, cout: cout, weight: wt.data)
             let y = Tensor(shape: [y0.count]), dx = Tensor(shape: [dx0.count])
             let s = Tensor(shape: [Upsample2xConv3x3.lowPrecisionScratchCount(p, batch: b, cin: cin, h: h, w: w, cout: cout)])
-            Upsample2xConv3x3.forward(batch: b, cin: cin, h: h, w: w, cout: cout, x: x.data, packed: packed,
-                                      bias: bias.data, out: y.data, scratch: s.data)
-            Upsample2xConv3x3.backwardInput(batch: b, cin: cin, h: h, w: w, cout: cout, dOut: g.data, packed: packed,
-                                            dx: dx.data, scratch: s.data)
+            Upsample2xConv3x3.forward(
+                batch: b, cin: cin, h: h, w: w, cout: cout, x: x.data, packed: packed,
+                bias: bias.data, out: y.data, scratch: s.data)
+            Upsample2xConv3x3.backwardInput(
+                batch: b, cin: cin, h: h, w: w, cout: cout, dOut: g.data, packed: packed,
+                dx: dx.data, scratch: s.data)
             XCTAssertLessThan(relErr(y, y0), limits[p]!, "\(p) upsample forward")
             XCTAssertLessThan(relErr(dx, dx0), limits[p]!, "\(p) upsample VJP")
         }

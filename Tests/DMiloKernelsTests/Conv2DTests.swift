@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DMiloKernels
 
 /// Direct 7-loop cross-correlation in Float64 (PyTorch conv2d definition, zero padding).
@@ -30,8 +31,9 @@ func convReference(_ s: Conv2DShape, x: [Double], w: [Double], bias: [Double]?) 
 func convForward(_ s: Conv2DShape, x: [Float], w: [Float], bias: [Float]?) -> [Float] {
     let scratch = Tensor(shape: [max(s.scratchCount, 1)])
     let r = withPointers([x, w, bias ?? [], [Float](repeating: .nan, count: s.outputCount)]) { p in
-        Conv2D.forward(s, x: p[0], weight: p[1], bias: bias == nil ? nil : UnsafePointer(p[2]), out: p[3],
-                       scratch: scratch.data)
+        Conv2D.forward(
+            s, x: p[0], weight: p[1], bias: bias == nil ? nil : UnsafePointer(p[2]), out: p[3],
+            scratch: scratch.data)
     }
     return r[3]
 }
@@ -47,39 +49,41 @@ func convBackward(_ s: Conv2DShape, dOut: [Float], w: [Float]) -> [Float] {
 final class Conv2DTests: XCTestCase {
     /// Shapes covering the UNet's convolutions and the corner cases of im2col's bounds arithmetic.
     let shapes: [Conv2DShape] = [
-        Conv2DShape(batch: 2, cin: 3, h: 6, w: 5, cout: 4, kernel: 3, stride: 1, padding: 1),   // 3×3 same
-        Conv2DShape(batch: 1, cin: 2, h: 7, w: 9, cout: 3, kernel: 3, stride: 2, padding: 1),   // downsample conv
-        Conv2DShape(batch: 2, cin: 5, h: 4, w: 3, cout: 2, kernel: 1),                          // pointwise (no im2col)
-        Conv2DShape(batch: 1, cin: 2, h: 5, w: 6, cout: 3, kernel: 1, stride: 2, padding: 0),   // strided 1×1
-        Conv2DShape(batch: 1, cin: 2, h: 8, w: 6, cout: 2, kernel: 5, stride: 1, padding: 2),   // 5×5
-        Conv2DShape(batch: 1, cin: 3, h: 7, w: 7, cout: 2, kernel: 3, stride: 3, padding: 0),   // no padding, stride 3
-        Conv2DShape(batch: 1, cin: 2, h: 5, w: 7, cout: 2, kh: 1, kw: 3, stride: 1, padH: 0, padW: 2), // rectangular
-        Conv2DShape(batch: 1, cin: 1, h: 3, w: 4, cout: 2, kernel: 3, stride: 2, padding: 2),   // padding > kernel/2
-        Conv2DShape(batch: 2, cin: 2, h: 6, w: 5, cout: 2, kh: 3, kw: 3, stride: 1, padH: 0, padW: 1), // same width only
-        Conv2DShape(batch: 1, cin: 2, h: 4, w: 6, cout: 3, kh: 1, kw: 3, stride: 1, padH: 1, padW: 1), // taller output
-        Conv2DShape(batch: 1, cin: 1, h: 1, w: 1, cout: 2, kernel: 3, stride: 1, padding: 1),   // 1×1 image
+        Conv2DShape(batch: 2, cin: 3, h: 6, w: 5, cout: 4, kernel: 3, stride: 1, padding: 1),  // 3×3 same
+        Conv2DShape(batch: 1, cin: 2, h: 7, w: 9, cout: 3, kernel: 3, stride: 2, padding: 1),  // downsample conv
+        Conv2DShape(batch: 2, cin: 5, h: 4, w: 3, cout: 2, kernel: 1),  // pointwise (no im2col)
+        Conv2DShape(batch: 1, cin: 2, h: 5, w: 6, cout: 3, kernel: 1, stride: 2, padding: 0),  // strided 1×1
+        Conv2DShape(batch: 1, cin: 2, h: 8, w: 6, cout: 2, kernel: 5, stride: 1, padding: 2),  // 5×5
+        Conv2DShape(batch: 1, cin: 3, h: 7, w: 7, cout: 2, kernel: 3, stride: 3, padding: 0),  // no padding, stride 3
+        Conv2DShape(batch: 1, cin: 2, h: 5, w: 7, cout: 2, kh: 1, kw: 3, stride: 1, padH: 0, padW: 2),  // rectangular
+        Conv2DShape(batch: 1, cin: 1, h: 3, w: 4, cout: 2, kernel: 3, stride: 2, padding: 2),  // padding > kernel/2
+        Conv2DShape(batch: 2, cin: 2, h: 6, w: 5, cout: 2, kh: 3, kw: 3, stride: 1, padH: 0, padW: 1),  // same width only
+        Conv2DShape(batch: 1, cin: 2, h: 4, w: 6, cout: 3, kh: 1, kw: 3, stride: 1, padH: 1, padW: 1),  // taller output
+        Conv2DShape(batch: 1, cin: 1, h: 1, w: 1, cout: 2, kernel: 3, stride: 1, padding: 1),  // 1×1 image
         // cin > cout, stride 1: backward runs as a convolution with the flipped kernel
         Conv2DShape(batch: 2, cin: 5, h: 6, w: 7, cout: 2, kernel: 3, stride: 1, padding: 1),
-        Conv2DShape(batch: 1, cin: 4, h: 5, w: 4, cout: 3, kh: 3, kw: 1, stride: 1, padH: 0, padW: 0), // "valid"
-        Conv2DShape(batch: 1, cin: 3, h: 7, w: 6, cout: 1, kernel: 5, stride: 1, padding: 1),   // shrinking output
-        Conv2DShape(batch: 1, cin: 3, h: 4, w: 5, cout: 2, kh: 2, kw: 3, stride: 1, padH: 1, padW: 2), // even kh
+        Conv2DShape(batch: 1, cin: 4, h: 5, w: 4, cout: 3, kh: 3, kw: 1, stride: 1, padH: 0, padW: 0),  // "valid"
+        Conv2DShape(batch: 1, cin: 3, h: 7, w: 6, cout: 1, kernel: 5, stride: 1, padding: 1),  // shrinking output
+        Conv2DShape(batch: 1, cin: 3, h: 4, w: 5, cout: 2, kh: 2, kw: 3, stride: 1, padH: 1, padW: 2),  // even kh
     ]
 
     func testForwardMatchesDirectLoops() {
         for (n, s) in shapes.enumerated() {
             XCTAssertTrue(s.isValid)
             let x = randn(s.inputCount, seed: 1), w = randn(s.weightCount, seed: 2), b = randn(s.cout, seed: 3)
-            assertClose(convForward(s, x: x, w: w, bias: b), convReference(s, x: toD(x), w: toD(w), bias: toD(b)),
-                        "conv forward with bias #\(n)")
-            assertClose(convForward(s, x: x, w: w, bias: nil), convReference(s, x: toD(x), w: toD(w), bias: nil),
-                        "conv forward without bias #\(n)")
+            assertClose(
+                convForward(s, x: x, w: w, bias: b), convReference(s, x: toD(x), w: toD(w), bias: toD(b)),
+                "conv forward with bias #\(n)")
+            assertClose(
+                convForward(s, x: x, w: w, bias: nil), convReference(s, x: toD(x), w: toD(w), bias: nil),
+                "conv forward without bias #\(n)")
         }
     }
 
     func testOutputSizeMatchesPyTorchFormula() {
         let s = Conv2DShape(batch: 1, cin: 1, h: 7, w: 8, cout: 1, kernel: 3, stride: 2, padding: 1)
-        XCTAssertEqual(s.hOut, 4)   // floor((7 + 2 - 3) / 2) + 1
-        XCTAssertEqual(s.wOut, 4)   // floor((8 + 2 - 3) / 2) + 1
+        XCTAssertEqual(s.hOut, 4)  // floor((7 + 2 - 3) / 2) + 1
+        XCTAssertEqual(s.wOut, 4)  // floor((8 + 2 - 3) / 2) + 1
         XCTAssertEqual(Conv2DShape(batch: 1, cin: 1, h: 5, w: 5, cout: 1, kernel: 1).scratchCount, 0)
     }
 
@@ -102,8 +106,9 @@ final class Conv2DTests: XCTestCase {
             let x = randn(s.inputCount, seed: 4), w = randn(s.weightCount, seed: 5), b = randn(s.cout, seed: 6)
             let c = randn(s.outputCount, seed: 7)
             let g = convBackward(s, dOut: c, w: w)
-            checkVJP("conv #\(n)", x: x, c: c, g: g, f: { convReference(s, x: $0, w: toD(w), bias: toD(b)) },
-                     kernel: { convForward(s, x: $0, w: w, bias: b) })
+            checkVJP(
+                "conv #\(n)", x: x, c: c, g: g, f: { convReference(s, x: $0, w: toD(w), bias: toD(b)) },
+                kernel: { convForward(s, x: $0, w: w, bias: b) })
         }
     }
 

@@ -6,6 +6,7 @@
 // forward itself (so forward and backward of the SAME implementation agree).
 
 import XCTest
+
 @testable import DMiloKernels
 
 /// `n` N(0, 1) floats from a seeded stream.
@@ -25,24 +26,29 @@ func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1
 func toD(_ a: [Float]) -> [Double] { a.map(Double.init) }
 
 /// Asserts |actual − expected| ≤ rtol·max|expected| + atol elementwise.
-func assertClose(_ actual: [Float], _ expected: [Double], rtol: Double = 1e-5, atol: Double = 1e-6, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ actual: [Float], _ expected: [Double], rtol: Double = 1e-5, atol: Double = 1e-6, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(actual.count, expected.count, "\(what): count", file: file, line: line)
     let scale = expected.map { abs($0) }.max() ?? 0
     var worst = 0.0, at = -1
     for (i, (a, e)) in zip(actual, expected).enumerated() where abs(Double(a) - e) > worst {
         worst = abs(Double(a) - e); at = i
     }
-    XCTAssertLessThanOrEqual(worst, rtol * scale + atol,
-                             "\(what): max error \(worst) at \(at) (scale \(scale))", file: file, line: line)
+    XCTAssertLessThanOrEqual(
+        worst, rtol * scale + atol,
+        "\(what): max error \(worst) at \(at) (scale \(scale))", file: file, line: line)
 }
 
 /// Checks a kernel VJP `g` = Jᵀc at `x` against central differences of the Float64 reference `f`,
 /// elementwise on up to `maxIndices` coordinates and along one random direction; then, when `kernel` is given,
 /// against a directional central difference of the Float32 kernel forward.
-func checkVJP(_ what: String, x: [Float], c: [Float], g: [Float], f: ([Double]) -> [Double],
-              kernel: (([Float]) -> [Float])? = nil, h: Double = 1e-4, rtol: Double = 1e-4,
-              maxIndices: Int = 80, file: StaticString = #filePath, line: UInt = #line) {
+func checkVJP(
+    _ what: String, x: [Float], c: [Float], g: [Float], f: ([Double]) -> [Double],
+    kernel: (([Float]) -> [Float])? = nil, h: Double = 1e-4, rtol: Double = 1e-4,
+    maxIndices: Int = 80, file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(g.count, x.count, "\(what): gradient count", file: file, line: line)
     let xd = toD(x), cd = toD(c)
     func loss(_ xs: [Double]) -> Double { dot(cd, f(xs)) }
@@ -62,8 +68,9 @@ func checkVJP(_ what: String, x: [Float], c: [Float], g: [Float], f: ([Double]) 
     }
     let scale = max(fd.map { abs($0) }.max() ?? 0, 1e-3)
     for (k, i) in idx.enumerated() {
-        XCTAssertEqual(got[k], fd[k], accuracy: rtol * scale + 1e-6,
-                       "\(what): d/dx[\(i)] kernel \(got[k]) vs FD \(fd[k])", file: file, line: line)
+        XCTAssertEqual(
+            got[k], fd[k], accuracy: rtol * scale + 1e-6,
+            "\(what): d/dx[\(i)] kernel \(got[k]) vs FD \(fd[k])", file: file, line: line)
     }
     // directional: ⟨g, d⟩ vs (L(x + h d) − L(x − h d)) / 2h
     let d = toD(randn(x.count, seed: 991))
@@ -78,7 +85,8 @@ func checkVJP(_ what: String, x: [Float], c: [Float], g: [Float], f: ([Double]) 
         let df = d.map { Float($0) }
         let yp = kernel(zip(x, df).map { $0 + hf * $1 }), ym = kernel(zip(x, df).map { $0 - hf * $1 })
         let fdK = (dot(cd, toD(yp)) - dot(cd, toD(ym))) / (2 * Double(hf))
-        XCTAssertEqual(gDir, fdK, accuracy: 2e-3 * dirScale + 1e-4, "\(what): kernel-forward directional",
-                       file: file, line: line)
+        XCTAssertEqual(
+            gDir, fdK, accuracy: 2e-3 * dirScale + 1e-4, "\(what): kernel-forward directional",
+            file: file, line: line)
     }
 }

@@ -3,6 +3,7 @@
 
 import CDMiloSIMD
 import XCTest
+
 @testable import DMiloKernels
 
 final class LowPrecisionGEMMTests: XCTestCase {
@@ -14,10 +15,14 @@ final class LowPrecisionGEMMTests: XCTestCase {
         return (0..<(rows * cols)).map { _ in Float(r.gaussian()) * (r.uniform() < 0.1 ? 4 : 1) }
     }
 
-    typealias Q8Kernel = (Int, Int, Int, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?,
-                          UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void
-    typealias BF16Kernel = (Int, Int, Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
-                            Int, Int32) -> Void
+    typealias Q8Kernel = (
+        Int, Int, Int, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int32>?,
+        UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int32
+    ) -> Void
+    typealias BF16Kernel = (
+        Int, Int, Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
+        Int, Int32
+    ) -> Void
 
     /// Fast paths present on this CPU (ignoring DMILO_ISA: the tests exercise every path the hardware can run).
     var q8Paths: [(String, Q8Kernel)] {
@@ -37,7 +42,9 @@ final class LowPrecisionGEMMTests: XCTestCase {
 
     /// Packs a (m×k, rows) and b (k×n, columns) for int8 with the reference packer, checking the AVX-512 packer (if
     /// the CPU has it) writes the same bytes and scales.
-    func packInt8(_ a: [Float], _ b: [Float], _ s: (m: Int, n: Int, k: Int))
+    func packInt8(
+        _ a: [Float], _ b: [Float], _ s: (m: Int, n: Int, k: Int)
+    )
         -> (qa: [Int8], sa: [Float], asum: [Int32], qb: [Int8], sb: [Float], kp: Int)
     {
         let kp = dmilo_packed_k(s.k), np = dmilo_packed_n(s.n)

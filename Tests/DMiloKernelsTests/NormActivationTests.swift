@@ -1,11 +1,15 @@
+import Foundation
 import XCTest
+
 @testable import DMiloKernels
 
 /// GroupNorm and SiLU against Float64 references and finite differences.
 final class NormActivationTests: XCTestCase {
     /// torch.nn.functional.group_norm in Float64: biased variance, eps inside the square root.
-    func groupNormReference(batch: Int, channels: Int, spatial: Int, groups: Int, eps: Double, x: [Double],
-                            gamma: [Double]?, beta: [Double]?) -> (out: [Double], mean: [Double], rstd: [Double]) {
+    func groupNormReference(
+        batch: Int, channels: Int, spatial: Int, groups: Int, eps: Double, x: [Double],
+        gamma: [Double]?, beta: [Double]?
+    ) -> (out: [Double], mean: [Double], rstd: [Double]) {
         let cpg = channels / groups, n = cpg * spatial
         var out = x, means = [Double](), rstds = [Double]()
         for bg in 0..<batch * groups {
@@ -25,20 +29,25 @@ final class NormActivationTests: XCTestCase {
     struct GN { let batch, channels, spatial, groups: Int; let affine: Bool }
 
     func groupNorm(_ s: GN, eps: Float, x: [Float], gamma: [Float], beta: [Float]) -> ([Float], [Float], [Float]) {
-        let r = withPointers([x, gamma, beta, [Float](repeating: .nan, count: x.count),
-                              [Float](repeating: .nan, count: s.batch * s.groups),
-                              [Float](repeating: .nan, count: s.batch * s.groups)]) { p in
-            GroupNorm.forward(batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups, eps: eps,
-                              x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil,
-                              beta: s.affine ? UnsafePointer(p[2]) : nil, out: p[3], mean: p[4], rstd: p[5])
+        let r = withPointers([
+            x, gamma, beta, [Float](repeating: .nan, count: x.count),
+            [Float](repeating: .nan, count: s.batch * s.groups),
+            [Float](repeating: .nan, count: s.batch * s.groups),
+        ]) { p in
+            GroupNorm.forward(
+                batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups, eps: eps,
+                x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil,
+                beta: s.affine ? UnsafePointer(p[2]) : nil, out: p[3], mean: p[4], rstd: p[5])
         }
         return (r[3], r[4], r[5])
     }
 
-    let cases = [GN(batch: 2, channels: 6, spatial: 5, groups: 3, affine: true),
-                 GN(batch: 1, channels: 4, spatial: 9, groups: 1, affine: true),
-                 GN(batch: 2, channels: 4, spatial: 3, groups: 4, affine: false),
-                 GN(batch: 1, channels: 8, spatial: 16, groups: 2, affine: true)]
+    let cases = [
+        GN(batch: 2, channels: 6, spatial: 5, groups: 3, affine: true),
+        GN(batch: 1, channels: 4, spatial: 9, groups: 1, affine: true),
+        GN(batch: 2, channels: 4, spatial: 3, groups: 4, affine: false),
+        GN(batch: 1, channels: 8, spatial: 16, groups: 2, affine: true),
+    ]
 
     func testGroupNormForwardMatchesReference() {
         for (n, s) in cases.enumerated() {
@@ -47,14 +56,16 @@ final class NormActivationTests: XCTestCase {
             let x = randn(count, seed: 1).map { 3 + 2 * $0 }
             let gamma = randn(s.channels, seed: 2), beta = randn(s.channels, seed: 3)
             let (out, mean, rstd) = groupNorm(s, eps: 1e-5, x: x, gamma: gamma, beta: beta)
-            let ref = groupNormReference(batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups,
-                                         eps: 1e-5, x: toD(x), gamma: s.affine ? toD(gamma) : nil,
-                                         beta: s.affine ? toD(beta) : nil)
+            let ref = groupNormReference(
+                batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups,
+                eps: 1e-5, x: toD(x), gamma: s.affine ? toD(gamma) : nil,
+                beta: s.affine ? toD(beta) : nil)
             assertClose(out, ref.out, "groupnorm #\(n)")
             let inPlace = withPointers([x, gamma, beta, [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0]]) { p in
-                GroupNorm.forward(batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups, eps: 1e-5,
-                                  x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil,
-                                  beta: s.affine ? UnsafePointer(p[2]) : nil, out: p[0], mean: p[3], rstd: p[4])
+                GroupNorm.forward(
+                    batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups, eps: 1e-5,
+                    x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil,
+                    beta: s.affine ? UnsafePointer(p[2]) : nil, out: p[0], mean: p[3], rstd: p[4])
             }[0]
             XCTAssertEqual(inPlace, out, "groupnorm in place #\(n)")
             assertClose(mean, ref.mean, "groupnorm mean #\(n)")
@@ -67,8 +78,9 @@ final class NormActivationTests: XCTestCase {
         let s = GN(batch: 1, channels: 2, spatial: 64, groups: 1, affine: false)
         let x = randn(128, seed: 4).map { 1000 + 0.01 * $0 }
         let (out, _, rstd) = groupNorm(s, eps: 1e-6, x: x, gamma: [], beta: [])
-        let ref = groupNormReference(batch: 1, channels: 2, spatial: 64, groups: 1, eps: 1e-6, x: toD(x), gamma: nil,
-                                     beta: nil)
+        let ref = groupNormReference(
+            batch: 1, channels: 2, spatial: 64, groups: 1, eps: 1e-6, x: toD(x), gamma: nil,
+            beta: nil)
         // float inputs near 1000 carry ~6e-5 absolute error, i.e. ~1 % of the 0.01 spread
         assertClose(out, ref.out, rtol: 2e-2, "groupnorm large mean")
         assertClose(rstd, ref.rstd, rtol: 2e-2, "groupnorm large mean rstd")
@@ -82,16 +94,22 @@ final class NormActivationTests: XCTestCase {
             let (_, mean, rstd) = groupNorm(s, eps: 1e-5, x: x, gamma: gamma, beta: beta)
             for alias in [false, true] {
                 let g = withPointers([x, gamma, mean, rstd, c, [Float](repeating: .nan, count: count)]) { p in
-                    GroupNorm.backwardInput(batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups,
-                                            x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil, mean: p[2], rstd: p[3],
-                                            dOut: p[4], dx: alias ? p[4] : p[5])
+                    GroupNorm.backwardInput(
+                        batch: s.batch, channels: s.channels, spatial: s.spatial, groups: s.groups,
+                        x: p[0], gamma: s.affine ? UnsafePointer(p[1]) : nil, mean: p[2], rstd: p[3],
+                        dOut: p[4], dx: alias ? p[4] : p[5])
                 }[alias ? 4 : 5]
-                checkVJP("groupnorm #\(n) alias=\(alias)", x: x, c: c, g: g,
-                         f: { self.groupNormReference(batch: s.batch, channels: s.channels, spatial: s.spatial,
-                                                      groups: s.groups, eps: 1e-5, x: $0,
-                                                      gamma: s.affine ? toD(gamma) : nil,
-                                                      beta: s.affine ? toD(beta) : nil).out },
-                         kernel: { self.groupNorm(s, eps: 1e-5, x: $0, gamma: gamma, beta: beta).0 })
+                checkVJP(
+                    "groupnorm #\(n) alias=\(alias)", x: x, c: c, g: g,
+                    f: {
+                        self.groupNormReference(
+                            batch: s.batch, channels: s.channels, spatial: s.spatial,
+                            groups: s.groups, eps: 1e-5, x: $0,
+                            gamma: s.affine ? toD(gamma) : nil,
+                            beta: s.affine ? toD(beta) : nil
+                        ).out
+                    },
+                    kernel: { self.groupNorm(s, eps: 1e-5, x: $0, gamma: gamma, beta: beta).0 })
             }
         }
     }
@@ -114,15 +132,16 @@ final class NormActivationTests: XCTestCase {
                 SiLU.backwardInput(count: x.count, x: p[0], dOut: p[1], dx: alias ? p[1] : p[2])
             }[alias ? 1 : 2]
             XCTAssertTrue(g.allSatisfy(\.isFinite))
-            checkVJP("silu alias=\(alias)", x: x, c: c, g: g, f: siluReference,
-                     kernel: { xs in withPointers([xs, xs]) { p in SiLU.forward(count: xs.count, x: p[0], out: p[1]) }[1] },
-                     maxIndices: 400)
+            checkVJP(
+                "silu alias=\(alias)", x: x, c: c, g: g, f: siluReference,
+                kernel: { xs in withPointers([xs, xs]) { p in SiLU.forward(count: xs.count, x: p[0], out: p[1]) }[1] },
+                maxIndices: 400)
         }
     }
 
     /// A buffer large enough for the multi-threaded path equals the single-threaded result.
     func testSiLUThreadedMatchesSerial() {
-        let x = randn(Parallel.minimumWork + 4097, seed: 11)   // above the threshold, ragged last chunk
+        let x = randn(Parallel.minimumWork + 4097, seed: 11)  // above the threshold, ragged last chunk
         let saved = Threading.count
         defer { Threading.count = saved }
         var results: [[Float]] = []
@@ -133,5 +152,3 @@ final class NormActivationTests: XCTestCase {
         XCTAssertEqual(results[0], results[1])
     }
 }
-
-import Foundation

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DMiloKernels
 
 final class TensorTests: XCTestCase {

@@ -4,6 +4,7 @@
 import DMiloKernels
 import Foundation
 import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -139,8 +140,9 @@ final class ThreadPoolTests: XCTestCase {
                         var c = c0
                         Threading.withBudget(budget) {
                             c.withUnsafeMutableBufferPointer { cp in
-                                ParallelGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a,
-                                                   lda: lda, b: b, ldb: ldb, beta: 2, c: cp.baseAddress!, ldc: n)
+                                ParallelGEMM.sgemm(
+                                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a,
+                                    lda: lda, b: b, ldb: ldb, beta: 2, c: cp.baseAddress!, ldc: n)
                             }
                         }
                         var worst = 0.0

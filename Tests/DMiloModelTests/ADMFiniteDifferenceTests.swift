@@ -1,5 +1,6 @@
 import DMiloKernels
 import XCTest
+
 @testable import DMiloModel
 
 /// The ADM input VJP against central finite differences of its own forward (independent of the deepinv fixtures):

@@ -2,6 +2,7 @@ import DMiloFormats
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloModel
 
 /// Our ADMUNet against deepinv's DiffUNet (guided-diffusion's UNetModel), float64 autograd reference from
@@ -124,8 +125,8 @@ final class ADMFixtureTests: XCTestCase {
         }
         refused("num_chanels", 32)
         refused("class_cond", true)
-        refused("num_channels", 48)           // not a multiple of GroupNorm32's groups
-        refused("out_channels", 6)            // learn_sigma false → 3
+        refused("num_channels", 48)  // not a multiple of GroupNorm32's groups
+        refused("out_channels", 6)  // learn_sigma false → 3
         refused("attention_resolutions", [5])
         refused("beta_schedule", "cosine")
         d["_class_name"] = "UNet2DModel"

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DMiloModel
 
 final class ArenaTests: XCTestCase {

@@ -5,6 +5,7 @@
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloModel
 
 final class ComputeAccuracyTests: XCTestCase {
@@ -55,15 +56,18 @@ final class ComputeAccuracyTests: XCTestCase {
         let int8 = try net.forward(x, timestep: 300)
         try net.setComputePrecision(.f32)
         let after = try net.forward(x, timestep: 300)
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: before.data, count: before.count)),
-                       Array(UnsafeBufferPointer(start: after.data, count: after.count)))
+        XCTAssertEqual(
+            Array(UnsafeBufferPointer(start: before.data, count: before.count)),
+            Array(UnsafeBufferPointer(start: after.data, count: after.count)))
         XCTAssertGreaterThan(ComputeSelection.relError(int8, before), 0)
     }
 
     func testFailingGateRefusesExplicitModeAndAutoFallsBack() throws {
         let net = try DiffusionModels.load(path: bundled)
-        AccuracyGate.overrides = [.int8: AccuracyGate(output: 1e-9, gradient: 1e-9),
-                                  .bf16: AccuracyGate(output: 1e-9, gradient: 1e-9)]
+        AccuracyGate.overrides = [
+            .int8: AccuracyGate(output: 1e-9, gradient: 1e-9),
+            .bf16: AccuracyGate(output: 1e-9, gradient: 1e-9),
+        ]
         XCTAssertThrowsError(try ComputeSelection.apply(.int8, to: net)) { e in
             let m = "\(e)"
             XCTAssertTrue(m.contains("--compute int8 refused") && m.contains("diffusion_pytorch_model.safetensors"), m)

@@ -1,5 +1,6 @@
 import DMiloKernels
 import XCTest
+
 @testable import DMiloModel
 
 /// The input VJP against central finite differences of the forward pass (independent of the PyTorch fixtures):

@@ -1,6 +1,7 @@
 import DMiloFormats
 import DMiloKernels
 import Foundation
+
 @testable import DMiloModel
 
 /// Paths of the golden fixtures written by Tools/make_fixtures.py.

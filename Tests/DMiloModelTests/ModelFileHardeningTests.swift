@@ -2,6 +2,7 @@ import DMiloFormats
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloModel
 
 /// A corrupt model file is an error naming the file and the field, before anything is sized from it; never an
@@ -56,9 +57,11 @@ final class ModelFileHardeningTests: XCTestCase {
         let json = try XCTUnwrap(gguf.metadata[GGUFKeys.configJSON]?.stringValue)
         var d = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
         XCTAssertNoThrow(try ADMConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"))
-        for (k, v) in [("num_train_timesteps", 0xFFFF_FFFF as Any), ("num_train_timesteps", -1), ("num_train_timesteps", 0),
-                       ("num_head_channels", 0), ("num_heads_upsample", 0), ("image_size", 1 << 40), ("num_channels", 1 << 30),
-                       ("channel_mult", [1, 2, 4, 8, 16, 32, 64, 128, 256]), ("channel_mult", [1 << 20])] {
+        for (k, v) in [
+            ("num_train_timesteps", 0xFFFF_FFFF as Any), ("num_train_timesteps", -1), ("num_train_timesteps", 0),
+            ("num_head_channels", 0), ("num_heads_upsample", 0), ("image_size", 1 << 40), ("num_channels", 1 << 30),
+            ("channel_mult", [1, 2, 4, 8, 16, 32, 64, 128, 256]), ("channel_mult", [1 << 20]),
+        ] {
             let saved = d[k]
             d[k] = v
             XCTAssertThrowsError(try ADMConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"), "\(k) = \(v)") { e in
@@ -70,9 +73,11 @@ final class ModelFileHardeningTests: XCTestCase {
 
     func testAbsurdUNetConfigValuesAreRefused() throws {
         var d = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.bundled + "/config.json"))) as! [String: Any]
-        for (k, v) in [("block_out_channels", [1 << 40, 1 << 40, 1 << 40] as Any), ("sample_size", 1 << 31),
-                       ("layers_per_block", 1 << 20), ("attention_head_dim", 1 << 33),
-                       ("down_block_types", Array(repeating: "DownBlock2D", count: 70))] {
+        for (k, v) in [
+            ("block_out_channels", [1 << 40, 1 << 40, 1 << 40] as Any), ("sample_size", 1 << 31),
+            ("layers_per_block", 1 << 20), ("attention_head_dim", 1 << 33),
+            ("down_block_types", Array(repeating: "DownBlock2D", count: 70)),
+        ] {
             let saved = d[k]
             d[k] = v
             XCTAssertThrowsError(try UNetConfig.parse(JSONSerialization.data(withJSONObject: d), file: "c.json"), k) { e in
@@ -140,11 +145,13 @@ final class ModelFileHardeningTests: XCTestCase {
             withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { b.append(contentsOf: $0) }
             return try temp("h.safetensors", b + Array(json.utf8) + [UInt8](repeating: 0, count: payload))
         }
-        for json in [#"{"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}}"#,
-                     #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,9007199254740990]}}"#,
-                     #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}}"#,
-                     #"{"a":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}}"#,
-                     String(repeating: "[", count: 100_000)] {
+        for json in [
+            #"{"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}}"#,
+            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,9007199254740990]}}"#,
+            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}}"#,
+            #"{"a":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}}"#,
+            String(repeating: "[", count: 100_000),
+        ] {
             XCTAssertThrowsError(try SafetensorsFile(path: try header(json)), String(json.prefix(60)))
         }
     }
@@ -202,8 +209,9 @@ final class ModelFileHardeningTests: XCTestCase {
             try FileManager.default.copyItem(atPath: Self.bundled + "/" + f, toPath: dir + "/" + f)
         }
         let n = try SafetensorsFile(path: dir + "/diffusion_pytorch_model.safetensors").file.uint64LE(at: 0, what: "")
-        let (errors, loads) = try mutate(folder: dir, file: "diffusion_pytorch_model.safetensors", headerLength: 8 + Int(n),
-                                         cases: 1000, seed: 17)
+        let (errors, loads) = try mutate(
+            folder: dir, file: "diffusion_pytorch_model.safetensors", headerLength: 8 + Int(n),
+            cases: 1000, seed: 17)
         print("safetensors header mutations: \(errors) refused, \(loads) loaded")
         XCTAssertEqual(errors + loads, 1000)
         XCTAssertGreaterThan(errors, 250)

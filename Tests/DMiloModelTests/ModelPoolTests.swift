@@ -2,6 +2,7 @@ import DMiloFormats
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloModel
 
 /// Instances from one `ModelFile` share one copy of the weights; each owns its workspace and tape, so several
@@ -13,8 +14,9 @@ final class ModelPoolTests: XCTestCase {
         let a = pool.checkOut(), b = pool.checkOut(), c = pool.replica()
         for r in [b, c] {
             XCTAssertTrue(r !== a, file: file, line: line)
-            XCTAssertTrue(((r as? UNetRuntime<UNetConfig>)?.store ?? (r as? UNetRuntime<ADMConfig>)?.store)
-                          === ((a as? UNetRuntime<UNetConfig>)?.store ?? (a as? UNetRuntime<ADMConfig>)?.store), file: file, line: line)
+            XCTAssertTrue(
+                ((r as? UNetRuntime<UNetConfig>)?.store ?? (r as? UNetRuntime<ADMConfig>)?.store)
+                    === ((a as? UNetRuntime<UNetConfig>)?.store ?? (a as? UNetRuntime<ADMConfig>)?.store), file: file, line: line)
             XCTAssertEqual(r.parameterBytes, a.parameterBytes, file: file, line: line)
         }
         let s = a.sampleShape

@@ -2,13 +2,16 @@ import DMiloFormats
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloModel
 
 /// Loading refuses anything that does not match the config exactly, naming the offending file/key/tensors.
 final class StrictLoadingTests: XCTestCase {
     /// Copies a fixture folder and rewrites its weights through `edit` (name -> (shape, values)) and config via `cfg`.
-    func variant(_ name: String, edit: (inout [String: ([Int], [Float])]) -> Void = { _ in },
-                 cfg: (inout [String: Any]) -> Void = { _ in }) throws -> String {
+    func variant(
+        _ name: String, edit: (inout [String: ([Int], [Float])]) -> Void = { _ in },
+        cfg: (inout [String: Any]) -> Void = { _ in }
+    ) throws -> String {
         let src = Fixtures.folder(name)
         let dst = Fixtures.tempDir()
         let f = try SafetensorsFile(path: src + "/diffusion_pytorch_model.safetensors")
@@ -20,8 +23,9 @@ final class StrictLoadingTests: XCTestCase {
             tensors[n] = (t.shape, v)
         }
         edit(&tensors)
-        try SafetensorsWriter.write(tensors.map { .init(name: $0.key, shape: $0.value.0, values: $0.value.1) },
-                                    to: dst + "/diffusion_pytorch_model.safetensors")
+        try SafetensorsWriter.write(
+            tensors.map { .init(name: $0.key, shape: $0.value.0, values: $0.value.1) },
+            to: dst + "/diffusion_pytorch_model.safetensors")
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: src + "/config.json"))) as! [String: Any]
         cfg(&json)
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dst + "/config.json"))
@@ -82,7 +86,11 @@ final class StrictLoadingTests: XCTestCase {
     }
 
     func testIgnoredUnderscoreKeys() throws {
-        let p = try variant("legacy_attention", cfg: { $0["_name_or_path"] = "x"; $0["_whatever"] = 1 })
+        let p = try variant(
+            "legacy_attention",
+            cfg: {
+                $0["_name_or_path"] = "x"; $0["_whatever"] = 1
+            })
         XCTAssertNoThrow(try UNet2DModel.load(path: p))
     }
 
@@ -112,13 +120,13 @@ final class StrictLoadingTests: XCTestCase {
 final class ConfigTests: XCTestCase {
     func testParsesDDPMCifarConfig() throws {
         let json = """
-        {"_class_name":"UNet2DModel","_diffusers_version":"0.0.4","act_fn":"silu","attention_head_dim":null,
-         "block_out_channels":[128,256,256,256],"center_input_sample":false,
-         "down_block_types":["DownBlock2D","AttnDownBlock2D","DownBlock2D","DownBlock2D"],"downsample_padding":0,
-         "flip_sin_to_cos":false,"freq_shift":1,"in_channels":3,"layers_per_block":2,"mid_block_scale_factor":1,
-         "norm_eps":1e-06,"norm_num_groups":32,"out_channels":3,"sample_size":32,"time_embedding_type":"positional",
-         "up_block_types":["UpBlock2D","AttnUpBlock2D","UpBlock2D","UpBlock2D"]}
-        """
+            {"_class_name":"UNet2DModel","_diffusers_version":"0.0.4","act_fn":"silu","attention_head_dim":null,
+             "block_out_channels":[128,256,256,256],"center_input_sample":false,
+             "down_block_types":["DownBlock2D","AttnDownBlock2D","DownBlock2D","DownBlock2D"],"downsample_padding":0,
+             "flip_sin_to_cos":false,"freq_shift":1,"in_channels":3,"layers_per_block":2,"mid_block_scale_factor":1,
+             "norm_eps":1e-06,"norm_num_groups":32,"out_channels":3,"sample_size":32,"time_embedding_type":"positional",
+             "up_block_types":["UpBlock2D","AttnUpBlock2D","UpBlock2D","UpBlock2D"]}
+            """
         let c = try UNetConfig.parse(Data(json.utf8), file: "config.json")
         XCTAssertEqual(c.blockOutChannels, [128, 256, 256, 256])
         XCTAssertEqual(c.downsamplePadding, 0)
@@ -131,8 +139,10 @@ final class ConfigTests: XCTestCase {
     }
 
     func testCrossKeyValidation() {
-        let base: [String: Any] = ["block_out_channels": [32, 64], "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
-                                   "up_block_types": ["AttnUpBlock2D", "UpBlock2D"], "norm_num_groups": 8, "attention_head_dim": 8]
+        let base: [String: Any] = [
+            "block_out_channels": [32, 64], "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+            "up_block_types": ["AttnUpBlock2D", "UpBlock2D"], "norm_num_groups": 8, "attention_head_dim": 8,
+        ]
         func parse(_ d: [String: Any]) throws -> UNetConfig {
             try UNetConfig.parse(try JSONSerialization.data(withJSONObject: d), file: "c.json")
         }

@@ -1,6 +1,7 @@
 import DMiloFormats
 import DMiloKernels
 import XCTest
+
 @testable import DMiloModel
 
 /// Our UNet2DModel against diffusers (float64 autograd reference from Tools/make_fixtures.py).

@@ -1,5 +1,6 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 /// ⟨Ax, y⟩ = ⟨x, Aᵀy⟩ for every linear operator and configuration, on a non-square 3×24×40 image.
@@ -40,7 +41,7 @@ final class AdjointnessTests: XCTestCase {
         for (kh, kw) in [(1, 1), (3, 3), (4, 4), (5, 5), (8, 8), (2, 5), (15, 15), (24, 24)] {
             let k = TestSupport.random([kh, kw], seed: UInt64(kh * 100 + kw))
             for i in 0..<k.count { k[i] = abs(k[i]) }
-            k[0] += 0.5   // break any symmetry
+            k[0] += 0.5  // break any symmetry
             check(try Blur(kernel: k, imageShape: shape), "blur \(kh)x\(kw)")
         }
         // kernel as large as the image allows: k/2 = H-1 reflects twice over

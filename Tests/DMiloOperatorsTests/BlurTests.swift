@@ -1,5 +1,6 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 final class BlurTests: XCTestCase {
@@ -20,7 +21,7 @@ final class BlurTests: XCTestCase {
     /// A shifted delta moves the image: kernel 1 at (k/2, k/2 + 1) reads the right neighbour (correlation, no flip).
     func testDeltaKernelGeometry() throws {
         let k = Tensor(shape: [4, 4])
-        k[2 * 4 + 3] = 5   // centre of a 4×4 kernel is (2, 2); this is one column right; sum normalised to 1
+        k[2 * 4 + 3] = 5  // centre of a 4×4 kernel is (2, 2); this is one column right; sum normalised to 1
         let op = try Blur(kernel: k, imageShape: [1, 3, 4])
         let x = Tensor(shape: [1, 3, 4], values: (0..<12).map(Float.init))
         // row 0: x[0,1], x[0,2], x[0,3], reflect → x[0,2]
@@ -32,7 +33,7 @@ final class BlurTests: XCTestCase {
     func testPaperGeometryIsPaddedValidCorrelation() throws {
         for (shape, kh, kw) in [([2, 7, 9], 4, 4), ([1, 6, 5], 5, 3), ([1, 9, 8], 2, 6)] {
             let k = TestSupport.random([kh, kw], seed: 5)
-            k[0] += 3   // nonzero sum
+            k[0] += 3  // nonzero sum
             let op = try Blur(kernel: k, imageShape: shape, geometry: .paper)
             let (h, w) = (shape[1], shape[2]), (ph, pw) = (kh / 2, kw / 2)
             let (oh, ow) = (h + 2 * ph - kh + 1, w + 2 * pw - kw + 1)
@@ -42,18 +43,25 @@ final class BlurTests: XCTestCase {
             let sum = (0..<k.count).reduce(0.0) { $0 + Double(k[$1]) }
             func reflect(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i) }
             var worst = 0.0
-            for c in 0..<shape[0] { for i in 0..<oh { for j in 0..<ow {
-                var s = 0.0
-                for a in 0..<kh { for b in 0..<kw {
-                    s += Double(k[a * kw + b]) / sum * Double(x[(c * h + reflect(i + a - ph, h)) * w + reflect(j + b - pw, w)])
-                } }
-                worst = max(worst, abs(s - Double(y[(c * oh + i) * ow + j])))
-            } } }
+            for c in 0..<shape[0] {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var s = 0.0
+                        for a in 0..<kh {
+                            for b in 0..<kw {
+                                s += Double(k[a * kw + b]) / sum * Double(x[(c * h + reflect(i + a - ph, h)) * w + reflect(j + b - pw, w)])
+                            }
+                        }
+                        worst = max(worst, abs(s - Double(y[(c * oh + i) * ow + j])))
+                    }
+                }
+            }
             XCTAssertLessThan(worst, 1e-5, "\(shape) kernel \(kh)x\(kw)")
         }
         XCTAssertEqual(try GaussianBlur(size: 9, sigma: 2, imageShape: [3, 256, 256], geometry: .paper).outputShape, [3, 256, 256])
-        XCTAssertEqual(try Blur(kernel: Tensor(shape: [64, 64], repeating: 1), imageShape: [3, 256, 256], geometry: .paper).outputShape,
-                       [3, 257, 257])
+        XCTAssertEqual(
+            try Blur(kernel: Tensor(shape: [64, 64], repeating: 1), imageShape: [3, 256, 256], geometry: .paper).outputShape,
+            [3, 257, 257])
         // the separable Gaussian path agrees with the direct one in this geometry too
         let g = try GaussianBlur(size: 7, sigma: 1.5, imageShape: [2, 12, 10], geometry: .paper)
         let d = try Blur(kernel: g.kernel, imageShape: [2, 12, 10], geometry: .paper)

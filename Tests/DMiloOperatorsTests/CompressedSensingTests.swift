@@ -1,17 +1,18 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 final class CompressedSensingTests: XCTestCase {
     func testGaussianMatrixSizeStatisticsAndSeed() throws {
-        let shape = [3, 24, 40]                                  // n = 2880
+        let shape = [3, 24, 40]  // n = 2880
         let op = try CompressedSensing(ratio: 0.25, matrixSeed: 11, imageShape: shape)
-        XCTAssertEqual(op.outputShape, [720])                    // round(0.25·2880)
+        XCTAssertEqual(op.outputShape, [720])  // round(0.25·2880)
         let a = op.matrix.array
         let mean = a.reduce(0.0) { $0 + Double($1) } / Double(a.count)
         let variance = a.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(a.count) - mean * mean
         XCTAssertEqual(mean, 0, accuracy: 3e-3)
-        XCTAssertEqual(variance * 720, 1, accuracy: 0.01)        // N(0, 1/m)
+        XCTAssertEqual(variance * 720, 1, accuracy: 0.01)  // N(0, 1/m)
         XCTAssertEqual(try CompressedSensing(ratio: 0.25, matrixSeed: 11, imageShape: shape).matrix.array, a)
         XCTAssertNotEqual(try CompressedSensing(ratio: 0.25, matrixSeed: 12, imageShape: shape).matrix.array[0..<10], a[0..<10])
         XCTAssertEqual(try CompressedSensing(ratio: 0.0001, matrixSeed: 1, imageShape: shape).m, 1)  // at least one row

@@ -1,5 +1,6 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 final class HDRTests: XCTestCase {
@@ -16,7 +17,7 @@ final class HDRTests: XCTestCase {
         let x = TestSupport.random(shape, seed: 5)
         for i in 0..<x.count {
             x[i] *= 0.5
-            if abs(abs(Float(gain) * x[i]) - 1) < 0.1 { x[i] += 0.1 }   // keep 2·eps·gain clear of ±1
+            if abs(abs(Float(gain) * x[i]) - 1) < 0.1 { x[i] += 0.1 }  // keep 2·eps·gain clear of ±1
         }
         let c = TestSupport.random(shape, seed: 6)
         let g = op.vjp(at: x, cotangent: c)

@@ -1,5 +1,6 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 final class InpaintingTests: XCTestCase {
@@ -23,7 +24,7 @@ final class InpaintingTests: XCTestCase {
         let op = try Inpainting(box: [1, 2, 3, 1], imageShape: [2, 4, 5])
         let y = op.apply(Tensor(shape: [2, 4, 5], repeating: 1))
         var expected = [Float](repeating: 1, count: 20)
-        for c in 1...3 { expected[2 * 5 + c] = 0 }   // row 2, columns 1…3
+        for c in 1...3 { expected[2 * 5 + c] = 0 }  // row 2, columns 1…3
         XCTAssertEqual(y.array, expected + expected)
     }
 

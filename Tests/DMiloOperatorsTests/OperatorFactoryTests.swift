@@ -1,15 +1,20 @@
+import DMiloKernels
 import Foundation
 import XCTest
-import DMiloKernels
+
 @testable import DMiloOperators
 
 final class OperatorFactoryTests: XCTestCase {
     let shape = [3, 24, 40]
 
-    func make(_ json: String, shape: [Int]? = nil, loader: OperatorFactory.ArrayLoader = TestSupport.noFiles) throws
-        -> any MeasurementOperator {
-        try OperatorFactory.make(spec: JSONSerialization.jsonObject(with: Data(json.utf8)), imageShape: shape ?? self.shape,
-                                 loadArray: loader)
+    func make(
+        _ json: String, shape: [Int]? = nil, loader: OperatorFactory.ArrayLoader = TestSupport.noFiles
+    ) throws
+        -> any MeasurementOperator
+    {
+        try OperatorFactory.make(
+            spec: JSONSerialization.jsonObject(with: Data(json.utf8)), imageShape: shape ?? self.shape,
+            loadArray: loader)
     }
 
     func testBuildsEveryTypeWithDocumentedGeometry() throws {
@@ -47,8 +52,12 @@ final class OperatorFactoryTests: XCTestCase {
         XCTAssertEqual(try make(#"{"type":"blur","kernel":"k.npy"}"#, loader: loader).name, "blur")
         XCTAssertEqual(try make(#"{"type":"motion_blur","kernel":"calibration/mk.npy"}"#, loader: loader).name, "motion_blur")
         XCTAssertEqual(try make(#"{"type":"compressed_sensing","matrix":"A.npy"}"#, loader: loader).outputShape, [10])
-        XCTAssertEqual(requests, ["operator.mask=m.png", "operator.kernel=k.npy", "operator.kernel=calibration/mk.npy",
-                                  "operator.matrix=A.npy"])
+        XCTAssertEqual(
+            requests,
+            [
+                "operator.mask=m.png", "operator.kernel=k.npy", "operator.kernel=calibration/mk.npy",
+                "operator.matrix=A.npy",
+            ])
     }
 
     func testLoaderErrorsPassThroughAndShapeChecksNameTheField() {
@@ -65,7 +74,7 @@ final class OperatorFactoryTests: XCTestCase {
         XCTAssertThrowsError(try make(#"{"type":"inpainting","box":[30,0,20,4]}"#)) {
             XCTAssertEqual(($0 as? OperatorError)?.field, "operator.box")
         }
-        XCTAssertThrowsError(try make(#"{"type":"gaussian_blur","size":61,"sigma":3}"#)) {   // 30 ≥ H = 24
+        XCTAssertThrowsError(try make(#"{"type":"gaussian_blur","size":61,"sigma":3}"#)) {  // 30 ≥ H = 24
             XCTAssertEqual(($0 as? OperatorError)?.field, "operator.size")
         }
         for bad in [[3, 0, 4], [3, 4], [1 << 20, 1 << 20, 1 << 20], [3, -1, 4]] {

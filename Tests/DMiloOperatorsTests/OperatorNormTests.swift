@@ -1,5 +1,6 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 final class OperatorNormTests: XCTestCase {

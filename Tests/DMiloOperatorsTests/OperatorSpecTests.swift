@@ -1,6 +1,7 @@
+import DMiloKernels
 import Foundation
 import XCTest
-import DMiloKernels
+
 @testable import DMiloOperators
 
 /// Strict parsing of the manifest `operator` object, from JSON text as the jobs layer will see it.
@@ -9,8 +10,10 @@ final class OperatorSpecTests: XCTestCase {
         try OperatorSpec(json: JSONSerialization.jsonObject(with: Data(json.utf8)))
     }
 
-    func expectError(_ json: String, code: String = "manifest.invalid", field: String,
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func expectError(
+        _ json: String, code: String = "manifest.invalid", field: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try parse(json), json, file: file, line: line) { e in
             guard let e = e as? OperatorError else { return XCTFail("not an OperatorError: \(e)", file: file, line: line) }
             XCTAssertEqual(e.code, code, json, file: file, line: line)
@@ -24,17 +27,20 @@ final class OperatorSpecTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"type":"super_resolution","factor":4}"#), .superResolution(factor: 4, kernel: .bicubic))
         XCTAssertEqual(try parse(#"{"type":"super_resolution","factor":2.0,"kernel":"box"}"#), .superResolution(factor: 2, kernel: .box))
         XCTAssertEqual(try parse(#"{"type":"inpainting","mask":"m.png"}"#), .inpainting(.file("m.png")))
-        XCTAssertEqual(try parse(#"{"type":"inpainting","missing_fraction":0.7,"mask_seed":18446744073709551615}"#),
-                       .inpainting(.random(missingFraction: 0.7, seed: .max)))
+        XCTAssertEqual(
+            try parse(#"{"type":"inpainting","missing_fraction":0.7,"mask_seed":18446744073709551615}"#),
+            .inpainting(.random(missingFraction: 0.7, seed: .max)))
         XCTAssertEqual(try parse(#"{"type":"inpainting","box":[1,2,3,4]}"#), .inpainting(.box(x: 1, y: 2, width: 3, height: 4)))
         XCTAssertEqual(try parse(#"{"type":"blur","kernel":"calibration/k.npy"}"#), .blur(kernelFile: "calibration/k.npy"))
         XCTAssertEqual(try parse(#"{"type":"gaussian_blur","size":61,"sigma":3}"#), .gaussianBlur(size: 61, sigma: 3))
         XCTAssertEqual(try parse(#"{"type":"motion_blur","kernel":"k.npy"}"#), .motionBlur(.file("k.npy")))
-        XCTAssertEqual(try parse(#"{"type":"motion_blur","size":31,"intensity":0.5,"kernel_seed":123}"#),
-                       .motionBlur(.random(size: 31, intensity: 0.5, seed: 123)))
+        XCTAssertEqual(
+            try parse(#"{"type":"motion_blur","size":31,"intensity":0.5,"kernel_seed":123}"#),
+            .motionBlur(.random(size: 31, intensity: 0.5, seed: 123)))
         XCTAssertEqual(try parse(#"{"type":"compressed_sensing","matrix":"A.npy"}"#), .compressedSensing(.file("A.npy")))
-        XCTAssertEqual(try parse(#"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":0}"#),
-                       .compressedSensing(.gaussian(ratio: 0.1, seed: 0)))
+        XCTAssertEqual(
+            try parse(#"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":0}"#),
+            .compressedSensing(.gaussian(ratio: 0.1, seed: 0)))
         XCTAssertEqual(try parse(#"{"type":"hdr","gain":4}"#), .hdr(gain: 4))
     }
 
@@ -96,12 +102,14 @@ final class OperatorSpecTests: XCTestCase {
     }
 
     func testFilesAndCanonicalJSONRoundTrip() throws {
-        let specs = [#"{"type":"inpainting","mask":"m.png"}"#, #"{"type":"super_resolution","factor":4}"#,
-                     #"{"type":"motion_blur","size":31,"intensity":0.5,"kernel_seed":123}"#,
-                     #"{"type":"inpainting","box":[1,2,3,4]}"#, #"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":7}"#,
-                     #"{"type":"inpainting","missing_fraction":0.25,"mask_seed":18446744073709551615}"#,
-                     #"{"type":"gaussian_blur","size":61,"sigma":3,"geometry":"paper"}"#,
-                     #"{"type":"blur","kernel":"k.npy","geometry":"paper"}"#]
+        let specs = [
+            #"{"type":"inpainting","mask":"m.png"}"#, #"{"type":"super_resolution","factor":4}"#,
+            #"{"type":"motion_blur","size":31,"intensity":0.5,"kernel_seed":123}"#,
+            #"{"type":"inpainting","box":[1,2,3,4]}"#, #"{"type":"compressed_sensing","ratio":0.1,"matrix_seed":7}"#,
+            #"{"type":"inpainting","missing_fraction":0.25,"mask_seed":18446744073709551615}"#,
+            #"{"type":"gaussian_blur","size":61,"sigma":3,"geometry":"paper"}"#,
+            #"{"type":"blur","kernel":"k.npy","geometry":"paper"}"#,
+        ]
         for s in specs {
             let spec = try parse(s)
             let text = try JSONSerialization.data(withJSONObject: spec.jsonObject)

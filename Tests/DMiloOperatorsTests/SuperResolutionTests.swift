@@ -1,5 +1,6 @@
-import XCTest
 import DMiloKernels
+import XCTest
+
 @testable import DMiloOperators
 
 final class SuperResolutionTests: XCTestCase {
@@ -10,7 +11,7 @@ final class SuperResolutionTests: XCTestCase {
         let axis = SuperResolution.bicubicAxis(inputLength: 256, factor: 4)
         XCTAssertEqual(axis.taps, 16)
         XCTAssertEqual(axis.outputLength, 64)
-        for o in [2, 17, 40, 61] {   // interior outputs: no mirroring
+        for o in [2, 17, 40, 61] {  // interior outputs: no mirroring
             for t in 0..<16 {
                 XCTAssertEqual(axis.indices[o * 16 + t], 4 * o - 6 + t)
                 XCTAssertEqual(axis.weights[o * 16 + t], expected[t], accuracy: 1e-6, "o=\(o) t=\(t)")
@@ -18,7 +19,7 @@ final class SuperResolutionTests: XCTestCase {
         }
         // border: taps −6 … −1 mirror half-sample-symmetrically to 5 … 0; 256 … 261 → 255 … 250
         XCTAssertEqual(Array(axis.indices[0..<7]), [5, 4, 3, 2, 1, 0, 0])
-        XCTAssertEqual(Array(axis.indices[63 * 16 + 10 ..< 63 * 16 + 16]), [255, 254, 253, 252, 251, 250])
+        XCTAssertEqual(Array(axis.indices[63 * 16 + 10..<63 * 16 + 16]), [255, 254, 253, 252, 251, 250])
     }
 
     /// Dense 1-D matrices against an independent numpy port of MATLAB imresize `contributions()` (×2 and ×4,

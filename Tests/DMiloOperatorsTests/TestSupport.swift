@@ -1,6 +1,7 @@
+import DMiloKernels
 import Foundation
 import XCTest
-import DMiloKernels
+
 @testable import DMiloOperators
 
 /// Shared helpers: seeded random tensors, the adjointness check, fixture loading.
@@ -23,8 +24,10 @@ enum TestSupport {
 
     static var fixtures: [String: Any] {
         get throws {
-            let url = try XCTUnwrap(Bundle.module.url(forResource: "operator_fixtures", withExtension: "json",
-                                                      subdirectory: "Fixtures"))
+            let url = try XCTUnwrap(
+                Bundle.module.url(
+                    forResource: "operator_fixtures", withExtension: "json",
+                    subdirectory: "Fixtures"))
             return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         }
     }

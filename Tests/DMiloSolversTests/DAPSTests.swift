@@ -1,8 +1,9 @@
-import Foundation
-import XCTest
 import DMiloKernels
 import DMiloModel
 import DMiloOperators
+import Foundation
+import XCTest
+
 @testable import DMiloSolvers
 
 /// y = a·x elementwise: a linear operator whose Gaussian posterior is known pixel by pixel.
@@ -57,7 +58,7 @@ final class DAPSTests: XCTestCase {
 
     func testODEWithNStepsIsNDDIMSteps() throws {
         let m = GaussianPredictor(nonlinear: true)
-        let x = noise([2, 1, 8, 8], seed: 2)   // a batch of two chains
+        let x = noise([2, 1, 8, 8], seed: 2)  // a batch of two chains
         let (x0, forwards) = try DAPSODE.estimate(x, t: 800, steps: 4, model: m, schedule: schedule)
         XCTAssertEqual(forwards, 4)
         XCTAssertEqual(DAPSSchedule.odeGrid(from: 800, steps: 4), [800, 600, 400, 200, -1])
@@ -92,14 +93,15 @@ final class DAPSTests: XCTestCase {
         for seed in 0..<8 {
             var rng = SeededRandom(seed: UInt64(seed), stream: "langevin-test")
             // 300 steps = 15 relaxation times (1/δ): every pixel is an independent draw from the stationary law
-            let x = langevin.sample(anchor: Tensor(shape: shape, repeating: xhat), r: r, eta: delta / lambda, steps: 300,
-                                    noise: &rng)
+            let x = langevin.sample(
+                anchor: Tensor(shape: shape, repeating: xhat), r: r, eta: delta / lambda, steps: 300,
+                noise: &rng)
             for i in 0..<x.count { draws.append(Double(x[i])) }
         }
         let m = draws.reduce(0, +) / Double(draws.count)
         let v = draws.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(draws.count - 1)
         XCTAssertEqual(m, mean, accuracy: 4 * (variance / Double(draws.count)).squareRoot())
-        XCTAssertEqual(v / variance, 1, accuracy: 0.12)   // 2,048 draws: relative std error of a variance ≈ 3 %
+        XCTAssertEqual(v / variance, 1, accuracy: 0.12)  // 2,048 draws: relative std error of a variance ≈ 3 %
         // and it is the posterior, not the prior (variance r² = 0.25) nor the likelihood alone
         XCTAssertLessThan(v, 0.02)
     }
@@ -150,9 +152,9 @@ final class DAPSTests: XCTestCase {
         XCTAssertEqual(res.unetVJPEvaluations, 0)
         XCTAssertEqual(res.samples.count, 4)
         var roomy = p
-        roomy.samples = 1; roomy.budget = 2000; roomy.mcmcSteps = 1   // every level fits: not stopped by the budget
+        roomy.samples = 1; roomy.budget = 2000; roomy.mcmcSteps = 1  // every level fits: not stopped by the budget
         XCTAssertEqual(try Solvers.run(roomy, problem: prob).stoppedBy, .iterations)
-        p.budget = 19   // one level of 4 chains × 5 ODE steps does not fit
+        p.budget = 19  // one level of 4 chains × 5 ODE steps does not fit
         XCTAssertThrowsError(try Solvers.run(p, problem: prob)) { XCTAssertEqual(($0 as? SolverError)?.code, "budget.exceeded") }
     }
 

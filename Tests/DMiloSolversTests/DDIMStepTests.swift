@@ -1,6 +1,7 @@
-import XCTest
 import DMiloKernels
 import DMiloModel
+import XCTest
+
 @testable import DMiloSolvers
 
 final class DDIMStepTests: XCTestCase {
@@ -44,7 +45,7 @@ final class DDIMStepTests: XCTestCase {
     /// VJP through one step and through a 3-step span vs central finite differences (Float64 accumulation of ⟨c, Δ⟩).
     func testStepAndSpanVJPAgainstFiniteDifferences() throws {
         let m = GaussianPredictor(h: 4, w: 4, nonlinear: true)
-        let replicas: [any NoisePredictor] = [m, m, m]   // the test double keeps no state between tapes
+        let replicas: [any NoisePredictor] = [m, m, m]  // the test double keeps no state between tapes
         let chain = DDIMStep.chain(grid: DDIMGrid.dmilo(steps: 3), trainSteps: 1000, schedule: m.schedule)
         var r = SeededRandom(seed: 3)
         // Small latents so no x0 sits on a clip boundary (the function is smooth there).
@@ -70,7 +71,7 @@ final class DDIMStepTests: XCTestCase {
     func testClipKillsTheModelPath() throws {
         let m = GaussianPredictor(h: 1, w: 1)
         let step = DDIMStep(t: 333, delta: 333, schedule: m.schedule)
-        let x = Tensor(shape: [1, 1, 1], values: [30.0])   // far outside: the posterior-mean x0 (≈ 5.6) clips to 1
+        let x = Tensor(shape: [1, 1, 1], values: [30.0])  // far outside: the posterior-mean x0 (≈ 5.6) clips to 1
         let (_, saved) = try step.apply(x, model: m, keep: true)
         let g = try step.vjp(Tensor(shape: [1, 1, 1], values: [1]), saved: saved!, model: m)
         XCTAssertEqual(g[0], step.sP / step.sT, accuracy: 1e-6)

@@ -1,8 +1,9 @@
 import DMiloKernels
 import DMiloModel
 import DMiloOperators
-@testable import DMiloSolvers
 import XCTest
+
+@testable import DMiloSolvers
 
 /// The problem's ``EvaluationMonitor`` sees every UNet evaluation of every method (the counter all of them go
 /// through) and can stop a solver between two evaluations; progress reports carry the inner iteration and residual.
@@ -22,8 +23,9 @@ final class EvaluationMonitorTests: XCTestCase {
         let op = try Inpainting(missingFraction: 0.5, maskSeed: 4, imageShape: [1, 8, 8])
         let truth = gaussianImage(m, seed: 1)
         let recorder = Recorder()
-        let prob = InverseProblem(model: m, schedule: m.schedule, op: op, y: op.apply(truth), noiseSigma: 0.01,
-                                  monitor: recorder)
+        let prob = InverseProblem(
+            model: m, schedule: m.schedule, op: op, y: op.apply(truth), noiseSigma: 0.01,
+            monitor: recorder)
         var p = SolverDefaults.parameters(method: method, operatorType: "inpainting")
         p.outer = 3; p.inner = 20; p.dpsSteps = 40; p.budget = 500
         return (m, prob, p, recorder)
@@ -33,7 +35,11 @@ final class EvaluationMonitorTests: XCTestCase {
         for method in [SolverMethod.dmiloPGD, .dmilo, .dmplug, .dps] {
             let (m, prob, p, recorder) = try setUp(method)
             var reports: [SolverProgress] = []
-            let res = try Solvers.run(p, problem: prob, makeReplica: { m }, progress: { reports.append($0); return true })
+            let res = try Solvers.run(
+                p, problem: prob, makeReplica: { m },
+                progress: {
+                    reports.append($0); return true
+                })
             XCTAssertGreaterThan(res.unetEvaluations, 0, "\(method)")
             XCTAssertEqual(recorder.totals, Array(1...res.unetEvaluations), "\(method): one call per evaluation, in order")
             XCTAssertEqual(m.forwards, res.unetEvaluations, "\(method): the counter counts the model's forward passes")

@@ -1,7 +1,8 @@
-import XCTest
 import DMiloKernels
 import DMiloModel
 import DMiloOperators
+import XCTest
+
 @testable import DMiloSolvers
 
 final class SolverTests: XCTestCase {
@@ -87,7 +88,11 @@ final class SolverTests: XCTestCase {
         let op = try Denoise(imageShape: [1, 8, 8])
         let prob = problem(m, op: op, truth: gaussianImage(m, seed: 2))
         var calls = 0
-        let res = try Solvers.run(quick(.dmiloPGD, op: "denoise"), problem: prob, progress: { _ in calls += 1; return calls < 3 })
+        let res = try Solvers.run(
+            quick(.dmiloPGD, op: "denoise"), problem: prob,
+            progress: { _ in
+                calls += 1; return calls < 3
+            })
         XCTAssertEqual(res.stoppedBy, .cancelled)
         XCTAssertEqual(res.x.count, 64)
     }

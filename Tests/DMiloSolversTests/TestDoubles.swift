@@ -1,7 +1,8 @@
-import Foundation
 import DMiloKernels
 import DMiloModel
 import DMiloOperators
+import Foundation
+
 @testable import DMiloSolvers
 
 /// ε predictor that is EXACT for Gaussian data x0 ~ N(μ, s²I): E[ε | x_t] = s_t·(x_t − a_t μ)/(a_t² s² + s_t²),
@@ -17,8 +18,10 @@ final class GaussianPredictor: NoisePredictor {
     }
     var sampleShape: (channels: Int, height: Int, width: Int) { (c, h, w) }
     var outputChannels: Int { c }
-    final class Tape: ActivationTape { let x: Tensor; let t: Float; var bytes: Int { x.count * 4 }
-        init(x: Tensor, t: Float) { self.x = x; self.t = t } }
+    final class Tape: ActivationTape {
+        let x: Tensor; let t: Float; var bytes: Int { x.count * 4 }
+        init(x: Tensor, t: Float) { self.x = x; self.t = t }
+    }
     func coeffs(_ t: Float) -> (Float, Float) {
         let abar = Float(schedule.alphaBar(Int(t)))
         let a = abar.squareRoot(), st = (1 - abar).squareRoot()

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -247,8 +248,9 @@ final class DaemonProcessTests: XCTestCase {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
 
         try s.dropGoodJob("n1")
-        let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--test-runner", "sleep:400"],
-                                  environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "200000"])
+        let d = try DaemonProcess(
+            ["--spool", s.path, "--config", try fastConfig(s), "--test-runner", "sleep:400"],
+            environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "200000"])
         var messages: [String] = []
         func drain(_ seconds: Double) {
             let end = Date().addingTimeInterval(seconds)
@@ -281,8 +283,9 @@ final class DaemonProcessTests: XCTestCase {
     func testWatchdogStarvesWhileAJobStalls() throws {
         let s = try TempSpool()
         let n = try NotifyListener(path: s.url("notify.sock").path)
-        let d = try DaemonProcess(["--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "stall:1500"],
-                                  environment: ["NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "200000"])
+        let d = try DaemonProcess(
+            ["--spool", s.path, "--config", try fastConfig(s), "--jobs", "2", "--test-runner", "stall:1500"],
+            environment: ["NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "200000"])
         n.drain(0.6)
         XCTAssertGreaterThanOrEqual(n.messages.filter { $0.text == "WATCHDOG=1" }.count, 3, "idle daemon pings")
         try s.dropGoodJob("hung")
@@ -333,12 +336,15 @@ final class DaemonProcessTests: XCTestCase {
         try s.dropGoodJob("m1")
         try s.drop("m2.json", Data("nonsense".utf8))
         XCTAssertTrue(waitUntil(timeout: 10) { s.visible("done").count == 1 && s.visible("failed").count == 1 })
-        XCTAssertTrue(waitUntil(timeout: 5) {
-            ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_jobs_total{status=\"failed\"} 1")
-        })
+        XCTAssertTrue(
+            waitUntil(timeout: 5) {
+                ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_jobs_total{status=\"failed\"} 1")
+            })
         let text = try String(contentsOfFile: prom, encoding: .utf8)
-        for needle in ["dmilo_jobs_total{status=\"done\"} 1", "dmilo_queue_length 0", "dmilo_last_job_duration_seconds ",
-                       "dmilo_last_job_peak_rss_bytes ", "dmilo_last_success_timestamp_seconds ", "# TYPE dmilo_jobs_total counter"] {
+        for needle in [
+            "dmilo_jobs_total{status=\"done\"} 1", "dmilo_queue_length 0", "dmilo_last_job_duration_seconds ",
+            "dmilo_last_job_peak_rss_bytes ", "dmilo_last_success_timestamp_seconds ", "# TYPE dmilo_jobs_total counter",
+        ] {
             XCTAssertTrue(text.contains(needle), "\(needle) missing in:\n\(text)")
         }
         XCTAssertTrue(text.hasSuffix("\n"))

@@ -15,8 +15,10 @@ final class ErrorCodeTests: XCTestCase {
         }
         XCTAssertEqual(documented, ErrorCodes.documented.map(\.code))
         XCTAssertEqual(Set(documented).count, documented.count, "duplicate code")
-        for required in ["manifest.invalid", "file.missing", "file.unreadable", "operator.unknown", "budget.exceeded",
-                         "memory.budget", "measurement.shape", "job.crashed", "internal.error", "result.nonfinite"] {
+        for required in [
+            "manifest.invalid", "file.missing", "file.unreadable", "operator.unknown", "budget.exceeded",
+            "memory.budget", "measurement.shape", "job.crashed", "internal.error", "result.nonfinite",
+        ] {
             XCTAssertTrue(ErrorCodes.all.contains(required), required)
         }
     }

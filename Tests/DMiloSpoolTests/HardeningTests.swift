@@ -1,7 +1,9 @@
 import DMiloJobs
 import Foundation
 import XCTest
+
 @testable import DMiloSpool
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,8 +25,9 @@ final class HardeningTests: XCTestCase {
         try s.dropGoodJob("abort-me")
         for n in ["h1", "h2", "h3", "h4"] { try s.dropGoodJob(n) }
         let d = try DaemonProcess(["--spool", s.path, "--config", try config(s), "--jobs", "2", "--test-runner", "abort:400"])
-        XCTAssertTrue(waitUntil(timeout: 60) { s.visible("done").count == 4 && s.visible("failed").count == 1 },
-                      "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
+        XCTAssertTrue(
+            waitUntil(timeout: 60) { s.visible("done").count == 4 && s.visible("failed").count == 1 },
+            "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
         XCTAssertTrue(d.process.isRunning, "the daemon died with the job:\n\(d.stderr)")
         XCTAssertEqual(s.visible("done"), ["h1", "h2", "h3", "h4"])
         XCTAssertEqual(s.errorJSON("abort-me")?["error"] as? String, "job.crashed")
@@ -113,13 +116,18 @@ final class HardeningTests: XCTestCase {
         try s.drop("slow.npy", TempSpool.npy)
         // Written in place, in two halves 0.3 s apart (less than settle_seconds).
         let manifest = Data(#"{"version": 1, "measurement": "slow.npy", "operator": {"type": "denoise"}}"#.utf8)
-        let h = try XCTUnwrap(FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: s.url("incoming/slow.json").path, contents: nil); return s.url("incoming/slow.json").path }()))
+        let h = try XCTUnwrap(
+            FileHandle(
+                forWritingAtPath: {
+                    FileManager.default.createFile(atPath: s.url("incoming/slow.json").path, contents: nil); return s.url("incoming/slow.json").path
+                }()))
         h.write(manifest.prefix(20))
         usleep(300_000)
         h.write(manifest.dropFirst(20))
         try h.close()
-        XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done") == ["slow"] && s.visible("failed") == ["bad_xff"] },
-                      "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
+        XCTAssertTrue(
+            waitUntil(timeout: 20) { s.visible("done") == ["slow"] && s.visible("failed") == ["bad_xff"] },
+            "done=\(s.visible("done")) failed=\(s.visible("failed"))\n\(d.stderr)")
         XCTAssertEqual(s.errorJSON("bad_xff")?["error"] as? String, "manifest.invalid")
         XCTAssertEqual(s.list("incoming"), [])
         d.signal(SIGTERM)
@@ -145,8 +153,10 @@ final class HardeningTests: XCTestCase {
     func testUnwritableMetricsFileIsLoggedOnce() throws {
         let s = try TempSpool()
         for n in ["m1", "m2", "m3"] { try s.dropGoodJob(n) }
-        let r = try DaemonProcess.run(["--spool", s.path, "--once", "--config",
-                                       try config(s, #", "metrics_file": "/nonexistent-dir/dmilo.prom""#), "--test-runner", "sleep:1"])
+        let r = try DaemonProcess.run([
+            "--spool", s.path, "--once", "--config",
+            try config(s, #", "metrics_file": "/nonexistent-dir/dmilo.prom""#), "--test-runner", "sleep:1",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(s.visible("done").count, 3)
         XCTAssertEqual(r.stderr.components(separatedBy: "cannot write metrics file /nonexistent-dir/dmilo.prom").count - 1, 1, r.stderr)
@@ -171,8 +181,10 @@ final class HardeningTests: XCTestCase {
         let prom = s.url("dmilo.prom").path
         for n in ["d1", "d2", "d3"] { try s.dropGoodJob(n) }
         FileManager.default.createFile(atPath: s.url("tmp/FULL").path, contents: nil)
-        let d = try DaemonProcess(["--spool", s.path, "--config", try config(s, #", "metrics_file": "\#(prom)""#),
-                                   "--test-runner", "diskfull:1"])
+        let d = try DaemonProcess([
+            "--spool", s.path, "--config", try config(s, #", "metrics_file": "\#(prom)""#),
+            "--test-runner", "diskfull:1",
+        ])
         XCTAssertTrue(waitUntil(timeout: 20) { ((try? String(contentsOfFile: prom, encoding: .utf8)) ?? "").contains("dmilo_disk_full 1") }, d.stderr)
         sleep(4)  // several back-off rounds
         XCTAssertEqual(s.visible("failed"), [], d.stderr)
@@ -282,8 +294,9 @@ final class HardeningTests: XCTestCase {
         // An all-zero 8192x8192 gray PNG compresses to a few tens of KB.
         try s.drop("big.png", Self.zeroPNG(width: 8192, height: 8192))
         try job("bigpng", "", measurement: "big.png")
-        let r = try DaemonProcess.run(["--spool", s.path, "--model", model, "--once", "--threads", "1", "--memory-budget", "512"],
-                                      timeout: 300, executable: product)
+        let r = try DaemonProcess.run(
+            ["--spool", s.path, "--model", model, "--once", "--threads", "1", "--memory-budget", "512"],
+            timeout: 300, executable: product)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(s.visible("done"), ["ok"], r.stderr)
         XCTAssertEqual(s.errorJSON("bomb")?["error"] as? String, "memory.budget", "\(String(describing: s.errorJSON("bomb")))")
@@ -352,8 +365,10 @@ final class HardeningTests: XCTestCase {
     }
 
     /// Job `name` is in failed/ with `code` in its error.json and a message containing `text`.
-    func assertFailed(_ s: TempSpool, _ name: String, code: String, messageContains text: String, context: String = "",
-                      file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertFailed(
+        _ s: TempSpool, _ name: String, code: String, messageContains text: String, context: String = "",
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let e = try XCTUnwrap(s.errorJSON(name), context, file: file, line: line)
         XCTAssertEqual(e["error"] as? String, code, file: file, line: line)
         XCTAssertTrue((e["message"] as? String ?? "").contains(text), "\(e)", file: file, line: line)

@@ -36,17 +36,20 @@ final class InputGeometryDaemonTests: XCTestCase {
         try job("png-64", "png-64.png", try Self.png(width: 64, height: 64, channels: 1), #""operator": {"type": "denoise"}"#)
         try job("png-28", "png-28.png", try Self.png(width: 28, height: 28, channels: 1), #""operator": {"type": "denoise"}"#)
         try job("png-rgb", "png-rgb.png", try Self.png(width: 32, height: 32, channels: 3), #""operator": {"type": "denoise"}"#)
-        try job("png-rgb-luma", "png-rgb-luma.png", try Self.png(width: 32, height: 32, channels: 3),
-                #""operator": {"type": "denoise"}, "color": "luma", \#(baseline)"#)
+        try job(
+            "png-rgb-luma", "png-rgb-luma.png", try Self.png(width: 32, height: 32, channels: 3),
+            #""operator": {"type": "denoise"}, "color": "luma", \#(baseline)"#)
         try job("npy-rgb-luma", "npy-rgb-luma.npy", Self.npy([3, 32, 32]), #""operator": {"type": "denoise"}, "color": "luma", \#(baseline)"#)
-        try job("gray-luma", "gray-luma.png", try Self.png(width: 32, height: 32, channels: 1),
-                #""operator": {"type": "denoise"}, "color": "luma""#)
+        try job(
+            "gray-luma", "gray-luma.png", try Self.png(width: 32, height: 32, channels: 1),
+            #""operator": {"type": "denoise"}, "color": "luma""#)
         try job("gray-replicate", "gray-replicate.npy", Self.npy([32, 32]), #""operator": {"type": "denoise"}, "color": "replicate""#)
         try s.drop("trailing.npy", Self.npy([1, 32, 32]))
         try s.drop("trailing.json", Data("{\n  \"version\": 1,\n  \"measurement\": \"trailing.npy\",\n  \"operator\": {\"type\": \"denoise\"},\n}\n".utf8))
         try s.drop("inpaint-truth.png", try Self.png(width: 32, height: 32, channels: 1))
-        try job("inpaint", "inpaint.npy", Self.npy([1, 32, 32]),
-                #""operator": {"type": "inpainting", "box": [8, 8, 8, 8]}, "truth": "inpaint-truth.png", \#(baseline)"#)
+        try job(
+            "inpaint", "inpaint.npy", Self.npy([1, 32, 32]),
+            #""operator": {"type": "inpainting", "box": [8, 8, 8, 8]}, "truth": "inpaint-truth.png", \#(baseline)"#)
 
         let r = try DaemonProcess.run(["--spool", s.path, "--model", model, "--once", "--threads", "1"], timeout: 300, executable: product)
         XCTAssertNotNil(r.status, r.stderr)
@@ -59,8 +62,12 @@ final class InputGeometryDaemonTests: XCTestCase {
             if let field { XCTAssertEqual(e["field"] as? String, field, line: line) }
         }
         let model32 = "the model makes [1,32,32] images"
-        refused("sr-64", "measurement.shape", ["sr-64.npy: shape [1,64,64] does not fit super_resolution (factor 2) on this model",
-                                               model32, "so the operator expects a [1,16,16] measurement"], field: "measurement")
+        refused(
+            "sr-64", "measurement.shape",
+            [
+                "sr-64.npy: shape [1,64,64] does not fit super_resolution (factor 2) on this model",
+                model32, "so the operator expects a [1,16,16] measurement",
+            ], field: "measurement")
         refused("denoise-28", "measurement.shape", ["shape [28,28] does not fit denoise", model32, "[1,32,32] measurement"])
         refused("png-64", "measurement.shape", ["png-64.png: shape [1,64,64]", model32])
         refused("png-28", "measurement.shape", ["png-28.png: shape [1,28,28]", model32])
@@ -76,7 +83,7 @@ final class InputGeometryDaemonTests: XCTestCase {
         // Montage: a header above the labels, and the missing box hatched in the measurement panel.
         let m = try PNGImage.read(from: s.url("done/inpaint/montage.png").path)
         let px = { (x: Int, y: Int) in m.samples[(y * m.width + x) * m.channels] }
-        let top = m.height - 4 - 128                                  // panels are 128 px tall, 4 px frame
+        let top = m.height - 4 - 128  // panels are 128 px tall, 4 px frame
         let labelStrip = 7 + 4
         XCTAssertGreaterThanOrEqual(top - labelStrip - 4, 10, "at least one header line above the labels")
         let headerInk = (4..<(top - labelStrip)).flatMap { y in (0..<m.width).map { px($0, y) } }.filter { $0 == 0 }.count

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,22 +59,30 @@ final class JournalFieldsTests: XCTestCase {
             kill $jd; wait $jd
             """
         let ns = getuid() == 0 ? ["-m"] : ["-r", "-m"]
-        let status = try Self.run("/usr/bin/unshare", ns + ["--", "/bin/sh", "-c", script, "sh", run.path, conf.path, stderrFile.path,
-                                                            rcFile.path, exe, "--spool", s.path, "--once", "--test-runner", "sleep:1"])
+        let status = try Self.run(
+            "/usr/bin/unshare",
+            ns + [
+                "--", "/bin/sh", "-c", script, "sh", run.path, conf.path, stderrFile.path,
+                rcFile.path, exe, "--spool", s.path, "--once", "--test-runner", "sleep:1",
+            ])
         if status == 90 || status == 91 || (status != 0 && !FileManager.default.fileExists(atPath: rcFile.path)) {
             throw XCTSkip("no private mount namespace with a journald here (unshare/journald exit \(status))")
         }
         XCTAssertEqual(status, 0)
         let stderr = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-        XCTAssertEqual((try? String(contentsOf: rcFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "1",
-                       "--once exits 1: jbad failed\n\(stderr)")
+        XCTAssertEqual(
+            (try? String(contentsOf: rcFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "1",
+            "--once exits 1: jbad failed\n\(stderr)")
         XCTAssertFalse(stderr.contains("job done"), "entries go to the journal, not stderr:\n\(stderr)")
-        let journal = try XCTUnwrap(FileManager.default.enumerator(atPath: run.path)?.compactMap { $0 as? String }
-            .first { $0.hasSuffix("system.journal") }, "no journal file written")
+        let journal = try XCTUnwrap(
+            FileManager.default.enumerator(atPath: run.path)?.compactMap { $0 as? String }
+                .first { $0.hasSuffix("system.journal") }, "no journal file written")
         func entries(_ match: String) throws -> [[String: String]] {
             let out = s.url("journalctl.out")
-            XCTAssertEqual(try Self.run("/usr/bin/journalctl", ["--file", run.appendingPathComponent(journal).path, match, "-o", "json", "--no-pager"],
-                                        stdout: out), 0)
+            XCTAssertEqual(
+                try Self.run(
+                    "/usr/bin/journalctl", ["--file", run.appendingPathComponent(journal).path, match, "-o", "json", "--no-pager"],
+                    stdout: out), 0)
             return try String(contentsOf: out, encoding: .utf8).split(separator: "\n").compactMap {
                 (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?.compactMapValues { $0 as? String }
             }

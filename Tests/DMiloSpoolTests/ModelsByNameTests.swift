@@ -20,7 +20,9 @@ final class ModelsByNameTests: XCTestCase {
             let s = try TempSpool()
             for (name, model) in [("plain", ""), ("quant", #", "model": "q8""#), ("other", #", "model": "nope""#)] {
                 try s.drop("\(name).npy", npy)
-                try s.drop("\(name).json", Data(#"{"version": 1, "measurement": "\#(name).npy", "operator": {"type": "denoise"}, "solver": {"method": "dmilo", "steps": 2, "outer": 1, "inner": 1}\#(model)}"#.utf8))
+                try s.drop(
+                    "\(name).json",
+                    Data(#"{"version": 1, "measurement": "\#(name).npy", "operator": {"type": "denoise"}, "solver": {"method": "dmilo", "steps": 2, "outer": 1, "inner": 1}\#(model)}"#.utf8))
             }
             let cfg = s.url("dmilod.json")
             try Data(#"{"spool": "\#(s.path)", "models": {"default": "\#(folder)", "q8": "\#(gguf)"}, "threads": 1, "memory_budget_mb": 512, "isolate_jobs": \#(isolate)}"#.utf8).write(to: cfg)

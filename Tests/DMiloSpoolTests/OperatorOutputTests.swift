@@ -2,6 +2,7 @@ import DMiloSpool
 import Foundation
 import Logging
 import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,8 +53,10 @@ final class OperatorOutputTests: XCTestCase {
         XCTAssertEqual(s.list("done"), [".tmp-busy", "fresh", "planted", "r4", "r5"], r.stderr)
         XCTAssertEqual(s.list("failed"), ["f-new"])
         XCTAssertEqual(try String(contentsOf: outside.appendingPathComponent("precious.txt"), encoding: .utf8), "keep")
-        for (folder, name, why) in [("done", "r0", "beyond done_max_jobs 3"), ("done", "r3", "beyond done_max_jobs 3"),
-                                    ("failed", "f-old", "older than failed_max_age_days 30")] {
+        for (folder, name, why) in [
+            ("done", "r0", "beyond done_max_jobs 3"), ("done", "r3", "beyond done_max_jobs 3"),
+            ("failed", "f-old", "older than failed_max_age_days 30"),
+        ] {
             XCTAssertTrue(r.stderr.contains("retention: deleted \(folder)/\(name) (\(why))"), r.stderr)
         }
         XCTAssertEqual(r.stderr.components(separatedBy: "retention: deleted").count - 1, 5, r.stderr)
@@ -72,9 +75,11 @@ final class OperatorOutputTests: XCTestCase {
     // at start with one line naming the field.
     func testRetentionConfigIsValidatedAtStart() throws {
         let s = try TempSpool()
-        for (value, field) in [(#"{"done_max_jobs": -1}"#, "retention.done_max_jobs"), (#"{"done_max_age_days": 1.5}"#, "retention.done_max_age_days"),
-                               (#"{"failed_max_jobs": "3"}"#, "retention.failed_max_jobs"), (#"{"failed_max_age_days": 0}"#, "retention.failed_max_age_days"),
-                               (#"{"done_max_days": 3}"#, "retention.done_max_days"), (#"[1]"#, "`retention` must be an object")] {
+        for (value, field) in [
+            (#"{"done_max_jobs": -1}"#, "retention.done_max_jobs"), (#"{"done_max_age_days": 1.5}"#, "retention.done_max_age_days"),
+            (#"{"failed_max_jobs": "3"}"#, "retention.failed_max_jobs"), (#"{"failed_max_age_days": 0}"#, "retention.failed_max_age_days"),
+            (#"{"done_max_days": 3}"#, "retention.done_max_days"), (#"[1]"#, "`retention` must be an object"),
+        ] {
             let r = try DaemonProcess.run(["--config", try config(s, #", "retention": \#(value)"#), "--once", "--test-runner", "sleep:1"])
             XCTAssertEqual(r.status, 1, r.stderr)
             XCTAssertTrue(r.stderr.hasPrefix("<3>dmilod: error: config") && r.stderr.contains(field), "\(value): \(r.stderr)")
@@ -97,11 +102,13 @@ final class OperatorOutputTests: XCTestCase {
         XCTAssertEqual(named.modelPath(named: nil), "/m/a.gguf")
         XCTAssertNil(named.modelPath(named: "nope"))
         XCTAssertEqual(try parse(#"{"model": "/m/a.gguf", "models": {"q8": "/m/b.gguf"}}"#).modelPaths, ["default": "/m/a.gguf", "q8": "/m/b.gguf"])
-        for (bad, words) in [(#"{"models": {"q8": "/m/b.gguf"}}"#, "needs a `default`"),
-                             (#"{"model": "/a", "models": {"default": "/b"}}"#, "give it once"),
-                             (#"{"models": {"default": "/a", "bad name": "/b"}}"#, "bad name"),
-                             (#"{"models": {"default": 3}}"#, "models.default"),
-                             (#"{"models": {}}"#, "non-empty object")] {
+        for (bad, words) in [
+            (#"{"models": {"q8": "/m/b.gguf"}}"#, "needs a `default`"),
+            (#"{"model": "/a", "models": {"default": "/b"}}"#, "give it once"),
+            (#"{"models": {"default": "/a", "bad name": "/b"}}"#, "bad name"),
+            (#"{"models": {"default": 3}}"#, "models.default"),
+            (#"{"models": {}}"#, "non-empty object"),
+        ] {
             XCTAssertThrowsError(try parse(bad), bad) { XCTAssertTrue("\($0)".contains(words), "\($0)") }
         }
     }
@@ -126,11 +133,13 @@ final class OperatorOutputTests: XCTestCase {
         XCTAssertEqual(e["field"] as? String, "model")
         XCTAssertTrue((e["message"] as? String ?? "").contains("`nope` is not configured (configured: default, second)"), "\(e)")
         let text = prom(promPath)
-        for line in ["dmilo_job_duration_seconds_count{status=\"done\"} 2", "dmilo_job_duration_seconds_count{status=\"failed\"} 2",
-                     "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"+Inf\"} 2", "dmilo_job_unet_evaluations_count 2",
-                     "dmilo_job_unet_evaluations_bucket{le=\"0\"} 2", "dmilo_job_failures_total{code=\"manifest.invalid\"} 1",
-                     "dmilo_job_failures_total{code=\"model.unknown\"} 1", "dmilo_queue_length 0",
-                     "# TYPE dmilo_job_duration_seconds histogram", "# TYPE dmilo_job_failures_total counter"] {
+        for line in [
+            "dmilo_job_duration_seconds_count{status=\"done\"} 2", "dmilo_job_duration_seconds_count{status=\"failed\"} 2",
+            "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"+Inf\"} 2", "dmilo_job_unet_evaluations_count 2",
+            "dmilo_job_unet_evaluations_bucket{le=\"0\"} 2", "dmilo_job_failures_total{code=\"manifest.invalid\"} 1",
+            "dmilo_job_failures_total{code=\"model.unknown\"} 1", "dmilo_queue_length 0",
+            "# TYPE dmilo_job_duration_seconds histogram", "# TYPE dmilo_job_failures_total counter",
+        ] {
             XCTAssertTrue(text.contains(line + "\n"), "\(line) missing in\n\(text)")
         }
         let last = text.split(separator: "\n").first { $0.hasPrefix("dmilo_last_success_timestamp_seconds ") }
@@ -153,12 +162,14 @@ final class OperatorOutputTests: XCTestCase {
         m.record(status: "done", duration: 100, peakRSS: 1, unetEvaluations: 2000)
         m.record(status: "failed", duration: 0.1, peakRSS: 1, errorCode: "file.missing")
         let text = try String(contentsOfFile: s.url("m.prom").path, encoding: .utf8)
-        for line in ["dmilo_job_duration_seconds_bucket{status=\"done\",le=\"1\"} 1", "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"5\"} 1",
-                     "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"15\"} 2", "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"120\"} 3",
-                     "dmilo_job_duration_seconds_sum{status=\"done\"} 110.5", "dmilo_job_duration_seconds_count{status=\"failed\"} 1",
-                     "dmilo_job_unet_evaluations_bucket{le=\"50\"} 1", "dmilo_job_unet_evaluations_bucket{le=\"500\"} 2",
-                     "dmilo_job_unet_evaluations_bucket{le=\"1000\"} 2", "dmilo_job_unet_evaluations_bucket{le=\"2000\"} 3",
-                     "dmilo_job_unet_evaluations_sum 2535.0", "dmilo_job_failures_total{code=\"file.missing\"} 1"] {
+        for line in [
+            "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"1\"} 1", "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"5\"} 1",
+            "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"15\"} 2", "dmilo_job_duration_seconds_bucket{status=\"done\",le=\"120\"} 3",
+            "dmilo_job_duration_seconds_sum{status=\"done\"} 110.5", "dmilo_job_duration_seconds_count{status=\"failed\"} 1",
+            "dmilo_job_unet_evaluations_bucket{le=\"50\"} 1", "dmilo_job_unet_evaluations_bucket{le=\"500\"} 2",
+            "dmilo_job_unet_evaluations_bucket{le=\"1000\"} 2", "dmilo_job_unet_evaluations_bucket{le=\"2000\"} 3",
+            "dmilo_job_unet_evaluations_sum 2535.0", "dmilo_job_failures_total{code=\"file.missing\"} 1",
+        ] {
             XCTAssertTrue(text.contains(line + "\n"), "\(line) missing in\n\(text)")
         }
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
@@ -176,8 +187,11 @@ final class OperatorOutputTests: XCTestCase {
         let s = try TempSpool()
         let sock = s.url("notify.sock").path
         let listener = try NotifyListener(path: sock)
-        let d = try DaemonProcess(["--config", try config(s, #", "metrics_file": "\#(s.path)/no-such-dir/dmilo.prom""#),
-                                   "--test-runner", "sleep:1"], environment: ["NOTIFY_SOCKET": sock])
+        let d = try DaemonProcess(
+            [
+                "--config", try config(s, #", "metrics_file": "\#(s.path)/no-such-dir/dmilo.prom""#),
+                "--test-runner", "sleep:1",
+            ], environment: ["NOTIFY_SOCKET": sock])
         try s.dropGoodJob("served")
         XCTAssertTrue(waitUntil(timeout: 20) { s.visible("done") == ["served"] }, d.stderr)
         listener.drain(0.5)
@@ -196,14 +210,22 @@ final class OperatorOutputTests: XCTestCase {
     // The journal entry's fields: MESSAGE (the readable line), PRIORITY, SYSLOG_IDENTIFIER, then the metadata keys
     // that are journal field names, values unescaped.
     func testJournalFieldList() {
-        let f = JournalLogHandler.journalFields(level: .warning, message: "job failed → failed/a: bad",
-                                                metadata: ["JOB": "a", "ERROR_CODE": "file.missing", "WALL_SECONDS": "0.012",
-                                                           "lower": "x", "_PID": "1", "METHOD": "dmilo pgd"])
-        XCTAssertEqual(f, ["MESSAGE=job failed → failed/a: bad ERROR_CODE=file.missing JOB=a METHOD=\"dmilo pgd\" WALL_SECONDS=0.012 _PID=1 lower=x",
-                           "PRIORITY=4", "SYSLOG_IDENTIFIER=dmilod",
-                           "ERROR_CODE=file.missing", "JOB=a", "METHOD=dmilo pgd", "WALL_SECONDS=0.012"])
-        XCTAssertEqual(JournalLogHandler.journalFields(level: .info, message: "x\ny", metadata: ["JOB": "n\nm"]),
-                       ["MESSAGE=x\\x0ay JOB=n\\x0am", "PRIORITY=6", "SYSLOG_IDENTIFIER=dmilod", "JOB=n\nm"])
+        let f = JournalLogHandler.journalFields(
+            level: .warning, message: "job failed → failed/a: bad",
+            metadata: [
+                "JOB": "a", "ERROR_CODE": "file.missing", "WALL_SECONDS": "0.012",
+                "lower": "x", "_PID": "1", "METHOD": "dmilo pgd",
+            ])
+        XCTAssertEqual(
+            f,
+            [
+                "MESSAGE=job failed → failed/a: bad ERROR_CODE=file.missing JOB=a METHOD=\"dmilo pgd\" WALL_SECONDS=0.012 _PID=1 lower=x",
+                "PRIORITY=4", "SYSLOG_IDENTIFIER=dmilod",
+                "ERROR_CODE=file.missing", "JOB=a", "METHOD=dmilo pgd", "WALL_SECONDS=0.012",
+            ])
+        XCTAssertEqual(
+            JournalLogHandler.journalFields(level: .info, message: "x\ny", metadata: ["JOB": "n\nm"]),
+            ["MESSAGE=x\\x0ay JOB=n\\x0am", "PRIORITY=6", "SYSLOG_IDENTIFIER=dmilod", "JOB=n\nm"])
         XCTAssertFalse(JournalLogHandler.stderrIsJournal(nil))
         XCTAssertFalse(JournalLogHandler.stderrIsJournal("1:2"))
         XCTAssertFalse(JournalLogHandler.stderrIsJournal("garbage"))

@@ -3,6 +3,7 @@
 
 import Foundation
 import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,8 +68,9 @@ final class SpoolClientTests: XCTestCase {
         let waited = try dmilo(["wait", "--spool", s.path, "frame", "--timeout", "30"])
         XCTAssertEqual(waited.status, 0, waited.err + d.stderr)
         XCTAssertEqual(waited.out, s.url("done/frame").path + "\n")
-        XCTAssertEqual(s.visible("done/frame"), ["frame.json", "frame.npy", "metrics.json", "result.txt"],
-                       "results beside the job's files; no progress.json")
+        XCTAssertEqual(
+            s.visible("done/frame"), ["frame.json", "frame.npy", "metrics.json", "result.txt"],
+            "results beside the job's files; no progress.json")
         // Finished: still refused under that name; accepted under another.
         let finished = try dmilo(["submit", "--spool", s.path, job])
         XCTAssertEqual(finished.status, 1)
@@ -77,8 +79,9 @@ final class SpoolClientTests: XCTestCase {
         XCTAssertEqual(renamed.status, 0, renamed.err)
         XCTAssertEqual(renamed.out, "frame-2\n")
         XCTAssertEqual(try dmilo(["wait", "--spool", s.path, "frame-2", "--timeout", "30"]).status, 0)
-        XCTAssertEqual(try String(contentsOf: s.url("done/frame-2/result.txt"), encoding: .utf8).split(separator: "\n").first,
-                       "job=frame-2")
+        XCTAssertEqual(
+            try String(contentsOf: s.url("done/frame-2/result.txt"), encoding: .utf8).split(separator: "\n").first,
+            "job=frame-2")
 
         // Invalid manifests are refused with the daemon's own messages, before anything is copied.
         let bad = try jobFolder(s, "bad", extra: #", "noise_sigma": "high""#)
@@ -141,8 +144,11 @@ final class SpoolClientTests: XCTestCase {
         XCTAssertEqual(s.visible("done"), ["good"])
         XCTAssertEqual(s.visible("failed"), ["broken"])
         let notify = try NotifyListener(path: s.url("notify.sock").path)
-        let d = try DaemonProcess(["--spool", s.path, "--config", try config(s, #", "isolate_jobs": \#(isolated)"#),
-                                   "--test-runner", "sleep:30000"], environment: ["NOTIFY_SOCKET": notify.path])
+        let d = try DaemonProcess(
+            [
+                "--spool", s.path, "--config", try config(s, #", "isolate_jobs": \#(isolated)"#),
+                "--test-runner", "sleep:30000",
+            ], environment: ["NOTIFY_SOCKET": notify.path])
         XCTAssertEqual(try dmilo(["submit", "--spool", s.path, try jobFolder(s, "long")]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 10) { (self.progressJSON(s, "long")?["unet_evaluations"] as? Int ?? 0) > 0 }, d.stderr)
         XCTAssertEqual(try dmilo(["submit", "--spool", s.path, try jobFolder(s, "later")]).status, 0)
@@ -158,8 +164,12 @@ final class SpoolClientTests: XCTestCase {
         let running = try XCTUnwrap(o["running"] as? [[String: Any]])
         XCTAssertEqual(running.compactMap { $0["job"] as? String }, ["long"])
         let progress = try XCTUnwrap(running.first?["progress"] as? [String: Any])
-        XCTAssertEqual(Set(progress.keys), ["method", "stage", "outer", "inner", "unet_evaluations", "budget", "residual",
-                                            "elapsed_seconds"])
+        XCTAssertEqual(
+            Set(progress.keys),
+            [
+                "method", "stage", "outer", "inner", "unet_evaluations", "budget", "residual",
+                "elapsed_seconds",
+            ])
         XCTAssertEqual(progress["budget"] as? Int, 3000)
         XCTAssertGreaterThan(progress["unet_evaluations"] as? Int ?? 0, 0)
         // progress.json is rewritten (at most once a second) while the job runs.
@@ -249,15 +259,21 @@ final class SpoolClientTests: XCTestCase {
         func simulate(_ name: String, solver: String) throws -> String {
             let out = s.url("client-\(name)/\(name).json").path
             try FileManager.default.createDirectory(at: s.url("client-\(name)"), withIntermediateDirectories: true)
-            let r = try dmilo(["simulate", "--image", image, "--operator", #"{"type":"super_resolution","factor":2}"#,
-                               "--noise-sigma", "0.01", "--seed", "1", "--out", out, "--solver", solver])
+            let r = try dmilo([
+                "simulate", "--image", image, "--operator", #"{"type":"super_resolution","factor":2}"#,
+                "--noise-sigma", "0.01", "--seed", "1", "--out", out, "--solver", solver,
+            ])
             XCTAssertEqual(r.status, 0, r.err)
             return out
         }
-        let d = try DaemonProcess(["--spool", s.path, "--model", model, "--config", try config(s, #", "threads": 1"#)],
-                                  executable: dmilod)
-        XCTAssertEqual(try dmilo(["submit", "--spool", s.path,
-                                  try simulate("quick", solver: #"{"method":"dmilo","steps":2,"outer":1,"inner":2}"#)]).out, "quick\n")
+        let d = try DaemonProcess(
+            ["--spool", s.path, "--model", model, "--config", try config(s, #", "threads": 1"#)],
+            executable: dmilod)
+        XCTAssertEqual(
+            try dmilo([
+                "submit", "--spool", s.path,
+                try simulate("quick", solver: #"{"method":"dmilo","steps":2,"outer":1,"inner":2}"#),
+            ]).out, "quick\n")
         let w = try dmilo(["wait", "--spool", s.path, "quick", "--timeout", "60"])
         XCTAssertEqual(w.status, 0, w.err + d.stderr)
         for f in ["reconstruction.png", "reconstruction.npy", "metrics.json", "montage.png", "quick.json", "quick.npy"] {
@@ -265,8 +281,11 @@ final class SpoolClientTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.url("done/quick/progress.json").path))
 
-        XCTAssertEqual(try dmilo(["submit", "--spool", s.path,
-                                  try simulate("slow", solver: #"{"method":"dmilo-pgd","steps":3,"outer":50,"inner":100,"budget":2000}"#)]).status, 0)
+        XCTAssertEqual(
+            try dmilo([
+                "submit", "--spool", s.path,
+                try simulate("slow", solver: #"{"method":"dmilo-pgd","steps":3,"outer":50,"inner":100,"budget":2000}"#),
+            ]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 60) { (self.progressJSON(s, "slow")?["unet_evaluations"] as? Int ?? 0) > 0 }, d.stderr)
         let p = try XCTUnwrap(progressJSON(s, "slow"))
         XCTAssertEqual(p["method"] as? String, "dmilo-pgd")

@@ -2,6 +2,7 @@ import DMiloJobs
 import Foundation
 import Logging
 import XCTest
+
 @testable import DMiloSpool
 
 /// A runner shaped like the real one: behaviour chosen by job name.
@@ -61,8 +62,9 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         try s.dropGoodJob("tuned", extra: #", "solver": {"method": "dmilo", "steps": 4, "budget": 20}"#)
         let box = DaemonBox()
         let runner = ScriptedRunner(stop: { box.daemon?.requestStop() })
-        let daemon = SpoolDaemon(spool: spool, config: config, runner: runner, logger: Logger(label: "test"),
-                                 notifier: SystemdNotifier(watchdog: false), once: true)
+        let daemon = SpoolDaemon(
+            spool: spool, config: config, runner: runner, logger: Logger(label: "test"),
+            notifier: SystemdNotifier(watchdog: false), once: true)
         box.daemon = daemon
         daemon.run()
         XCTAssertEqual(s.visible("done"), ["ok", "tuned"])
@@ -95,8 +97,9 @@ final class SpoolDaemonInProcessTests: XCTestCase {
         try s.dropGoodJob("cancel")
         let box = DaemonBox()
         let runner = ScriptedRunner(stop: { box.daemon?.requestStop() })
-        let daemon = SpoolDaemon(spool: spool, config: DaemonConfig(), runner: runner, logger: Logger(label: "test"),
-                                 notifier: SystemdNotifier(watchdog: false), once: true)
+        let daemon = SpoolDaemon(
+            spool: spool, config: DaemonConfig(), runner: runner, logger: Logger(label: "test"),
+            notifier: SystemdNotifier(watchdog: false), once: true)
         box.daemon = daemon
         daemon.run()
         XCTAssertEqual(s.visible("incoming"), ["cancel.json", "cancel.npy"])

@@ -2,7 +2,9 @@ import DMiloJobs
 import Foundation
 import Logging
 import XCTest
+
 @testable import DMiloSpool
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -130,12 +132,14 @@ final class SpoolUnitTests: XCTestCase {
     }
 
     func testConfigParsingIsStrictAndMergesSolverDefaults() throws {
-        let c = try DaemonConfig.parse(Data(#"""
-        {"spool": "/s", "model": "/m.gguf", "threads": 2, "memory_budget_mb": 512, "jobs": 2, "max_budget": 100,
-         "attempts": 5, "watchdog": false, "metrics_file": "/x.prom", "rescan_seconds": 1.5,
-         "missing_file_grace_seconds": 10, "max_file_mb": 8, "max_manifest_kb": 64, "log_level": "debug",
-         "solver_defaults": {"*": {"method": "dmilo", "steps": 3}, "inpainting": {"method": "dmilo-pgd", "budget": 500}}}
-        """#.utf8), file: "c.json")
+        let c = try DaemonConfig.parse(
+            Data(
+                #"""
+                {"spool": "/s", "model": "/m.gguf", "threads": 2, "memory_budget_mb": 512, "jobs": 2, "max_budget": 100,
+                 "attempts": 5, "watchdog": false, "metrics_file": "/x.prom", "rescan_seconds": 1.5,
+                 "missing_file_grace_seconds": 10, "max_file_mb": 8, "max_manifest_kb": 64, "log_level": "debug",
+                 "solver_defaults": {"*": {"method": "dmilo", "steps": 3}, "inpainting": {"method": "dmilo-pgd", "budget": 500}}}
+                """#.utf8), file: "c.json")
         XCTAssertEqual(c.spool, "/s"); XCTAssertEqual(c.jobs, 2); XCTAssertEqual(c.attempts, 5); XCTAssertFalse(c.watchdog)
         XCTAssertEqual(c.rescanSeconds, 1.5); XCTAssertEqual(c.maxFileMB, 8); XCTAssertEqual(c.logLevel, "debug")
         let m = try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "box": [0, 0, 4, 4]}, "solver": {"outer": 7}}"#.utf8), file: "j.json")
@@ -144,11 +148,14 @@ final class SpoolUnitTests: XCTestCase {
         XCTAssertEqual(js.solver.steps, 3, "* default fills gaps")
         XCTAssertEqual(js.solver.outer, 7, "manifest wins")
         XCTAssertEqual(js.maxBudget, 100)
-        XCTAssertEqual(try js.solver.parameters(operatorType: "inpainting", maxBudget: js.maxBudget, seed: 0).budget, 100,
-                       "budget capped at max_budget")
+        XCTAssertEqual(
+            try js.solver.parameters(operatorType: "inpainting", maxBudget: js.maxBudget, seed: 0).budget, 100,
+            "budget capped at max_budget")
         XCTAssertEqual(js.maxFileBytes, 8 << 20)
-        for bad in [#"{"treads": 1}"#, #"{"jobs": 0}"#, #"{"jobs": "2"}"#, #"{"watchdog": 1}"#, #"{"log_level": "loud"}"#,
-                    #"{"solver_defaults": {"xray": {}}}"#, #"{"solver_defaults": {"*": {"stpes": 1}}}"#, "[]", "nope"] {
+        for bad in [
+            #"{"treads": 1}"#, #"{"jobs": 0}"#, #"{"jobs": "2"}"#, #"{"watchdog": 1}"#, #"{"log_level": "loud"}"#,
+            #"{"solver_defaults": {"xray": {}}}"#, #"{"solver_defaults": {"*": {"stpes": 1}}}"#, "[]", "nope",
+        ] {
             XCTAssertThrowsError(try DaemonConfig.parse(Data(bad.utf8), file: "c.json"), bad) { e in
                 XCTAssertTrue("\(e)".contains("c.json"), "\(e)")
             }
@@ -160,12 +167,14 @@ final class SpoolUnitTests: XCTestCase {
     }
 
     func testJournalLineFormat() {
-        XCTAssertEqual(JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "a", "ERROR": "file.missing"]),
-                       "<4>job failed ERROR=file.missing JOB=a\n")
+        XCTAssertEqual(
+            JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "a", "ERROR": "file.missing"]),
+            "<4>job failed ERROR=file.missing JOB=a\n")
         XCTAssertEqual(JournalLogHandler.format(level: .info, message: "two\nlines", metadata: ["M": "x y"]), "<6>two\\x0alines M=\"x y\"\n")
         // A client's job name cannot end the line, start one at another priority or hide in a quoted value.
-        XCTAssertEqual(JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "x\n<0>FORGED\r\u{1b}[2J\"q\\"]),
-                       "<4>job failed JOB=\"x\\x0a<0>FORGED\\x0d\\x1b[2J\\x22q\\x5c\"\n")
+        XCTAssertEqual(
+            JournalLogHandler.format(level: .warning, message: "job failed", metadata: ["JOB": "x\n<0>FORGED\r\u{1b}[2J\"q\\"]),
+            "<4>job failed JOB=\"x\\x0a<0>FORGED\\x0d\\x1b[2J\\x22q\\x5c\"\n")
         XCTAssertEqual(JournalLogHandler.escaped("a\u{2028}b\u{85}c\u{7f}"), "a\\u{2028}b\\u{0085}c\\x7f")
         XCTAssertEqual(JournalLogHandler.format(level: .error, message: "e", metadata: [:]), "<3>e\n")
         XCTAssertEqual(JournalLogHandler.format(level: .debug, message: "d", metadata: [:]), "<7>d\n")
@@ -182,8 +191,10 @@ final class SpoolUnitTests: XCTestCase {
         m.record(status: "failed", duration: 1.5, peakRSS: 1000)
         m.record(status: "done", duration: 2.5, peakRSS: 2000)
         text = try String(contentsOfFile: path, encoding: .utf8)
-        for line in ["dmilo_jobs_total{status=\"done\"} 1", "dmilo_jobs_total{status=\"failed\"} 1", "dmilo_last_job_duration_seconds 2.5",
-                     "dmilo_last_job_peak_rss_bytes 2000", "# TYPE dmilo_queue_length gauge"] {
+        for line in [
+            "dmilo_jobs_total{status=\"done\"} 1", "dmilo_jobs_total{status=\"failed\"} 1", "dmilo_last_job_duration_seconds 2.5",
+            "dmilo_last_job_peak_rss_bytes 2000", "# TYPE dmilo_queue_length gauge",
+        ] {
             XCTAssertTrue(text.contains(line + "\n"), line)
         }
         // Every sample line is `name{labels} value` with a HELP/TYPE for its name (a histogram's for its series).
@@ -258,9 +269,11 @@ final class InstallTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
         p.currentDirectoryURL = repo
         // DESTDIR empty and PREFIX inside the temp folder, so the unit's ExecStart names a file that exists.
-        p.arguments = ["-s", "install-files", "BIN=\((exe as NSString).deletingLastPathComponent)", "BINARIES=dmilod",
-                       "PREFIX=\(stage)/usr", "SYSCONFDIR=\(stage)/etc", "UNITDIR=\(stage)/units",
-                       "SYSUSERSDIR=\(stage)/sysusers", "TMPFILESDIR=\(stage)/tmpfiles", "MODEL=", "DESTDIR="]
+        p.arguments = [
+            "-s", "install-files", "BIN=\((exe as NSString).deletingLastPathComponent)", "BINARIES=dmilod",
+            "PREFIX=\(stage)/usr", "SYSCONFDIR=\(stage)/etc", "UNITDIR=\(stage)/units",
+            "SYSUSERSDIR=\(stage)/sysusers", "TMPFILESDIR=\(stage)/tmpfiles", "MODEL=", "DESTDIR=",
+        ]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -268,8 +281,10 @@ final class InstallTests: XCTestCase {
         let log = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, log)
-        for f in ["usr/bin/dmilod", "units/dmilod.service", "sysusers/dmilo.conf", "tmpfiles/dmilo.conf", "etc/dmilo/dmilod.json",
-                  "usr/share/dmilo/manifest.schema.json", "usr/share/doc/dmilo/dmilod.md"] {
+        for f in [
+            "usr/bin/dmilod", "units/dmilod.service", "sysusers/dmilo.conf", "tmpfiles/dmilo.conf", "etc/dmilo/dmilod.json",
+            "usr/share/dmilo/manifest.schema.json", "usr/share/doc/dmilo/dmilod.md",
+        ] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(stage)/\(f)"), f)
         }
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: "\(stage)/usr/bin/dmilod"))
@@ -336,8 +351,9 @@ final class SystemdSnippetTests: XCTestCase {
         XCTAssertTrue(passwd.hasPrefix("dmilo:x:"), passwd)
         XCTAssertTrue(passwd.contains("/usr/sbin/nologin"))
         XCTAssertTrue(group.hasPrefix("dmilo:x:"), group)
-        try FileManager.default.copyItem(at: repo.appendingPathComponent("Systemd/dmilo.tmpfiles"),
-                                         to: URL(fileURLWithPath: "\(root)/usr/lib/tmpfiles.d/dmilo.conf"))
+        try FileManager.default.copyItem(
+            at: repo.appendingPathComponent("Systemd/dmilo.tmpfiles"),
+            to: URL(fileURLWithPath: "\(root)/usr/lib/tmpfiles.d/dmilo.conf"))
         let (rc2, out2) = try run(tools[1], ["--root=\(root)", "--create", "dmilo.conf"])
         XCTAssertEqual(rc2, 0, out2)
         func mode(_ rel: String) -> mode_t {

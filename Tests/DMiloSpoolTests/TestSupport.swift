@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -137,8 +138,10 @@ final class DaemonProcess {
     }
 
     /// Runs dmilod to completion (for --once runs).
-    static func run(_ args: [String], timeout: Double = 60, environment: [String: String] = [:],
-                    executable: String? = nil) throws -> (status: Int32?, stderr: String) {
+    static func run(
+        _ args: [String], timeout: Double = 60, environment: [String: String] = [:],
+        executable: String? = nil
+    ) throws -> (status: Int32?, stderr: String) {
         let p = try DaemonProcess(args, environment: environment, executable: executable)
         let s = p.wait(timeout: timeout)
         return (s, p.stderr)

@@ -5,6 +5,7 @@ import DMiloJobs
 import DMiloKernels
 import Foundation
 import XCTest
+
 @testable import DMiloSpool
 
 final class ThreadBudgetConfigTests: XCTestCase {
@@ -13,8 +14,9 @@ final class ThreadBudgetConfigTests: XCTestCase {
         for (jobs, threads, expected) in [(1, 0, cores), (2, 0, max(1, cores / 2)), (cores + 1, 0, 1), (2, 3, 3), (1, 1, 1)] {
             let c = try DaemonConfig.parse(Data(#"{"jobs": \#(jobs), "threads": \#(threads)}"#.utf8), file: "c.json")
             XCTAssertEqual(c.threadsPerJob, expected, "jobs \(jobs) threads \(threads)")
-            let m = try Manifest.parse(Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "box": [0, 0, 4, 4]}}"#.utf8),
-                                       file: "j.json")
+            let m = try Manifest.parse(
+                Data(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "inpainting", "box": [0, 0, 4, 4]}}"#.utf8),
+                file: "j.json")
             XCTAssertEqual(c.jobSettings(for: m).threads, expected)
         }
     }

@@ -25,16 +25,19 @@ public enum ParallelGEMM {
 
     /// Row-major C = alpha·op(A)·op(B) + beta·C (as `cblas_sgemm`), split over `Threading.count` threads.
     /// Requires m, n, k > 0.
-    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
-                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         singleThreadedOpenBLAS()
         OpProfile.measure(.convGEMM) {
             let threads = Swift.min(Threading.count, Swift.max(1, m * n * k / minimumMultiplyAdds))
             let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
             if threads <= 1 {
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                            beta, c, Int32(ldc))
+                cblas_sgemm(
+                    CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
                 return
             }
             let aP = SharedPointer(a), bP = SharedPointer(b), cP = SharedPointer(c)
@@ -47,8 +50,9 @@ public enum ParallelGEMM {
                     let j0 = Self.edge(t, of: blocks, n), j1 = Self.edge(t + 1, of: blocks, n)
                     if j1 <= j0 { return }
                     let bj = transB ? bP.p + j0 * ldb : bP.p + j0
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(j1 - j0), Int32(k), alpha, aP.p, Int32(lda),
-                                bj, Int32(ldb), beta, cP.p + j0, Int32(ldc))
+                    cblas_sgemm(
+                        CblasRowMajor, ta, tb, Int32(m), Int32(j1 - j0), Int32(k), alpha, aP.p, Int32(lda),
+                        bj, Int32(ldb), beta, cP.p + j0, Int32(ldc))
                 }
             } else {
                 let blocks = Swift.max(threads, Swift.min(threads * perThread, m / minimumBlock))
@@ -56,8 +60,9 @@ public enum ParallelGEMM {
                     let i0 = Self.edge(t, of: blocks, m), i1 = Self.edge(t + 1, of: blocks, m)
                     if i1 <= i0 { return }
                     let ai = transA ? aP.p + i0 : aP.p + i0 * lda
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(i1 - i0), Int32(n), Int32(k), alpha, ai, Int32(lda),
-                                bP.p, Int32(ldb), beta, cP.p + i0 * ldc, Int32(ldc))
+                    cblas_sgemm(
+                        CblasRowMajor, ta, tb, Int32(i1 - i0), Int32(n), Int32(k), alpha, ai, Int32(lda),
+                        bP.p, Int32(ldb), beta, cP.p + i0 * ldc, Int32(ldc))
                 }
             }
         }

@@ -5,6 +5,7 @@
 // over the same pool instead (see ParallelGEMM.swift).
 
 import COpenBLAS
+
 #if canImport(Glibc)
 import Glibc
 #endif

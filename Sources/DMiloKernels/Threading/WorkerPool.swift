@@ -7,6 +7,7 @@
 // and a futex wake-up costs as much as a small region.
 
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,7 +100,9 @@ final class WorkerPool: @unchecked Sendable {
         }
         let wake = Swift.min(helpers, sleeping)
         pthread_mutex_unlock(mutex)
-        if wake >= sleeping && wake > 0 { pthread_cond_broadcast(cond) } else {
+        if wake >= sleeping && wake > 0 {
+            pthread_cond_broadcast(cond)
+        } else {
             for _ in 0..<wake { pthread_cond_signal(cond) }
         }
     }
@@ -120,12 +123,14 @@ final class WorkerPool: @unchecked Sendable {
         pthread_attr_setstacksize(&attr, 8 << 20)
         var tid = pthread_t()
         let me = Unmanaged.passUnretained(self).toOpaque()
-        let rc = pthread_create(&tid, &attr, { arg in
-            let pool = Unmanaged<WorkerPool>.fromOpaque(arg!).takeUnretainedValue()
-            ThreadBudget.current = 1  // kernels called from a chunk run serially
-            pool.workerLoop()
-            return nil
-        }, me)
+        let rc = pthread_create(
+            &tid, &attr,
+            { arg in
+                let pool = Unmanaged<WorkerPool>.fromOpaque(arg!).takeUnretainedValue()
+                ThreadBudget.current = 1  // kernels called from a chunk run serially
+                pool.workerLoop()
+                return nil
+            }, me)
         pthread_attr_destroy(&attr)
         precondition(rc == 0, "pthread_create failed (\(rc))")
         pthread_detach(tid)
