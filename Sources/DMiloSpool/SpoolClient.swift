@@ -1,3 +1,4 @@
+import DMiloFormats
 import DMiloJobs
 import Foundation
 
@@ -72,20 +73,29 @@ public struct SpoolClient {
         // The job's own files, read now (the same checks as the daemon's: regular file, no link, size limit).
         let folder = (manifestPath as NSString).deletingLastPathComponent
         var files: [(name: String, data: Data)] = []
+        var renames: [String: String] = [:]
         for (field, ref) in manifest.fileReferences {
             switch ref {
             case .job(let n):
                 if files.contains(where: { $0.name == n }) { continue }
                 let source = folder.isEmpty ? n : "\(folder)/\(n)"
-                do { files.append((n, try SafeFile.read(source, display: source, field: field, maxBytes: SafeFile.defaultMaxBytes))) } catch let e as JobError {
+                let bytes: Data
+                do { bytes = try SafeFile.read(source, display: source, field: field, maxBytes: SafeFile.defaultMaxBytes) } catch let e as JobError {
                     throw Refusal("\(fileName): `\(field)`: \(e.message)")
                 }
-                // Another queued job's file of the same name would be taken for this job's (or replaced).
+                // Another queued job's file of the same name would be taken for this job's (or replaced): this job's
+                // copy is queued as NAME.FILE instead, and the queued manifest's reference says so.
+                var queuedName = n
                 if FileOps.lexists("\(spool.incoming)/\(n)") {
-                    throw Refusal(
-                        "incoming/\(n) already exists (a file of another queued job); rename \(source) and "
-                            + "its reference in the manifest, or submit after that job has started")
+                    queuedName = "\(jobName).\(n)"
+                    guard JobName.isValid(queuedName), !FileOps.lexists("\(spool.incoming)/\(queuedName)") else {
+                        throw Refusal(
+                            "incoming/\(n) already exists (a file of another queued job) and so does incoming/\(queuedName); "
+                                + "submit after that job has started")
+                    }
+                    renames[n] = queuedName
                 }
+                files.append((queuedName, bytes))
             case .calibration(let n):
                 // Shared operator files stay in the spool; the job would fail with file.missing without them.
                 guard FileOps.lexists("\(spool.calibration)/\(n)") else {
@@ -93,11 +103,22 @@ public struct SpoolClient {
                 }
             }
         }
+        let queuedManifest: Data
+        if renames.isEmpty {
+            queuedManifest = data
+        } else {
+            guard let rewritten = Self.renamingReferences(in: data, renames, of: manifest) else {
+                throw Refusal(
+                    "\(fileName): a file it names is already in incoming/ (another queued job's) and the manifest's "
+                        + "references could not be renamed safely; submit after that job has started")
+            }
+            queuedManifest = rewritten
+        }
         // Stage everything in a private folder of tmp/ (same file system as incoming/, ignored by the daemon).
         let stage = "\(spool.tmp)/.submit-\(jobName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard mkdir(stage, 0o755) == 0 else { throw Refusal("cannot create \(stage): \(FileOps.errnoText())") }
         defer { FileOps.removeTree(stage) }
-        for f in files + [("\(jobName).json", data)] { try Self.writeNew(f.1, to: "\(stage)/\(f.0)") }
+        for f in files + [("\(jobName).json", queuedManifest)] { try Self.writeNew(f.1, to: "\(stage)/\(f.0)") }
         var placed: [String] = []
         func rollBack() { for n in placed { unlink("\(spool.incoming)/\(n)") } }
         for f in files {
@@ -116,6 +137,47 @@ public struct SpoolClient {
         }
         FileOps.fsyncPath(spool.incoming)
         return jobName
+    }
+
+    /// The manifest with the string values of its job-file references renamed by `renames`, every other byte kept;
+    /// nil unless parsing the result gives exactly the original document with those references renamed (so a value
+    /// that only looks like a file name, such as a built-in kernel's, is never touched unnoticed).
+    static func renamingReferences(in data: Data, _ renames: [String: String], of manifest: Manifest) -> Data? {
+        let bytes = Array(data)
+        var out: [UInt8] = []
+        var i = 0, lastSignificant: UInt8 = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            guard b == UInt8(ascii: "\"") else {
+                out.append(b)
+                if b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 { lastSignificant = b }
+                i += 1
+                continue
+            }
+            var j = i + 1  // the string token runs to the first unescaped quote
+            while j < bytes.count && bytes[j] != UInt8(ascii: "\"") { j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1 }
+            guard j < bytes.count else { return nil }
+            let token = Array(bytes[i...j])
+            if lastSignificant == UInt8(ascii: ":"), case .string(let s)? = try? JSONValue.parse(Data(token)), let new = renames[s] {
+                out += Array("\"\(new)\"".utf8)
+            } else {
+                out += token
+            }
+            lastSignificant = UInt8(ascii: "\"")
+            i = j + 1
+        }
+        guard case .object(var expected)? = try? JSONValue.parse(data), let result = try? JSONValue.parse(Data(out)) else { return nil }
+        for (field, ref) in manifest.fileReferences {
+            guard case .job(let n) = ref, let new = renames[n] else { continue }
+            if field.hasPrefix("operator.") {
+                guard case .object(var op)? = expected["operator"] else { return nil }
+                op[String(field.dropFirst("operator.".count))] = .string(new)
+                expected["operator"] = .object(op)
+            } else {
+                expected[field] = .string(new)
+            }
+        }
+        return result == .object(expected) ? Data(out) : nil
     }
 
     /// Writes a new file (mode 0666 less the umask, like any file a user makes) and fsyncs it.

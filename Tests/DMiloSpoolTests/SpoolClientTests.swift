@@ -1,6 +1,7 @@
 // The spool's client side through the real binaries: `dmilo submit | wait | status | cancel` against `dmilod-test`
 // (model-free runner: one 10 ms slice counts as one UNet evaluation) and, once, the real `dmilod` on the bundled model.
 
+import DMiloFormats
 import Foundation
 import XCTest
 
@@ -47,6 +48,29 @@ final class SpoolClientTests: XCTestCase {
     func progressJSON(_ s: TempSpool, _ name: String) -> [String: Any]? {
         guard let d = try? Data(contentsOf: s.url("work/\(name)/progress.json")) else { return nil }
         return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
+    }
+
+    // The same JOB.json submitted twice while the first copy is still queued: the second copy's data file would
+    // collide in incoming/, so it is queued as NAME.FILE and its manifest copy names that; both jobs then run.
+    func testSecondCopyWhileQueuedGetsItsOwnDataFile() throws {
+        let s = try TempSpool()
+        for sub in ["incoming", "tmp"] { try FileManager.default.createDirectory(at: s.url(sub), withIntermediateDirectories: true) }
+        let job = try jobFolder(s, "frame")
+        XCTAssertEqual(try dmilo(["submit", "--spool", s.path, job]).status, 0)
+        let second = try dmilo(["submit", "--spool", s.path, job, "--name", "frame-2"])
+        XCTAssertEqual(second.status, 0, second.err)
+        XCTAssertEqual(Set(s.visible("incoming")), ["frame.json", "frame.npy", "frame-2.json", "frame-2.frame.npy"])
+        let queued = try JSONValue.parse(Data(contentsOf: s.url("incoming/frame-2.json"))).objectValue
+        XCTAssertEqual(queued?["measurement"], .string("frame-2.frame.npy"))
+        XCTAssertEqual(try Data(contentsOf: s.url("incoming/frame-2.frame.npy")), try Data(contentsOf: s.url("incoming/frame.npy")))
+        // A third copy would need frame-3.frame.npy: fine too; the daemon then runs all of them.
+        XCTAssertEqual(try dmilo(["submit", "--spool", s.path, job, "--name", "frame-3"]).status, 0)
+        let d = try DaemonProcess(["--spool", s.path, "--config", try config(s), "--test-runner", "sleep:100"])
+        for name in ["frame", "frame-2", "frame-3"] {
+            let w = try dmilo(["wait", "--spool", s.path, name, "--timeout", "30"])
+            XCTAssertEqual(w.status, 0, w.err + d.stderr)
+        }
+        XCTAssertTrue(s.visible("done/frame-2").contains("frame-2.frame.npy"))
     }
 
     // submit → wait → result; a name that is queued or finished is refused unless --name gives another.
