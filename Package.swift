@@ -119,6 +119,6 @@ let package = Package(
         .testTarget(name: "BundledModelTests", dependencies: ["DMiloModel", "DMiloImage"]),
         .testTarget(name: "DMiloQuantizationTests", dependencies: ["DMiloQuantization", "DMiloModel", "DMiloFormats"]),
         // Runs the built `dmilo` executable as a child process (no module dependencies: it tests the CLI from outside).
-        .testTarget(name: "DMiloCLITests"),
+        .testTarget(name: "DMiloCLITests", dependencies: ["DMiloFormats"]),
     ]
 )

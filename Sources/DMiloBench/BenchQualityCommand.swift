@@ -47,14 +47,8 @@ struct BenchQualityCommand: ParsableCommand {
             print("\n\(Set(all.map(\.image)).count) images, \(all.count) jobs from \(merge.count) record files.")
             return
         }
-        guard let model else { throw CLIError("--model is required") }
-        if let threads { Threading.count = threads }
-        let loaded = try LoadedModel.open(path: model, compute: compute) { print($0) }
-        print("compute \(loaded.compute); \(CPUFeatures.summary)")
-        let net = try loaded.checkOut()
-        let files = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
-            .dropFirst(first).prefix(count)
-        guard !files.isEmpty else { throw CLIError("\(images): no PNG files") }
+        let (loaded, net, files) = try openPerImageBench(
+            model: model, compute: compute, threads: threads, images: images, first: first, count: count)
         let truths = try files.map { try PNGImage.read(from: (images as NSString).appendingPathComponent($0)).modelUnits() }
         let taskList = try BenchTasks.select(tasks)
         let methodList = try methods.split(separator: ",").map { name -> SolverMethod in

@@ -48,14 +48,8 @@ struct BenchUncertaintyCommand: ParsableCommand {
             if let writeCalibration { try summary.writeCalibration(to: writeCalibration) }
             return
         }
-        guard let model else { throw CLIError("--model is required") }
-        if let threads { Threading.count = threads }
-        let loaded = try LoadedModel.open(path: model, compute: compute) { print($0) }
-        print("compute \(loaded.compute); \(CPUFeatures.summary)")
-        let net = try loaded.checkOut()
-        let files = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
-            .dropFirst(first).prefix(count)
-        guard !files.isEmpty else { throw CLIError("\(images): no PNG files") }
+        let (loaded, net, files) = try openPerImageBench(
+            model: model, compute: compute, threads: threads, images: images, first: first, count: count)
         let taskList = try BenchTasks.select(tasks)
         let runList = runs.split(separator: ",").map(String.init)
         for r in runList where !["daps-k", "daps-1", "daps-1-matched", "dps"].contains(r) { throw CLIError("unknown run \(r)") }

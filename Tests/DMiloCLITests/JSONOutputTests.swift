@@ -1,6 +1,7 @@
 // `--json` on `dmilo inspect`, `dmilo reconstruct` and `dmilo-quantize`, and `dmilo reconstruct`'s refusals
 // (measurement shape, strict JSON with line and column) through the built binaries.
 
+import DMiloFormats
 import Foundation
 import XCTest
 
@@ -32,14 +33,9 @@ final class JSONOutputTests: XCTestCase {
         return dir
     }
 
-    /// NPY v1.0 float32 of `shape`, all `value`.
+    /// NPY v1.0 float32 of `shape`, all `value` (the library's encoder, itself checked against numpy's files).
     static func npy(_ shape: [Int], _ value: Float = 0.1) -> Data {
-        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
-        while (10 + header.count + 1) % 64 != 0 { header += " " }
-        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.count + 1), 0]) + Data((header + "\n").utf8)
-        for _ in 0..<shape.reduce(1, *) { var v = value; data.append(Data(bytes: &v, count: 4)) }
-        return data
+        Data([Float](repeating: value, count: shape.reduce(1, *)).withUnsafeBufferPointer { NPY.encode(shape: shape, values: $0) })
     }
 
     func testInspectJSON() throws {

@@ -1,3 +1,4 @@
+import DMiloFormats
 import DMiloImage
 import DMiloSpool
 import Foundation
@@ -8,12 +9,7 @@ import XCTest
 /// refused; strict JSON errors carry line and column; montages have a header and hatch unobserved pixels.
 final class InputGeometryDaemonTests: XCTestCase {
     static func npy(_ shape: [Int], _ value: Float = 0.1) -> Data {
-        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
-        while (10 + header.count + 1) % 64 != 0 { header += " " }
-        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.count + 1), 0]) + Data((header + "\n").utf8)
-        for _ in 0..<shape.reduce(1, *) { var v = value; data.append(Data(bytes: &v, count: 4)) }
-        return data
+        Data([Float](repeating: value, count: shape.reduce(1, *)).withUnsafeBufferPointer { NPY.encode(shape: shape, values: $0) })
     }
 
     static func png(width: Int, height: Int, channels: Int) throws -> Data {
