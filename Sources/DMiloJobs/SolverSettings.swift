@@ -45,6 +45,13 @@ public struct SolverSettings: Sendable, Equatable {
     public var odeSteps: Int?
     public var mcmcSteps: Int?
     public var mcmcStep: Double?
+    public var mcmcStepMinRatio: Double?
+    /// DAPS: σ of the last annealing level, the likelihood step (`langevin` or, for linear operators, `exact`),
+    /// and whether the last level returns the conditional mean instead of a draw.
+    public var dapsSigmaMin: Double?
+    public var dapsLikelihood: String?
+    public var dapsFinalMean: Bool?
+    public var dapsDataStd: Double?
 
     public init() {}
 
@@ -62,7 +69,8 @@ public struct SolverSettings: Sendable, Equatable {
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
     public static let tuningKeys: Set<String> = keys.union([
         "z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
-        "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step",
+        "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step", "mcmc_step_min_ratio",
+        "daps_sigma_min", "daps_likelihood", "daps_final_mean", "daps_data_std",
     ])
 
     /// Fields of `other` that are set override fields of `self` (manifest over config defaults).
@@ -93,6 +101,11 @@ public struct SolverSettings: Sendable, Equatable {
         s.odeSteps = other.odeSteps ?? s.odeSteps
         s.mcmcSteps = other.mcmcSteps ?? s.mcmcSteps
         s.mcmcStep = other.mcmcStep ?? s.mcmcStep
+        s.mcmcStepMinRatio = other.mcmcStepMinRatio ?? s.mcmcStepMinRatio
+        s.dapsSigmaMin = other.dapsSigmaMin ?? s.dapsSigmaMin
+        s.dapsLikelihood = other.dapsLikelihood ?? s.dapsLikelihood
+        s.dapsFinalMean = other.dapsFinalMean ?? s.dapsFinalMean
+        s.dapsDataStd = other.dapsDataStd ?? s.dapsDataStd
         return s
     }
 
@@ -151,6 +164,20 @@ public struct SolverSettings: Sendable, Equatable {
         }
         s.annealingSteps = try int("annealing_steps"); s.odeSteps = try int("ode_steps")
         s.mcmcSteps = try int("mcmc_steps"); s.mcmcStep = try real("mcmc_step")
+        s.mcmcStepMinRatio = try real("mcmc_step_min_ratio"); s.dapsSigmaMin = try real("daps_sigma_min")
+        s.dapsDataStd = try real("daps_data_std")
+        if let v = o["daps_likelihood"] {
+            guard let name = v.stringValue, ["langevin", "exact"].contains(name) else {
+                throw JobError.manifest("\(file): `\(path).daps_likelihood` must be langevin or exact", field: "\(path).daps_likelihood")
+            }
+            s.dapsLikelihood = name
+        }
+        if let v = o["daps_final_mean"] {
+            guard case .bool(let b) = v else {
+                throw JobError.manifest("\(file): `\(path).daps_final_mean` must be true or false", field: "\(path).daps_final_mean")
+            }
+            s.dapsFinalMean = b
+        }
         if let v = o["compute"] {
             guard let name = v.stringValue, ["f32", "bf16", "int8", "auto"].contains(name) else {
                 throw JobError.manifest("\(file): `\(path).compute` must be one of auto, bf16, f32, int8", field: "\(path).compute")
@@ -219,6 +246,11 @@ public struct SolverSettings: Sendable, Equatable {
         if let v = odeSteps { p.odeSteps = v }
         if let v = mcmcSteps { p.mcmcSteps = v }
         if let v = mcmcStep { p.mcmcStep = v }
+        if let v = mcmcStepMinRatio { p.mcmcStepMinRatio = v }
+        if let v = dapsSigmaMin { p.dapsSigmaMin = v }
+        if let v = dapsLikelihood { p.dapsExactLikelihood = v == "exact" }
+        if let v = dapsFinalMean { p.dapsFinalMean = v }
+        if let v = dapsDataStd { p.dapsDataStd = v }
         p.budget = min(budget ?? maxBudget, maxBudget)
         p.seed = seed
         return p

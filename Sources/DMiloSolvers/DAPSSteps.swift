@@ -88,19 +88,20 @@ public struct LangevinPosterior {
         self.op = op; self.y = y; self.tau = tau
     }
 
-    /// Runs `steps` Langevin steps of size `eta` from x̂0 (the chain starts at the prior's mean, as in DAPS).
-    public func sample(anchor: Tensor, r: Double, eta: Double, steps: Int, noise: inout SeededRandom) -> Tensor {
+    /// Runs `steps` Langevin steps of size `eta` from x̂0 (the chain starts at the prior's mean, as in DAPS);
+    /// `stochastic` false drops the noise (gradient descent toward the conditional's mode = its mean when A is linear).
+    public func sample(anchor: Tensor, r: Double, eta: Double, steps: Int, noise: inout SeededRandom, stochastic: Bool = true) -> Tensor {
         let x = anchor.copy()
         let n = x.count
         let wPrior = Float(1 / (r * r)), wLik = Float(1 / (tau * tau))
-        let lr = Float(eta), kick = Float((2 * eta).squareRoot())
+        let lr = Float(eta), kick = stochastic ? Float((2 * eta).squareRoot()) : 0
         for _ in 0..<steps {
             let res = op.apply(x)
             for i in 0..<res.count { res[i] -= y[i] }
             let g = op.vjp(at: x, cotangent: res)
             for i in 0..<n {
                 let grad = wPrior * (x[i] - anchor[i]) + wLik * g[i]
-                x[i] += -lr * grad + kick * Float(noise.gaussian())
+                x[i] += -lr * grad + (stochastic ? kick * Float(noise.gaussian()) : 0)
             }
         }
         return x
@@ -139,5 +140,61 @@ public struct LangevinPosterior {
         var s = 0.0
         for i in 0..<t.count { s += Double(t[i]) * Double(t[i]) }
         return s.squareRoot()
+    }
+}
+
+/// Step 2 for a linear A, exactly: p(x0 | x̂0, y) ∝ N(x0; x̂0, r²I)·N(y; A x0, τ²I) is Gaussian with precision
+/// P = I/r² + AᵀA/τ² and mean P⁻¹(x̂0/r² + Aᵀy/τ²). A sample is the mean of the same problem with perturbed data
+/// ("perturb-and-MAP", Papandreou & Yuille 2010): draw x̃ = x̂0 + r·ξ1 and ỹ = y + τ·ξ2, then
+///     x0 = argmin ‖x − x̃‖²/r² + ‖A x − ỹ‖²/τ² = P⁻¹(x̃/r² + Aᵀỹ/τ²),
+/// whose distribution is exactly the posterior's (the map is affine in (ξ1, ξ2)). The solve is conjugate gradients
+/// on P from x̃, A and Aᵀ only. With too few iterations the sample is biased toward x̃ in the directions of small
+/// curvature, which Langevin started at x̂0 shares; CG reaches the well-measured directions first. This replaces
+/// Langevin's hundreds of steps of size 1/L (needed for stability, slow in the directions of small curvature) by
+/// tens of CG iterations.
+public struct GaussianConditional {
+    public let op: any MeasurementOperator
+    public let y: Tensor
+    public let tau: Double
+
+    public init(op: any MeasurementOperator, y: Tensor, tau: Double) {
+        precondition(op.isLinear, "the exact conditional needs a linear operator")
+        self.op = op; self.y = y; self.tau = tau
+    }
+
+    /// One sample (`perturb` true) or the conditional mean (false), by `iterations` CG iterations.
+    public func sample(anchor: Tensor, r: Double, iterations: Int, perturb: Bool, noise: inout SeededRandom) -> Tensor {
+        let n = anchor.count
+        let wPrior = Float(1 / (r * r)), wLik = Float(1 / (tau * tau))
+        let xt = anchor.copy(), yt = y.copy()
+        if perturb {
+            for i in 0..<n { xt[i] += Float(r) * Float(noise.gaussian()) }
+            for i in 0..<yt.count { yt[i] += Float(tau) * Float(noise.gaussian()) }
+        }
+        func precision(_ v: Tensor) -> Tensor {  // P v = v/r² + Aᵀ(A v)/τ²
+            let out = op.adjoint(op.apply(v))
+            out.scale(by: wLik)
+            out.axpy(wPrior, v)
+            return out
+        }
+        // residual of P x = b at x = x̃: b − P x̃ = (x̃/r² + Aᵀỹ/τ²) − (x̃/r² + AᵀA x̃/τ²) = Aᵀ(ỹ − A x̃)/τ²
+        let x = xt
+        let ax = op.apply(x)
+        for i in 0..<ax.count { ax[i] = yt[i] - ax[i] }
+        let res = op.adjoint(ax)
+        res.scale(by: wLik)
+        let dir = res.copy()
+        var rr = res.dot(res)
+        for _ in 0..<iterations where rr > 0 {
+            let pd = precision(dir)
+            let alpha = rr / max(dir.dot(pd), 1e-300)
+            x.axpy(Float(alpha), dir)
+            res.axpy(Float(-alpha), pd)
+            let rrNew = res.dot(res)
+            let beta = Float(rrNew / rr)
+            rr = rrNew
+            for i in 0..<n { dir[i] = res[i] + beta * dir[i] }
+        }
+        return x
     }
 }

@@ -1,4 +1,5 @@
 import DMiloKernels
+import DMiloModel
 
 /// Per-pixel statistics of K posterior samples (each (C, H, W), model units): the reconstruction is their mean,
 /// the uncertainty their standard deviation.
@@ -45,13 +46,13 @@ public enum PosteriorSummary {
 /// budget is split evenly (each chain gets ⌊budget / K⌋ evaluations).
 enum PosteriorChains {
     static func run(
-        _ p: SolverParameters, problem: InverseProblem, progress: ProgressHandler,
+        _ p: SolverParameters, problem: InverseProblem, replicas: [any NoisePredictor], progress: ProgressHandler,
         observer: IterateObserver?
     ) throws -> SolverResult {
         let k = max(1, p.samples)
         switch p.method {
         case .daps:
-            return try DAPSSolver.solve(p, problem: problem, chains: Array(0..<k), progress: progress, observer: observer)
+            return try DAPSSolver.solve(p, problem: problem, chains: Array(0..<k), replicas: replicas, progress: progress, observer: observer)
         case .dps where k > 1:
             var samples: [Tensor] = []
             var evaluations = 0, outer = 0

@@ -62,6 +62,15 @@ public struct SolverParameters: Sendable, Equatable {
     public var mcmcSteps = 100
     public var mcmcStep = 1.0
     public var mcmcStepMinRatio = 0.01
+    /// DAPS: σ of the last annealing level (model units); the likelihood step: Langevin (any operator) or the
+    /// exact Gaussian conditional by CG (`GaussianConditional`, linear operators; `mcmcSteps` = CG iterations);
+    /// whether the last level returns the conditional mean instead of a draw.
+    public var dapsSigmaMin = 0.1
+    public var dapsExactLikelihood = false
+    public var dapsFinalMean = false
+    /// DAPS: the std r_t of the Gaussian p(x0 | x_t) ≈ N(x̂0, r_t²). 0: r_t = σ_t (the paper's choice); s > 0: the
+    /// posterior std of x0 under a N(·, s²) prior seen through noise σ_t, r_t = σ_t·s / √(σ_t² + s²) (≤ both).
+    public var dapsDataStd = 0.0
     /// Baseline: smoothness weight μ of the Tikhonov term (nil = chosen from σ).
     public var baselineMu: Double? = nil
     /// Cap on UNet forward evaluations (a VJP is counted through its forward).

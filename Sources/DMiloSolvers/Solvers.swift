@@ -1,3 +1,4 @@
+import DMiloKernels
 import DMiloModel
 
 /// Entry point: runs one method on one problem.
@@ -29,6 +30,8 @@ public enum Solvers {
         switch p.method {
         case .dmplug: needed = p.steps
         case .dmilo, .dmiloPGD: needed = max(1, min(p.layerSpan, p.steps))
+        // DAPS: one replica per core for groups of chains (DAPSSolver), when replicas can be made
+        case .daps: needed = makeReplica == nil ? 1 : max(1, min(p.samples, Threading.count))
         default: needed = 1
         }
         let tally = VJPCountingPredictor.Tally()
@@ -46,7 +49,7 @@ public enum Solvers {
         case .dmilo: result = try DMILOSolver.solve(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
         case .dmiloPGD: result = try DMILOPGDSolver.solve(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
         case .dmplug: result = try DMPlugSolver.solve(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
-        case .dps, .daps: result = try PosteriorChains.run(p, problem: counted, progress: progress, observer: observer)
+        case .dps, .daps: result = try PosteriorChains.run(p, problem: counted, replicas: replicas, progress: progress, observer: observer)
         case .baseline: result = try BaselineSolver.solve(p, problem: counted)
         }
         result.unetVJPEvaluations = tally.vjps

@@ -106,6 +106,79 @@ final class DAPSTests: XCTestCase {
         XCTAssertLessThan(v, 0.02)
     }
 
+    /// The last level's deterministic descent (`stochastic: false`, the default `daps_final_mean`) lands on the
+    /// conditional's mean, which for a Gaussian posterior is the closed-form mean.
+    func testLangevinWithoutNoiseReachesThePosteriorMean() {
+        let shape = [1, 8, 8]
+        let (a, r, tau, xhat, yv) = (Float(2), 0.5, 0.2, Float(0.3), Float(1.0))
+        let op = ScaleOperator(a: a, shape: shape)
+        let langevin = LangevinPosterior(op: op, y: Tensor(shape: shape, repeating: yv), tau: tau)
+        let lambda = langevin.curvature(r: r, jacobianNormSquared: LangevinPosterior.jacobianNormSquared(op))
+        let mean = (Double(xhat) / (r * r) + Double(a * yv) / (tau * tau)) / lambda
+        var rng = SeededRandom(seed: 0, stream: "langevin-mean-test")
+        let x = langevin.sample(
+            anchor: Tensor(shape: shape, repeating: xhat), r: r, eta: 0.5 / lambda, steps: 100, noise: &rng, stochastic: false)
+        for i in 0..<x.count { XCTAssertEqual(Double(x[i]), mean, accuracy: 1e-5) }
+    }
+
+    /// The exact conditional (perturb-and-MAP by CG) against the closed form on a dense operator whose AᵀA is not
+    /// diagonal (8 Gaussian measurements of a 4×4 image): mean mode = P⁻¹(x̂0/r² + Aᵀy/τ²) to float rounding, and
+    /// 4,000 draws have that mean and the covariance P⁻¹ (diagonal and one off-diagonal entry).
+    func testExactConditionalSamplesTheGaussianPosterior() throws {
+        let shape = [1, 4, 4], n = 16
+        let op = try CompressedSensing(ratio: 0.5, matrixSeed: 4, imageShape: shape)
+        var rng = SeededRandom(seed: 1, stream: "exact-conditional-test")
+        let xhat = rng.gaussianTensor(shape: shape), y = rng.gaussianTensor(shape: op.outputShape)
+        let (r, tau) = (0.4, 0.3)
+        // closed form in Double: P = I/r² + AᵀA/τ², b = x̂0/r² + Aᵀy/τ²
+        var pm = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        for i in 0..<n {
+            for j in 0..<n {
+                var s = 0.0
+                for k in 0..<op.m { s += Double(op.matrix[k * n + i]) * Double(op.matrix[k * n + j]) }
+                pm[i][j] = s / (tau * tau) + (i == j ? 1 / (r * r) : 0)
+            }
+        }
+        let aty = op.adjoint(y)
+        let b = (0..<n).map { Double(xhat[$0]) / (r * r) + Double(aty[$0]) / (tau * tau) }
+        let cov = Self.inverse(pm)
+        let mean = (0..<n).map { i in (0..<n).reduce(0.0) { $0 + cov[i][$1] * b[$1] } }
+        let sampler = GaussianConditional(op: op, y: y, tau: tau)
+        let m0 = sampler.sample(anchor: xhat, r: r, iterations: n, perturb: false, noise: &rng)
+        for i in 0..<n { XCTAssertEqual(Double(m0[i]), mean[i], accuracy: 1e-4 * max(1, abs(mean[i]))) }
+        let draws = 4000
+        var sum = [Double](repeating: 0, count: n), sq = [Double](repeating: 0, count: n), cross = 0.0
+        for _ in 0..<draws {
+            let x = sampler.sample(anchor: xhat, r: r, iterations: n, perturb: true, noise: &rng)
+            for i in 0..<n { sum[i] += Double(x[i]); sq[i] += Double(x[i]) * Double(x[i]) }
+            cross += Double(x[0]) * Double(x[5])
+        }
+        for i in 0..<n {
+            let m = sum[i] / Double(draws), v = sq[i] / Double(draws) - m * m
+            XCTAssertEqual(m, mean[i], accuracy: 5 * (cov[i][i] / Double(draws)).squareRoot(), "mean of pixel \(i)")
+            XCTAssertEqual(v / cov[i][i], 1, accuracy: 0.12, "variance of pixel \(i)")  // 4,000 draws: ≈ 2 % std error
+        }
+        let c05 = cross / Double(draws) - (sum[0] / Double(draws)) * (sum[5] / Double(draws))
+        XCTAssertEqual(c05, cov[0][5], accuracy: 0.1 * (cov[0][0] * cov[5][5]).squareRoot())
+    }
+
+    /// Gauss–Jordan inverse of a small symmetric positive definite matrix.
+    static func inverse(_ a: [[Double]]) -> [[Double]] {
+        let n = a.count
+        var m = a.enumerated().map { i, row in row + (0..<n).map { $0 == i ? 1.0 : 0.0 } }
+        for c in 0..<n {
+            let p = (c..<n).max { abs(m[$0][c]) < abs(m[$1][c]) }!
+            m.swapAt(c, p)
+            let d = m[c][c]
+            m[c] = m[c].map { $0 / d }
+            for r in 0..<n where r != c {
+                let f = m[r][c]
+                if f != 0 { m[r] = zip(m[r], m[c]).map { $0 - f * $1 } }
+            }
+        }
+        return m.map { Array($0[n...]) }
+    }
+
     func testNonlinearJacobianNormByFiniteDifferences() throws {
         let hdr = try HDR(gain: 2, imageShape: [1, 8, 8])
         XCTAssertEqual(LangevinPosterior.jacobianNormSquared(hdr), 4, accuracy: 1e-2)
