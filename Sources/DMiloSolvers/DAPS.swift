@@ -8,7 +8,8 @@ import DMiloOperators
 ///     2. x0 ~ p(x0 | x̂0, y) ∝ N(x0; x̂0, r_t²)·N(y; A(x0), τ²)   by Langevin MCMC (`LangevinPosterior`), r_t = σ_t
 ///     3. x_{t_{i+1}} = a·x0 + s·ε            re-noise to the next level (the paper's x0 + σ·ε in VP units)
 /// and the last level's x0 is the chain's sample. The measurement enters only through A and its VJP, so the UNet
-/// is never differentiated: `unet_vjp_evaluations` = 0. The K chains go through the UNet as one batch of K.
+/// is never differentiated: `unet_vjp_evaluations` = 0. The K chains go through the UNet as one batch of K, or with
+/// several cores as one sub-batch per core (`solve`).
 public enum DAPSSolver {
     /// Runs the chains `chains` (their indices pick each chain's random stream, so chain k is the same whether it
     /// runs alone or in a batch); the budget counts every batch item.

@@ -30,7 +30,8 @@ public enum MemoryPlan {
         case .dmilo, .dmiloPGD: tapes = max(1, min(p.layerSpan, p.steps))
         case .dmplug: tapes = p.steps
         case .dps: tapes = 1
-        // DAPS keeps no tape, but its forward runs K chains as one batch: K one-item workspaces bound that from above.
+        // DAPS keeps no tape, but its forward runs K chains as one batch (or one sub-batch per core, each in its own
+        // replica): K one-item workspaces bound that from above either way.
         case .daps: tapes = max(1, p.samples)
         case .baseline: tapes = 0
         }
