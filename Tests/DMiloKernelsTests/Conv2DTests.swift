@@ -127,7 +127,9 @@ final class Conv2DTests: XCTestCase {
             assertClose(convForward(s, x: x, w: w, bias: nil), ref, "tiled conv forward, \(threads) threads")
             grads.append(convBackward(s, dOut: c, w: w))
         }
-        XCTAssertEqual(grads[0], grads[1], "backward must not depend on the thread count")
+        // Equal to float rounding, not bit for bit: with 2 threads ParallelGEMM hands each thread a narrower block,
+        // and OpenBLAS's Haswell kernels (AVX2 CPUs) sum a block's edge in another order than the full width does.
+        assertClose(grads[1], toD(grads[0]), rtol: 1e-5, "backward with 2 threads against 1 thread")
         let lhs = dot(toD(c), ref), rhs = dot(toD(grads[0]), toD(x))
         XCTAssertEqual(lhs, rhs, accuracy: 1e-5 * abs(lhs) + 1e-3)
     }
