@@ -65,6 +65,7 @@ public enum DAPSSolver {
             let aN = next.map { Float(schedule.alphaBar($0).squareRoot()) } ?? 1
             let sN = next.map { Float((1 - schedule.alphaBar($0)).squareRoot()) } ?? 0
             let last = next == nil
+            let draw = !(p.dapsFinalMean && last)  // the last level may return the conditional's mode instead
             let forwardsPerItem = DAPSSchedule.odeGrid(from: t, steps: p.odeSteps).count - 1
             let level = { (g: Int) in
                 Threading.withBudget(coresPerGroup) {
@@ -81,10 +82,10 @@ public enum DAPSSolver {
                             anchor.data.update(from: x0hat.data + j * per, count: per)
                             let x0: Tensor
                             if let exact {
-                                x0 = exact.sample(anchor: anchor, r: r, iterations: p.mcmcSteps, perturb: !(p.dapsFinalMean && last), noise: &rngs[c])
+                                x0 = exact.sample(anchor: anchor, r: r, iterations: p.mcmcSteps, perturb: draw, noise: &rngs[c])
                             } else {
                                 x0 = langevin.sample(
-                                    anchor: anchor, r: r, eta: eta, steps: p.mcmcSteps, noise: &rngs[c], stochastic: !(p.dapsFinalMean && last))
+                                    anchor: anchor, r: r, eta: eta, steps: p.mcmcSteps, noise: &rngs[c], stochastic: draw)
                             }
                             samples[c] = x0
                             if !last {

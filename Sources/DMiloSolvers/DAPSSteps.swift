@@ -94,7 +94,7 @@ public struct LangevinPosterior {
         let x = anchor.copy()
         let n = x.count
         let wPrior = Float(1 / (r * r)), wLik = Float(1 / (tau * tau))
-        let lr = Float(eta), kick = stochastic ? Float((2 * eta).squareRoot()) : 0
+        let lr = Float(eta), kick = Float((2 * eta).squareRoot())
         for _ in 0..<steps {
             let res = op.apply(x)
             for i in 0..<res.count { res[i] -= y[i] }
@@ -149,9 +149,8 @@ public struct LangevinPosterior {
 ///     x0 = argmin ‖x − x̃‖²/r² + ‖A x − ỹ‖²/τ² = P⁻¹(x̃/r² + Aᵀỹ/τ²),
 /// whose distribution is exactly the posterior's (the map is affine in (ξ1, ξ2)). The solve is conjugate gradients
 /// on P from x̃, A and Aᵀ only. With too few iterations the sample is biased toward x̃ in the directions of small
-/// curvature, which Langevin started at x̂0 shares; CG reaches the well-measured directions first. This replaces
-/// Langevin's hundreds of steps of size 1/L (needed for stability, slow in the directions of small curvature) by
-/// tens of CG iterations.
+/// curvature, which Langevin started at x̂0 shares; CG reaches the well-measured directions first. Tens of CG
+/// iterations do what Langevin's hundreds of steps of size 1/L do; not DAPS's default (docs/algorithms.md §11).
 public struct GaussianConditional {
     public let op: any MeasurementOperator
     public let y: Tensor
@@ -166,9 +165,9 @@ public struct GaussianConditional {
     public func sample(anchor: Tensor, r: Double, iterations: Int, perturb: Bool, noise: inout SeededRandom) -> Tensor {
         let n = anchor.count
         let wPrior = Float(1 / (r * r)), wLik = Float(1 / (tau * tau))
-        let xt = anchor.copy(), yt = y.copy()
+        let x = anchor.copy(), yt = y.copy()  // x starts at x̃
         if perturb {
-            for i in 0..<n { xt[i] += Float(r) * Float(noise.gaussian()) }
+            for i in 0..<n { x[i] += Float(r) * Float(noise.gaussian()) }
             for i in 0..<yt.count { yt[i] += Float(tau) * Float(noise.gaussian()) }
         }
         func precision(_ v: Tensor) -> Tensor {  // P v = v/r² + Aᵀ(A v)/τ²
@@ -178,7 +177,6 @@ public struct GaussianConditional {
             return out
         }
         // residual of P x = b at x = x̃: b − P x̃ = (x̃/r² + Aᵀỹ/τ²) − (x̃/r² + AᵀA x̃/τ²) = Aᵀ(ỹ − A x̃)/τ²
-        let x = xt
         let ax = op.apply(x)
         for i in 0..<ax.count { ax[i] = yt[i] - ax[i] }
         let res = op.adjoint(ax)
@@ -193,7 +191,8 @@ public struct GaussianConditional {
             let rrNew = res.dot(res)
             let beta = Float(rrNew / rr)
             rr = rrNew
-            for i in 0..<n { dir[i] = res[i] + beta * dir[i] }
+            dir.scale(by: beta)
+            dir.axpy(1, res)
         }
         return x
     }
