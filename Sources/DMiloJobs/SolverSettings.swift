@@ -24,6 +24,11 @@ public struct SolverSettings: Sendable, Equatable {
     /// τ of the discrepancy principle: stop after the outer iteration whose residual ‖y − A(x)‖ ≤ τ·σ·√m
     /// (σ = `noise_sigma`, m = measurement size). Absent = run the iteration count / budget out.
     public var discrepancyTau: Double?
+    /// Residual-plateau fraction of the ILO methods' early stop (``SolverParameters/plateau``).
+    public var plateau: Double?
+    /// `false` turns the default early stop off (the job runs its iterations / budget out); an explicit
+    /// `discrepancy_tau` or `plateau` still applies.
+    public var earlyStop: Bool?
     /// `paper`: start from the official per-task hyperparameters (docs/algorithms.md "Hyperparameters") instead
     /// of dmilo's defaults.
     public var preset: String?
@@ -33,6 +38,10 @@ public struct SolverSettings: Sendable, Equatable {
     /// steps, DPS guidance scale ζ, baseline smoothness μ, DDIM steps per ILO layer.
     public var zPrior: Double?
     public var pgdSteps: Int?
+    /// DMILO-PGD's data step: `squared`, `unsquared` or `accelerated` (``PGDForm``).
+    public var pgdForm: String?
+    /// DMILO-PGD: end with one more data step after the last projection (``SolverParameters/pgdFinalDataStep``).
+    public var pgdFinalDataStep: Bool?
     public var dpsZeta: Double?
     public var baselineMu: Double?
     public var layerSpan: Int?
@@ -63,12 +72,12 @@ public struct SolverSettings: Sendable, Equatable {
     /// Every key a manifest's `solver` may hold; anything else is `manifest.invalid` (typos are caught).
     public static let keys: Set<String> = [
         "method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
-        "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "preset",
+        "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "plateau", "early_stop", "preset",
         "compute", "samples", "keep_samples",
     ]
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
     public static let tuningKeys: Set<String> = keys.union([
-        "z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
+        "z_prior", "pgd_steps", "pgd_form", "pgd_final_data_step", "dps_zeta", "baseline_mu", "layer_span",
         "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step", "mcmc_step_min_ratio",
         "daps_sigma_min", "daps_likelihood", "daps_final_mean", "daps_data_std",
     ])
@@ -88,10 +97,14 @@ public struct SolverSettings: Sendable, Equatable {
         s.budget = other.budget ?? s.budget
         s.dpsSteps = other.dpsSteps ?? s.dpsSteps
         s.discrepancyTau = other.discrepancyTau ?? s.discrepancyTau
+        s.plateau = other.plateau ?? s.plateau
+        s.earlyStop = other.earlyStop ?? s.earlyStop
         s.preset = other.preset ?? s.preset
         s.compute = other.compute ?? s.compute
         s.zPrior = other.zPrior ?? s.zPrior
         s.pgdSteps = other.pgdSteps ?? s.pgdSteps
+        s.pgdForm = other.pgdForm ?? s.pgdForm
+        s.pgdFinalDataStep = other.pgdFinalDataStep ?? s.pgdFinalDataStep
         s.dpsZeta = other.dpsZeta ?? s.dpsZeta
         s.baselineMu = other.baselineMu ?? s.baselineMu
         s.layerSpan = other.layerSpan ?? s.layerSpan
@@ -153,6 +166,13 @@ public struct SolverSettings: Sendable, Equatable {
         s.lrNu = try real("lr_nu"); s.lrX = try real("lr_x")
         s.lambda = try real("lambda"); s.eta = try real("eta")
         s.discrepancyTau = try real("discrepancy_tau")
+        s.plateau = try real("plateau")
+        if let v = o["early_stop"] {
+            guard case .bool(let b) = v else {
+                throw JobError.manifest("\(file): `\(path).early_stop` must be true or false", field: "\(path).early_stop")
+            }
+            s.earlyStop = b
+        }
         s.zPrior = try real("z_prior"); s.pgdSteps = try int("pgd_steps"); s.dpsZeta = try real("dps_zeta")
         s.baselineMu = try real("baseline_mu"); s.layerSpan = try int("layer_span")
         s.samples = try int("samples")
@@ -166,11 +186,24 @@ public struct SolverSettings: Sendable, Equatable {
         s.mcmcSteps = try int("mcmc_steps"); s.mcmcStep = try real("mcmc_step")
         s.mcmcStepMinRatio = try real("mcmc_step_min_ratio"); s.dapsSigmaMin = try real("daps_sigma_min")
         s.dapsDataStd = try real("daps_data_std")
+        if let v = o["pgd_form"] {
+            guard let name = v.stringValue, PGDForm(rawValue: name) != nil else {
+                throw JobError.manifest(
+                    "\(file): `\(path).pgd_form` must be squared, unsquared or accelerated", field: "\(path).pgd_form")
+            }
+            s.pgdForm = name
+        }
         if let v = o["daps_likelihood"] {
             guard let name = v.stringValue, ["langevin", "exact"].contains(name) else {
                 throw JobError.manifest("\(file): `\(path).daps_likelihood` must be langevin or exact", field: "\(path).daps_likelihood")
             }
             s.dapsLikelihood = name
+        }
+        if let v = o["pgd_final_data_step"] {
+            guard case .bool(let b) = v else {
+                throw JobError.manifest("\(file): `\(path).pgd_final_data_step` must be true or false", field: "\(path).pgd_final_data_step")
+            }
+            s.pgdFinalDataStep = b
         }
         if let v = o["daps_final_mean"] {
             guard case .bool(let b) = v else {
@@ -192,6 +225,9 @@ public struct SolverSettings: Sendable, Equatable {
             }
             s.preset = name
         }
+        if let v = s.plateau, v >= 1 {
+            throw JobError.manifest("\(file): `\(path).plateau` must be a fraction below 1", field: "\(path).plateau")
+        }
         if s.discrepancyTau == 0 {
             throw JobError.manifest("\(file): `\(path).discrepancy_tau` must be positive", field: "\(path).discrepancy_tau")
         }
@@ -201,7 +237,7 @@ public struct SolverSettings: Sendable, Equatable {
     /// The solver parameters of a job: the defaults for the method and operator (or the paper preset), then these
     /// settings, then the budget capped at `maxBudget` (here and nowhere else).
     public func parameters(operatorType: String, maxBudget: Int, seed: UInt64) throws -> SolverParameters {
-        let methodName = method ?? SolverMethod.dmiloPGD.rawValue
+        let methodName = method ?? SolverDefaults.method(operatorType: operatorType).rawValue
         guard let m = SolverMethod(rawValue: methodName) else {
             throw JobError.manifest("unknown solver method \(methodName)", field: "solver.method")
         }
@@ -228,9 +264,13 @@ public struct SolverSettings: Sendable, Equatable {
         if let v = eta, v != 0, m != .dps {
             throw JobError.manifest("solver.eta: only eta = 0 (deterministic DDIM) is supported for \(methodName)", field: "solver.eta")
         }
+        if earlyStop == false { p.discrepancyTau = nil; p.plateau = nil }
         if let v = discrepancyTau { p.discrepancyTau = v }
+        if let v = plateau { p.plateau = v }
         if let v = zPrior { p.zPrior = v }
         if let v = pgdSteps { p.pgdSteps = v }
+        if let v = pgdForm.flatMap(PGDForm.init(rawValue:)) { p.pgdForm = v }
+        if let v = pgdFinalDataStep { p.pgdFinalDataStep = v }
         if let v = dpsZeta { p.dpsZeta = v }
         if let v = baselineMu { p.baselineMu = v }
         if let v = layerSpan { p.layerSpan = v }
@@ -252,6 +292,12 @@ public struct SolverSettings: Sendable, Equatable {
         if let v = dapsFinalMean { p.dapsFinalMean = v }
         if let v = dapsDataStd { p.dapsDataStd = v }
         p.budget = min(budget ?? maxBudget, maxBudget)
+        if let given = budget, outer == nil, m == .dmilo || m == .dmiloPGD {
+            // A job that names its budget but not `outer` gets the outer iterations that budget pays for: a 4×
+            // budget means 4× the sweeps (the stopping rule may end them sooner), not the default count again.
+            let perOuter = p.steps * p.inner + p.steps  // one sweep (span 1) and its re-simulation
+            p.outer = max(p.outer, (min(given, maxBudget) - p.steps) / max(perOuter, 1))
+        }
         p.seed = seed
         return p
     }

@@ -20,6 +20,16 @@ public enum Vec {
         return s
     }
 
+    /// ‖x − y‖ in double precision (a residual norm without a temporary).
+    @inlinable public static func distance(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Double {
+        var acc = 0.0
+        for i in 0..<n {
+            let d = Double(x[i]) - Double(y[i])
+            acc += d * d
+        }
+        return acc.squareRoot()
+    }
+
     /// x[b, c, :] = x[b, c, :] · (1 + scale[b·stride + c]) + shift[b·stride + c] over a [B, C, n] buffer, a nil
     /// scale or shift left out: a resnet block's scale-shift modulation, or a per-channel bias (stride 0).
     public static func channelAffine(

@@ -36,25 +36,36 @@ final class ILOState {
     /// steps on
     ///     mean((B(S(z) + ν) − target)²) + λ·mean|ν| + zPrior·mean(z²)
     /// with a fresh Adam (groups ν: lrNu, z: lrZ), warm-started from the current z = L[idx] and ν[idx].
-    /// Returns false when the budget or a cancellation stopped it early.
+    /// Returns how it ended: all layers swept, or stopped early by the budget, a cancellation, or the discrepancy
+    /// principle (whose image, the image-side layer's current output, it carries).
     func sweep(
         target y: Tensor, problem: InverseProblem, params: SolverParameters, counter: EvaluationCounter,
         reserve: Int, progress: (_ note: String, _ inner: Int) -> Bool
-    ) throws -> Bool {
+    ) throws -> SweepEnd {
         var target = y
+        // the discrepancy principle's bound τ·σ·√m on ‖y − A(x)‖, checked at every inner step of the image-side layer
+        let bound = params.discrepancyTau.flatMap { tau in
+            problem.noiseSigma > 0 ? tau * problem.noiseSigma * Double(problem.y.count).squareRoot() : nil
+        }
         for idx in stride(from: layers.count - 1, through: 0, by: -1) {
             let useOperator = idx == layers.count - 1
             let z = latents[idx].copy(), v = nu[idx].copy()
             let adam = Adam(params: [v, z], learningRates: [params.lrNu, params.lrZ])
             let n = Float(z.count)
             for it in 0..<params.inner {
-                guard counter.allows(innerCost(idx) + reserve) else { latents[idx] = z; nu[idx] = v; return false }
+                guard counter.allows(innerCost(idx) + reserve) else { latents[idx] = z; nu[idx] = v; return .budget }
                 let (s, saved) = try layers[idx].forwardWithTapes(z, model: replicas[0], counter: counter, replicas: replicas)
                 s.axpy(1, v)  // u = S(z) + ν
                 // d/du mean(r²) = (2/m)·J_Bᵀ r, r = B(u) − target
                 let gu: Tensor
                 if useOperator {
                     let r = problem.op.apply(s)
+                    if let bound, problem.residualNorm(s, prediction: r) <= bound {
+                        // u = S(z) + ν already explains y to the noise level: it is the image; stop here
+                        latents[idx] = z; nu[idx] = v
+                        Vec.clamp(s.count, s.data, -1, 1)
+                        return .discrepancy(s)
+                    }
                     r.axpy(-1, target)
                     let c = r; c.scale(by: 2 / Float(r.count))
                     gu = problem.op.vjp(at: s, cotangent: c)
@@ -70,14 +81,19 @@ final class ILOState {
                 for i in 0..<v.count { gv[i] += v[i] > 0 ? l1 : (v[i] < 0 ? -l1 : 0) }
                 adam.update(gradients: [gv, gz])
                 if it % 10 == 0, !progress("layer \(idx + 1)/\(layers.count) step \(it + 1)/\(params.inner)", it + 1) {
-                    latents[idx] = z; nu[idx] = v; return false
+                    latents[idx] = z; nu[idx] = v; return .cancelled
                 }
             }
             latents[idx] = z
             nu[idx] = v
             target = z
         }
-        return true
+        return .finished
+    }
+
+    enum SweepEnd {
+        case finished, budget, cancelled
+        case discrepancy(Tensor)
     }
 
     /// Forward re-simulation (§3 step 3–4): L[i+1] = S_i(L[i]) + ν[i]; returns clamp(L[K], −1, 1), the current image
@@ -101,7 +117,7 @@ final class ILOState {
         counter: EvaluationCounter, residual: Double?, progress: ProgressHandler
     ) throws -> (x: Tensor, stop: StopReason?) {
         var cancelled = false
-        let finished = try sweep(
+        let end = try sweep(
             target: target, problem: problem, params: p, counter: counter,
             reserve: resimulationCost
         ) { note, inner in
@@ -113,9 +129,10 @@ final class ILOState {
             if !go { cancelled = true }
             return go
         }
+        if case .discrepancy(let image) = end { return (image, .discrepancy) }
         let x = try resimulate(counter: counter)
         if cancelled { return (x, .cancelled) }
-        if !finished { return (x, .budget) }
+        if case .budget = end { return (x, .budget) }
         if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { return (x, .discrepancy) }
         return (x, nil)
     }
@@ -141,6 +158,10 @@ final class ILOState {
             history.append(problem.relativeResidual(x))
             observer?(x, counter.count)
             if let s = step.stop { stop = s; break }
+            if let rho = p.plateau, problem.noiseSigma > 0, history.count >= 2, t < p.outer {
+                let (before, now) = (history[history.count - 2], history[history.count - 1])
+                if before - now < rho * before { stop = .plateau; break }  // the sweeps no longer buy data fit
+            }
         }
         return SolverResult(
             x: x, unetEvaluations: counter.count, outerIterations: done, stoppedBy: stop,

@@ -23,6 +23,14 @@ public enum PGDForm: String, Sendable {
     case squared
     /// `pgdSteps` fixed-length steps on ‖A(X) − y‖ with a clamp after each (blurs, nonlinear operators).
     case unsquared
+    /// Linear operators: accelerated projected gradient (FISTA) on ‖A(X) − y‖² over the box [−1, 1], from the
+    /// projected iterate, with the step 1/L, L = 2‖A‖², for at most `pgdSteps` iterations, stopped by the
+    /// discrepancy principle ‖A(X) − y‖ ≤ σ·√m when σ > 0. Its first iteration is the official squared step
+    /// (lr = 0.5/‖A‖²), which already solves masks and box down-sampling (AAᵀ = c·I); a dense CS matrix or a
+    /// blur, whose other singular values that step barely moves, gets the iterations it needs. The box keeps the
+    /// background at −1 where an unconstrained least-squares step would ring; stopping at the noise level keeps an
+    /// ill-conditioned blur from fitting noise.
+    case accelerated
 }
 
 /// Every knob of every solver. Defaults come from `SolverDefaults`; a manifest may override some.
@@ -49,6 +57,10 @@ public struct SolverParameters: Sendable, Equatable {
     public var zPrior = 1e-4
     public var pgdForm = PGDForm.squared
     public var pgdSteps = 1
+    /// DMILO-PGD: return the last projection followed by one more data step (X_{T+1}'s gradient half, §4 step 1)
+    /// instead of the bare projection. The projection onto a 3-step sampler's range loses detail the data step
+    /// restores (docs/algorithms.md §4).
+    public var pgdFinalDataStep = false
     /// DPS: number of sampling steps (manifest `dps_steps`) and guidance scale ζ.
     public var dpsSteps = 200
     public var dpsZeta = 1.0
@@ -75,8 +87,13 @@ public struct SolverParameters: Sendable, Equatable {
     public var baselineMu: Double? = nil
     /// Cap on UNet forward evaluations (a VJP is counted through its forward).
     public var budget = Int.max
-    /// Discrepancy principle: stop after an outer iteration once ‖y − A(x)‖ ≤ τ·σ·√m (nil = off; needs σ > 0).
+    /// Discrepancy principle: stop once ‖y − A(x)‖ ≤ τ·σ·√m (nil = off; needs σ > 0). ILO methods check it at
+    /// every inner step of the image-side layer and after each re-simulation; DMPlug after each checkpoint.
     public var discrepancyTau: Double? = nil
+    /// Residual plateau (ILO methods): stop after an outer iteration whose projection's ‖y − A(x)‖/‖y‖ fell by less
+    /// than this fraction of the previous one's (nil = off). Ground-truth free; like the discrepancy rule it is
+    /// only applied to noisy measurements (σ > 0): a noise-free job runs its budget.
+    public var plateau: Double? = nil
     /// DDIM steps per ILO layer (1 = DMILO; N = one layer spanning the whole sampler, DMPlug-like memory).
     public var layerSpan = 1
     public var seed: UInt64 = 0
@@ -110,11 +127,10 @@ public struct InverseProblem {
         self.monitor = monitor
     }
 
-    /// ‖y − A(x)‖
-    func residualNorm(_ x: Tensor) -> Double {
-        let r = op.apply(x)
-        r.axpy(-1, y)
-        return r.norm
+    /// ‖y − A(x)‖; `prediction`: A(x) when the caller has it already.
+    func residualNorm(_ x: Tensor, prediction: Tensor? = nil) -> Double {
+        let a = prediction ?? op.apply(x)
+        return Vec.distance(a.count, a.data, y.data)
     }
 
     /// ‖y − A(x)‖ / ‖y‖ (the `residual` of metrics.json).
@@ -132,7 +148,7 @@ public struct InverseProblem {
 
 /// Why a solver stopped.
 public enum StopReason: String, Sendable {
-    case iterations, budget, discrepancy, cancelled
+    case iterations, budget, discrepancy, plateau, cancelled
 }
 
 /// A progress report; the callback returns false to cancel (the solver then stops and returns its current iterate).

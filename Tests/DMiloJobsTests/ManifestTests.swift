@@ -70,12 +70,31 @@ final class ManifestTests: XCTestCase {
         let p = try ReconstructionRunner.parameters(for: job, operatorType: "denoise")
         XCTAssertEqual(p.discrepancyTau, 1.2)
         XCTAssertEqual(p.budget, 60)
-        XCTAssertNil(
-            try ReconstructionRunner.parameters(
+        // Without solver keys the default early stop is on (it acts only when noise_sigma > 0); early_stop false
+        // turns it off, and a job naming its budget but not `outer` gets the sweeps that budget pays for.
+        func defaults(_ solver: String) throws -> SolverParameters {
+            let manifest = try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}\#(solver)}"#)
+            var settings = JobSettings()  // max_budget 1000
+            settings.solver = manifest.solver ?? SolverSettings()
+            return try ReconstructionRunner.parameters(
                 for: ClaimedJob(
-                    name: "j", manifest: try parse(#"{"version": 1, "measurement": "y.npy", "operator": {"type": "denoise"}}"#), jobDirectory: URL(fileURLWithPath: "/tmp"),
-                    calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: JobSettings()), operatorType: "denoise"
-            ).discrepancyTau)
+                    name: "j", manifest: manifest, jobDirectory: URL(fileURLWithPath: "/tmp"),
+                    calibrationDirectory: URL(fileURLWithPath: "/tmp"), settings: settings), operatorType: "denoise")
+        }
+        let plain = try defaults("")
+        XCTAssertEqual(plain.discrepancyTau, 1.0)
+        XCTAssertEqual(plain.plateau, 0.02)
+        let off = try defaults(#", "solver": {"early_stop": false}"#)
+        XCTAssertNil(off.discrepancyTau)
+        XCTAssertNil(off.plateau)
+        XCTAssertEqual(try defaults(#", "solver": {"early_stop": false, "plateau": 0.1}"#).plateau, 0.1)
+        let big = try defaults(#", "solver": {"method": "dmilo", "budget": 900}"#)
+        XCTAssertEqual(big.outer, (900 - 3) / (3 * 40 + 3))  // 7 sweeps
+        XCTAssertEqual(try defaults(#", "solver": {"method": "dmilo", "budget": 900, "outer": 2}"#).outer, 2)
+        XCTAssertEqual(try defaults(#", "solver": {"method": "dmilo", "budget": 200}"#).outer, 4)
+        XCTAssertThrowsError(try defaults(#", "solver": {"plateau": 1.5}"#)) { e in
+            XCTAssertEqual((e as? JobError)?.field, "solver.plateau")
+        }
     }
 
     /// `"preset": "paper"` starts from the official per-task values; the manifest's own keys still win.
