@@ -110,7 +110,10 @@ def main():
             for method in methods:
                 solver = {"method": method, "steps": args.steps, "outer": args.outer, "inner": args.inner,
                           "lr_z": lr_z[method] if isinstance(lr_z, dict) else lr_z, "lr_nu": 1e-3, "lambda": 0.1,
-                          "lr_x": lr_x}
+                          "lr_x": lr_x,
+                          # the official variant the reference implements: its data-step form, the bare projection
+                          # returned, no early stop (dmilo's defaults differ on all three: docs/algorithms.md §4)
+                          "pgd_form": form, "pgd_final_data_step": False, "early_stop": False}
                 mjob = os.path.join(d, f"{method}.json")
                 json.dump(dict(manifest, solver=solver), open(mjob, "w"), indent=1)
                 out = os.path.join(d, f"out-{method}")

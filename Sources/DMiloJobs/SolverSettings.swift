@@ -38,7 +38,8 @@ public struct SolverSettings: Sendable, Equatable {
     /// steps, DPS guidance scale ζ, baseline smoothness μ, DDIM steps per ILO layer.
     public var zPrior: Double?
     public var pgdSteps: Int?
-    /// DMILO-PGD's data step: `squared`, `unsquared` or `accelerated` (``PGDForm``).
+    /// DMILO-PGD's data step: `squared`, `unsquared` or `accelerated` (``PGDForm``); a manifest may choose it, e.g.
+    /// to run the official forms with dmilo's budget.
     public var pgdForm: String?
     /// DMILO-PGD: end with one more data step after the last projection (``SolverParameters/pgdFinalDataStep``).
     public var pgdFinalDataStep: Bool?
@@ -73,11 +74,12 @@ public struct SolverSettings: Sendable, Equatable {
     public static let keys: Set<String> = [
         "method", "steps", "outer", "inner", "lr", "lr_z", "lr_nu", "lr_x",
         "lambda", "eta", "budget", "dps_steps", "discrepancy_tau", "plateau", "early_stop", "preset",
+        "pgd_form", "pgd_final_data_step",
         "compute", "samples", "keep_samples",
     ]
     /// `keys` plus the tuning knobs, for `dmilo bench quality --overrides`.
     public static let tuningKeys: Set<String> = keys.union([
-        "z_prior", "pgd_steps", "pgd_form", "pgd_final_data_step", "dps_zeta", "baseline_mu", "layer_span",
+        "z_prior", "pgd_steps", "dps_zeta", "baseline_mu", "layer_span",
         "annealing_steps", "ode_steps", "mcmc_steps", "mcmc_step", "mcmc_step_min_ratio",
         "daps_sigma_min", "daps_likelihood", "daps_final_mean", "daps_data_std",
     ])

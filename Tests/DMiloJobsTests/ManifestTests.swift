@@ -95,6 +95,13 @@ final class ManifestTests: XCTestCase {
         XCTAssertThrowsError(try defaults(#", "solver": {"plateau": 1.5}"#)) { e in
             XCTAssertEqual((e as? JobError)?.field, "solver.plateau")
         }
+        // the official DMILO-PGD variant from a manifest: its data-step form and the bare projection
+        let official = try defaults(#", "solver": {"method": "dmilo-pgd", "pgd_form": "squared", "pgd_final_data_step": false}"#)
+        XCTAssertEqual(official.pgdForm, .squared)
+        XCTAssertFalse(official.pgdFinalDataStep)
+        XCTAssertThrowsError(try defaults(#", "solver": {"pgd_form": "fast"}"#)) { e in
+            XCTAssertEqual((e as? JobError)?.field, "solver.pgd_form")
+        }
     }
 
     /// `"preset": "paper"` starts from the official per-task values; the manifest's own keys still win.
