@@ -113,7 +113,9 @@ def main():
                           "lr_x": lr_x,
                           # the official variant the reference implements: its data-step form, the bare projection
                           # returned, no early stop (dmilo's defaults differ on all three: docs/algorithms.md §4)
-                          "pgd_form": form, "pgd_final_data_step": False, "early_stop": False}
+                          "pgd_form": form, "pgd_final_data_step": False, "early_stop": False,
+                          # float32 like the reference: `auto` would pick int8 or bf16 on a CPU that has them
+                          "compute": "f32"}
                 mjob = os.path.join(d, f"{method}.json")
                 json.dump(dict(manifest, solver=solver), open(mjob, "w"), indent=1)
                 out = os.path.join(d, f"out-{method}")

@@ -30,6 +30,7 @@ import sys
 import time
 
 import numpy as np
+import safetensors.torch  # noqa: F401  (before diffusers: with Debian's torch 1.13 a later import fails to load weights)
 import torch
 import torch.nn.functional as F
 
