@@ -113,7 +113,7 @@ public struct ReconstructionRunner: JobRunner {
         }
 
         // Solver settings: per-operator defaults ← config/manifest `solver` ← caps.
-        var p = try Self.parameters(for: job, operatorType: op.name)
+        var p = try Self.parameters(for: job, operatorType: op.name, defaultMethod: SolverDefaults.method(for: op))
         p.initialNoise = initialNoise
         try InputLimits.check(p, trainSteps: model.schedule.trainSteps, file: "\(job.name).json")
         // Pooled instances share one packed weight set, so a manifest `solver.compute` other than the pool's gets a
@@ -231,9 +231,11 @@ public struct ReconstructionRunner: JobRunner {
 
     /// The job's solver parameters: its `solver` settings (config defaults merged with the manifest by the daemon)
     /// through the one settings → parameters mapping, with the manifest's seed.
-    public static func parameters(for job: ClaimedJob, operatorType: String) throws -> SolverParameters {
+    public static func parameters(
+        for job: ClaimedJob, operatorType: String, defaultMethod: SolverMethod? = nil
+    ) throws -> SolverParameters {
         try job.settings.solver.parameters(
             operatorType: operatorType, maxBudget: job.settings.maxBudget,
-            seed: job.manifest.seed)
+            seed: job.manifest.seed, defaultMethod: defaultMethod)
     }
 }

@@ -238,8 +238,12 @@ public struct SolverSettings: Sendable, Equatable {
 
     /// The solver parameters of a job: the defaults for the method and operator (or the paper preset), then these
     /// settings, then the budget capped at `maxBudget` (here and nowhere else).
-    public func parameters(operatorType: String, maxBudget: Int, seed: UInt64) throws -> SolverParameters {
-        let methodName = method ?? SolverDefaults.method(operatorType: operatorType).rawValue
+    /// `defaultMethod`: the method when none is set (the caller's ``SolverDefaults/method(for:)`` of the built
+    /// operator; nil: the operator type's).
+    public func parameters(
+        operatorType: String, maxBudget: Int, seed: UInt64, defaultMethod: SolverMethod? = nil
+    ) throws -> SolverParameters {
+        let methodName = method ?? (defaultMethod ?? SolverDefaults.method(operatorType: operatorType)).rawValue
         guard let m = SolverMethod(rawValue: methodName) else {
             throw JobError.manifest("unknown solver method \(methodName)", field: "solver.method")
         }
