@@ -8,7 +8,7 @@ import XCTest
 final class DefaultMethodTests: XCTestCase {
     func testDefaultMethodPerOperator() throws {
         let shape = [1, 32, 32]
-        XCTAssertEqual(SolverDefaults.method(for: try SuperResolution(factor: 2, kernel: .box, imageShape: shape)), .dps)
+        XCTAssertEqual(SolverDefaults.method(for: try SuperResolution(factor: 2, kernel: .box, imageShape: shape)), .dmiloPGD)
         XCTAssertEqual(SolverDefaults.method(for: try SuperResolution(factor: 2, kernel: .bicubic, imageShape: shape)), .dps)
         XCTAssertEqual(SolverDefaults.method(for: try SuperResolution(factor: 4, kernel: .bicubic, imageShape: shape)), .dmiloPGD)
         XCTAssertEqual(SolverDefaults.method(for: try Inpainting(missingFraction: 0.7, maskSeed: 1, imageShape: shape)), .dmiloPGD)
