@@ -66,7 +66,7 @@ enum DMILOPGDSolver {
                 Vec.clamp(x.count, x.data, -1, 1)
             }
         case .accelerated:
-            let tol = problem.noiseSigma * Double(problem.y.count).squareRoot()
+            let tol = problem.discrepancyBound(tau: 1) ?? 0  // σ = 0: no noise level to stop at
             boxFISTA(&x, op: problem.op, y: problem.y, lipschitz: 1 / max(lr, 1e-12), iterations: steps, tolerance: tol)
         }
     }

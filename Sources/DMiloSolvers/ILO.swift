@@ -44,9 +44,7 @@ final class ILOState {
     ) throws -> SweepEnd {
         var target = y
         // the discrepancy principle's bound τ·σ·√m on ‖y − A(x)‖, checked at every inner step of the image-side layer
-        let bound = params.discrepancyTau.flatMap { tau in
-            problem.noiseSigma > 0 ? tau * problem.noiseSigma * Double(problem.y.count).squareRoot() : nil
-        }
+        let bound = problem.discrepancyBound(tau: params.discrepancyTau)
         for idx in stride(from: layers.count - 1, through: 0, by: -1) {
             let useOperator = idx == layers.count - 1
             let z = latents[idx].copy(), v = nu[idx].copy()
@@ -116,22 +114,19 @@ final class ILOState {
         target: Tensor, iteration t: Int, problem: InverseProblem, params p: SolverParameters,
         counter: EvaluationCounter, residual: Double?, progress: ProgressHandler
     ) throws -> (x: Tensor, stop: StopReason?) {
-        var cancelled = false
         let end = try sweep(
             target: target, problem: problem, params: p, counter: counter,
             reserve: resimulationCost
         ) { note, inner in
-            let go = progress(
+            progress(
                 SolverProgress(
                     method: p.method, stage: note, iteration: t, iterations: p.outer,
                     unetEvaluations: counter.count, budget: p.budget, inner: inner,
                     residual: residual))
-            if !go { cancelled = true }
-            return go
         }
         if case .discrepancy(let image) = end { return (image, .discrepancy) }
         let x = try resimulate(counter: counter)
-        if cancelled { return (x, .cancelled) }
+        if case .cancelled = end { return (x, .cancelled) }
         if case .budget = end { return (x, .budget) }
         if problem.meetsDiscrepancy(x, tau: p.discrepancyTau) { return (x, .discrepancy) }
         return (x, nil)

@@ -139,10 +139,16 @@ public struct InverseProblem {
         return ny > 0 ? residualNorm(x) / ny : residualNorm(x)
     }
 
+    /// The discrepancy principle's bound τ·σ·√m on ‖y − A(x)‖ (m = measurement size); nil when τ is nil or σ = 0.
+    func discrepancyBound(tau: Double?) -> Double? {
+        guard let tau, noiseSigma > 0 else { return nil }
+        return tau * noiseSigma * Double(y.count).squareRoot()
+    }
+
     /// True when the discrepancy principle says x explains y down to the noise level.
     func meetsDiscrepancy(_ x: Tensor, tau: Double?) -> Bool {
-        guard let tau, noiseSigma > 0 else { return false }
-        return residualNorm(x) <= tau * noiseSigma * Double(y.count).squareRoot()
+        guard let bound = discrepancyBound(tau: tau) else { return false }
+        return residualNorm(x) <= bound
     }
 }
 
